@@ -1,0 +1,37 @@
+# faultline — `make demo` runs the experiments against the local stack; `make test` runs the tests.
+# Every target installs what it needs first (tools/setup.sh: idempotent, cached in ~/.cache/faultline).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ROOT := $(CURDIR)
+# The provisioned Node (only present when the machine's is older than 22.22) and the pinned tools come first.
+export PATH := $(ROOT)/tools/node/bin:$(ROOT)/tools/bin:$(ROOT)/node_modules/.bin:$(PATH)
+
+.PHONY: help setup test test-unit test-integration lint typecheck schemas check-schemas clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+setup: ## install node, npm packages, toxiproxy, k6 and debian packages (idempotent)
+	@bash tools/setup.sh all
+
+lint: setup ## eslint
+	@echo "make: lint"; eslint .
+
+typecheck: setup ## tsc --noEmit (strict)
+	@echo "make: typecheck"; tsc --noEmit -p .
+
+schemas: setup ## regenerate schemas/*.json from the zod schemas
+	@node bin/faultline.js schema --kind experiment > schemas/experiment.schema.json
+	@node bin/faultline.js schema --kind target > schemas/target.schema.json
+
+test-unit: setup
+	@mocha 'test/unit/**/*.test.ts'
+
+test-integration: setup
+	@mocha 'test/integration/**/*.test.ts'
+
+test: setup lint typecheck ## lint, typecheck, then every test (unit, integration with real servers, e2e)
+	@echo "make: tests"; mocha
+
+clean: ## remove run output (reports) and local state; keeps the tool cache
+	rm -rf reports/*/ .faultline test-results

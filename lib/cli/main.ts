@@ -1,0 +1,249 @@
+import { readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { pino } from "pino";
+import { ExitCode, FaultlineError, ValidationError, errorMessage } from "../errors.ts";
+import { recoverAll, recoverRun } from "../engine/recover.ts";
+import type { RecoverResult } from "../engine/recover.ts";
+import { runExperiment } from "../engine/run.ts";
+import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
+import { TOXIC_PREFIX } from "../faults/toxiproxy/kinds.ts";
+import { expandPaths, loadFile, loadOne } from "../spec/load.ts";
+import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
+import type { SchemaKind } from "../spec/json-schema.ts";
+import type { Verdict } from "../spec/run-record.ts";
+import { ConsoleReporter } from "./console-reporter.ts";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const EXAMPLES = `
+Examples:
+  $ faultline validate experiments/
+  $ faultline run experiments/region-partition.yaml --target target.yaml
+  $ faultline run experiments/ --target target.yaml --time-scale 0.1
+  $ faultline recover                      # revert what crashed runs left in reports/
+  $ faultline recover --sweep --toxiproxy http://127.0.0.1:8474
+  $ faultline schema > experiment.schema.json
+
+Exit codes: 0 pass, 1 fail (the system failed an assertion), 2 invalid input,
+            3 aborted (steady state, abort condition or interrupt), 4 error (could not run).`;
+
+const positiveNumber = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
+  return n;
+};
+
+const VERDICT_EXIT: Record<Verdict, number> = { pass: ExitCode.pass, fail: ExitCode.fail, aborted: ExitCode.aborted, error: ExitCode.error };
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+async function validate(paths: string[]): Promise<number> {
+  const files = await expandPaths(paths);
+  let bad = 0;
+  for (const file of files) {
+    try {
+      const docs = await loadFile(file);
+      for (const d of docs) print(`ok   ${file} (${d.parsed.kind} ${d.parsed.value.metadata.name})`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      bad++;
+      process.stderr.write(`${err.message}\n`);
+    }
+  }
+  if (files.length === 0) {
+    process.stderr.write(`no YAML files in ${paths.join(", ")}\n`);
+    return ExitCode.invalid;
+  }
+  print(`${files.length - bad} valid, ${bad} invalid`);
+  return bad > 0 ? ExitCode.invalid : ExitCode.pass;
+}
+
+/** Installs SIGINT/SIGTERM handlers that abort the run (which then reverts); a third signal forces exit. */
+function interruptible(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let count = 0;
+  const handler = (sig: NodeJS.Signals): void => {
+    count++;
+    if (count === 1) {
+      process.stderr.write(`\n${sig}: reverting every fault before exit…\n`);
+      controller.abort(new FaultlineError("E_INTERRUPTED", `interrupted by ${sig}`));
+    } else if (count === 2) {
+      process.stderr.write(`${sig} again: still reverting; once more exits at once and leaves the rest to \`faultline recover\`\n`);
+    } else {
+      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    }
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    },
+  };
+}
+
+interface RunFlags {
+  target?: string;
+  out: string;
+  timeScale: number;
+  runId?: string;
+  logLevel: string;
+}
+
+async function run(paths: string[], flags: RunFlags): Promise<number> {
+  const files = await expandPaths(paths);
+  const experiments = [];
+  const problems: string[] = [];
+  for (const file of files) {
+    try {
+      experiments.push({ file, exp: await loadOne(file, "Experiment") });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      problems.push(err.message);
+    }
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`${problems.join("\n")}\n`);
+    return ExitCode.invalid;
+  }
+  await mkdir(flags.out, { recursive: true });
+  const { signal, dispose } = interruptible();
+  let worst: number = ExitCode.pass;
+  try {
+    for (const { file, exp } of experiments) {
+      const targetRef = flags.target ?? (exp.target && (isAbsolute(exp.target) ? exp.target : join(dirname(file), exp.target)));
+      if (targetRef === undefined) {
+        throw new FaultlineError("E_TARGET", `${file}: no target: pass --target FILE or set target: in the experiment`);
+      }
+      const target = await loadOne(targetRef, "Target");
+      const log = pino({ level: flags.logLevel, redact: ["*.token", "*.password", "*.authorization", "headers.authorization"] }, pino.destination(2));
+      const { record, runDir } = await runExperiment({
+        experiment: exp,
+        experimentFile: file,
+        target,
+        targetFile: targetRef,
+        outDir: flags.out,
+        timeScale: flags.timeScale,
+        signal,
+        reporters: [new ConsoleReporter()],
+        log,
+        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
+      });
+      process.stderr.write(`  run folder: ${runDir}\n`);
+      worst = Math.max(worst, VERDICT_EXIT[record.verdict ?? "error"]);
+      if (signal.aborted) break;
+    }
+  } finally {
+    dispose();
+  }
+  return worst;
+}
+
+function printRecover(r: RecoverResult): void {
+  if (r.skipped) print(`skip ${r.runDir}: ${r.skipped}`);
+  for (const d of r.reverted) print(`reverted  ${d}  (${r.runDir})`);
+  for (const f of r.failed) print(`FAILED    ${f.description}: ${f.error}  (${r.runDir})`);
+}
+
+async function recover(flags: { run?: string; out: string; sweep?: boolean; toxiproxy?: string; force?: boolean }): Promise<number> {
+  let failed = 0;
+  let reverted = 0;
+  const results = flags.run !== undefined ? [await recoverRun(flags.run, { force: flags.force ?? false })] : await recoverAll(flags.out);
+  for (const r of results) {
+    printRecover(r);
+    failed += r.failed.length;
+    reverted += r.reverted.length;
+  }
+  if (flags.sweep) {
+    if (flags.toxiproxy === undefined) throw new FaultlineError("E_INVALID_INPUT", "--sweep needs --toxiproxy URL");
+    const api = new ToxiproxyApi(flags.toxiproxy);
+    for (const t of await api.findToxics(TOXIC_PREFIX)) {
+      try {
+        await api.removeToxic(t.proxy, t.toxic);
+        print(`swept     toxic ${t.toxic} on proxy ${t.proxy}`);
+        reverted++;
+      } catch (err) {
+        print(`FAILED    toxic ${t.toxic} on proxy ${t.proxy}: ${errorMessage(err)}`);
+        failed++;
+      }
+    }
+  }
+  print(reverted + failed === 0 ? "nothing to recover" : `${reverted} reverted, ${failed} failed`);
+  return failed > 0 ? ExitCode.error : ExitCode.pass;
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command("faultline")
+    .description("Chaos experiments for AI inference fleets: inject faults, watch, judge, never leave a fault behind.")
+    .version(pkg.version)
+    .addHelpText("after", EXAMPLES)
+    .exitOverride()
+    .showHelpAfterError("(faultline --help lists commands and examples)");
+
+  program
+    .command("validate")
+    .description("check experiment and target files; prints file:line:col for every problem")
+    .argument("<paths...>", "files or folders")
+    .action(async (paths: string[]) => setExit(await validate(paths)));
+
+  program
+    .command("run")
+    .description("run experiments: baseline, faults, recovery, judgement")
+    .argument("<paths...>", "experiment files or folders")
+    .option("-t, --target <file>", "target file (overrides the experiment's target:)")
+    .option("-o, --out <dir>", "where run folders go", "reports")
+    .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
+    .option("--run-id <id>", "use this run id instead of a generated one")
+    .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"))
+    .action(async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)));
+
+  program
+    .command("recover")
+    .description("revert every fault a crashed or killed run left behind, from its journal")
+    .option("--run <dir>", "one run folder (default: every unfinished run under --out)")
+    .option("-o, --out <dir>", "where run folders are", "reports")
+    .option("--force", "recover even if the run that owns the journal looks alive")
+    .option("--sweep", "also remove every faultline toxic found on --toxiproxy, journal or not")
+    .option("--toxiproxy <url>", "Toxiproxy API for --sweep")
+    .action(async (flags) => setExit(await recover(flags)));
+
+  program
+    .command("schema")
+    .description("print the JSON Schema of a document kind (for editors: yaml-language-server)")
+    .addOption(new Option("--kind <kind>", "document kind").choices(Object.keys(SCHEMA_KINDS)).default("experiment"))
+    .action((flags: { kind: SchemaKind }) => print(JSON.stringify(jsonSchema(flags.kind), null, 2)));
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = ExitCode.pass;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : ExitCode.invalid;
+    }
+    if (err instanceof ValidationError) {
+      process.stderr.write(`${err.message}\n`);
+      return ExitCode.invalid;
+    }
+    if (err instanceof FaultlineError) {
+      process.stderr.write(`faultline: ${errorMessage(err)}\n`);
+      return err.code === "E_INVALID_INPUT" || err.code === "E_FILE" ? ExitCode.invalid : ExitCode.error;
+    }
+    process.stderr.write(`faultline: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    return ExitCode.error;
+  }
+}
+

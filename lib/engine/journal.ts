@@ -1,0 +1,117 @@
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { UndoRecord } from "../faults/types.ts";
+
+export const JOURNAL_FILE = "journal.jsonl";
+
+export type JournalEntry =
+  | { type: "run-start"; at: number; runId: string; pid: number; host: string; experiment: string }
+  | { type: "inject"; at: number; actionId: string; fault: string; description: string; deadline: number; undo: UndoRecord }
+  | { type: "injected"; at: number; actionId: string }
+  | { type: "inject-failed"; at: number; actionId: string; error: string }
+  | { type: "reverted"; at: number; actionId: string; by: "run" | "recover" }
+  | { type: "revert-failed"; at: number; actionId: string; error: string; by: "run" | "recover" }
+  | { type: "run-end"; at: number; verdict: string };
+
+type Entry<T extends JournalEntry["type"]> = Extract<JournalEntry, { type: T }>;
+type NoAt<E> = E extends unknown ? Omit<E, "at"> : never;
+
+/**
+ * Append-only, one JSON line per entry, each written and fsync'd before `append` returns: the
+ * line describing an injection is on disk before the backend is asked to inject.
+ */
+export class Journal {
+  readonly path: string;
+  private fd: number | undefined;
+  private readonly now: () => number;
+
+  constructor(dir: string, now: () => number = Date.now) {
+    this.path = join(dir, JOURNAL_FILE);
+    this.fd = openSync(this.path, "a");
+    this.now = now;
+  }
+
+  append(entry: NoAt<JournalEntry>): void {
+    if (this.fd === undefined) throw new Error(`journal ${this.path} is closed`);
+    writeSync(this.fd, JSON.stringify({ at: this.now(), ...entry }) + "\n");
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Reads a journal; a torn last line (the process died mid-write) is skipped, not fatal. */
+export function readJournal(path: string): JournalEntry[] {
+  const out: JournalEntry[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      out.push(JSON.parse(line) as JournalEntry);
+    } catch {
+      // torn write at the end of a killed run
+    }
+  }
+  return out;
+}
+
+/** Injections with no `reverted` line after them, newest first (the order to revert in). */
+export function pendingActions(entries: readonly JournalEntry[]): Entry<"inject">[] {
+  const reverted = new Set(entries.filter((e): e is Entry<"reverted"> => e.type === "reverted").map((e) => e.actionId));
+  return entries
+    .filter((e): e is Entry<"inject"> => e.type === "inject" && !reverted.has(e.actionId))
+    .reverse();
+}
+
+export function runStart(entries: readonly JournalEntry[]): Entry<"run-start"> | undefined {
+  return entries.find((e): e is Entry<"run-start"> => e.type === "run-start");
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // A recycled pid that is not a node process is not our run.
+    return /node|faultline/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
+/** Whether the run that wrote this journal is still running (then its faults are not orphans). */
+export function ownerAlive(entries: readonly JournalEntry[]): boolean {
+  const start = runStart(entries);
+  if (start === undefined || start.host !== hostname()) return false;
+  if (start.pid === process.pid) return true;
+  return processAlive(start.pid);
+}
+
+/** Run folders under `outDir` whose journal still has unreverted actions and no live owner. */
+export async function findOrphanedRuns(outDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(outDir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const name of names.sort()) {
+    const path = join(outDir, name, JOURNAL_FILE);
+    let entries: JournalEntry[];
+    try {
+      entries = readJournal(path);
+    } catch {
+      continue;
+    }
+    if (pendingActions(entries).length > 0 && !ownerAlive(entries)) out.push(join(outDir, name));
+  }
+  return out;
+}
+

@@ -1,0 +1,49 @@
+import { join } from "node:path";
+import { errorMessage } from "../errors.ts";
+import { driverFor } from "../faults/registry.ts";
+import { Journal, JOURNAL_FILE, findOrphanedRuns, ownerAlive, pendingActions, readJournal } from "./journal.ts";
+
+export interface RecoverResult {
+  runDir: string;
+  reverted: string[];
+  failed: { actionId: string; description: string; error: string }[];
+  skipped?: string;
+}
+
+/**
+ * Reverts, from the journal alone, every action of a run that has no `reverted` line; newest first.
+ * Each outcome is appended to the same journal, so a second recover finds nothing left to do.
+ */
+export async function recoverRun(runDir: string, opts: { force?: boolean } = {}): Promise<RecoverResult> {
+  const entries = readJournal(join(runDir, JOURNAL_FILE));
+  const result: RecoverResult = { runDir, reverted: [], failed: [] };
+  const pending = pendingActions(entries);
+  if (pending.length === 0) return result;
+  if (!opts.force && ownerAlive(entries)) {
+    result.skipped = "the run that owns this journal is still running";
+    return result;
+  }
+  const journal = new Journal(runDir);
+  try {
+    for (const action of pending) {
+      try {
+        await driverFor(action.undo.driver).revert(action.undo);
+        journal.append({ type: "reverted", actionId: action.actionId, by: "recover" });
+        result.reverted.push(action.description);
+      } catch (err) {
+        const error = errorMessage(err);
+        journal.append({ type: "revert-failed", actionId: action.actionId, error, by: "recover" });
+        result.failed.push({ actionId: action.actionId, description: action.description, error });
+      }
+    }
+  } finally {
+    journal.close();
+  }
+  return result;
+}
+
+export async function recoverAll(outDir: string): Promise<RecoverResult[]> {
+  const results: RecoverResult[] = [];
+  for (const dir of await findOrphanedRuns(outDir)) results.push(await recoverRun(dir));
+  return results;
+}

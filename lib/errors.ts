@@ -1,0 +1,69 @@
+/** Exit codes: only `pass` exits 0; "the system failed" (1) is kept apart from "could not run" (4). */
+export const ExitCode = {
+  pass: 0,
+  fail: 1,
+  invalid: 2,
+  aborted: 3,
+  error: 4,
+} as const;
+
+export type ErrorCode =
+  | "E_INVALID_INPUT"
+  | "E_FILE"
+  | "E_TARGET"
+  | "E_DRIVER"
+  | "E_REVERT"
+  | "E_TIMEOUT"
+  | "E_ABORTED"
+  | "E_INTERRUPTED"
+  | "E_TOOL";
+
+export class FaultlineError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A user mistake in a document: printed as `file:line:col: path: message` lines, never a stack. */
+export class ValidationError extends FaultlineError {
+  readonly problems: readonly Problem[];
+
+  constructor(problems: readonly Problem[]) {
+    super("E_INVALID_INPUT", problems.map(formatProblem).join("\n"));
+    this.problems = problems;
+  }
+}
+
+export interface Problem {
+  file: string;
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: Problem): string {
+  return `${p.file}:${p.line}:${p.col}: ${p.path === "" ? "(document)" : p.path}: ${p.message}`;
+}
+
+/** A fault backend (Toxiproxy, Kubernetes, a process) refused or could not be reached. */
+export class DriverError extends FaultlineError {
+  readonly driver: string;
+
+  constructor(driver: string, message: string, options?: { cause?: unknown }) {
+    super("E_DRIVER", `${driver}: ${message}`, options);
+    this.driver = driver;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = err.cause instanceof Error ? ` (cause: ${err.cause.message})` : "";
+    return `${err.message}${cause}`;
+  }
+  return String(err);
+}

