@@ -218,8 +218,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
 
   const checkAbort = (): void => {
     if (stop.signal.aborted) {
-      const r = stop.signal.reason;
-      throw r instanceof FaultlineError ? r : new RunAborted(`interrupted: ${errorMessage(r)}`);
+      const r: unknown = stop.signal.reason;
+      throw r instanceof RunAborted ? r : new RunAborted(r instanceof FaultlineError ? r.message : `interrupted: ${errorMessage(r)}`);
     }
     const now = clock.now();
     for (const c of exp.abortWhen) {
