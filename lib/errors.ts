@@ -47,7 +47,8 @@ export interface Problem {
 }
 
 export function formatProblem(p: Problem): string {
-  return `${p.file}:${p.line}:${p.col}: ${p.path === "" ? "(document)" : p.path}: ${p.message}`;
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file;
+  return `${where}: ${p.path === "" ? "(document)" : p.path}: ${p.message}`;
 }
 
 /** A fault backend (Toxiproxy, Kubernetes, a process) refused or could not be reached. */

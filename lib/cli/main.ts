@@ -14,6 +14,7 @@ import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
 import type { SchemaKind } from "../spec/json-schema.ts";
 import type { Verdict } from "../spec/run-record.ts";
 import { ConsoleReporter } from "./console-reporter.ts";
+import { addStackCommands } from "./stack-commands.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -219,6 +220,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option("--kind <kind>", "document kind").choices(Object.keys(SCHEMA_KINDS)).default("experiment"))
     .action((flags: { kind: SchemaKind }) => print(JSON.stringify(jsonSchema(flags.kind), null, 2)));
 
+  addStackCommands(program, setExit);
   return program;
 }
 

@@ -56,11 +56,18 @@ function pathText(path: Path): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
 }
 
-function problemsFromIssues(file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[]): Problem[] {
+export function problemsFromIssues(
+  file: string,
+  doc: Document,
+  lc: LineCounter,
+  issues: z.core.$ZodIssue[],
+  present: (path: Path) => boolean = (path) => hasPath(doc, path),
+): Problem[] {
   const out: Problem[] = [];
   const at = (path: Path, keyOf: boolean): { line: number; col: number } => {
     const node = locate(doc, path, keyOf);
-    return position(lc, node?.range?.[0] ?? 0);
+    if (node?.range === undefined || node.range === null) return { line: 0, col: 0 };
+    return position(lc, node.range[0]);
   };
   // A misspelt required key is one mistake: its "unknown key, did you mean" line covers the missing key.
   const suggested = new Set<string>();
@@ -81,7 +88,7 @@ function problemsFromIssues(file: string, doc: Document, lc: LineCounter, issues
       continue;
     }
     const path: Path = issue.path;
-    if (!hasPath(doc, path)) {
+    if (!present(path)) {
       if (suggested.has(pathText(path))) continue;
       const key = String(path.at(-1));
       out.push({ file, ...at(path, false), path: pathText(path), message: `missing required key "${key}": ${issue.message}` });

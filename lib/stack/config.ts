@@ -1,0 +1,182 @@
+import { readFile } from "node:fs/promises";
+import { LineCounter, parseDocument, parse as parseYamlValue } from "yaml";
+import { z } from "zod";
+import { FaultlineError, ValidationError } from "../errors.ts";
+import { problemsFromIssues } from "../spec/load.ts";
+import { strictObject } from "../spec/strict.ts";
+
+
+const Pct = z.number().min(0);
+
+export const Regression = strictObject({
+  errorRate: z.number().min(0).max(1).default(0).meta({ description: "share of requests answered 500" }),
+  latencyFactor: z.number().positive().default(1).meta({ description: "multiplies every simulated stage" }),
+  leakMiBPerRequest: z.number().min(0).default(0).meta({ description: "GPU memory never given back, per request" }),
+});
+export type Regression = z.infer<typeof Regression>;
+
+export const RegionConfig = strictObject({
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  weight: z.number().int().min(0).max(100),
+  replicas: z.number().int().min(1).max(32),
+  zones: z.number().int().min(1).max(8).default(3),
+  standby: z.boolean().default(false).meta({ description: "takes traffic only when every other region is down" }),
+});
+
+/** Every threshold of the reference stack, with the seed's numbers as defaults. */
+export const StackConfig = strictObject({
+  gateway: strictObject({
+    healthCheck: strictObject({
+      intervalMs: z.number().int().min(10).default(1000),
+      timeoutMs: z.number().int().min(1).default(100),
+      fall: z.number().int().min(1).default(3),
+      rise: z.number().int().min(1).default(2),
+    }).prefault({}),
+    outlier: strictObject({
+      failureRatePct: Pct.max(100).default(5),
+      windowMs: z.number().int().min(100).default(2000),
+      minRequests: z.number().int().min(1).default(20),
+      ejectionMs: z.number().int().min(100).default(10_000),
+    }).prefault({}),
+    circuitBreaker: strictObject({ consecutiveFailures: z.number().int().min(1).default(3) }).prefault({}),
+    retries: z.number().int().min(0).max(10).default(2),
+    timeoutMs: z.number().int().min(100).default(30_000),
+    connectTimeoutMs: z.number().int().min(10).default(500),
+    maxConn: z.number().int().min(100).default(20_000),
+  }).prefault({}),
+  alerts: strictObject({
+    errorRateWarningPct: Pct.default(1),
+    errorRateCriticalPct: Pct.default(5),
+    p99LatencyMs: z.number().positive().default(500),
+    gpuMemoryPct: Pct.default(90),
+    queueDepth: z.number().int().positive().default(1000),
+    forSeconds: z.number().int().min(0).default(5),
+    windowSeconds: z.number().int().min(2).default(10),
+  }).prefault({}),
+  rollout: strictObject({
+    steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 50, 100]),
+    analysisIntervalSeconds: z.number().positive().default(10),
+    maxErrorRatePct: Pct.default(2),
+    maxLatencyRatio: z.number().positive().default(2),
+    autoRollback: z.boolean().default(true),
+    keepVersions: z.number().int().min(1).default(3),
+  }).prefault({}),
+  regions: z
+    .array(RegionConfig)
+    .min(1)
+    .default([
+      { name: "us-east", weight: 70, replicas: 3, zones: 3, standby: false },
+      { name: "us-west", weight: 30, replicas: 3, zones: 3, standby: false },
+      { name: "eu-west", weight: 0, replicas: 3, zones: 3, standby: true },
+    ]),
+  replica: strictObject({
+    model: z.string().default("sim-7b"),
+    version: z.string().default("v1"),
+    gpuMemoryMiB: z.number().int().positive().default(24_576),
+    weightsMiB: z.number().int().min(0).default(14_000),
+    kvCacheMiBPerToken: z.number().min(0).default(0.05),
+    maxBatch: z.number().int().positive().default(512).meta({ description: "requests decoded at once; the rest queue" }),
+    defaultMaxTokens: z.number().int().positive().default(16),
+    tokenizeMsPer1kTokens: z.number().min(0).default(2),
+    timeToFirstTokenMs: z.number().min(0).default(20),
+    interTokenMs: z.number().min(0).default(5),
+    postprocessMs: z.number().min(0).default(1),
+    loadMs: z.number().int().min(0).default(300).meta({ description: "time to load the model before /readyz says 200" }),
+    restartBackoffMs: z.number().int().min(0).default(500),
+    restartBackoffMaxMs: z.number().int().min(0).default(10_000),
+    versions: z.record(z.string(), Regression).default({ "v2-bad": { errorRate: 0.2, latencyFactor: 3, leakMiBPerRequest: 0 } }),
+  }).prefault({}),
+  prometheus: strictObject({ scrapeIntervalSeconds: z.number().positive().default(1) }).prefault({}),
+  alerting: strictObject({
+    webhookUrl: z.url().optional(),
+    groupWaitMs: z.number().int().min(0).default(500),
+  }).prefault({}),
+}).superRefine((c, ctx) => {
+  const names = new Set<string>();
+  c.regions.forEach((r, i) => {
+    if (names.has(r.name)) ctx.addIssue({ code: "custom", path: ["regions", i, "name"], message: `duplicate region "${r.name}"` });
+    names.add(r.name);
+  });
+  if (!c.regions.some((r) => !r.standby && r.weight > 0)) {
+    ctx.addIssue({ code: "custom", path: ["regions"], message: "at least one non-standby region needs a weight above 0" });
+  }
+  if (c.alerts.errorRateCriticalPct < c.alerts.errorRateWarningPct) {
+    ctx.addIssue({ code: "custom", path: ["alerts", "errorRateCriticalPct"], message: "must be at least errorRateWarningPct" });
+  }
+  if (c.replica.weightsMiB >= c.replica.gpuMemoryMiB) {
+    ctx.addIssue({ code: "custom", path: ["replica", "weightsMiB"], message: "the model weights must fit in gpuMemoryMiB" });
+  }
+  const steps = c.rollout.steps;
+  if (steps.some((s, i) => i > 0 && s <= (steps[i - 1] as number)) || steps.at(-1) !== 100) {
+    ctx.addIssue({ code: "custom", path: ["rollout", "steps"], message: "steps must rise and end at 100" });
+  }
+});
+export type StackConfig = z.infer<typeof StackConfig>;
+export type StackConfigInput = z.input<typeof StackConfig>;
+
+/** Splits `a.b[2].c` into ["a", "b", 2, "c"]. */
+export function parseKeyPath(key: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const part of key.split(".")) {
+    const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part);
+    if (m === null) throw new FaultlineError("E_INVALID_INPUT", `bad key "${key}": expected a.b.c or a[0].b`);
+    out.push(m[1] as string);
+    for (const idx of (m[2] as string).matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
+  }
+  return out;
+}
+
+/** Applies `key=value` overrides (values read as YAML: numbers, booleans, [lists]) onto a raw config. */
+export function applySets(raw: Record<string, unknown>, sets: readonly string[]): Record<string, unknown> {
+  const root = structuredClone(raw);
+  for (const set of sets) {
+    const eq = set.indexOf("=");
+    if (eq <= 0) throw new FaultlineError("E_INVALID_INPUT", `bad --set "${set}": expected key=value`);
+    const path = parseKeyPath(set.slice(0, eq));
+    const value: unknown = parseYamlValue(set.slice(eq + 1));
+    let node: Record<string | number, unknown> = root;
+    for (let i = 0; i < path.length - 1; i++) {
+      const seg = path[i] as string | number;
+      const next = path[i + 1];
+      if (node[seg] === undefined || node[seg] === null) {
+        // `regions[1].weight` on a config without regions starts from the defaults, so indexes mean what they say.
+        node[seg] = seg === "regions" && i === 0 ? structuredClone(StackConfig.parse({}).regions) : typeof next === "number" ? [] : {};
+      }
+      node = node[seg] as Record<string | number, unknown>;
+    }
+    node[path.at(-1) as string | number] = value;
+  }
+  return root;
+}
+
+/** Loads the stack config (file optional), applies `--set` overrides, and reports every problem at once. */
+export async function loadStackConfig(file: string | undefined, sets: readonly string[] = []): Promise<StackConfig> {
+  let source = "";
+  if (file !== undefined) {
+    try {
+      source = await readFile(file, "utf8");
+    } catch (cause) {
+      throw new FaultlineError("E_FILE", `cannot read stack config ${file}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
+    }
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lc });
+  if (doc.errors.length > 0) {
+    throw new ValidationError(doc.errors.map((e) => ({ file: file ?? "--set", ...lc.linePos(e.pos[0]), path: "", message: `YAML syntax: ${e.message.split("\n")[0]}` })));
+  }
+  const raw = (doc.toJS() as Record<string, unknown> | null) ?? {};
+  const merged = applySets(raw, sets);
+  const r = StackConfig.safeParse(merged);
+  if (r.success) return r.data;
+  const present = (path: readonly PropertyKey[]): boolean => {
+    let node: unknown = merged;
+    for (const seg of path) {
+      if (node === null || typeof node !== "object" || !(String(seg) in node)) return false;
+      node = (node as Record<string, unknown>)[String(seg)];
+    }
+    return true;
+  };
+  const where = file ?? "--set";
+  const problems = problemsFromIssues(where, doc, lc, r.error.issues, present);
+  throw new ValidationError(problems.map((p) => (p.line === 0 && file !== undefined && sets.length > 0 ? { ...p, file: `${file} with --set` } : p)));
+}

@@ -1,0 +1,137 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { retryUntil } from "../clock.ts";
+import { FaultlineError } from "../errors.ts";
+import type { StackConfig } from "./config.ts";
+import type { StackState } from "./supervisor.ts";
+
+const MAIN = fileURLToPath(new URL("./stack-main.ts", import.meta.url));
+export const DEFAULT_STACK_DIR = ".faultline";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Every process whose process group is `pgid` (read from /proc). */
+export function groupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // fields after the command (which may hold spaces) start after the last ')'
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid && fields[0] !== "Z") out.push(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return out;
+}
+
+export function readState(dir: string): StackState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as StackState;
+  } catch {
+    return undefined;
+  }
+}
+
+function readPgid(dir: string): number | undefined {
+  try {
+    const n = Number(readFileSync(join(dir, "stack.pgid"), "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface UpOptions {
+  dir?: string;
+  timeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+/** Starts the stack in the background and returns once every part answers (or says why not). */
+export async function stackUp(config: StackConfig, opts: UpOptions = {}): Promise<StackState> {
+  const dir = resolve(opts.dir ?? DEFAULT_STACK_DIR);
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const pgid = readPgid(dir);
+  if (pgid !== undefined && groupMembers(pgid).length > 0) {
+    throw new FaultlineError("E_INVALID_INPUT", `a stack is already running in ${dir} (process group ${pgid}); run \`faultline stack down\` first`);
+  }
+  rmSync(join(dir, "stack.json"), { force: true });
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
+  const log = openSync(join(dir, "logs", "supervisor.log"), "a");
+  const child = spawn(process.execPath, [MAIN, dir], { detached: true, stdio: ["ignore", log, log] });
+  child.unref();
+  // detached: the supervisor leads a new process group that every stack process inherits
+  writeFileSync(join(dir, "stack.pgid"), String(child.pid));
+  opts.onProgress?.(`supervisor started (pid ${child.pid}), waiting for the stack…`);
+  try {
+    const state = await retryUntil(
+      async () => {
+        const s = readState(dir);
+        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `stack failed to start: ${s.error}`);
+        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the stack supervisor exited; see ${join(dir, "logs")}`);
+        return s;
+      },
+      (s) => s?.ready === true,
+      ({ elapsedMs, error }) =>
+        error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `stack not ready after ${elapsedMs}ms; logs in ${join(dir, "logs")}`),
+      { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 100 },
+    );
+    return state as StackState;
+  } catch (err) {
+    await stackDown({ dir });
+    throw err;
+  }
+}
+
+/** Stops every process of the stack — also when `up` crashed half-way: the process group finds them. */
+export async function stackDown(opts: { dir?: string; timeoutMs?: number } = {}): Promise<{ stopped: number; wasRunning: boolean }> {
+  const dir = resolve(opts.dir ?? DEFAULT_STACK_DIR);
+  const pgid = readPgid(dir);
+  if (pgid === undefined) return { stopped: 0, wasRunning: false };
+  const members = groupMembers(pgid);
+  if (alive(pgid)) process.kill(pgid, "SIGTERM");
+  const gone = async (): Promise<boolean> => groupMembers(pgid).length === 0;
+  try {
+    await retryUntil(gone, (x) => x, () => new Error("timeout"), { timeoutMs: opts.timeoutMs ?? 8000, intervalMs: 100 });
+  } catch {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await retryUntil(gone, (x) => x, () => new FaultlineError("E_TIMEOUT", `stack processes in group ${pgid} survived SIGKILL`), { timeoutMs: 5000, intervalMs: 100 });
+  }
+  rmSync(join(dir, "stack.pgid"), { force: true });
+  rmSync(join(dir, "stack.json"), { force: true });
+  return { stopped: members.length, wasRunning: members.length > 0 };
+}
+
+export async function stackStatus(dir = DEFAULT_STACK_DIR): Promise<{ running: boolean; state?: StackState; live?: StackState }> {
+  const d = resolve(dir);
+  const pgid = readPgid(d);
+  const state = readState(d);
+  if (pgid === undefined || groupMembers(pgid).length === 0 || state === undefined) return { running: false, ...(state ? { state } : {}) };
+  let live: StackState | undefined;
+  try {
+    live = (await (await fetch(`${state.endpoints.control}/state`, { signal: AbortSignal.timeout(2000) })).json()) as StackState;
+  } catch {
+    // supervisor not answering: report the file
+  }
+  return { running: true, state, ...(live ? { live } : {}) };
+}
+
+export function stackDirExists(dir = DEFAULT_STACK_DIR): boolean {
+  return existsSync(resolve(dir));
+}

@@ -1,0 +1,96 @@
+import { stringify } from "yaml";
+import type { StackConfig } from "./config.ts";
+import type { Ports, ReplicaSlot } from "./topology.ts";
+
+const ERROR_RATIO = (w: number): string =>
+  `sum(rate(haproxy_frontend_http_responses_total{proxy="gateway",code="5xx"}[${w}s])) / clamp_min(sum(rate(haproxy_frontend_http_responses_total{proxy="gateway"}[${w}s])), 1e-9)`;
+
+/** The seed's alert rules, every threshold from the stack config. */
+export function alertRules(c: StackConfig): { groups: unknown[] } {
+  const a = c.alerts;
+  const w = a.windowSeconds;
+  const forS = `${a.forSeconds}s`;
+  const rule = (alert: string, expr: string, severity: string, summary: string, forOverride?: string) => ({
+    alert,
+    expr,
+    for: forOverride ?? forS,
+    labels: { severity, source: "faultline-stack" },
+    annotations: { summary },
+  });
+  return {
+    groups: [
+      {
+        name: "faultline-stack",
+        interval: `${Math.round(c.prometheus.scrapeIntervalSeconds * 1000)}ms`,
+        rules: [
+          rule("HighErrorRate", `${ERROR_RATIO(w)} * 100 > ${a.errorRateWarningPct}`, "warning", `gateway 5xx above ${a.errorRateWarningPct}%`),
+          rule("HighErrorRate", `${ERROR_RATIO(w)} * 100 > ${a.errorRateCriticalPct}`, "critical", `gateway 5xx above ${a.errorRateCriticalPct}%`),
+          rule(
+            "HighP99Latency",
+            `histogram_quantile(0.99, sum by (le) (rate(gateway_request_duration_seconds_bucket[${w}s]))) * 1000 > ${a.p99LatencyMs}`,
+            "warning",
+            `gateway p99 above ${a.p99LatencyMs}ms`,
+          ),
+          rule(
+            "GPUMemoryHigh",
+            `DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) * 100 > ${a.gpuMemoryPct}`,
+            "warning",
+            `GPU memory above ${a.gpuMemoryPct}%`,
+            "0s",
+          ),
+          rule("GPUOutOfMemory", `increase(stack_replica_oom_kills_total[1m]) > 0`, "critical", "a replica ran out of GPU memory and was killed", "0s"),
+          rule("QueueDepthHigh", `inference_queue_depth > ${a.queueDepth}`, "warning", `queue deeper than ${a.queueDepth}`),
+          rule(
+            "RegionDown",
+            `sum by (region) (label_replace(haproxy_server_status{proxy="inference",state="UP"}, "region", "$1", "server", "(.+)-[0-9]+")) == 0`,
+            "critical",
+            "the gateway sees no healthy replica in a region",
+            "0s",
+          ),
+          rule("CanaryRolledBack", `increase(rollout_rollbacks_total[5m]) > 0`, "warning", "a canary was rolled back", "0s"),
+        ],
+      },
+    ],
+  };
+}
+
+export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], rulesFile: string): string {
+  // Prometheus durations take whole units: 1s, 900ms.
+  const s = `${Math.round(c.prometheus.scrapeIntervalSeconds * 1000)}ms`;
+  const timeout = `${Math.round(Math.max(0.5, c.prometheus.scrapeIntervalSeconds * 0.9) * 1000)}ms`;
+  return stringify({
+    global: { scrape_interval: s, evaluation_interval: s, scrape_timeout: timeout },
+    rule_files: [rulesFile],
+    alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] }] },
+    scrape_configs: [
+      {
+        job_name: "replicas",
+        static_configs: replicas.map((r) => ({ targets: [`127.0.0.1:${r.port}`], labels: { replica: r.name, region: r.region, zone: r.zone } })),
+      },
+      { job_name: "gateway", static_configs: [{ targets: [`127.0.0.1:${ports.gatewayMetrics}`] }] },
+      { job_name: "gateway-latency", metrics_path: "/gateway-metrics", static_configs: [{ targets: [`127.0.0.1:${ports.gatewayMetrics}`] }] },
+      { job_name: "supervisor", static_configs: [{ targets: [`127.0.0.1:${ports.control}`] }] },
+      { job_name: "rollout", static_configs: [{ targets: [`127.0.0.1:${ports.rollout}`] }] },
+      { job_name: "prometheus", static_configs: [{ targets: [`127.0.0.1:${ports.prometheus}`] }] },
+      { job_name: "alertmanager", static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] },
+    ],
+  });
+}
+
+export function alertmanagerConfig(c: StackConfig): string {
+  const wait = `${Math.max(0, c.alerting.groupWaitMs)}ms`;
+  const receivers: Record<string, unknown>[] = [{ name: "null" }];
+  if (c.alerting.webhookUrl !== undefined) {
+    receivers.push({ name: "webhook", webhook_configs: [{ url: c.alerting.webhookUrl, send_resolved: true, max_alerts: 0 }] });
+  }
+  return stringify({
+    route: {
+      receiver: c.alerting.webhookUrl !== undefined ? "webhook" : "null",
+      group_by: ["alertname", "severity"],
+      group_wait: wait,
+      group_interval: "1s",
+      repeat_interval: "1h",
+    },
+    receivers,
+  });
+}

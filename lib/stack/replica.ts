@@ -1,0 +1,348 @@
+import { createServer } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Regression, StackConfig } from "./config.ts";
+
+export interface ReplicaOptions {
+  name: string;
+  region: string;
+  zone: string;
+  host: string;
+  port: number;
+  replica: StackConfig["replica"];
+}
+
+/** Exit code of a replica that ran out of GPU memory; the supervisor counts it as an OOM kill. */
+export const OOM_EXIT_CODE = 3;
+
+const NO_REGRESSION: Regression = { errorRate: 0, latencyFactor: 1, leakMiBPerRequest: 0 };
+const MAX_BODY = 1 << 20;
+
+interface Job {
+  promptTokens: number;
+  maxTokens: number;
+  kvMiB: number;
+}
+
+/**
+ * A simulated LLM inference server: OpenAI-compatible completions (streaming and not), a GPU with
+ * finite memory (model weights + a KV cache per in-flight request), and a crash on OOM as a real
+ * server does. Timings come from config and scale with the version's regression.
+ */
+export class Replica {
+  private readonly o: ReplicaOptions;
+  private readonly server: Server;
+  private readonly registry = new Registry();
+  private version: string;
+  private regression: Regression;
+  private ready = false;
+  private draining = false;
+  private inflight = 0;
+  private readonly queue: (() => void)[] = [];
+  private kvMiB = 0;
+  private leakedMiB = 0;
+  private pressureMiB = 0;
+  private crashing = false;
+  private readonly m;
+
+  constructor(o: ReplicaOptions) {
+    this.o = o;
+    this.version = o.replica.version;
+    this.regression = o.replica.versions[this.version] ?? NO_REGRESSION;
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+    const r = [this.registry];
+    const gpuLabels = ["gpu", "Hostname"] as const;
+    this.m = {
+      requests: new Counter({ name: "inference_requests_total", help: "Requests by model version and HTTP status", labelNames: ["model", "version", "code"], registers: r }),
+      duration: new Histogram({
+        name: "inference_request_duration_seconds",
+        help: "Time from request received to last byte sent",
+        labelNames: ["model", "version"],
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10],
+        registers: r,
+      }),
+      ttft: new Histogram({
+        name: "inference_time_to_first_token_seconds",
+        help: "Time from request received to the first token",
+        labelNames: ["model", "version"],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers: r,
+      }),
+      stage: new Histogram({
+        name: "inference_stage_duration_seconds",
+        help: "Time per stage: tokenization, inference, post-processing",
+        labelNames: ["stage"],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 1, 2.5],
+        registers: r,
+      }),
+      queueDepth: new Gauge({ name: "inference_queue_depth", help: "Requests waiting for a batch slot", registers: r }),
+      inflight: new Gauge({ name: "inference_inflight_requests", help: "Requests being decoded", registers: r }),
+      kvUsage: new Gauge({ name: "inference_kv_cache_usage_ratio", help: "KV cache in use / KV cache capacity", registers: r }),
+      ooms: new Counter({ name: "inference_oom_total", help: "Allocations refused for lack of GPU memory", registers: r }),
+      info: new Gauge({ name: "inference_model_info", help: "The model version being served", labelNames: ["model", "version"], registers: r }),
+      fbUsed: new Gauge({ name: "DCGM_FI_DEV_FB_USED", help: "Framebuffer memory used (in MiB)", labelNames: gpuLabels, registers: r }),
+      fbFree: new Gauge({ name: "DCGM_FI_DEV_FB_FREE", help: "Framebuffer memory free (in MiB)", labelNames: gpuLabels, registers: r }),
+      util: new Gauge({ name: "DCGM_FI_DEV_GPU_UTIL", help: "GPU utilization (in %)", labelNames: gpuLabels, registers: r }),
+      temp: new Gauge({ name: "DCGM_FI_DEV_GPU_TEMP", help: "GPU temperature (in C)", labelNames: gpuLabels, registers: r }),
+    };
+    this.m.info.set({ model: o.replica.model, version: this.version }, 1);
+    this.server = createServer((req, res) => this.route(req, res));
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  private get usedMiB(): number {
+    return this.o.replica.weightsMiB + this.kvMiB + this.leakedMiB + this.pressureMiB;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.o.port, this.o.host, () => resolve());
+    });
+    setTimeout(() => (this.ready = true), this.o.replica.loadMs).unref();
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private headers(res: ServerResponse): void {
+    res.setHeader("x-faultline-region", this.o.region);
+    res.setHeader("x-faultline-replica", this.o.name);
+    res.setHeader("x-faultline-version", `${this.o.replica.model}:${this.version}`);
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? "/";
+    if (req.method === "POST" && (url === "/v1/chat/completions" || url === "/v1/completions")) {
+      this.readJson(req, res, (body) => void this.complete(url === "/v1/chat/completions", body, res));
+      return;
+    }
+    if (url === "/readyz") return this.plain(res, this.ready && !this.draining && !this.crashing ? 200 : 503, this.ready ? "ready" : "loading");
+    if (url === "/healthz") return this.plain(res, this.crashing ? 503 : 200, "ok");
+    if (url === "/metrics") return void this.metrics(res);
+    if (url === "/v1/models") return this.json(res, 200, { object: "list", data: [{ id: this.o.replica.model, object: "model", owned_by: "faultline" }] });
+    if (url === "/admin/state") return this.json(res, 200, this.state());
+    if (req.method === "POST" && url.startsWith("/admin/")) {
+      this.readJson(req, res, (body) => this.admin(url, body, res));
+      return;
+    }
+    this.json(res, 404, { error: { message: `no route ${req.method} ${url}`, type: "not_found" } });
+  }
+
+  private state(): Record<string, unknown> {
+    return {
+      name: this.o.name,
+      region: this.o.region,
+      zone: this.o.zone,
+      model: this.o.replica.model,
+      version: this.version,
+      regression: this.regression,
+      ready: this.ready && !this.draining,
+      inflight: this.inflight,
+      queued: this.queue.length,
+      gpu: { capacityMiB: this.o.replica.gpuMemoryMiB, usedMiB: Math.round(this.usedMiB), pressureMiB: this.pressureMiB, leakedMiB: Math.round(this.leakedMiB) },
+    };
+  }
+
+  private admin(url: string, body: Record<string, unknown>, res: ServerResponse): void {
+    if (url === "/admin/version") {
+      const version = body.version;
+      if (typeof version !== "string" || version === "") return this.json(res, 400, { error: { message: "body needs {version}" } });
+      this.m.info.remove({ model: this.o.replica.model, version: this.version });
+      this.version = version;
+      this.regression = { ...NO_REGRESSION, ...(this.o.replica.versions[version] ?? {}), ...((body.regression as Partial<Regression> | undefined) ?? {}) };
+      this.m.info.set({ model: this.o.replica.model, version }, 1);
+      return this.json(res, 200, this.state());
+    }
+    if (url === "/admin/gpu-pressure") {
+      const set = body.setMiB;
+      const add = body.addMiB;
+      if (typeof set === "number") this.pressureMiB = Math.max(0, set);
+      else if (typeof add === "number") this.pressureMiB = Math.max(0, this.pressureMiB + add);
+      else return this.json(res, 400, { error: { message: "body needs {setMiB} or {addMiB}" } });
+      if (this.usedMiB > this.o.replica.gpuMemoryMiB) {
+        this.json(res, 507, { error: { message: this.oomMessage(0), type: "oom" } });
+        this.crash(`gpu pressure ${this.pressureMiB} MiB`);
+        return;
+      }
+      return this.json(res, 200, this.state());
+    }
+    if (url === "/admin/drain") {
+      this.draining = body.drain !== false;
+      return this.json(res, 200, this.state());
+    }
+    this.json(res, 404, { error: { message: `no admin route ${url}` } });
+  }
+
+  private oomMessage(wantMiB: number): string {
+    const free = this.o.replica.gpuMemoryMiB - this.usedMiB;
+    return `CUDA out of memory. Tried to allocate ${wantMiB.toFixed(1)} MiB (GPU 0; ${this.o.replica.gpuMemoryMiB} MiB total capacity; ${Math.max(0, free).toFixed(1)} MiB free)`;
+  }
+
+  /** As a real server does: the failing request errors, then the process dies and is restarted. */
+  private crash(why: string): void {
+    if (this.crashing) return;
+    this.crashing = true;
+    this.m.ooms.inc();
+    process.stderr.write(`OOM: ${this.o.name}: ${why}: ${this.oomMessage(0)}\n`);
+    setTimeout(() => process.exit(OOM_EXIT_CODE), 50).unref();
+  }
+
+  private async complete(chat: boolean, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const r = this.o.replica;
+    const reg = this.regression;
+    const model = r.model;
+    const labels = { model, version: this.version };
+    this.headers(res);
+    const fail = (code: number, message: string, type: string): void => {
+      this.m.requests.inc({ ...labels, code: String(code) });
+      this.json(res, code, { error: { message, type } });
+    };
+    if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
+    const prompt = chat ? JSON.stringify(body.messages ?? "") : String(body.prompt ?? "");
+    const promptTokens = Math.max(1, Math.ceil(prompt.length / 4));
+    const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
+    const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
+
+    if (this.inflight >= r.maxBatch) {
+      this.m.queueDepth.set(this.queue.length + 1);
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+      this.m.queueDepth.set(this.queue.length);
+    }
+    if (this.usedMiB + job.kvMiB > r.gpuMemoryMiB) {
+      fail(507, this.oomMessage(job.kvMiB), "oom");
+      this.crash("KV cache allocation");
+      return this.release(job, false);
+    }
+    this.inflight++;
+    this.kvMiB += job.kvMiB;
+    this.leakedMiB += reg.leakMiBPerRequest;
+
+    const f = reg.latencyFactor;
+    const tokenizeMs = (r.tokenizeMsPer1kTokens * promptTokens * f) / 1000;
+    const ttftMs = r.timeToFirstTokenMs * f;
+    const decodeMs = r.interTokenMs * f * (maxTokens - 1);
+    const postMs = r.postprocessMs * f;
+    const stream = body.stream === true;
+    const failed = reg.errorRate > 0 && Math.random() < reg.errorRate;
+    let closed = false;
+    res.once("close", () => (closed = true));
+
+    if (failed) {
+      await sleep(tokenizeMs + ttftMs);
+      this.release(job, true);
+      return fail(500, `internal error in ${model}:${this.version}`, "server_error");
+    }
+    const id = `cmpl-${this.o.name}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (!stream) {
+      await sleep(tokenizeMs + ttftMs + decodeMs + postMs);
+      this.release(job, true);
+      if (closed) return;
+      this.observe(labels, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
+      this.m.requests.inc({ ...labels, code: "200" });
+      const text = "tok ".repeat(maxTokens).trimEnd();
+      const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
+      const usage = { prompt_tokens: promptTokens, completion_tokens: maxTokens, total_tokens: promptTokens + maxTokens };
+      this.json(res, 200, { id, object: chat ? "chat.completion" : "text_completion", created, model: `${model}:${this.version}`, choices: [choice], usage });
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    await sleep(tokenizeMs + ttftMs);
+    const firstTokenAt = performance.now();
+    for (let i = 0; i < maxTokens && !closed; i++) {
+      if (i > 0) await sleep(r.interTokenMs * f);
+      const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
+      res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`);
+    }
+    await sleep(postMs);
+    this.release(job, true);
+    if (closed) return;
+    res.end("data: [DONE]\n\n");
+    this.observe(labels, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
+    this.m.requests.inc({ ...labels, code: "200" });
+  }
+
+  private observe(labels: { model: string; version: string }, t0: number, tok: number, ttft: number, decode: number, post: number, firstTokenAt: number): void {
+    this.m.duration.observe(labels, (performance.now() - t0) / 1000);
+    this.m.ttft.observe(labels, (firstTokenAt - t0) / 1000);
+    this.m.stage.observe({ stage: "tokenization" }, tok / 1000);
+    this.m.stage.observe({ stage: "inference" }, (ttft + decode) / 1000);
+    this.m.stage.observe({ stage: "postprocessing" }, post / 1000);
+  }
+
+  private release(job: Job, held: boolean): void {
+    if (held) {
+      this.inflight--;
+      this.kvMiB -= job.kvMiB;
+    }
+    const next = this.queue.shift();
+    if (next) next();
+  }
+
+  private async metrics(res: ServerResponse): Promise<void> {
+    const r = this.o.replica;
+    const used = this.usedMiB;
+    const util = Math.min(100, (this.inflight / r.maxBatch) * 100 * 4);
+    const g = { gpu: "0", Hostname: this.o.name };
+    this.m.fbUsed.set(g, Math.round(used));
+    this.m.fbFree.set(g, Math.max(0, Math.round(r.gpuMemoryMiB - used)));
+    this.m.util.set(g, Math.round(util));
+    this.m.temp.set(g, Math.round(38 + util * 0.4));
+    this.m.inflight.set(this.inflight);
+    this.m.queueDepth.set(this.queue.length);
+    const kvCapacity = r.gpuMemoryMiB - r.weightsMiB;
+    this.m.kvUsage.set(kvCapacity > 0 ? this.kvMiB / kvCapacity : 0);
+    res.setHeader("content-type", this.registry.contentType);
+    res.end(await this.registry.metrics());
+  }
+
+  private readJson(req: IncomingMessage, res: ServerResponse, then: (body: Record<string, unknown>) => void): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        this.json(res, 413, { error: { message: `body over ${MAX_BODY} bytes` } });
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      if (res.writableEnded) return;
+      const text = Buffer.concat(chunks).toString("utf8");
+      let body: unknown = {};
+      try {
+        body = text === "" ? {} : JSON.parse(text);
+      } catch {
+        this.json(res, 400, { error: { message: "body is not JSON", type: "invalid_request_error" } });
+        return;
+      }
+      then(typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {});
+    });
+  }
+
+  private plain(res: ServerResponse, code: number, text: string): void {
+    this.headers(res);
+    res.writeHead(code, { "content-type": "text/plain" });
+    res.end(text);
+  }
+
+  private json(res: ServerResponse, code: number, body: unknown): void {
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    const s = JSON.stringify(body);
+    res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(s) });
+    res.end(s);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms <= 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,379 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Counter, Gauge, Registry } from "prom-client";
+import { stringify } from "yaml";
+import { retryUntil } from "../clock.ts";
+import { FaultlineError, errorMessage } from "../errors.ts";
+import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
+import { Child } from "./child.ts";
+import type { StackConfig } from "./config.ts";
+import { haproxyConfig } from "./haproxy.ts";
+import { alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.ts";
+import { reservePorts } from "./ports.ts";
+import { OOM_EXIT_CODE } from "./replica.ts";
+import { RolloutController } from "./rollout.ts";
+import { layout } from "./topology.ts";
+import type { Ports, ReplicaSlot } from "./topology.ts";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface StackState {
+  version: 1;
+  dir: string;
+  pid: number;
+  startedAt: number;
+  ready: boolean;
+  error?: string;
+  endpoints: Record<keyof Ports, string>;
+  replicas: { name: string; region: string; zone: string; url: string; proxy: string; proxyListen: string }[];
+  processes: { name: string; pid: number | undefined; state: string; restarts: number }[];
+  targetFile: string;
+  config: StackConfig;
+}
+
+function tool(name: string): string {
+  return join(ROOT, "tools/bin", name);
+}
+
+/** Runs every process of the reference stack and keeps them running until stopped. */
+export class Supervisor {
+  readonly c: StackConfig;
+  readonly dir: string;
+  private ports!: Ports;
+  private slots: ReplicaSlot[] = [];
+  private readonly children = new Map<string, Child>();
+  private replicaChildren = new Map<string, Child>();
+  private control: Server | undefined;
+  private rollout: RolloutController | undefined;
+  private outlierTimer: NodeJS.Timeout | undefined;
+  private readonly registry = new Registry();
+  private readonly metrics;
+  private readonly ejected = new Map<string, NodeJS.Timeout>();
+  private startedAt = Date.now();
+  private stopping = false;
+
+  constructor(c: StackConfig, dir: string) {
+    this.c = c;
+    this.dir = dir;
+    const r = [this.registry];
+    this.metrics = {
+      up: new Gauge({ name: "stack_replica_up", help: "1 while the replica process runs", labelNames: ["replica", "region", "zone"], registers: r }),
+      restarts: new Counter({ name: "stack_replica_restarts_total", help: "Replica process exits, by reason", labelNames: ["replica", "region", "reason"], registers: r }),
+      ooms: new Counter({ name: "stack_replica_oom_kills_total", help: "Replica processes that died of GPU OOM", labelNames: ["replica", "region"], registers: r }),
+      ejections: new Counter({ name: "stack_outlier_ejections_total", help: "Servers ejected for a failure rate above the limit", labelNames: ["server"], registers: r }),
+    };
+  }
+
+  private path(...p: string[]): string {
+    return join(this.dir, ...p);
+  }
+
+  async start(): Promise<StackState> {
+    mkdirSync(this.path("logs"), { recursive: true });
+    mkdirSync(this.path("prometheus"), { recursive: true });
+    mkdirSync(this.path("alertmanager"), { recursive: true });
+    const nReplicas = this.c.regions.reduce((n, r) => n + r.replicas, 0);
+    const pool = await reservePorts(7 + 2 * nReplicas);
+    const take = (): number => pool.shift() as number;
+    this.ports = { gateway: take(), gatewayMetrics: take(), toxiproxy: take(), prometheus: take(), alertmanager: take(), control: take(), rollout: take() };
+    this.slots = layout(this.c, take);
+    for (const s of this.slots) {
+      this.metrics.ooms.inc({ replica: s.name, region: s.region }, 0);
+      this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 0);
+    }
+
+    await this.startControl();
+    this.writeState(false);
+
+    // Toxiproxy first: every path into a region goes through it.
+    const toxiproxy = this.spawn("toxiproxy", tool("toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
+    const tp = new ToxiproxyApi(`http://127.0.0.1:${this.ports.toxiproxy}`);
+    await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
+    for (const s of this.slots) await tp.ensureProxy(s.proxyName, `127.0.0.1:${s.proxyPort}`, `127.0.0.1:${s.port}`);
+
+    for (const s of this.slots) this.startReplica(s);
+
+    const lua = join(HERE, "gateway-latency.lua");
+    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(this.c, this.ports, this.slots, this.dir, lua));
+    const haproxy = this.spawn("haproxy", "haproxy", ["-f", this.path("haproxy.cfg"), "-db"]);
+
+    writeFileSync(this.path("alertmanager.yml"), alertmanagerConfig(this.c));
+    const alertmanager = this.spawn("alertmanager", "prometheus-alertmanager", [
+      `--config.file=${this.path("alertmanager.yml")}`,
+      `--storage.path=${this.path("alertmanager")}`,
+      `--web.listen-address=127.0.0.1:${this.ports.alertmanager}`,
+      "--cluster.listen-address=",
+    ]);
+
+    writeFileSync(this.path("rules.yml"), stringify(alertRules(this.c)));
+    writeFileSync(this.path("prometheus.yml"), prometheusConfig(this.c, this.ports, this.slots, this.path("rules.yml")));
+    const prometheus = this.spawn("prometheus", "prometheus", [
+      `--config.file=${this.path("prometheus.yml")}`,
+      `--storage.tsdb.path=${this.path("prometheus")}`,
+      `--web.listen-address=127.0.0.1:${this.ports.prometheus}`,
+      "--web.enable-lifecycle",
+      "--storage.tsdb.retention.time=1d",
+      "--log.level=warn",
+    ]);
+
+    this.rollout = new RolloutController(
+      this.c,
+      this.slots.map((s) => ({ name: s.name, region: s.region, adminUrl: `http://127.0.0.1:${s.port}` })),
+      `http://127.0.0.1:${this.ports.prometheus}`,
+    );
+    await this.rollout.listen(this.ports.rollout);
+
+    const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
+    await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
+    await this.waitFor("haproxy", http(this.ports.gatewayMetrics, "/healthz"), haproxy);
+    await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
+    await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
+    await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
+    this.outlierTimer = setInterval(() => void this.outlierPass().catch(() => undefined), 500);
+    this.writeTarget();
+    return this.writeState(true);
+  }
+
+  private spawn(name: string, command: string, args: string[], restart?: Child["o"]["restart"], env?: Record<string, string>, onExit?: Child["o"]["onExit"]): Child {
+    const child = new Child({ name, command, args, logFile: this.path("logs", `${name}.log`), ...(restart ? { restart } : {}), ...(env ? { env } : {}), ...(onExit ? { onExit } : {}) });
+    this.children.set(name, child);
+    child.start();
+    return child;
+  }
+
+  private startReplica(s: ReplicaSlot): void {
+    const labels = { replica: s.name, region: s.region, zone: s.zone };
+    const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: "127.0.0.1", port: s.port, replica: this.c.replica }) };
+    const child = this.spawn(
+      `replica-${s.name}`,
+      process.execPath,
+      [join(HERE, "replica-main.ts")],
+      { baseMs: this.c.replica.restartBackoffMs, maxMs: this.c.replica.restartBackoffMaxMs },
+      env,
+      (code, signal) => {
+        this.metrics.up.set(labels, 0);
+        if (this.stopping) return;
+        const reason = code === OOM_EXIT_CODE ? "oom" : signal !== null ? `signal-${signal}` : `exit-${code}`;
+        this.metrics.restarts.inc({ replica: s.name, region: s.region, reason });
+        if (code === OOM_EXIT_CODE) this.metrics.ooms.inc({ replica: s.name, region: s.region });
+        this.writeState(true);
+      },
+    );
+    this.replicaChildren.set(s.name, child);
+    this.metrics.up.set(labels, 1);
+  }
+
+  /** Polls `check`; if the process behind it exits meanwhile, fails at once with the end of its log. */
+  private async waitFor(what: string, check: () => Promise<boolean>, child?: Child, timeoutMs = 20_000): Promise<void> {
+    const t0 = Date.now();
+    const r = await retryUntil(
+      async () => (child !== undefined && child.state === "stopped" && child.o.restart === undefined ? "dead" : (await check()) ? "ok" : "no"),
+      (v) => v !== "no",
+      ({ elapsedMs, error }) =>
+        new FaultlineError("E_TIMEOUT", `${what} not ready after ${elapsedMs}ms${error ? `: ${errorMessage(error)}` : ""} (logs in ${this.path("logs")})`),
+      { timeoutMs, intervalMs: 100 },
+    );
+    if (r === "dead") {
+      const log = (() => {
+        try {
+          return readFileSync(child?.o.logFile ?? "", "utf8").trim().split("\n").slice(-5).join(" | ");
+        } catch {
+          return "(no log)";
+        }
+      })();
+      throw new FaultlineError("E_TOOL", `${what} exited while starting: ${log}`);
+    }
+    process.stderr.write(`${new Date().toISOString()} ${what} ready (${Date.now() - t0}ms, ${Date.now() - this.startedAt}ms since start)\n`);
+  }
+
+  private haproxyCommand(cmd: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const sock = connect({ path: this.path("haproxy.sock") });
+      let out = "";
+      sock.setTimeout(2000, () => sock.destroy(new Error(`haproxy socket: no answer to "${cmd}"`)));
+      sock.on("data", (d: Buffer) => (out += d.toString()));
+      sock.on("end", () => resolve(out));
+      sock.on("error", reject);
+      sock.end(`${cmd}\n`);
+    });
+  }
+
+  private outlierHistory: { t: number; stats: Map<string, { total: number; failed: number }> }[] = [];
+
+  /**
+   * Passive outlier ejection (HAProxy has no rate-based one): a server whose failure rate over the
+   * window exceeds the limit is put in maintenance for `ejectionMs`; at most half the active
+   * servers are ejected at once.
+   */
+  private async outlierPass(): Promise<void> {
+    const o = this.c.gateway.outlier;
+    if (o.failureRatePct >= 100) return;
+    const csv = await this.haproxyCommand("show stat");
+    const lines = csv.split("\n");
+    const header = (lines[0] ?? "").replace(/^# /, "").split(",");
+    const col = (name: string): number => header.indexOf(name);
+    const [pxI, svI, h5I, econI, erespI] = [col("pxname"), col("svname"), col("hrsp_5xx"), col("econ"), col("eresp")];
+    const hI = ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(col);
+    const stats = new Map<string, { total: number; failed: number }>();
+    for (const line of lines.slice(1)) {
+      const f = line.split(",");
+      if (f[pxI] !== "inference" || f[svI] === "BACKEND" || f[svI] === undefined) continue;
+      const n = (i: number): number => Number(f[i] ?? 0) || 0;
+      const econ = n(econI);
+      stats.set(f[svI] as string, { total: hI.reduce((s, i) => s + n(i), 0) + econ, failed: n(h5I) + econ + n(erespI) });
+    }
+    const now = Date.now();
+    this.outlierHistory.push({ t: now, stats });
+    while ((this.outlierHistory[0]?.t ?? now) < now - o.windowMs) this.outlierHistory.shift();
+    const old = this.outlierHistory[0];
+    if (old === undefined || old.t === now) return;
+    const active = this.slots.filter((s) => !s.standby).length;
+    for (const [server, cur] of stats) {
+      const prev = old.stats.get(server);
+      if (prev === undefined || this.ejected.has(server)) continue;
+      const total = cur.total - prev.total;
+      const failed = cur.failed - prev.failed;
+      if (total < o.minRequests || (failed / total) * 100 <= o.failureRatePct) continue;
+      if (this.ejected.size + 1 > Math.floor(active / 2)) return;
+      await this.haproxyCommand(`disable server inference/${server}`);
+      this.metrics.ejections.inc({ server });
+      this.ejected.set(
+        server,
+        setTimeout(() => {
+          this.ejected.delete(server);
+          void this.haproxyCommand(`enable server inference/${server}`).catch(() => undefined);
+        }, o.ejectionMs),
+      );
+    }
+  }
+
+  private async startControl(): Promise<void> {
+    this.control = createServer((req, res) => void this.route(req, res).catch((err: unknown) => json(res, 500, { error: errorMessage(err) })));
+    await new Promise<void>((resolve, reject) => {
+      this.control?.once("error", reject);
+      this.control?.listen(this.ports.control, "127.0.0.1", () => resolve());
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    if (url === "/metrics") {
+      res.writeHead(200, { "content-type": this.registry.contentType });
+      res.end(await this.registry.metrics());
+      return;
+    }
+    if (url === "/healthz") return json(res, 200, { ok: true });
+    if (url === "/state") return json(res, 200, this.state(true));
+    const m = /^\/replicas\/([^/]+)\/(kill|start)$/.exec(url);
+    if (m && req.method === "POST") {
+      const child = this.replicaChildren.get(m[1] as string);
+      if (child === undefined) return json(res, 404, { error: `no replica ${m[1]} (have: ${[...this.replicaChildren.keys()].join(", ")})` });
+      const body = JSON.parse((await readBody(req)) || "{}") as { signal?: NodeJS.Signals; restart?: boolean };
+      if (m[2] === "kill") child.kill(body.signal ?? "SIGKILL", body.restart === false);
+      else {
+        child.start();
+        const s = this.slots.find((x) => x.name === m[1]);
+        if (s) this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 1);
+      }
+      return json(res, 200, { replica: m[1], state: child.state, held: child.held, pid: child.pid ?? null });
+    }
+    if (url === "/alerting/webhook" && req.method === "POST") {
+      const body = JSON.parse((await readBody(req)) || "{}") as { url?: string };
+      const cfg = { ...this.c, alerting: { ...this.c.alerting, ...(body.url ? { webhookUrl: body.url } : {}) } };
+      if (!body.url) delete (cfg.alerting as { webhookUrl?: string }).webhookUrl;
+      writeFileSync(this.path("alertmanager.yml"), alertmanagerConfig(cfg));
+      const r = await fetch(`http://127.0.0.1:${this.ports.alertmanager}/-/reload`, { method: "POST" });
+      return json(res, r.ok ? 200 : 502, { webhookUrl: body.url ?? null, reloaded: r.ok });
+    }
+    json(res, 404, { error: `no route ${req.method} ${url}` });
+  }
+
+  state(ready: boolean): StackState {
+    const p = this.ports;
+    const u = (port: number): string => `http://127.0.0.1:${port}`;
+    return {
+      version: 1,
+      dir: this.dir,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      ready,
+      endpoints: {
+        gateway: u(p.gateway),
+        gatewayMetrics: u(p.gatewayMetrics),
+        toxiproxy: u(p.toxiproxy),
+        prometheus: u(p.prometheus),
+        alertmanager: u(p.alertmanager),
+        control: u(p.control),
+        rollout: u(p.rollout),
+      },
+      replicas: this.slots.map((s) => ({ name: s.name, region: s.region, zone: s.zone, url: u(s.port), proxy: s.proxyName, proxyListen: `127.0.0.1:${s.proxyPort}` })),
+      processes: [...this.children.values()].map((c) => ({ name: c.o.name, pid: c.pid, state: c.held ? "held" : c.state, restarts: c.restarts })),
+      targetFile: this.path("target.yaml"),
+      config: this.c,
+    };
+  }
+
+  writeState(ready: boolean, error?: string): StackState {
+    const s = this.state(ready);
+    if (error !== undefined) s.error = error;
+    writeFileSync(this.path("stack.json.tmp"), JSON.stringify(s, null, 1));
+    renameSync(this.path("stack.json.tmp"), this.path("stack.json")); // atomic: a reader never sees half a file
+    return s;
+  }
+
+  private writeTarget(): void {
+    const s = this.state(true);
+    writeFileSync(
+      this.path("target.yaml"),
+      `# yaml-language-server: $schema=${join(ROOT, "schemas/target.schema.json")}\n# generated by \`faultline stack up\`\n` +
+        stringify({
+          apiVersion: "faultline.dev/v1",
+          kind: "Target",
+          metadata: { name: "local", description: `the local reference stack in ${this.dir}` },
+          endpoints: {
+            gateway: { url: s.endpoints.gateway },
+            prometheus: { url: s.endpoints.prometheus },
+            alertmanager: { url: s.endpoints.alertmanager },
+            rollout: { url: s.endpoints.rollout },
+            "stack-control": { url: s.endpoints.control },
+            ...Object.fromEntries(s.replicas.map((r) => [`replica-${r.name}`, { url: r.url, labels: { region: r.region, zone: r.zone } }])),
+          },
+          toxiproxy: {
+            api: s.endpoints.toxiproxy,
+            proxies: s.replicas.map((r) => ({ name: r.proxy, labels: { region: r.region, zone: r.zone, replica: r.name } })),
+          },
+          prometheus: { url: s.endpoints.prometheus },
+          alertmanager: { url: s.endpoints.alertmanager },
+        }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.outlierTimer);
+    for (const t of this.ejected.values()) clearTimeout(t);
+    await this.rollout?.close();
+    await Promise.all([...this.children.values()].map((c) => c.stop()));
+    this.control?.closeAllConnections();
+    await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
+  }
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let s = "";
+    req.on("data", (c: Buffer) => (s += c.toString()));
+    req.on("end", () => resolve(s));
+    req.on("error", reject);
+  });
+}
