@@ -14,6 +14,7 @@ import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
 import type { SchemaKind } from "../spec/json-schema.ts";
 import type { Verdict } from "../spec/run-record.ts";
 import { ConsoleReporter } from "./console-reporter.ts";
+import { addLoadCommands } from "./load-commands.ts";
 import { addStackCommands } from "./stack-commands.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -221,6 +222,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action((flags: { kind: SchemaKind }) => print(JSON.stringify(jsonSchema(flags.kind), null, 2)));
 
   addStackCommands(program, setExit);
+  addLoadCommands(program, setExit);
   return program;
 }
 

@@ -41,6 +41,8 @@ global
 defaults
   mode http
   option http-keep-alive
+  # stream tokens as they come: without it HAProxy may hold partial frames back (MSG_MORE) up to 200 ms
+  option http-no-delay
   option redispatch 1
   retries ${g.retries}
   retry-on conn-failure empty-response junk-response response-timeout 503

@@ -101,7 +101,12 @@ export async function stackDown(opts: { dir?: string; timeoutMs?: number } = {})
   const pgid = readPgid(dir);
   if (pgid === undefined) return { stopped: 0, wasRunning: false };
   const members = groupMembers(pgid);
-  if (alive(pgid)) process.kill(pgid, "SIGTERM");
+  // The whole group, not just the supervisor: if it died, its children must still hear it.
+  try {
+    if (members.length > 0) process.kill(-pgid, "SIGTERM");
+  } catch {
+    // gone meanwhile
+  }
   const gone = async (): Promise<boolean> => groupMembers(pgid).length === 0;
   try {
     await retryUntil(gone, (x) => x, () => new Error("timeout"), { timeoutMs: opts.timeoutMs ?? 8000, intervalMs: 100 });

@@ -164,10 +164,16 @@ export class RolloutController {
     return Number.isFinite(n) ? n : undefined;
   }
 
+  /** The analysis window: the interval, but never under four scrapes (rate() needs two points). */
+  private window(): string {
+    return `${Math.max(Math.round(this.c.rollout.analysisIntervalSeconds), Math.ceil(4 * this.c.prometheus.scrapeIntervalSeconds))}s`;
+  }
+
   private async analyse(version: string, baselineP95: number | undefined): Promise<{ ok: boolean; reason: string; data: Record<string, unknown> }> {
-    const w = `${Math.max(2, Math.round(this.c.rollout.analysisIntervalSeconds))}s`;
+    const w = this.window();
+    // A version without any 5xx has no 5xx series: `or vector(0)` makes that a 0 % error rate, not "no data".
     const errRate = await this.query(
-      `sum(rate(inference_requests_total{version="${version}",code=~"5.."}[${w}])) / sum(rate(inference_requests_total{version="${version}"}[${w}]))`,
+      `(sum(rate(inference_requests_total{version="${version}",code=~"5.."}[${w}])) or vector(0)) / sum(rate(inference_requests_total{version="${version}"}[${w}]))`,
     );
     const p95 = await this.query(`histogram_quantile(0.95, sum by (le) (rate(inference_request_duration_seconds_bucket{version="${version}"}[${w}])))`);
     const data = { errorRatePct: errRate === undefined ? null : errRate * 100, p95Seconds: p95 ?? null, baselineP95Seconds: baselineP95 ?? null };
@@ -183,7 +189,7 @@ export class RolloutController {
 
   private async run(r: Rollout, regression?: Record<string, number>): Promise<void> {
     const order = this.order();
-    const w = `${Math.max(2, Math.round(this.c.rollout.analysisIntervalSeconds))}s`;
+    const w = this.window();
     const baselineP95 = await this.query(`histogram_quantile(0.95, sum by (le) (rate(inference_request_duration_seconds_bucket{version="${r.stable}"}[${w}])))`);
     for (const pct of this.c.rollout.steps) {
       if (this.stopped) return;

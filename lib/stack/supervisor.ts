@@ -132,6 +132,8 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
     await this.waitFor("haproxy", http(this.ports.gatewayMetrics, "/healthz"), haproxy);
     await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
+    // Replicas load while HAProxy's first checks run: ready means every server is UP, else the split is off.
+    await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
     this.outlierTimer = setInterval(() => void this.outlierPass().catch(() => undefined), 500);
@@ -203,11 +205,24 @@ export class Supervisor {
     });
   }
 
+  /** HAProxy's view of each inference server: UP, DOWN, MAINT, … */
+  async serverStates(): Promise<Map<string, string>> {
+    const lines = (await this.haproxyCommand("show stat")).split("\n");
+    const header = (lines[0] ?? "").replace(/^# /, "").split(",");
+    const [pxI, svI, stI] = [header.indexOf("pxname"), header.indexOf("svname"), header.indexOf("status")];
+    const out = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const f = line.split(",");
+      if (f[pxI] === "inference" && f[svI] !== "BACKEND" && f[svI] !== undefined) out.set(f[svI] as string, (f[stI] ?? "").split(" ")[0] as string);
+    }
+    return out;
+  }
+
   private outlierHistory: { t: number; stats: Map<string, { total: number; failed: number }> }[] = [];
 
   /**
    * Passive outlier ejection (HAProxy has no rate-based one): a server whose failure rate over the
-   * window exceeds the limit is put in maintenance for `ejectionMs`; at most half the active
+   * window exceeds the limit gets weight 0 for `ejectionMs`; at most half the active
    * servers are ejected at once.
    */
   private async outlierPass(): Promise<void> {
@@ -240,13 +255,16 @@ export class Supervisor {
       const failed = cur.failed - prev.failed;
       if (total < o.minRequests || (failed / total) * 100 <= o.failureRatePct) continue;
       if (this.ejected.size + 1 > Math.floor(active / 2)) return;
-      await this.haproxyCommand(`disable server inference/${server}`);
+      // Weight 0 stops new traffic without touching the health state: a dead server stays DOWN
+      // after the ejection ends, a live one returns to its weight.
+      const weight = this.slots.find((x) => x.name === server)?.weight ?? 1;
+      await this.haproxyCommand(`set weight inference/${server} 0`);
       this.metrics.ejections.inc({ server });
       this.ejected.set(
         server,
         setTimeout(() => {
           this.ejected.delete(server);
-          void this.haproxyCommand(`enable server inference/${server}`).catch(() => undefined);
+          void this.haproxyCommand(`set weight inference/${server} ${weight}`).catch(() => undefined);
         }, o.ejectionMs),
       );
     }

@@ -1,0 +1,242 @@
+import { Agent } from "undici";
+import type { Dispatcher } from "undici";
+import { FaultlineError } from "../errors.ts";
+import { BUCKET_MS, SERIES_VERSION, emptyOutcomes, newHistogram, quantiles } from "./series.ts";
+import type { LoadBucket, LoadSeries, Outcome } from "./series.ts";
+import type { Histogram } from "hdr-histogram-js";
+import * as hdr from "hdr-histogram-js";
+import type { LoadEngine, LoadRun, RequestTemplate, ResolvedLoad } from "./types.ts";
+
+interface LiveBucket {
+  b: LoadBucket;
+  lat: Histogram;
+  ttft: Histogram | undefined;
+  itl: Histogram | undefined;
+  pending: number;
+}
+
+const BODIES_PER_TEMPLATE = 32;
+const TICK_MS = 2;
+
+/** The rate at `elapsed` ms: constant, or linear ramps between stage targets (k6's ramping-arrival-rate). */
+export function rateAt(load: ResolvedLoad, elapsed: number): number {
+  if (!load.stages || load.stages.length === 0) return load.rate;
+  let from = load.rate;
+  let t = 0;
+  for (const s of load.stages) {
+    if (elapsed < t + s.duration) return from + ((s.target - from) * (elapsed - t)) / s.duration;
+    t += s.duration;
+    from = s.target;
+  }
+  return from;
+}
+
+/** Requests due by `elapsed` ms: the integral of the rate (trapezoids over 1 ms steps for ramps). */
+export function dueBy(load: ResolvedLoad, elapsed: number): number {
+  if (!load.stages || load.stages.length === 0) return (load.rate * elapsed) / 1000;
+  let n = 0;
+  let t = 0;
+  let from = load.rate;
+  for (const s of load.stages) {
+    const d = Math.min(s.duration, Math.max(0, elapsed - t));
+    const rEnd = from + ((s.target - from) * d) / s.duration;
+    n += ((from + rEnd) / 2) * (d / 1000);
+    if (elapsed <= t + s.duration) return n;
+    t += s.duration;
+    from = s.target;
+  }
+  return n + (from * (elapsed - t)) / 1000;
+}
+
+function prebuiltBodies(t: RequestTemplate): { body: string; stream: boolean }[] {
+  const out: { body: string; stream: boolean }[] = [];
+  const chat = t.path.includes("chat");
+  for (let i = 0; i < BODIES_PER_TEMPLATE; i++) {
+    const tokens = t.promptTokens.min + Math.round(((t.promptTokens.max - t.promptTokens.min) * i) / (BODIES_PER_TEMPLATE - 1));
+    const prompt = "word ".repeat(Math.max(1, Math.round((tokens * 4) / 5)));
+    const stream = i / BODIES_PER_TEMPLATE < t.streamShare;
+    const req = chat
+      ? { model: t.model, messages: [{ role: "user", content: prompt }], max_tokens: t.maxTokens, stream }
+      : { model: t.model, prompt, max_tokens: t.maxTokens, stream };
+    out.push({ body: JSON.stringify(req), stream });
+  }
+  return out;
+}
+
+/**
+ * The builtin engine: an open model (requests leave on schedule whether or not earlier ones came
+ * back) on undici, measuring each request from its *scheduled* send time, so a stalled server
+ * shows as latency in the buckets of the stall instead of fewer requests (no coordinated omission).
+ */
+export class BuiltinLoadEngine implements LoadEngine {
+  readonly name = "builtin";
+
+  async start(load: ResolvedLoad): Promise<LoadRun> {
+    const origin = new URL(load.baseUrl).origin;
+    const agent = new Agent({ connections: Math.min(load.maxInFlight, 512), pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
+    const pool = agent as Dispatcher;
+    const templates = load.mix.map((t) => ({ t, bodies: prebuiltBodies(t) }));
+    const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
+    const start = Date.now();
+    const startPerf = performance.now();
+    const series: LoadSeries = { version: SERIES_VERSION, engine: "builtin", bucketMs: BUCKET_MS, start, targetRate: load.rate, buckets: [] };
+    const live = new Map<number, LiveBucket>();
+    let sent = 0;
+    let inflight = 0;
+    let stopped = false;
+    let seq = 0;
+
+    const bucketFor = (schedPerf: number): LiveBucket => {
+      const idx = Math.floor((schedPerf - startPerf) / BUCKET_MS);
+      let lb = live.get(idx);
+      if (lb === undefined) {
+        const b: LoadBucket = { t: start + idx * BUCKET_MS, sent: 0, outcomes: emptyOutcomes(), lat: null, ttft: null, itl: null, regions: {}, versions: {} };
+        lb = { b, lat: newHistogram(), ttft: undefined, itl: undefined, pending: 0 };
+        live.set(idx, lb);
+        series.buckets[idx] = b;
+      }
+      return lb;
+    };
+
+    /** A bucket whose send window is over and whose requests all settled is frozen: histograms encoded, freed. */
+    const seal = (idx: number, lb: LiveBucket, force: boolean): void => {
+      const windowOver = performance.now() - startPerf >= (idx + 1) * BUCKET_MS;
+      if (!force && (lb.pending > 0 || !windowOver)) return;
+      lb.b.lat = quantiles(lb.lat);
+      if (lb.lat.totalCount > 0) lb.b.latHdr = hdr.encodeIntoCompressedBase64(lb.lat);
+      if (lb.ttft) lb.b.ttft = quantiles(lb.ttft);
+      if (lb.itl) lb.b.itl = quantiles(lb.itl);
+      lb.lat.destroy();
+      lb.ttft?.destroy();
+      lb.itl?.destroy();
+      live.delete(idx);
+    };
+
+    const finish = (lb: LiveBucket, outcome: Outcome, schedPerf: number, region?: string, version?: string): void => {
+      lb.b.outcomes[outcome]++;
+      if (outcome !== "dropped") lb.lat.recordValue(Math.max(1, Math.round((performance.now() - schedPerf) * 1000)));
+      if (region) lb.b.regions[region] = (lb.b.regions[region] ?? 0) + 1;
+      if (version) lb.b.versions[version] = (lb.b.versions[version] ?? 0) + 1;
+    };
+
+    const fire = async (schedPerf: number): Promise<void> => {
+      const lb = bucketFor(schedPerf);
+      lb.b.sent++;
+      sent++;
+      if (inflight >= load.maxInFlight) {
+        lb.b.outcomes.dropped++;
+        return;
+      }
+      let pick = (seq++ * 0.6180339887) % 1 * totalWeight;
+      let chosen = templates[0] as (typeof templates)[number];
+      for (const x of templates) {
+        if ((pick -= x.t.weight) < 0) {
+          chosen = x;
+          break;
+        }
+      }
+      const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as { body: string; stream: boolean };
+      inflight++;
+      lb.pending++;
+      let outcome: Outcome = "connError";
+      let region: string | undefined;
+      let version: string | undefined;
+      try {
+        const res = await pool.request({
+          origin,
+          path: chosen.t.path,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: req.body,
+          headersTimeout: load.timeoutMs,
+          bodyTimeout: load.timeoutMs,
+          signal: AbortSignal.timeout(load.timeoutMs),
+        });
+        region = res.headers["x-faultline-region"] as string | undefined;
+        version = res.headers["x-faultline-version"] as string | undefined;
+        const code = res.statusCode;
+        if (req.stream && code === 200) {
+          let first = true;
+          let last = 0;
+          let done = false;
+          try {
+            for await (const chunk of res.body) {
+              const now = performance.now();
+              if (first) {
+                lb.ttft ??= newHistogram();
+                lb.ttft.recordValue(Math.max(1, Math.round((now - schedPerf) * 1000)));
+                first = false;
+              } else {
+                lb.itl ??= newHistogram();
+                lb.itl.recordValue(Math.max(1, Math.round((now - last) * 1000)));
+              }
+              last = now;
+              if ((chunk as Buffer).includes("[DONE]")) done = true;
+            }
+            outcome = done ? "ok" : "streamCut";
+          } catch {
+            outcome = "streamCut";
+          }
+        } else {
+          await res.body.dump();
+          outcome = code < 300 ? "ok" : code === 429 ? "s429" : code < 500 ? "s4xx" : "s5xx";
+        }
+      } catch (err) {
+        const name = (err as Error).name;
+        const code = (err as { code?: string }).code ?? "";
+        outcome = name === "TimeoutError" || name === "AbortError" || code.includes("TIMEOUT") ? "timeout" : "connError";
+      } finally {
+        inflight--;
+        lb.pending--;
+        finish(lb, outcome, schedPerf, region, version);
+      }
+    };
+
+    let resolveDone!: (s: LoadSeries) => void;
+    const done = new Promise<LoadSeries>((r) => (resolveDone = r));
+    const settle = async (): Promise<void> => {
+      const deadline = Date.now() + load.timeoutMs + 1000;
+      while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const [idx, lb] of live) seal(idx, lb, true);
+      series.buckets = Array.from(series.buckets, (b, i) => b ?? emptyBucket(start + i * BUCKET_MS));
+      await agent.close().catch(() => undefined);
+      resolveDone(series);
+    };
+
+    const maxRequests = load.maxRequests ?? Infinity;
+    const tick = (): void => {
+      const elapsed = performance.now() - startPerf;
+      if (stopped || elapsed >= load.durationMs || sent >= maxRequests) {
+        stopped = true;
+        void settle();
+        return;
+      }
+      // Every request due by now leaves now, each stamped with its own scheduled time.
+      const due = Math.min(Math.floor(dueBy(load, elapsed)), maxRequests);
+      const rate = Math.max(rateAt(load, elapsed), 1e-9);
+      while (sent < due) {
+        const sched = startPerf + (sent / rate) * 1000;
+        void fire(load.stages ? Math.min(sched, startPerf + elapsed) : sched);
+      }
+      for (const [idx, lb] of live) seal(idx, lb, false);
+      setTimeout(tick, TICK_MS);
+    };
+    if (load.rate <= 0 && !(load.stages ?? []).some((s) => s.target > 0)) {
+      throw new FaultlineError("E_INVALID_INPUT", "load rate must be above 0");
+    }
+    setImmediate(tick);
+
+    return {
+      series,
+      done,
+      stop: async () => {
+        stopped = true;
+        return done;
+      },
+    };
+  }
+}
+
+function emptyBucket(t: number): LoadBucket {
+  return { t, sent: 0, outcomes: emptyOutcomes(), lat: null, ttft: null, itl: null, regions: {}, versions: {} };
+}

@@ -1,0 +1,108 @@
+import * as hdr from "hdr-histogram-js";
+import type { Histogram } from "hdr-histogram-js";
+
+/**
+ * The load series, version 1: what clients saw, per 100 ms bucket of *scheduled send time*, so a
+ * request that failed is counted when it was sent, not smeared to when it timed out. Shared by
+ * every load engine and everything downstream (observe, judge, report) and stored in run.json.
+ * Latencies are in milliseconds; `latHdr` is an HDR histogram (µs, 2 significant digits) in
+ * compressed base64, so any window can be merged and re-quantiled exactly.
+ */
+export const SERIES_VERSION = 1;
+export const BUCKET_MS = 100;
+
+export const OUTCOMES = ["ok", "s429", "s4xx", "s5xx", "timeout", "connError", "streamCut", "dropped"] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export interface Quantiles {
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+  count: number;
+}
+
+export interface LoadBucket {
+  /** start of the bucket, ms since the epoch */
+  t: number;
+  sent: number;
+  outcomes: Record<Outcome, number>;
+  lat: Quantiles | null;
+  latHdr?: string;
+  ttft: Quantiles | null;
+  itl: Quantiles | null;
+  regions: Record<string, number>;
+  versions: Record<string, number>;
+}
+
+export interface LoadSeries {
+  version: typeof SERIES_VERSION;
+  engine: string;
+  bucketMs: number;
+  start: number;
+  targetRate: number;
+  buckets: LoadBucket[];
+}
+
+export function newHistogram(): Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 2, bitBucketSize: 32 });
+}
+
+export function quantiles(h: Histogram): Quantiles | null {
+  if (h.totalCount === 0) return null;
+  const ms = (us: number): number => Math.round(us / 10) / 100;
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p95: ms(h.getValueAtPercentile(95)),
+    p99: ms(h.getValueAtPercentile(99)),
+    max: ms(h.maxValue),
+    mean: ms(h.mean),
+    count: h.totalCount,
+  };
+}
+
+export const emptyOutcomes = (): Record<Outcome, number> => ({ ok: 0, s429: 0, s4xx: 0, s5xx: 0, timeout: 0, connError: 0, streamCut: 0, dropped: 0 });
+
+export function errorsOf(o: Record<Outcome, number>): number {
+  return o.s429 + o.s4xx + o.s5xx + o.timeout + o.connError + o.streamCut;
+}
+
+export function completedOf(o: Record<Outcome, number>): number {
+  return o.ok + errorsOf(o);
+}
+
+/** Merges the latency histograms of the buckets in [start, end) and returns their quantiles. */
+export function latencyOver(series: LoadSeries, start: number, end: number): Quantiles | null {
+  const acc = newHistogram();
+  for (const b of series.buckets) {
+    if (b.t < start || b.t >= end || b.latHdr === undefined) continue;
+    const h = hdr.decodeFromCompressedBase64(b.latHdr, 32, false);
+    acc.add(h);
+    h.destroy();
+  }
+  const q = quantiles(acc);
+  acc.destroy();
+  return q;
+}
+
+export interface Totals {
+  sent: number;
+  outcomes: Record<Outcome, number>;
+  regions: Record<string, number>;
+  versions: Record<string, number>;
+}
+
+export function totalsOver(series: LoadSeries, start = -Infinity, end = Infinity): Totals {
+  const t: Totals = { sent: 0, outcomes: emptyOutcomes(), regions: {}, versions: {} };
+  for (const b of series.buckets) {
+    if (b.t < start || b.t >= end) continue;
+    t.sent += b.sent;
+    for (const k of OUTCOMES) t.outcomes[k] += b.outcomes[k];
+    for (const [k, v] of Object.entries(b.regions)) t.regions[k] = (t.regions[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(b.versions)) t.versions[k] = (t.versions[k] ?? 0) + v;
+  }
+  return t;
+}

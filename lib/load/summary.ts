@@ -1,0 +1,45 @@
+import { BUCKET_MS, completedOf, errorsOf, latencyOver, totalsOver } from "./series.ts";
+import type { LoadSeries, Outcome } from "./series.ts";
+
+export interface LoadSummary {
+  engine: string;
+  durationMs: number;
+  targetRate: number;
+  sent: number;
+  achievedRate: number;
+  completed: number;
+  errors: number;
+  errorRate: number;
+  outcomes: Record<Outcome, number>;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  maxMs: number | null;
+  regions: Record<string, number>;
+  versions: Record<string, number>;
+}
+
+export function summarize(series: LoadSeries): LoadSummary {
+  const t = totalsOver(series);
+  const durationMs = series.buckets.length * BUCKET_MS;
+  const lat = latencyOver(series, -Infinity, Infinity);
+  const completed = completedOf(t.outcomes);
+  const errors = errorsOf(t.outcomes) + t.outcomes.dropped;
+  return {
+    engine: series.engine,
+    durationMs,
+    targetRate: series.targetRate,
+    sent: t.sent,
+    achievedRate: durationMs > 0 ? Math.round((completed * 1000) / durationMs) : 0,
+    completed,
+    errors,
+    errorRate: t.sent > 0 ? errors / t.sent : 0,
+    outcomes: t.outcomes,
+    p50Ms: lat?.p50 ?? null,
+    p95Ms: lat?.p95 ?? null,
+    p99Ms: lat?.p99 ?? null,
+    maxMs: lat?.max ?? null,
+    regions: t.regions,
+    versions: t.versions,
+  };
+}

@@ -1,0 +1,42 @@
+import type { LoadSeries } from "./series.ts";
+
+export interface RequestTemplate {
+  name: string;
+  weight: number;
+  path: string;
+  model: string;
+  promptTokens: { min: number; max: number };
+  maxTokens: number;
+  streamShare: number;
+}
+
+/** A load profile with every name resolved: what an engine needs to run. */
+export interface ResolvedLoad {
+  baseUrl: string;
+  /** requests per second, or the starting rate when `stages` ramp it */
+  rate: number;
+  stages?: { duration: number; target: number }[];
+  durationMs: number;
+  maxInFlight: number;
+  timeoutMs: number;
+  mix: RequestTemplate[];
+  /** Set to limit the number of requests, besides the duration. */
+  maxRequests?: number;
+}
+
+export interface LoadRun {
+  /** Live: buckets fill as requests complete. */
+  readonly series: LoadSeries;
+  /** Resolves when the profile has run its course (or was stopped) and every request settled. */
+  readonly done: Promise<LoadSeries>;
+  stop(): Promise<LoadSeries>;
+}
+
+export interface LoadEngine {
+  name: string;
+  start(load: ResolvedLoad): Promise<LoadRun>;
+}
+
+export const DEFAULT_MIX: RequestTemplate[] = [
+  { name: "chat", weight: 1, path: "/v1/chat/completions", model: "sim-7b", promptTokens: { min: 32, max: 256 }, maxTokens: 16, streamShare: 0 },
+];

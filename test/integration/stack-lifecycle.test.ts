@@ -1,0 +1,115 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { retryUntil } from "../../lib/clock.ts";
+import { loadOne } from "../../lib/spec/load.ts";
+import { runCli } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+import { groupMembers } from "../helpers/stack.ts";
+
+describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, Prometheus, Alertmanager)", function () {
+  this.timeout(90_000);
+  const dir = tempDir("stack-cli");
+  let pgid = 0;
+
+  after(async () => {
+    await runCli(["stack", "down", "--dir", dir]);
+  });
+
+  it("stack up returns once everything is ready and writes stack.json and a target file", async () => {
+    const t0 = Date.now();
+    const r = await runCli(["stack", "up", "--dir", dir, "--json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(Date.now() - t0).to.be.below(20_000);
+    const state = JSON.parse(r.stdout) as { endpoints: Record<string, string>; replicas: unknown[] };
+    expect(Object.keys(state.endpoints)).to.include.members(["gateway", "toxiproxy", "prometheus", "alertmanager", "rollout", "control"]);
+    expect(state.replicas).to.have.length(9);
+    pgid = Number(readFileSync(join(dir, "stack.pgid"), "utf8"));
+    const target = await loadOne(join(dir, "target.yaml"), "Target");
+    expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east")).to.have.length(3);
+    expect(new Set(target.toxiproxy?.proxies.map((p) => p.labels.zone))).to.have.length(9);
+    const status = await runCli(["stack", "status", "--dir", dir]);
+    expect(status.code).to.equal(0);
+    expect(status.stdout).to.match(/replica-us-east-1 +pid \d+ +running/);
+  });
+
+  it("2,000 requests all return 200 and split 70/30 ± 5 points by x-faultline-region", async () => {
+    const state = JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as { endpoints: { gateway: string } };
+    const regions: Record<string, number> = {};
+    let ok = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const res = await fetch(`${state.endpoints.gateway}/v1/chat/completions`, {
+            method: "POST",
+            body: JSON.stringify({ messages: [{ role: "user", content: "hi" }], max_tokens: 2 }),
+          });
+          await res.arrayBuffer();
+          if (res.status === 200) ok++;
+          const region = res.headers.get("x-faultline-region") ?? "none";
+          regions[region] = (regions[region] ?? 0) + 1;
+        }),
+      );
+    }
+    expect(ok).to.equal(2000);
+    expect((regions["us-east"] ?? 0) / 2000).to.be.within(0.65, 0.75);
+    expect((regions["us-west"] ?? 0) / 2000).to.be.within(0.25, 0.35);
+    expect(regions["eu-west"] ?? 0, "the standby region takes no traffic while others are up").to.equal(0);
+  });
+
+  it("Prometheus reports every scrape target up, and loaded as many alert rules as the config generates", async () => {
+    const state = JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as { endpoints: { prometheus: string } };
+    const targets = await retryUntil(
+      async () => ((await (await fetch(`${state.endpoints.prometheus}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; scrapeUrl: string }[] } }).data.activeTargets,
+      (ts) => ts.length > 0 && ts.every((t) => t.health === "up"),
+      ({ value }) => new Error(`targets not all up: ${JSON.stringify(value?.filter((t) => t.health !== "up"))}`),
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    expect(targets).to.have.length(9 + 6);
+    const rulesFile = parse(readFileSync(join(dir, "rules.yml"), "utf8")) as { groups: { rules: unknown[] }[] };
+    const want = rulesFile.groups.reduce((n, g) => n + g.rules.length, 0);
+    const rules = (await (await fetch(`${state.endpoints.prometheus}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
+    const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
+    expect(names).to.have.length(want);
+    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack"]));
+  });
+
+  it("a second stack up in the same folder is refused", async () => {
+    const r = await runCli(["stack", "up", "--dir", dir]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/already running/);
+  });
+
+  it("stack down leaves no process of the stack running", async () => {
+    expect(groupMembers(pgid).length).to.be.greaterThan(10);
+    const r = await runCli(["stack", "down", "--dir", dir]);
+    expect(r.code).to.equal(0);
+    expect(groupMembers(pgid)).to.deep.equal([]);
+    const again = await runCli(["stack", "down", "--dir", dir]);
+    expect(again.stdout).to.match(/no stack running/);
+  });
+
+  it("stack down also cleans up after an `up` whose supervisor was killed", async () => {
+    const d = tempDir("stack-crash");
+    const r = await runCli(["stack", "up", "--dir", d]);
+    expect(r.code, r.stderr).to.equal(0);
+    const pg = Number(readFileSync(join(d, "stack.pgid"), "utf8"));
+    process.kill(pg, "SIGKILL"); // the supervisor only: its children are orphaned but keep the group
+    await new Promise((res) => setTimeout(res, 300));
+    expect(groupMembers(pg).length).to.be.greaterThan(5);
+    const down = await runCli(["stack", "down", "--dir", d]);
+    expect(down.code).to.equal(0);
+    expect(groupMembers(pg)).to.deep.equal([]);
+  });
+
+  it("invalid config values are refused with a clear message before anything starts", async () => {
+    const d = tempDir("stack-bad");
+    const r = await runCli(["stack", "up", "--dir", d, "--set", "gateway.healthCheck.intervlMs=5", "--set", "alerts.p99LatencyMs=-1", "--set", "rollout.steps=[50,20]"]);
+    expect(r.code).to.equal(2);
+    expect(r.stderr).to.match(/gateway\.healthCheck\.intervlMs: unknown key "intervlMs"; did you mean "intervalMs"\?/);
+    expect(r.stderr).to.match(/alerts\.p99LatencyMs: .*>0/);
+    expect(r.stderr).to.match(/rollout\.steps: steps must rise and end at 100/);
+    expect(groupMembers(0)).to.be.an("array");
+  });
+});
