@@ -211,8 +211,9 @@ export class BuiltinLoadEngine implements LoadEngine {
         void settle();
         return;
       }
-      // Every request due by now leaves now, each stamped with its own scheduled time.
-      const due = Math.min(Math.floor(dueBy(load, elapsed)), maxRequests);
+      // Every request due by now leaves now, each stamped with its own scheduled time. Request k is
+      // due at k / rate, so by `elapsed` floor(rate × elapsed) + 1 are due (the first at 0).
+      const due = Math.min(Math.floor(dueBy(load, elapsed)) + 1, maxRequests, Math.ceil(dueBy(load, load.durationMs)));
       const rate = Math.max(rateAt(load, elapsed), 1e-9);
       while (sent < due) {
         const sched = startPerf + (sent / rate) * 1000;

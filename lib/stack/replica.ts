@@ -44,6 +44,8 @@ export class Replica {
   private pressureMiB = 0;
   private crashing = false;
   private readonly m;
+  private readonly byVersion = new Map<string, { ok: Counter.Internal; duration: Histogram.Internal<string>; ttft: Histogram.Internal<string>; codes: Map<string, Counter.Internal> }>();
+  private readonly stages;
 
   constructor(o: ReplicaOptions) {
     this.o = o;
@@ -86,6 +88,7 @@ export class Replica {
       temp: new Gauge({ name: "DCGM_FI_DEV_GPU_TEMP", help: "GPU temperature (in C)", labelNames: gpuLabels, registers: r }),
     };
     this.m.info.set({ model: o.replica.model, version: this.version }, 1);
+    this.stages = { tok: this.m.stage.labels("tokenization"), inf: this.m.stage.labels("inference"), post: this.m.stage.labels("postprocessing") };
     this.server = createServer((req, res) => this.route(req, res));
     this.server.keepAliveTimeout = 65_000;
   }
@@ -195,15 +198,14 @@ export class Replica {
     const r = this.o.replica;
     const reg = this.regression;
     const model = r.model;
-    const labels = { model, version: this.version };
+    const version = this.version;
     this.headers(res);
     const fail = (code: number, message: string, type: string): void => {
-      this.m.requests.inc({ ...labels, code: String(code) });
+      this.count(version, code);
       this.json(res, code, { error: { message, type } });
     };
     if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
-    const prompt = chat ? JSON.stringify(body.messages ?? "") : String(body.prompt ?? "");
-    const promptTokens = Math.max(1, Math.ceil(prompt.length / 4));
+    const promptTokens = Math.max(1, Math.ceil(promptChars(chat ? body.messages : body.prompt) / 4));
     const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
     const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
 
@@ -242,8 +244,8 @@ export class Replica {
       await sleep(tokenizeMs + ttftMs + decodeMs + postMs);
       this.release(job, true);
       if (closed) return;
-      this.observe(labels, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
-      this.m.requests.inc({ ...labels, code: "200" });
+      this.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
+      this.count(version, 200);
       const text = "tok ".repeat(maxTokens).trimEnd();
       const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
       const usage = { prompt_tokens: promptTokens, completion_tokens: maxTokens, total_tokens: promptTokens + maxTokens };
@@ -262,16 +264,36 @@ export class Replica {
     this.release(job, true);
     if (closed) return;
     res.end("data: [DONE]\n\n");
-    this.observe(labels, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
-    this.m.requests.inc({ ...labels, code: "200" });
+    this.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
+    this.count(version, 200);
   }
 
-  private observe(labels: { model: string; version: string }, t0: number, tok: number, ttft: number, decode: number, post: number, firstTokenAt: number): void {
-    this.m.duration.observe(labels, (performance.now() - t0) / 1000);
-    this.m.ttft.observe(labels, (firstTokenAt - t0) / 1000);
-    this.m.stage.observe({ stage: "tokenization" }, tok / 1000);
-    this.m.stage.observe({ stage: "inference" }, (ttft + decode) / 1000);
-    this.m.stage.observe({ stage: "postprocessing" }, post / 1000);
+  /** Label children cached per version: prom-client would hash a label object on every call. */
+  private series(version: string): { ok: Counter.Internal; duration: Histogram.Internal<string>; ttft: Histogram.Internal<string>; codes: Map<string, Counter.Internal> } {
+    let v = this.byVersion.get(version);
+    if (v === undefined) {
+      const model = this.o.replica.model;
+      v = { ok: this.m.requests.labels(model, version, "200"), duration: this.m.duration.labels(model, version), ttft: this.m.ttft.labels(model, version), codes: new Map() };
+      this.byVersion.set(version, v);
+    }
+    return v;
+  }
+
+  private count(version: string, code: number): void {
+    const v = this.series(version);
+    if (code === 200) return v.ok.inc();
+    let c = v.codes.get(String(code));
+    if (c === undefined) v.codes.set(String(code), (c = this.m.requests.labels(this.o.replica.model, version, String(code))));
+    c.inc();
+  }
+
+  private observe(version: string, t0: number, tok: number, ttft: number, decode: number, post: number, firstTokenAt: number): void {
+    const v = this.series(version);
+    v.duration.observe((performance.now() - t0) / 1000);
+    v.ttft.observe((firstTokenAt - t0) / 1000);
+    this.stages.tok.observe(tok / 1000);
+    this.stages.inf.observe((ttft + decode) / 1000);
+    this.stages.post.observe(post / 1000);
   }
 
   private release(job: Job, held: boolean): void {
@@ -341,6 +363,18 @@ export class Replica {
     res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(s) });
     res.end(s);
   }
+}
+
+/** Characters of the prompt: the messages' contents (chat) or the prompt text. */
+function promptChars(input: unknown): number {
+  if (typeof input === "string") return input.length;
+  if (!Array.isArray(input)) return 0;
+  let n = 0;
+  for (const m of input) {
+    const c = (m as { content?: unknown } | null)?.content;
+    n += typeof c === "string" ? c.length : 16;
+  }
+  return n;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -73,6 +73,7 @@ describe("run lifecycle: nothing is left behind (real toxiproxy-server, the CLI 
     const out = join(dir, "reports");
     const run = startCli(["run", expFile, "--target", targetFile, "--out", out]);
     await waitForJournal(out, "injected");
+    await waitFor(async () => (await toxics()).length === 2);
     run.child.kill("SIGKILL");
     await run.exit;
     expect(await toxics()).to.have.length(2);
@@ -87,6 +88,7 @@ describe("run lifecycle: nothing is left behind (real toxiproxy-server, the CLI 
     const out = join(dir, "reports");
     const run = startCli(["run", expFile, "--target", targetFile, "--out", out]);
     const runDir = await waitForJournal(out, "injected");
+    await waitFor(async () => (await toxics()).length === 2);
     run.child.kill("SIGKILL");
     await run.exit;
     const { rmSync } = await import("node:fs");

@@ -1,0 +1,76 @@
+import { expect } from "chai";
+import { BuiltinLoadEngine, dueBy } from "../../lib/load/builtin.ts";
+import { BUCKET_MS, totalsOver } from "../../lib/load/series.ts";
+import { summarize } from "../../lib/load/summary.ts";
+import { DEFAULT_MIX } from "../../lib/load/types.ts";
+import { startHttpServer } from "../helpers/servers.ts";
+import { startStack } from "../helpers/stack.ts";
+
+describe("load: builtin engine against real servers", function () {
+  this.timeout(90_000);
+
+  it("500 req/s for 10 s: client-side and server-side counts agree within 1%", async () => {
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("{}"));
+    });
+    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 500, durationMs: 10_000, maxInFlight: 1000, timeoutMs: 5000, mix: DEFAULT_MIX });
+    const s = summarize(await run.done);
+    expect(s.sent).to.be.within(4950, 5000);
+    expect(Math.abs(s.completed - server.requests) / server.requests).to.be.below(0.01);
+    expect(s.outcomes.ok).to.equal(server.requests);
+    expect(s.errors).to.equal(0);
+  });
+
+  it("a server that stalls for 2 s shows a latency spike in the buckets of exactly that stall (± 200 ms), not smeared", async () => {
+    let stallUntil = 0;
+    let stallStart = 0;
+    const queued: (() => void)[] = [];
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      const answer = (): void => void res.end("{}");
+      if (Date.now() < stallUntil) queued.push(answer);
+      else answer();
+    });
+    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 200, durationMs: 8000, maxInFlight: 2000, timeoutMs: 5000, mix: DEFAULT_MIX });
+    setTimeout(() => {
+      stallStart = Date.now();
+      stallUntil = stallStart + 2000;
+      setTimeout(() => queued.splice(0).forEach((f) => f()), 2000);
+    }, 3000);
+    const series = await run.done;
+    const slow = series.buckets.filter((b) => (b.lat?.p50 ?? 0) > 200);
+    expect(slow.length, "buckets with p50 > 200 ms").to.be.within(17, 23);
+    const first = slow[0]?.t ?? 0;
+    const last = (slow.at(-1)?.t ?? 0) + BUCKET_MS;
+    expect(Math.abs(first - stallStart), `spike starts ${first - stallStart}ms from the stall`).to.be.at.most(200);
+    expect(Math.abs(last - (stallStart + 2000)), `spike ends ${last - stallStart - 2000}ms from the stall's end`).to.be.at.most(200);
+    // requests sent at the start of the stall waited the whole 2 s: measured from their scheduled send time
+    expect(slow[0]?.lat?.max).to.be.above(1800);
+    const calm = series.buckets.filter((b) => b.t < stallStart - 500 || b.t > stallStart + 2500);
+    expect(calm.every((b) => (b.lat?.p99 ?? 0) < 200)).to.equal(true);
+    expect(totalsOver(series).sent).to.be.within(1590, 1600);
+  });
+
+  it("open-model schedule: ramps integrate to the right number of requests", () => {
+    const load = { baseUrl: "http://x", rate: 0, durationMs: 20_000, maxInFlight: 1, timeoutMs: 1, mix: DEFAULT_MIX, stages: [{ duration: 10_000, target: 100 }, { duration: 10_000, target: 100 }] };
+    expect(dueBy(load, 10_000)).to.be.closeTo(500, 1);
+    expect(dueBy(load, 20_000)).to.be.closeTo(1500, 1);
+    expect(dueBy({ ...load, stages: undefined, rate: 250 }, 4000)).to.equal(1000);
+  });
+
+  it("streaming requests against the stack report time to first token and inter-token latency matching its config ± 20%", async () => {
+    await using stack = await startStack(["replica.timeToFirstTokenMs=150", "replica.interTokenMs=30", "replica.tokenizeMsPer1kTokens=0", "replica.postprocessMs=0"]);
+    const mix = [{ ...DEFAULT_MIX[0]!, promptTokens: { min: 8, max: 8 }, maxTokens: 10, streamShare: 1 }];
+    const run = await new BuiltinLoadEngine().start({ baseUrl: stack.state.endpoints.gateway, rate: 20, durationMs: 5000, maxInFlight: 500, timeoutMs: 5000, mix });
+    const series = await run.done;
+    const t = totalsOver(series);
+    expect(t.outcomes.ok).to.be.at.least(95);
+    expect(t.outcomes.streamCut).to.equal(0);
+    const ttft = series.buckets.flatMap((b) => (b.ttft ? [b.ttft.p50] : []));
+    const itl = series.buckets.flatMap((b) => (b.itl ? [b.itl.p50] : []));
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    expect(median(ttft), `ttft p50s ${ttft.slice(0, 10)}`).to.be.within(150 * 0.8, 150 * 1.2);
+    expect(median(itl), `itl p50s ${itl.slice(0, 10)}`).to.be.within(30 * 0.8, 30 * 1.2);
+  });
+});
