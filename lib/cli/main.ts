@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
@@ -12,7 +12,9 @@ import { TOXIC_PREFIX } from "../faults/toxiproxy/kinds.ts";
 import { expandPaths, loadFile, loadOne } from "../spec/load.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
 import type { SchemaKind } from "../spec/json-schema.ts";
-import type { Verdict } from "../spec/run-record.ts";
+import type { RunRecord, Verdict } from "../spec/run-record.ts";
+import type { Experiment } from "../spec/experiment.ts";
+import { judgeAll } from "../judge/index.ts";
 import { ConsoleReporter } from "./console-reporter.ts";
 import { addLoadCommands } from "./load-commands.ts";
 import { addStackCommands } from "./stack-commands.ts";
@@ -94,6 +96,9 @@ interface RunFlags {
   target?: string;
   out: string;
   timeScale: number;
+  rateScale: number;
+  stackSet: string[];
+  stackConfig?: string;
   runId?: string;
   logLevel: string;
 }
@@ -119,19 +124,23 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
   let worst: number = ExitCode.pass;
   try {
     for (const { file, exp } of experiments) {
-      const targetRef = flags.target ?? (exp.target && (isAbsolute(exp.target) ? exp.target : join(dirname(file), exp.target)));
+      const ref = flags.target ?? exp.target;
+      const targetRef = ref === undefined || ref === "local" || isAbsolute(ref) || flags.target !== undefined ? ref : join(dirname(file), ref);
       if (targetRef === undefined) {
-        throw new FaultlineError("E_TARGET", `${file}: no target: pass --target FILE or set target: in the experiment`);
+        throw new FaultlineError("E_TARGET", `${file}: no target: pass --target local, --target FILE, or set target: in the experiment`);
       }
-      const target = await loadOne(targetRef, "Target");
       const log = pino({ level: flags.logLevel, redact: ["*.token", "*.password", "*.authorization", "headers.authorization"] }, pino.destination(2));
       const { record, runDir } = await runExperiment({
         experiment: exp,
         experimentFile: file,
-        target,
-        targetFile: targetRef,
+        experimentSource: readFileSync(file, "utf8"),
+        target: targetRef,
+        ...(targetRef !== "local" ? { targetFile: targetRef } : {}),
+        stackSets: flags.stackSet,
+        ...(flags.stackConfig ? { stackConfig: flags.stackConfig } : {}),
         outDir: flags.out,
         timeScale: flags.timeScale,
+        rateScale: flags.rateScale,
         signal,
         reporters: [new ConsoleReporter()],
         log,
@@ -180,6 +189,25 @@ async function recover(flags: { run?: string; out: string; sweep?: boolean; toxi
   return failed > 0 ? ExitCode.error : ExitCode.pass;
 }
 
+async function judgeStored(file: string, json: boolean): Promise<number> {
+  let record: RunRecord;
+  try {
+    record = JSON.parse(await readFile(file, "utf8")) as RunRecord;
+  } catch (cause) {
+    throw new FaultlineError("E_FILE", `cannot read ${file}: ${errorMessage(cause)}`, { cause });
+  }
+  if (record.spec === undefined) throw new FaultlineError("E_INVALID_INPUT", `${file} has no experiment in it (written by an older faultline?)`);
+  const results = judgeAll(record.spec as Experiment, record);
+  const failed = results.filter((a) => a.verdict === "fail");
+  if (json) print(JSON.stringify(results, null, 2));
+  else for (const a of results) print(`${a.verdict === "pass" ? "✓" : "✗"} ${a.name} (${a.kind}): ${a.message}`);
+  if (record.verdict === "aborted" || record.verdict === "error") {
+    print(`the run itself ended ${record.verdict}: ${record.reason ?? ""}`);
+    return VERDICT_EXIT[record.verdict];
+  }
+  return failed.length > 0 ? ExitCode.fail : ExitCode.pass;
+}
+
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command("faultline")
     .description("Chaos experiments for AI inference fleets: inject faults, watch, judge, never leave a fault behind.")
@@ -198,9 +226,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command("run")
     .description("run experiments: baseline, faults, recovery, judgement")
     .argument("<paths...>", "experiment files or folders")
-    .option("-t, --target <file>", "target file (overrides the experiment's target:)")
+    .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
     .option("-o, --out <dir>", "where run folders go", "reports")
     .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
+    .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
+    .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--stack-config <file>", "with --target local: the stack config file")
     .option("--run-id <id>", "use this run id instead of a generated one")
     .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"))
     .action(async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)));
@@ -216,6 +247,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(async (flags) => setExit(await recover(flags)));
 
   program
+    .command("judge")
+    .description("re-judge a stored run from its run.json alone (assertions are pure functions of the recorded run)")
+    .argument("<run.json>", "a run.json written by faultline run")
+    .option("--json", "print the verdicts as JSON")
+    .action(async (file: string, flags: { json?: boolean }) => setExit(await judgeStored(file, flags.json ?? false)));
+
+  program
     .command("schema")
     .description("print the JSON Schema of a document kind (for editors: yaml-language-server)")
     .addOption(new Option("--kind <kind>", "document kind").choices(Object.keys(SCHEMA_KINDS)).default("experiment"))
@@ -227,6 +265,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A closed pipe (`faultline run … | head`) must not kill a run before it reverts and stops its stack.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
   let code: number = ExitCode.pass;
   const program = buildProgram((c) => {
     code = c;

@@ -1,7 +1,11 @@
 import { join } from "node:path";
 import { errorMessage } from "../errors.ts";
-import { driverFor } from "../faults/registry.ts";
+import { driverFor, registerDriver } from "../faults/registry.ts";
+import { localStackDriver } from "../targets/index.ts";
 import { Journal, JOURNAL_FILE, findOrphanedRuns, ownerAlive, pendingActions, readJournal } from "./journal.ts";
+
+// A local stack started for a run is journaled like a fault: a killed run's stack is stopped by recover.
+registerDriver(localStackDriver);
 
 export interface RecoverResult {
   runDir: string;

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -10,12 +11,24 @@ import { FaultlineError, errorMessage } from "../errors.ts";
 import { driverFor, planFault } from "../faults/registry.ts";
 import type { Action, FaultPlan } from "../faults/types.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
-import { abortTriggered, judgeProbeAssertion, judgeSteadyState } from "../judge/probes.ts";
+import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
+import { abortTriggered } from "../judge/probes.ts";
+import { loadEngine } from "../load/registry.ts";
+import { BUCKET_MS, errorsOf } from "../load/series.ts";
+import type { LoadRun } from "../load/types.ts";
+import { DEFAULT_MIX } from "../load/types.ts";
+import type { Observer } from "../observe/observer.ts";
 import { ProbeRunner } from "../observe/probes.ts";
+import { prometheusAlerts } from "../observe/prometheus.ts";
+import { rolloutEvents } from "../observe/rollout.ts";
+import { startWebhookReceiver } from "../observe/webhook.ts";
+import type { WebhookReceiver } from "../observe/webhook.ts";
+import { localStackDir, startTarget } from "../targets/index.ts";
+import type { StartedTarget } from "../targets/index.ts";
 import type { Experiment, Fault, PhaseName } from "../spec/experiment.ts";
 import { faultName } from "../spec/experiment.ts";
 import { RUN_SCHEMA_VERSION } from "../spec/run-record.ts";
-import type { ActionRecord, AssertionResult, FaultRecord, PhaseId, RunRecord, TimelineEvent, Verdict } from "../spec/run-record.ts";
+import type { ActionRecord, FaultRecord, PhaseId, RunRecord, TimelineEvent, Verdict } from "../spec/run-record.ts";
 import type { Target } from "../spec/target.ts";
 import { Journal } from "./journal.ts";
 import { recoverAll } from "./recover.ts";
@@ -25,8 +38,15 @@ import type { RunReporter } from "./reporter.ts";
 export interface RunOptions {
   experiment: Experiment;
   experimentFile?: string;
-  target: Target;
+  experimentSource?: string;
+  /** A target document, or a reference: "local" (start the reference stack) or a target file. */
+  target: Target | string;
   targetFile?: string;
+  /** Overrides for the local stack's config (`--stack-set`). */
+  stackSets?: string[];
+  stackConfig?: string;
+  /** Multiplies the load's rate (`--rate-scale`). */
+  rateScale?: number;
   outDir: string;
   runId?: string;
   /** Multiplies every phase and fault time; tests run experiments at a fraction of their length. */
@@ -74,6 +94,7 @@ interface ScheduledFault {
 }
 
 const HEALTH_CHECK_MS = 1000;
+const FAULTLINE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const clock = opts.clock ?? systemClock;
@@ -90,7 +111,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     schemaVersion: RUN_SCHEMA_VERSION,
     runId,
     experiment: { name: exp.metadata.name, file: opts.experimentFile, hypothesis: exp.hypothesis, description: exp.metadata.description },
-    target: { name: opts.target.metadata.name, file: opts.targetFile },
+    target: { name: typeof opts.target === "string" ? opts.target : opts.target.metadata.name, ...(opts.targetFile ? { file: opts.targetFile } : {}) },
     startedAt: clock.now(),
     timeScale: scale,
     phases: [],
@@ -98,6 +119,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     assertions: [],
     timeline: [],
     series: { probes: {} },
+    environment: { faultline: FAULTLINE_VERSION, node: process.versions.node, platform: `${process.platform}/${process.arch}` },
+    spec: exp,
+    ...(opts.experimentSource !== undefined ? { source: opts.experimentSource } : {}),
   };
   const event = (type: string, message: string, data?: Record<string, unknown>): void => {
     const e: TimelineEvent = data === undefined ? { t: clock.now(), type, message } : { t: clock.now(), type, message, data };
@@ -124,6 +148,12 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   const revertFailures: string[] = [];
   const scheduled: ScheduledFault[] = [];
   let probes: ProbeRunner | undefined;
+  let load: LoadRun | undefined;
+  let webhook: WebhookReceiver | undefined;
+  let started: StartedTarget | undefined;
+  const observers: Observer[] = [];
+  let target: Target | undefined;
+  const promqlSince = new Map<string, number>();
   let verdict: Verdict = "pass";
   let reason: string | undefined;
   let currentPhase: { name: PhaseId; start: number; end?: number } | undefined;
@@ -191,8 +221,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       }
       journal.append({ type: "injected", actionId: id });
       rec.injectedAt = clock.now();
+      // The fault takes effect with its first action, not its last.
+      s.record.injectedAt ??= rec.injectedAt;
     }
-    s.record.injectedAt = clock.now();
     event("fault.injected", `${s.name} injected: ${s.fault.kind} on ${s.plan.targets.join(", ")}`, {
       fault: s.name,
       kind: s.fault.kind,
@@ -201,7 +232,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     report.onActiveFaults(activeNames());
   };
 
-  /** Proves the active faults still hold; a backend that vanished makes the run an error. */
+  /**
+   * Proves the active faults still hold; a backend that vanished makes the run an error. A busy
+   * backend may miss one check: contact counts as lost after three failed checks in a row.
+   */
+  let failedChecks = 0;
   const checkActive = async (): Promise<void> => {
     for (const a of active) {
       const driver = driverFor(a.action.undo.driver);
@@ -209,22 +244,65 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       let still: boolean;
       try {
         still = await driver.isActive(a.action.undo);
+        failedChecks = 0;
       } catch (err) {
+        failedChecks++;
+        if (failedChecks < 3) {
+          event("observer.error", `checking ${a.fault}: ${errorMessage(err)} (${failedChecks} in a row)`, { fault: a.fault });
+          return;
+        }
         throw new FaultlineError("E_DRIVER", `lost contact with the fault backend of ${a.fault}: ${errorMessage(err)}`, { cause: err });
       }
       if (!still) throw new FaultlineError("E_DRIVER", `${a.action.description} disappeared while active (removed outside faultline?)`);
     }
   };
 
-  const checkAbort = (): void => {
+  const checkAbort = async (): Promise<void> => {
     if (stop.signal.aborted) {
       const r: unknown = stop.signal.reason;
       throw r instanceof RunAborted ? r : new RunAborted(r instanceof FaultlineError ? r.message : `interrupted: ${errorMessage(r)}`);
     }
     const now = clock.now();
     for (const c of exp.abortWhen) {
-      const why = abortTriggered(c, probes?.samples[c.probe] ?? [], now);
+      let why: string | undefined;
+      if (c.kind === "probe") why = abortTriggered(c, probes?.samples[c.probe] ?? [], now);
+      else if (c.kind === "error-rate") why = errorRateAbort(c.above, c.for, now);
+      else why = await promqlAbort(c.expr, c.for, now);
       if (why !== undefined) throw new RunAborted(`abort condition: ${why}`);
+    }
+  };
+
+  /** The client error rate stayed above `above` over the whole trailing `forMs` (buckets still open count as sent so far). */
+  const errorRateAbort = (above: number, forMs: number, now: number): string | undefined => {
+    const series = load?.series;
+    if (series === undefined || now - series.start < forMs) return undefined;
+    let sent = 0;
+    let errors = 0;
+    for (const b of series.buckets) {
+      if (b === undefined || b.t < now - forMs || b.t + BUCKET_MS > now) continue;
+      sent += b.outcomes.ok + errorsOf(b.outcomes) + b.outcomes.dropped;
+      errors += errorsOf(b.outcomes) + b.outcomes.dropped;
+    }
+    return sent > 0 && errors / sent > above ? `client error rate ${((errors / sent) * 100).toFixed(1)}% > ${(above * 100).toFixed(1)}% for ${forMs / 1000}s` : undefined;
+  };
+
+  let lastPromql = 0;
+  const promqlAbort = async (expr: string, forMs: number, now: number): Promise<string | undefined> => {
+    const url = target?.prometheus?.url;
+    if (url === undefined || now - lastPromql < 1000) return undefined;
+    lastPromql = now;
+    try {
+      const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(2000) });
+      const body = (await res.json()) as { data?: { result?: unknown[] } };
+      if ((body.data?.result?.length ?? 0) === 0) {
+        promqlSince.delete(expr);
+        return undefined;
+      }
+      const since = promqlSince.get(expr) ?? now;
+      promqlSince.set(expr, since);
+      return now - since >= forMs ? `PromQL \`${expr}\` true for ${((now - since) / 1000).toFixed(0)}s` : undefined;
+    } catch {
+      return undefined; // an unreachable Prometheus is the observer's to report, not a reason to abort
     }
   };
 
@@ -233,7 +311,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     const start = clock.now();
     let lastHealth = start;
     for (;;) {
-      checkAbort();
+      await checkAbort();
       const elapsed = clock.now() - start;
       if (onTick) await onTick(elapsed);
       if (active.length > 0 && clock.now() - lastHealth >= HEALTH_CHECK_MS) {
@@ -250,39 +328,77 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   };
 
   try {
-    // plan: every selector resolved and every backend reachable before anything starts
-    if (exp.load !== undefined) {
-      throw new FaultlineError("E_TOOL", `load engine "${exp.load.engine}" is not available in this version of faultline`);
+    // The run's own Alertmanager receiver comes first: a local stack is started pointing at it.
+    webhook = await startWebhookReceiver(event);
+    if (typeof opts.target === "string") {
+      event("target", `starting target ${opts.target}…`);
+      if (opts.target === "local") {
+        journal.append({ type: "inject", actionId: "target#stack", fault: "target", description: `local stack in ${localStackDir(runDir)}`, deadline: 0, undo: { driver: "local-stack", dir: localStackDir(runDir) } });
+      }
+      started = await startTarget({ ref: opts.target, runDir, webhookUrl: webhook.url, ...(opts.stackSets ? { stackSets: opts.stackSets } : {}), ...(opts.stackConfig ? { stackConfig: opts.stackConfig } : {}) });
+      target = started.target;
+      if (started.config) record.environment = { ...record.environment, stackConfig: started.config };
+      record.target = { name: target.metadata.name, ...(started.targetFile ? { file: started.targetFile } : {}) };
+      event("target", `target ${opts.target} ready`);
+    } else {
+      target = opts.target;
     }
-    await ensureProxies(opts.target);
+    const tgt = target;
+
+    // plan: every selector resolved and every backend reachable before anything starts
+    await ensureProxies(tgt);
     for (const [i, fault] of exp.faults.entries()) {
       const name = faultName(fault, i);
-      const plan = await planFault(fault, { runId, faultName: name, target: opts.target, log });
+      const plan = await planFault(fault, { runId, faultName: name, target: tgt, log });
       const at = fault.at * scale;
       const until = at + fault.duration * scale;
-      const rec: FaultRecord = { name, kind: fault.kind, targets: plan.targets, plannedAt: at, plannedDuration: until - at, actions: [] };
+      const rec: FaultRecord = { name, kind: fault.kind, targets: plan.targets, labels: fault.selector.matchLabels ?? {}, plannedAt: at, plannedDuration: until - at, actions: [] };
       record.faults.push(rec);
       scheduled.push({ fault, name, at, until, plan, record: rec, state: "waiting" });
     }
     event("plan", `${scheduled.length} fault(s) planned: ${scheduled.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}`);
 
-    const urls = new Map(exp.steadyState.probes.map((p) => [p.name, endpointUrl(opts.target, p.endpoint, p.path)]));
+    if (tgt.prometheus) observers.push(prometheusAlerts(tgt.prometheus.url, event));
+    if (tgt.stack?.rollout) observers.push(rolloutEvents(tgt.stack.rollout, event));
+    for (const o of observers) await o.start();
+
+    const urls = new Map(exp.steadyState.probes.map((p) => [p.name, endpointUrl(tgt, p.endpoint, p.path)]));
     probes = new ProbeRunner(exp.steadyState.probes, urls, clock);
     record.series.probes = probes.samples;
     probes.start();
 
+    const faultMsPlanned = Math.max(0, ...scheduled.map((s) => s.until));
+    if (exp.load !== undefined) {
+      const l = exp.load;
+      const rateScale = opts.rateScale ?? 1;
+      const durationMs = exp.phases.baseline * scale + faultMsPlanned + exp.phases.recovery * scale + 2000;
+      const base = endpointUrl(tgt, l.endpoint, "/");
+      load = await loadEngine(l.engine).start({
+        baseUrl: base,
+        rate: l.rate * rateScale,
+        ...(l.stages ? { stages: l.stages.map((st) => ({ duration: st.duration * scale, target: st.target * rateScale })) } : {}),
+        durationMs,
+        maxInFlight: l.maxInFlight,
+        timeoutMs: l.timeout,
+        mix: l.mix ?? DEFAULT_MIX,
+      });
+      record.series.load = load.series;
+      event("load", `${l.engine} load at ${l.rate * rateScale} req/s on ${base} for up to ${(durationMs / 1000).toFixed(0)}s`);
+    }
+
     const baselineMs = exp.phases.baseline * scale;
     enterPhase("baseline", baselineMs);
     await runPhase(baselineMs);
-    const steady = judgeSteadyState(probes.samples, windowOf(record, "baseline", clock.now()), exp.steadyState.maxFailureRate);
-    if (exp.steadyState.probes.length > 0 && !steady.holds) {
+    const baselinePhase = record.phases.find((x) => x.name === "baseline");
+    if (baselinePhase) baselinePhase.end = clock.now();
+    const steady = steadyStateHolds(exp, record, windowOf(record, "baseline", clock.now()));
+    if (hasSteadyState(exp) && !steady.holds) {
       throw new RunAborted(`steady state did not hold before any fault: ${steady.messages.join("; ")}`);
     }
-    event("steady-state", exp.steadyState.probes.length ? "steady state holds" : "no steady-state probes defined");
+    event("steady-state", hasSteadyState(exp) ? "steady state holds" : "no steady state defined");
 
-    const faultMs = Math.max(0, ...scheduled.map((s) => s.until));
-    enterPhase("fault", faultMs);
-    await runPhase(faultMs, async (elapsed) => {
+    enterPhase("fault", faultMsPlanned);
+    await runPhase(faultMsPlanned, async (elapsed) => {
       for (const s of scheduled) if (s.state === "active" && elapsed >= s.until) await revertFault(s, "duration elapsed");
       for (const s of scheduled) if (s.state === "waiting" && elapsed >= s.at) await injectFault(s);
     });
@@ -293,6 +409,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     await runPhase(recoveryMs);
     if (currentPhase) currentPhase.end = clock.now();
     await probes.close();
+    if (load) record.series.load = await load.stop();
+    for (const o of observers.splice(0)) await o.stop();
+    record.endedAt = clock.now();
 
     record.assertions = judgeAll(exp, record);
     const failed = record.assertions.filter((a) => a.verdict === "fail");
@@ -318,6 +437,18 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (active.length > 0) await revertActions([...active], "run ending");
     if (left > 0) log.info({ left }, "reverted on exit");
     await probes?.close();
+    if (load) record.series.load = await load.stop().catch(() => load?.series);
+    for (const o of observers.splice(0)) await o.stop().catch(() => undefined);
+    await webhook?.stop().catch(() => undefined);
+    if (started || opts.target === "local") {
+      event("target", "stopping target");
+      try {
+        await (started ? started.stop() : driverFor("local-stack").revert({ driver: "local-stack", dir: localStackDir(runDir) }));
+        if (opts.target === "local") journal.append({ type: "reverted", actionId: "target#stack", by: "run" });
+      } catch (err) {
+        event("error", `stopping the target: ${errorMessage(err)}`);
+      }
+    }
     if (currentPhase && currentPhase.end === undefined) currentPhase.end = clock.now();
     if (revertFailures.length > 0) {
       verdict = "error";
@@ -325,7 +456,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     }
     record.verdict = verdict;
     if (reason !== undefined) record.reason = reason;
-    record.endedAt = clock.now();
+    record.endedAt ??= clock.now();
     journal.append({ type: "run-end", verdict });
     journal.close();
     await writeFile(join(runDir, "run.json"), JSON.stringify(record, null, 1));
@@ -335,37 +466,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
 }
 
 function windowOf(record: RunRecord, phase: PhaseName, now: number): { start: number; end: number } {
-  if (phase === "run") return { start: record.phases[0]?.start ?? record.startedAt, end: record.phases.at(-1)?.end ?? now };
   const p = record.phases.find((x) => x.name === phase);
   return p ? { start: p.start, end: p.end ?? now } : { start: now, end: now };
 }
 
-/** Pure: the verdict of every assertion from the recorded run alone (also used by `faultline judge`). */
-export function judgeAll(exp: Experiment, record: RunRecord): AssertionResult[] {
-  const end = record.endedAt ?? record.phases.at(-1)?.end ?? record.startedAt;
-  const results: AssertionResult[] = [];
-  if (exp.steadyState.probes.length > 0) {
-    // The hypothesis must hold again once the system has had the recovery phase to heal: judged on its second half.
-    const rec = windowOf(record, "recovery", end);
-    const w = { start: rec.start + (rec.end - rec.start) / 2, end: rec.end };
-    const s = judgeSteadyState(record.series.probes, w, exp.steadyState.maxFailureRate);
-    results.push({
-      name: "steady-state-after-recovery",
-      kind: "steady-state",
-      verdict: s.holds ? "pass" : "fail",
-      measured: s.measured,
-      limit: exp.steadyState.maxFailureRate,
-      unit: "failure ratio",
-      window: w,
-      message: s.holds ? "steady state holds again after recovery" : s.messages.join("; "),
-      evidence: s.evidence,
-    });
-  }
-  for (const a of exp.assertions) {
-    results.push(judgeProbeAssertion(a, record.series.probes[a.probe], windowOf(record, a.during, end)));
-  }
-  return results;
-}
+export { judgeAll };
 
 export function endpointUrl(target: Target, endpoint: string, path: string): string {
   const e = target.endpoints[endpoint];

@@ -1,5 +1,6 @@
 import { FaultlineError } from "../errors.ts";
 import type { Fault } from "../spec/experiment.ts";
+import { stackDriver, stackKinds } from "./stack/kinds.ts";
 import { toxiproxyDriver, toxiproxyKinds } from "./toxiproxy/kinds.ts";
 import type { Driver, FaultKindHandler, FaultPlan, PlanContext } from "./types.ts";
 
@@ -17,8 +18,9 @@ export function registerDriver(driver: Driver): void {
   drivers.set(driver.name, driver);
 }
 
-for (const k of toxiproxyKinds) registerFaultKind(k);
+for (const k of [...toxiproxyKinds, ...stackKinds]) registerFaultKind(k);
 registerDriver(toxiproxyDriver);
+registerDriver(stackDriver);
 
 export function planFault(fault: Fault, ctx: PlanContext): Promise<FaultPlan> {
   const handler = kinds.get(fault.kind);

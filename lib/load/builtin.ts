@@ -73,7 +73,9 @@ export class BuiltinLoadEngine implements LoadEngine {
 
   async start(load: ResolvedLoad): Promise<LoadRun> {
     const origin = new URL(load.baseUrl).origin;
-    const agent = new Agent({ connections: Math.min(load.maxInFlight, 512), pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
+    // As many connections as requests in flight: clients are independent, so one hung request must
+    // not queue the next behind it (that queueing would be the generator's, not the system's).
+    const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
     const pool = agent as Dispatcher;
     const templates = load.mix.map((t) => ({ t, bodies: prebuiltBodies(t) }));
     const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
@@ -104,7 +106,10 @@ export class BuiltinLoadEngine implements LoadEngine {
       if (!force && (lb.pending > 0 || !windowOver)) return;
       lb.b.lat = quantiles(lb.lat);
       if (lb.lat.totalCount > 0) lb.b.latHdr = hdr.encodeIntoCompressedBase64(lb.lat);
-      if (lb.ttft) lb.b.ttft = quantiles(lb.ttft);
+      if (lb.ttft) {
+        lb.b.ttft = quantiles(lb.ttft);
+        if (lb.ttft.totalCount > 0) lb.b.ttftHdr = hdr.encodeIntoCompressedBase64(lb.ttft);
+      }
       if (lb.itl) lb.b.itl = quantiles(lb.itl);
       lb.lat.destroy();
       lb.ttft?.destroy();

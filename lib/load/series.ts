@@ -32,6 +32,7 @@ export interface LoadBucket {
   lat: Quantiles | null;
   latHdr?: string;
   ttft: Quantiles | null;
+  ttftHdr?: string;
   itl: Quantiles | null;
   regions: Record<string, number>;
   versions: Record<string, number>;
@@ -74,12 +75,13 @@ export function completedOf(o: Record<Outcome, number>): number {
   return o.ok + errorsOf(o);
 }
 
-/** Merges the latency histograms of the buckets in [start, end) and returns their quantiles. */
-export function latencyOver(series: LoadSeries, start: number, end: number): Quantiles | null {
+/** Merges the latency (or TTFT) histograms of the buckets in [start, end) and returns their quantiles. */
+export function latencyOver(series: LoadSeries, start: number, end: number, which: "latHdr" | "ttftHdr" = "latHdr"): Quantiles | null {
   const acc = newHistogram();
   for (const b of series.buckets) {
-    if (b.t < start || b.t >= end || b.latHdr === undefined) continue;
-    const h = hdr.decodeFromCompressedBase64(b.latHdr, 32, false);
+    const enc = b[which];
+    if (b.t < start || b.t >= end || enc === undefined) continue;
+    const h = hdr.decodeFromCompressedBase64(enc, 32, false);
     acc.add(h);
     h.destroy();
   }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Duration } from "./duration.ts";
+import { thresholdError } from "./threshold.ts";
 import { Labels, kindUnion, strictObject } from "./strict.ts";
 
 export const API_VERSION = "faultline.dev/v1";
@@ -124,9 +125,63 @@ export const ToxicFault = strictObject({
   ),
 });
 
+/** Every path into the selected region(s) partitioned: the proxies labelled with the region. */
+export const RegionOutageFault = strictObject({
+  ...faultBase,
+  kind: z.literal("region-outage"),
+  params: strictObject({ mode: z.enum(["blackhole", "reset"]).default("blackhole") }).prefault({}),
+});
+
+/** Replicas lost (their processes killed), chosen by labels (region, zone) and count. */
+export const NodeLossFault = strictObject({
+  ...faultBase,
+  kind: z.literal("node-loss"),
+  params: strictObject({
+    restart: z.boolean().default(false).meta({ description: "let the supervisor restart them (false: they stay down until reverted)" }),
+    signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL"),
+  }).prefault({}),
+});
+
+export const ProcessKillFault = strictObject({
+  ...faultBase,
+  kind: z.literal("process-kill"),
+  params: strictObject({ signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL") }).prefault({}),
+});
+
+/** A replica's GPU memory driven up in steps until it runs out (or to `targetPct`). */
+export const GpuOomFault = strictObject({
+  ...faultBase,
+  kind: z.literal("gpu-oom"),
+  params: strictObject({
+    rampTo: z.number().min(1).max(200).default(105).meta({ description: "percent of GPU memory to reach; above 100 means OOM" }),
+    steps: z.number().int().min(1).max(100).default(10),
+    stepEvery: Duration.prefault("2s"),
+  }).prefault({}),
+});
+
+/** A rollout of a (regressed) version through the stack's rollout controller. */
+export const BadRolloutFault = strictObject({
+  ...faultBase,
+  kind: z.literal("bad-rollout"),
+  params: strictObject({
+    version: z.string().default("v2-bad"),
+    model: z.string().optional(),
+  }).prefault({}),
+});
+
+/** A rollout of a good version: the change itself is the perturbation. */
+export const RolloutFault = strictObject({
+  ...faultBase,
+  kind: z.literal("rollout"),
+  params: strictObject({
+    version: z.string().default("v2"),
+    model: z.string().optional(),
+  }).prefault({}),
+});
+
 export const Fault = kindUnion(
   "kind",
-  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault],
+  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
   "fault kind",
 );
 export type Fault = z.infer<typeof Fault>;
@@ -144,8 +199,12 @@ export const HttpProbe = strictObject({
 });
 export type HttpProbe = z.infer<typeof HttpProbe>;
 
+/** k6-style threshold on the client-side load series: `http_req_duration: p(99) < 500ms`, `http_req_failed: rate < 0.01`. */
+export const Threshold = z.string().meta({ description: "METRIC: EXPR, e.g. 'http_req_failed: rate < 0.01', 'http_req_duration: p(99) < 500ms'" });
+
 export const SteadyState = strictObject({
   probes: z.array(HttpProbe).default([]),
+  thresholds: z.array(Threshold).default([]).meta({ description: "judged on the load series over the baseline (and again after recovery)" }),
   maxFailureRate: z.number().min(0).max(1).default(0).meta({
     description: "share of failed probe calls still counted as steady",
   }),
@@ -168,7 +227,94 @@ export const ProbeAssertion = strictObject({
   maxLatency: Duration.optional().meta({ description: "every successful call answers within this" }),
 });
 
-export const Assertion = kindUnion("kind", [ProbeAssertion], "assertion kind");
+const Window = PhaseName.default("run");
+
+export const FailoverAssertion = strictObject({
+  kind: z.literal("failover"),
+  name: Name,
+  fault: z.string().meta({ description: "the fault whose effect starts the clock (t0 = when it took effect)" }),
+  within: Duration.prefault("30s"),
+  maxErrorRate: z.number().min(0).max(1).default(0.01),
+  sustain: Duration.prefault("5s").meta({ description: "how long every condition must hold for failover to count as done" }),
+  maxFaultedShare: z.number().min(0).max(1).default(0.01).meta({ description: "share of successful responses the faulted region may still serve" }),
+  region: z.string().optional().meta({ description: "the faulted region (default: the fault selector's region label)" }),
+  maxP99: Duration.prefault("500ms").meta({ description: "p99 over the sustain window must be under this (the latency SLO)" }),
+});
+
+export const AlertAssertion = strictObject({
+  kind: z.literal("alert"),
+  name: Name,
+  alert: z.string(),
+  labels: Labels.optional(),
+  fault: z.string().optional().meta({ description: "measure `within` from this fault's t0 and `resolvesWithin` from its revert" }),
+  fires: z.boolean().default(true),
+  within: Duration.prefault("60s"),
+  severity: z.string().optional(),
+  delivered: z.boolean().default(false).meta({ description: "also require the Alertmanager webhook notification" }),
+  resolvesWithin: Duration.optional(),
+  before: z.string().optional().meta({ description: "must first fire before this other alert first fires (an early warning)" }),
+  during: Window.meta({ description: "with fires: false, the window in which it must not fire" }),
+});
+
+export const NoUnexpectedAlertsAssertion = strictObject({
+  kind: z.literal("no-unexpected-alerts"),
+  name: Name,
+  during: Window,
+  ignore: z.array(z.string()).default([]),
+});
+
+export const RollbackAssertion = strictObject({
+  kind: z.literal("rollback"),
+  name: Name,
+  fault: z.string().meta({ description: "the bad-rollout fault" }),
+  within: Duration.prefault("60s"),
+  settleWithin: Duration.prefault("30s").meta({ description: "after the rollback, error rate and p95 back within tolerance within this" }),
+  errorRateTolerance: z.number().min(0).max(1).default(0.01).meta({ description: "absolute: baseline error rate + this" }),
+  p95Ratio: z.number().min(1).default(1.5).meta({ description: "p95 at most baseline p95 × this" }),
+  stableVersion: z.string().optional().meta({ description: "default: the version that served the baseline" }),
+  alert: z.string().optional().meta({ description: "an alert that must fire once rolled back, e.g. CanaryRolledBack" }),
+});
+
+export const PromotionAssertion = strictObject({
+  kind: z.literal("promotion"),
+  name: Name,
+  fault: z.string().meta({ description: "the rollout fault" }),
+  within: Duration.prefault("60s"),
+  version: z.string().optional().meta({ description: "the version that must serve everything afterwards, as in x-faultline-version (default: any single new one)" }),
+});
+
+export const TrafficSplitAssertion = strictObject({
+  kind: z.literal("traffic-split"),
+  name: Name,
+  during: Window,
+  lastSeconds: z.number().positive().optional().meta({ description: "judge only the end of the window" }),
+  expect: z.record(z.string(), z.number().min(0).max(1)).meta({ description: "region → share of successful responses" }),
+  tolerance: z.number().min(0).max(1).default(0.05),
+});
+
+export const SloAssertion = strictObject({
+  kind: z.literal("slo"),
+  name: Name,
+  during: Window,
+  availability: z.number().min(0).max(1).optional(),
+  p50: Duration.optional(),
+  p95: Duration.optional(),
+  p99: Duration.optional(),
+  ttftP99: Duration.optional(),
+});
+
+export const ThresholdAssertion = strictObject({
+  kind: z.literal("threshold"),
+  name: Name,
+  threshold: Threshold,
+  during: Window,
+});
+
+export const Assertion = kindUnion(
+  "kind",
+  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion],
+  "assertion kind",
+);
 export type Assertion = z.infer<typeof Assertion>;
 
 export const ProbeAbort = strictObject({
@@ -178,7 +324,19 @@ export const ProbeAbort = strictObject({
   for: Duration.meta({ description: "the failure rate must stay above the limit this long" }),
 });
 
-export const AbortCondition = kindUnion("kind", [ProbeAbort], "abort condition kind");
+export const ErrorRateAbort = strictObject({
+  kind: z.literal("error-rate"),
+  above: z.number().min(0).max(1),
+  for: Duration,
+});
+
+export const PromqlAbort = strictObject({
+  kind: z.literal("promql"),
+  expr: z.string().meta({ description: "aborts while the expression returns a non-empty result" }),
+  for: Duration.prefault("0s"),
+});
+
+export const AbortCondition = kindUnion("kind", [ProbeAbort, ErrorRateAbort, PromqlAbort], "abort condition kind");
 export type AbortCondition = z.infer<typeof AbortCondition>;
 
 const RequestTemplate = strictObject({
@@ -231,8 +389,29 @@ export const Experiment = strictObject({
       });
     }
   };
-  exp.assertions.forEach((a, i) => checkProbe(a.probe, ["assertions", i, "probe"]));
-  exp.abortWhen.forEach((a, i) => checkProbe(a.probe, ["abortWhen", i, "probe"]));
+  const faults = new Set(exp.faults.map((f, i) => faultName(f, i)));
+  exp.assertions.forEach((a, i) => {
+    if (a.kind === "probe") checkProbe(a.probe, ["assertions", i, "probe"]);
+    const f = "fault" in a ? a.fault : undefined;
+    if (f !== undefined && !faults.has(f)) {
+      ctx.addIssue({ code: "custom", path: ["assertions", i, "fault"], message: `no fault named "${f}" (have: ${[...faults].join(", ") || "none"})` });
+    }
+    if (a.kind === "threshold") {
+      const err = thresholdError(a.threshold);
+      if (err) ctx.addIssue({ code: "custom", path: ["assertions", i, "threshold"], message: err });
+    }
+  });
+  exp.steadyState.thresholds.forEach((t, i) => {
+    const err = thresholdError(t);
+    if (err) ctx.addIssue({ code: "custom", path: ["steadyState", "thresholds", i], message: err });
+  });
+  exp.abortWhen.forEach((a, i) => {
+    if (a.kind === "probe") checkProbe(a.probe, ["abortWhen", i, "probe"]);
+  });
+  const needsLoad = exp.assertions.some((a) => ["failover", "rollback", "promotion", "slo", "threshold", "traffic-split"].includes(a.kind)) || exp.steadyState.thresholds.length > 0;
+  if (needsLoad && exp.load === undefined) {
+    ctx.addIssue({ code: "custom", path: ["load"], message: "failover, rollback, slo and threshold assertions and steady-state thresholds judge the load series: add a load: profile" });
+  }
 });
 export type Experiment = z.infer<typeof Experiment>;
 

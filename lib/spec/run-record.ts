@@ -2,6 +2,8 @@
  * run.json, version 1: everything a run recorded, enough to re-judge and re-render it offline.
  * Times are milliseconds since the Unix epoch.
  */
+import type { LoadSeries } from "../load/series.ts";
+
 export const RUN_SCHEMA_VERSION = 1;
 
 export type Verdict = "pass" | "fail" | "aborted" | "error";
@@ -34,6 +36,8 @@ export interface FaultRecord {
   name: string;
   kind: string;
   targets: string[];
+  /** the selector's labels (region, zone): which region a failover moves away from */
+  labels: Record<string, string>;
   plannedAt: number;
   plannedDuration: number;
   injectedAt?: number;
@@ -67,5 +71,10 @@ export interface RunRecord {
   faults: FaultRecord[];
   assertions: AssertionResult[];
   timeline: TimelineEvent[];
-  series: { probes: Record<string, ProbeSample[]> };
+  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries };
+  /** versions of what ran: faultline, node, the stack config */
+  environment?: Record<string, unknown>;
+  /** The validated experiment (durations in ms) and its YAML, so a stored run can be re-judged and reported. */
+  spec?: unknown;
+  source?: string;
 }

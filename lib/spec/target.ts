@@ -23,6 +23,11 @@ export const Target = strictObject({
   type: z.enum(["static"]).default("static"),
   endpoints: z.record(z.string(), Endpoint).default({}),
   toxiproxy: strictObject({ api: z.url(), proxies: z.array(ProxySpec).default([]) }).optional(),
+  stack: strictObject({
+    control: z.url().meta({ description: "the stack supervisor's control API (replicas, alerting webhook)" }),
+    rollout: z.url().optional(),
+    replicas: z.array(strictObject({ name: z.string(), url: z.url(), labels: Labels.default({}) })).default([]),
+  }).optional().meta({ description: "a faultline reference stack (or anything that speaks its control API)" }),
   prometheus: strictObject({ url: z.url() }).optional(),
   alertmanager: strictObject({ url: z.url() }).optional(),
 });

@@ -38,11 +38,15 @@ export const StackConfig = strictObject({
       minRequests: z.number().int().min(1).default(20),
       ejectionMs: z.number().int().min(100).default(10_000),
     }).prefault({}),
-    circuitBreaker: strictObject({ consecutiveFailures: z.number().int().min(1).default(3) }).prefault({}),
+    circuitBreaker: strictObject({
+      consecutiveFailures: z.number().int().min(1).default(3),
+      maxConnections: z.number().int().min(1).default(256).meta({ description: "connections per replica (Envoy's max connections): a full or dark replica is skipped" }),
+    }).prefault({}),
     retries: z.number().int().min(0).max(10).default(2),
-    timeoutMs: z.number().int().min(100).default(30_000),
+    timeoutMs: z.number().int().min(100).default(10_000).meta({ description: "server inactivity timeout (between bytes, not the whole response)" }),
     connectTimeoutMs: z.number().int().min(10).default(500),
     maxConn: z.number().int().min(100).default(20_000),
+    queueTimeoutMs: z.number().int().min(10).default(1000).meta({ description: "a request queued this long for a saturated (or dark) replica gets a 503 and is retried elsewhere" }),
   }).prefault({}),
   alerts: strictObject({
     errorRateWarningPct: Pct.default(1),

@@ -26,7 +26,7 @@ export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly R
   const servers = replicas
     .map(
       (r) =>
-        `  server ${r.name} 127.0.0.1:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""} check inter ${hc.intervalMs} fall ${hc.fall} rise ${hc.rise}` +
+        `  server ${r.name} 127.0.0.1:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""} maxconn ${g.circuitBreaker.maxConnections} check addr 127.0.0.1 port ${r.healthProxyPort} inter ${hc.intervalMs} downinter ${Math.min(hc.intervalMs, 1000)} fall ${hc.fall} rise ${hc.rise}` +
         ` observe layer7 error-limit ${g.circuitBreaker.consecutiveFailures} on-error mark-down`,
     )
     .join("\n");
@@ -48,11 +48,13 @@ defaults
   retries ${g.retries}
   retry-on conn-failure empty-response junk-response response-timeout 503
   option http-buffer-request
+  # a client that gave up takes its request with it: no stale work released on a partition's heal
+  option abortonclose
   timeout connect ${g.connectTimeoutMs}ms
   timeout client 60s
   timeout server ${g.timeoutMs}ms
   timeout http-request 10s
-  timeout queue 5s
+  timeout queue ${g.queueTimeoutMs}ms
   timeout check ${hc.timeoutMs}ms
   timeout client-fin 1s
   timeout server-fin 1s

@@ -46,6 +46,7 @@ export class RolloutController {
   private history: string[];
   private nextId = 1;
   private stopped = false;
+  private aborted = false;
   private readonly metrics;
 
   constructor(c: StackConfig, replicas: readonly RolloutReplica[], prometheusUrl: string) {
@@ -96,6 +97,27 @@ export class RolloutController {
       const since = Number(new URL(url, "http://x").searchParams.get("since") ?? 0);
       return send(200, { events: this.events.filter((e) => e.t >= since) });
     }
+    if (url === "/rollouts/abort" && req.method === "POST") {
+      // Restores a version everywhere and makes it stable: how faultline reverts a bad rollout it started.
+      let body: { stable?: string } = {};
+      try {
+        body = JSON.parse((await readBody(req)) || "{}") as typeof body;
+      } catch {
+        return send(400, { error: "body is not JSON" });
+      }
+      const stable = body.stable ?? this.current?.stable ?? this.stable;
+      const r = this.current;
+      if (r !== undefined && (r.state === "running" || r.state === "paused")) {
+        r.state = "failed";
+        r.endedAt = Date.now();
+      }
+      this.aborted = true;
+      await this.setVersion(this.replicas.map((x) => x.name), stable);
+      this.stable = stable;
+      this.metrics.step.set(0);
+      this.event("failed", `rollout aborted from outside; ${stable} restored everywhere`, { stable });
+      return send(200, { stable });
+    }
     if (url === "/rollouts" && req.method === "POST") {
       let body: { model?: string; version?: string; regression?: Record<string, number> };
       try {
@@ -116,6 +138,7 @@ export class RolloutController {
         startedAt: Date.now(),
       };
       this.current = rollout;
+      this.aborted = false;
       this.event("started", `rollout ${rollout.id}: ${rollout.model}:${rollout.version} (stable ${rollout.stable})`, { id: rollout.id, version: rollout.version });
       void this.run(rollout, body.regression).catch((err: unknown) => {
         rollout.state = "failed";
@@ -192,7 +215,7 @@ export class RolloutController {
     const w = this.window();
     const baselineP95 = await this.query(`histogram_quantile(0.95, sum by (le) (rate(inference_request_duration_seconds_bucket{version="${r.stable}"}[${w}])))`);
     for (const pct of this.c.rollout.steps) {
-      if (this.stopped) return;
+      if (this.stopped || this.aborted) return;
       const n = Math.max(1, Math.ceil((pct / 100) * order.length));
       const fresh = order.slice(r.canaries.length, n);
       r.canaries = order.slice(0, n);
@@ -201,7 +224,7 @@ export class RolloutController {
       this.metrics.step.set(pct);
       this.event("step", `rollout ${r.id}: ${pct}% (${r.canaries.length}/${order.length} replicas on ${r.version})`, { pct, canaries: r.canaries });
       await new Promise((res) => setTimeout(res, this.c.rollout.analysisIntervalSeconds * 1000));
-      if (this.stopped) return;
+      if (this.stopped || this.aborted) return;
       const a = await this.analyse(r.version, baselineP95);
       this.event("analysis", `rollout ${r.id} at ${pct}%: ${a.reason}`, { pct, ok: a.ok, ...a.data });
       if (!a.ok) {

@@ -30,7 +30,7 @@ export interface StackState {
   ready: boolean;
   error?: string;
   endpoints: Record<keyof Ports, string>;
-  replicas: { name: string; region: string; zone: string; url: string; proxy: string; proxyListen: string }[];
+  replicas: { name: string; region: string; zone: string; url: string; proxy: string; proxyListen: string; healthProxy: string }[];
   processes: { name: string; pid: number | undefined; state: string; restarts: number }[];
   targetFile: string;
   config: StackConfig;
@@ -78,7 +78,7 @@ export class Supervisor {
     mkdirSync(this.path("prometheus"), { recursive: true });
     mkdirSync(this.path("alertmanager"), { recursive: true });
     const nReplicas = this.c.regions.reduce((n, r) => n + r.replicas, 0);
-    const pool = await reservePorts(7 + 2 * nReplicas);
+    const pool = await reservePorts(7 + 3 * nReplicas);
     const take = (): number => pool.shift() as number;
     this.ports = { gateway: take(), gatewayMetrics: take(), toxiproxy: take(), prometheus: take(), alertmanager: take(), control: take(), rollout: take() };
     this.slots = layout(this.c, take);
@@ -94,9 +94,15 @@ export class Supervisor {
     const toxiproxy = this.spawn("toxiproxy", tool("toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
     const tp = new ToxiproxyApi(`http://127.0.0.1:${this.ports.toxiproxy}`);
     await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
-    for (const s of this.slots) await tp.ensureProxy(s.proxyName, `127.0.0.1:${s.proxyPort}`, `127.0.0.1:${s.port}`);
+    for (const s of this.slots) {
+      await tp.ensureProxy(s.proxyName, `127.0.0.1:${s.proxyPort}`, `127.0.0.1:${s.port}`);
+      await tp.ensureProxy(s.healthProxyName, `127.0.0.1:${s.healthProxyPort}`, `127.0.0.1:${s.port}`);
+    }
 
     for (const s of this.slots) this.startReplica(s);
+    const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
+    // Replicas ready before the gateway's first checks: servers start DOWN and would wait `rise` checks.
+    await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
 
     const lua = join(HERE, "gateway-latency.lua");
     writeFileSync(this.path("haproxy.cfg"), haproxyConfig(this.c, this.ports, this.slots, this.dir, lua));
@@ -128,8 +134,6 @@ export class Supervisor {
     );
     await this.rollout.listen(this.ports.rollout);
 
-    const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
-    await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
     await this.waitFor("haproxy", http(this.ports.gatewayMetrics, "/healthz"), haproxy);
     await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
     // Replicas load while HAProxy's first checks run: ready means every server is UP, else the split is off.
@@ -329,7 +333,7 @@ export class Supervisor {
         control: u(p.control),
         rollout: u(p.rollout),
       },
-      replicas: this.slots.map((s) => ({ name: s.name, region: s.region, zone: s.zone, url: u(s.port), proxy: s.proxyName, proxyListen: `127.0.0.1:${s.proxyPort}` })),
+      replicas: this.slots.map((s) => ({ name: s.name, region: s.region, zone: s.zone, url: u(s.port), proxy: s.proxyName, proxyListen: `127.0.0.1:${s.proxyPort}`, healthProxy: s.healthProxyName })),
       processes: [...this.children.values()].map((c) => ({ name: c.o.name, pid: c.pid, state: c.held ? "held" : c.state, restarts: c.restarts })),
       targetFile: this.path("target.yaml"),
       config: this.c,
@@ -361,9 +365,17 @@ export class Supervisor {
             "stack-control": { url: s.endpoints.control },
             ...Object.fromEntries(s.replicas.map((r) => [`replica-${r.name}`, { url: r.url, labels: { region: r.region, zone: r.zone } }])),
           },
+          stack: {
+            control: s.endpoints.control,
+            rollout: s.endpoints.rollout,
+            replicas: s.replicas.map((r) => ({ name: r.name, url: r.url, labels: { region: r.region, zone: r.zone } })),
+          },
           toxiproxy: {
             api: s.endpoints.toxiproxy,
-            proxies: s.replicas.map((r) => ({ name: r.proxy, labels: { region: r.region, zone: r.zone, replica: r.name } })),
+            proxies: s.replicas.flatMap((r) => [
+              { name: r.proxy, labels: { region: r.region, zone: r.zone, replica: r.name, path: "traffic" } },
+              { name: r.healthProxy, labels: { region: r.region, zone: r.zone, replica: r.name, path: "health" } },
+            ]),
           },
           prometheus: { url: s.endpoints.prometheus },
           alertmanager: { url: s.endpoints.alertmanager },

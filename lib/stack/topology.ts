@@ -10,6 +10,9 @@ export interface ReplicaSlot {
   port: number;
   proxyName: string;
   proxyPort: number;
+  /** Health checks take their own path (a monitoring vantage point): latency on traffic alone leaves them be. */
+  healthProxyName: string;
+  healthProxyPort: number;
 }
 
 export interface Ports {
@@ -37,6 +40,8 @@ export function layout(config: StackConfig, nextPort: () => number): ReplicaSlot
         port: nextPort(),
         proxyName: `${name}`,
         proxyPort: nextPort(),
+        healthProxyName: `${name}-hc`,
+        healthProxyPort: nextPort(),
       });
     }
   }

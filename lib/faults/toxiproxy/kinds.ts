@@ -98,6 +98,17 @@ const partition: FaultKindHandler<KindOf<"partition">> = {
     }),
 };
 
+/** Every path into a region partitioned: a partition whose selector must name the region. */
+const regionOutage: FaultKindHandler<KindOf<"region-outage">> = {
+  kind: "region-outage",
+  plan: (f, ctx) => {
+    if (f.selector.matchLabels?.region === undefined) {
+      throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (region-outage) needs selector.matchLabels.region`);
+    }
+    return planToxics(ctx, f, { type: f.params.mode === "blackhole" ? "timeout" : "reset_peer", attributes: { timeout: 0 }, direction: "both", toxicity: 1 });
+  },
+};
+
 const flakyConnection: FaultKindHandler<KindOf<"flaky-connection">> = {
   kind: "flaky-connection",
   plan: (f, ctx) =>
@@ -139,7 +150,7 @@ const toxic: FaultKindHandler<KindOf<"toxic">> = {
     }),
 };
 
-export const toxiproxyKinds = [latency, bandwidth, partition, flakyConnection, toxic] as const;
+export const toxiproxyKinds = [latency, bandwidth, partition, regionOutage, flakyConnection, toxic] as const;
 
 function asToxicUndo(undo: UndoRecord): ToxicUndo {
   const { api, proxy, toxic: name } = undo;

@@ -1,0 +1,134 @@
+import type { AlertAssertion, NoUnexpectedAlertsAssertion } from "../spec/experiment.ts";
+import type { AssertionResult, RunRecord, TimelineEvent } from "../spec/run-record.ts";
+import type { z } from "zod";
+import { events, faultOf, missing, windowOf } from "./context.ts";
+
+function matches(e: TimelineEvent, alert: string, labels: Record<string, string> | undefined, severity?: string): boolean {
+  const l = (e.data?.labels ?? {}) as Record<string, string>;
+  if (l.alertname !== alert) return false;
+  if (severity !== undefined && l.severity !== severity) return false;
+  return Object.entries(labels ?? {}).every(([k, v]) => l[k] === v);
+}
+
+/** Alert states come from Prometheus' alerts API (polled) and deliveries from the webhook receiver. */
+export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord): AssertionResult {
+  const base = { name: a.name, kind: a.kind };
+  if (!events(record, "observer.prometheus").some((e) => e.data?.ok === true)) {
+    return missing(base, windowOf(record, "run"), "no alert states were observed (no Prometheus in the target, or it never answered)");
+  }
+  const fault = a.fault !== undefined ? faultOf(record, a.fault) : undefined;
+  const run = windowOf(record, a.during);
+  const firing = events(record, "alert.firing").filter((e) => matches(e, a.alert, a.labels, a.severity));
+  const desc = `${a.alert}${a.labels ? `{${Object.entries(a.labels).map(([k, v]) => `${k}="${v}"`).join(",")}}` : ""}${a.severity ? ` (${a.severity})` : ""}`;
+
+  if (!a.fires) {
+    const bad = firing.filter((e) => e.t >= run.start && e.t <= run.end);
+    return {
+      ...base,
+      verdict: bad.length === 0 ? "pass" : "fail",
+      measured: bad.length,
+      limit: 0,
+      unit: "firings",
+      window: run,
+      message: bad.length === 0 ? `${desc} did not fire during ${a.during}` : `${desc} fired during ${a.during} at +${((bad[0]!.t - run.start) / 1000).toFixed(1)}s`,
+      evidence: bad.slice(0, 10),
+    };
+  }
+  const t0 = fault?.injectedAt ?? run.start;
+  if (fault !== undefined && fault.injectedAt === undefined) return missing(base, run, `fault ${a.fault} never took effect`);
+  const early = firing.filter((e) => e.t < t0 && e.t >= (record.phases[0]?.start ?? record.startedAt));
+  const w = { start: t0, end: t0 + a.within };
+  if (early.length > 0) {
+    return {
+      ...base,
+      verdict: "fail",
+      measured: (early[0]!.t - t0) / 1000,
+      limit: a.within / 1000,
+      unit: "s",
+      window: w,
+      message: `${desc} fired ${((t0 - early[0]!.t) / 1000).toFixed(1)}s before the fault: a false positive, not a detection`,
+      evidence: early.slice(0, 10),
+    };
+  }
+  const hit = firing.find((e) => e.t >= t0);
+  if (hit === undefined || hit.t > w.end) {
+    return {
+      ...base,
+      verdict: "fail",
+      measured: hit ? (hit.t - t0) / 1000 : null,
+      limit: a.within / 1000,
+      unit: "s",
+      window: w,
+      message: hit ? `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s, later than ${a.within / 1000}s` : `${desc} never fired within ${a.within / 1000}s of ${fault ? `fault ${fault.name}` : "the start"}`,
+      evidence: events(record, (t) => t.startsWith("alert.")).filter((e) => (e.data?.labels as Record<string, string> | undefined)?.alertname === a.alert).slice(0, 20),
+    };
+  }
+  const evidence: unknown[] = [hit];
+  const firedIn = (hit.t - t0) / 1000;
+  if (a.before !== undefined) {
+    const other = events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === a.before);
+    if (other !== undefined && other.t <= hit.t) {
+      return { ...base, verdict: "fail", measured: firedIn, limit: a.within / 1000, unit: "s", window: w, message: `${desc} fired ${((hit.t - other.t) / 1000).toFixed(1)}s after ${a.before}: no early warning`, evidence: [hit, other] };
+    }
+    evidence.push(other ?? `${a.before} never fired`);
+  }
+  if (a.delivered) {
+    const d = events(record, "alert.delivered").find((e) => e.t >= t0 && matches(e, a.alert, a.labels, a.severity));
+    if (d === undefined || d.t > w.end + 30_000) {
+      return { ...base, verdict: "fail", measured: firedIn, limit: a.within / 1000, unit: "s", window: w, message: `${desc} fired after ${firedIn.toFixed(1)}s but no webhook notification arrived`, evidence };
+    }
+    evidence.push(d);
+  }
+  if (a.resolvesWithin !== undefined) {
+    const healed = fault?.revertedAt;
+    if (healed === undefined) return missing(base, w, `fault ${a.fault ?? "(none)"} was never reverted, so resolution cannot be timed`);
+    const resolved = events(record, "alert.resolved").find((e) => e.t >= hit.t && matches(e, a.alert, a.labels));
+    const late = resolved === undefined || resolved.t > healed + a.resolvesWithin;
+    if (late) {
+      return {
+        ...base,
+        verdict: "fail",
+        measured: resolved ? (resolved.t - healed) / 1000 : null,
+        limit: a.resolvesWithin / 1000,
+        unit: "s",
+        window: { start: healed, end: healed + a.resolvesWithin },
+        message: resolved ? `${desc} resolved ${((resolved.t - healed) / 1000).toFixed(1)}s after the revert, later than ${a.resolvesWithin / 1000}s` : `${desc} still firing ${((runEnd(record) - healed) / 1000).toFixed(0)}s after the revert`,
+        evidence,
+      };
+    }
+    evidence.push(resolved);
+  }
+  return {
+    ...base,
+    verdict: "pass",
+    measured: firedIn,
+    limit: a.within / 1000,
+    unit: "s",
+    window: w,
+    message: `${desc} fired ${firedIn.toFixed(1)}s after ${fault ? `fault ${fault.name}` : "the start"}${a.delivered ? ", delivered" : ""}${a.resolvesWithin !== undefined ? ", resolved in time" : ""}`,
+    evidence,
+  };
+}
+
+function runEnd(record: RunRecord): number {
+  return record.endedAt ?? record.phases.at(-1)?.end ?? record.startedAt;
+}
+
+/** No alert fires where none should: a firing in the baseline is a false positive. */
+export function judgeNoUnexpectedAlerts(a: z.infer<typeof NoUnexpectedAlertsAssertion>, record: RunRecord): AssertionResult {
+  const base = { name: a.name, kind: a.kind };
+  const w = windowOf(record, a.during);
+  if (!events(record, "observer.prometheus").some((e) => e.data?.ok === true)) return missing(base, w, "no alert states were observed");
+  const bad = events(record, "alert.firing").filter((e) => e.t >= w.start && e.t <= w.end && !a.ignore.includes(String((e.data?.labels as Record<string, string>)?.alertname)));
+  const names = [...new Set(bad.map((e) => (e.data?.labels as Record<string, string>).alertname))];
+  return {
+    ...base,
+    verdict: bad.length === 0 ? "pass" : "fail",
+    measured: bad.length,
+    limit: 0,
+    unit: "alerts",
+    window: w,
+    message: bad.length === 0 ? `no alert fired during ${a.during}` : `unexpected alert(s) during ${a.during}: ${names.join(", ")}`,
+    evidence: bad.slice(0, 20),
+  };
+}

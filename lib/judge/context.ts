@@ -1,0 +1,85 @@
+import { BUCKET_MS, completedOf, errorsOf, latencyOver } from "../load/series.ts";
+import type { LoadBucket, LoadSeries } from "../load/series.ts";
+import type { PhaseName } from "../spec/experiment.ts";
+import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../spec/run-record.ts";
+
+export interface Window {
+  start: number;
+  end: number;
+}
+
+export function runEnd(record: RunRecord): number {
+  return record.endedAt ?? record.phases.at(-1)?.end ?? record.startedAt;
+}
+
+export function windowOf(record: RunRecord, phase: PhaseName): Window {
+  const end = runEnd(record);
+  if (phase === "run") return { start: record.phases[0]?.start ?? record.startedAt, end: record.phases.at(-1)?.end ?? end };
+  const p = record.phases.find((x) => x.name === phase);
+  return p ? { start: p.start, end: p.end ?? end } : { start: end, end };
+}
+
+export function faultOf(record: RunRecord, name: string): FaultRecord | undefined {
+  return record.faults.find((f) => f.name === name);
+}
+
+export function events(record: RunRecord, type: string | ((t: string) => boolean)): TimelineEvent[] {
+  return record.timeline.filter((e) => (typeof type === "string" ? e.type === type : type(e.type)));
+}
+
+export function bucketsIn(series: LoadSeries, w: Window): LoadBucket[] {
+  return series.buckets.filter((b) => b.t >= w.start && b.t + BUCKET_MS <= w.end + 1);
+}
+
+export interface WindowStats {
+  sent: number;
+  ok: number;
+  errors: number;
+  dropped: number;
+  errorRate: number | null;
+  regions: Record<string, number>;
+  versions: Record<string, number>;
+}
+
+/** Error rate counts every failed outcome (5xx, 4xx, 429, timeouts, connection errors, cut streams, drops). */
+export function stats(buckets: readonly LoadBucket[]): WindowStats {
+  let sent = 0;
+  let ok = 0;
+  let errors = 0;
+  let dropped = 0;
+  const regions: Record<string, number> = {};
+  const versions: Record<string, number> = {};
+  for (const b of buckets) {
+    sent += b.sent;
+    ok += b.outcomes.ok;
+    errors += errorsOf(b.outcomes);
+    dropped += b.outcomes.dropped;
+    for (const [k, v] of Object.entries(b.regions)) regions[k] = (regions[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(b.versions)) versions[k] = (versions[k] ?? 0) + v;
+  }
+  const done = ok + errors + dropped;
+  return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, regions, versions };
+}
+
+export function completed(b: LoadBucket): number {
+  return completedOf(b.outcomes);
+}
+
+export function p(series: LoadSeries, w: Window, q: "p50" | "p95" | "p99", which: "latHdr" | "ttftHdr" = "latHdr"): number | null {
+  return latencyOver(series, w.start, w.end, which)?.[q] ?? null;
+}
+
+type Base = Pick<AssertionResult, "name" | "kind">;
+
+export function missing(a: Base, w: Window, what: string): AssertionResult {
+  return { ...a, verdict: "fail", measured: null, limit: null, window: w, message: `${what}: nothing to judge (missing data is a failure, never a pass)`, evidence: [] };
+}
+
+export function pct(x: number | null): string {
+  return x === null ? "n/a" : `${(x * 100).toFixed(2)}%`;
+}
+
+/** A compact evidence row for a window of the load series. */
+export function evidenceRow(t: number, s: WindowStats, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { t, sent: s.sent, errorRate: s.errorRate, regions: s.regions, ...extra };
+}

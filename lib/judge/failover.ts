@@ -1,0 +1,64 @@
+import { BUCKET_MS } from "../load/series.ts";
+import type { FailoverAssertion } from "../spec/experiment.ts";
+import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+import type { z } from "zod";
+import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.ts";
+
+/**
+ * Failover time = t1 − t0: t0 is when the fault took effect; t1 the first moment after which, for
+ * `sustain`, the client error rate ≤ limit, p99 ≤ SLO (if given) and the faulted region serves
+ * ≤ `maxFaultedShare` of successful responses. Never settling is a failure with evidence.
+ */
+export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {
+  const base = { name: a.name, kind: a.kind };
+  const fault = faultOf(record, a.fault);
+  const t0 = fault?.injectedAt;
+  const series = record.series.load;
+  const end = fault?.revertedAt ?? runEnd(record);
+  if (t0 === undefined) return missing(base, { start: record.startedAt, end }, `fault ${a.fault} never took effect`);
+  if (series === undefined) return missing(base, { start: t0, end }, "no load series");
+  const region = a.region ?? fault?.labels.region;
+  const window = { start: t0, end };
+  const first = series.buckets.findIndex((b) => b.t + BUCKET_MS > t0);
+  const per = Math.max(1, Math.round(a.sustain / BUCKET_MS));
+  const rows: Record<string, unknown>[] = [];
+  let best: { i: number; errorRate: number; share: number; p99: number | null } | undefined;
+  for (let i = Math.max(0, first); i + per <= series.buckets.length; i++) {
+    const b0 = series.buckets[i];
+    if (b0 === undefined || b0.t + a.sustain > end) break;
+    const s = stats(series.buckets.slice(i, i + per));
+    if (s.sent === 0) continue;
+    const share = region === undefined || s.ok === 0 ? 0 : (s.regions[region] ?? 0) / s.ok;
+    const errorRate = s.errorRate ?? 1;
+    if ((i - first) % 10 === 0) rows.push(evidenceRow(b0.t, s, { faultedShare: share }));
+    // cheap conditions first: the p99 merge only where errors and share already hold
+    const p99 = errorRate <= a.maxErrorRate && share <= a.maxFaultedShare ? p(series, { start: b0.t, end: b0.t + a.sustain }, "p99") : null;
+    const holds = errorRate <= a.maxErrorRate && share <= a.maxFaultedShare && p99 !== null && p99 <= a.maxP99;
+    if (holds) {
+      const t1 = Math.max(t0, b0.t);
+      const ms = t1 - t0;
+      const verdict = ms <= a.within ? "pass" : "fail";
+      return {
+        ...base,
+        verdict,
+        measured: ms,
+        limit: a.within,
+        unit: "ms",
+        window: { start: t0, end: t1 + a.sustain },
+        message: `failover took ${(ms / 1000).toFixed(1)}s (limit ${a.within / 1000}s): from then on for ${a.sustain / 1000}s error rate ${pct(errorRate)} ≤ ${pct(a.maxErrorRate)}, p99 ${p99?.toFixed(0)}ms ≤ ${a.maxP99}ms, ${region ?? "faulted region"} share ${pct(share)}`,
+        evidence: [...rows.slice(-30), evidenceRow(b0.t, s, { faultedShare: share, settled: true })],
+      };
+    }
+    if (best === undefined || errorRate + share < best.errorRate + best.share) best = { i, errorRate, share, p99 };
+  }
+  return {
+    ...base,
+    verdict: "fail",
+    measured: null,
+    limit: a.within,
+    unit: "ms",
+    window,
+    message: `failover never settled in ${((end - t0) / 1000).toFixed(1)}s of fault: the best ${a.sustain / 1000}s window had error rate ${pct(best?.errorRate ?? null)}, p99 ${best?.p99 === null || best?.p99 === undefined ? "n/a" : `${best.p99.toFixed(0)}ms`} and ${region ?? "faulted region"} share ${pct(best?.share ?? null)}`,
+    evidence: rows.slice(0, 60),
+  };
+}

@@ -1,0 +1,45 @@
+import { parseDuration } from "./duration.ts";
+
+/**
+ * k6's threshold grammar, the part that reads well here:
+ *   http_req_duration: p(99) < 500ms | avg < 200 | max < 1s | med < 100ms
+ *   http_req_failed:   rate < 0.01
+ *   time_to_first_token: p(95) < 300ms
+ * Durations without a unit are milliseconds, as in k6.
+ */
+export const THRESHOLD_METRICS = ["http_req_duration", "http_req_failed", "time_to_first_token", "inter_token_latency"] as const;
+export type ThresholdMetric = (typeof THRESHOLD_METRICS)[number];
+
+export interface ParsedThreshold {
+  metric: ThresholdMetric;
+  agg: { kind: "p"; q: number } | { kind: "avg" | "max" | "med" | "rate" };
+  op: "<" | "<=" | ">" | ">=";
+  value: number;
+  source: string;
+}
+
+const RE = /^\s*([a-z_]+)\s*:\s*(p\((\d+(?:\.\d+)?)\)|avg|max|med|rate)\s*(<=|>=|<|>)\s*(\S+)\s*$/;
+
+export function parseThreshold(source: string): ParsedThreshold | string {
+  const m = RE.exec(source);
+  if (m === null) return `cannot read threshold "${source}": expected METRIC: AGG OP VALUE, e.g. "http_req_duration: p(99) < 500ms" or "http_req_failed: rate < 0.01"`;
+  const metric = m[1] as ThresholdMetric;
+  if (!THRESHOLD_METRICS.includes(metric)) return `threshold "${source}": unknown metric "${m[1]}" (known: ${THRESHOLD_METRICS.join(", ")})`;
+  const agg = m[3] !== undefined ? { kind: "p" as const, q: Number(m[3]) } : { kind: m[2] as "avg" | "max" | "med" | "rate" };
+  if (metric === "http_req_failed" && agg.kind !== "rate") return `threshold "${source}": http_req_failed takes "rate"`;
+  if (metric !== "http_req_failed" && agg.kind === "rate") return `threshold "${source}": "rate" goes with http_req_failed`;
+  if (agg.kind === "p" && (agg.q <= 0 || agg.q >= 100)) return `threshold "${source}": p(q) needs 0 < q < 100`;
+  const raw = m[5] as string;
+  const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : metric === "http_req_failed" ? NaN : parseDuration(raw);
+  if (value === undefined || Number.isNaN(value)) return `threshold "${source}": "${raw}" is not a ${metric === "http_req_failed" ? "number" : "duration"}`;
+  return { metric, agg, op: m[4] as ParsedThreshold["op"], value, source };
+}
+
+export function thresholdError(source: string): string | undefined {
+  const r = parseThreshold(source);
+  return typeof r === "string" ? r : undefined;
+}
+
+export function compare(measured: number, op: ParsedThreshold["op"], limit: number): boolean {
+  return op === "<" ? measured < limit : op === "<=" ? measured <= limit : op === ">" ? measured > limit : measured >= limit;
+}

@@ -1,0 +1,38 @@
+import { FaultlineError } from "../errors.ts";
+import { loadOne } from "../spec/load.ts";
+import { localStackDir, startLocalTarget } from "./local.ts";
+import type { StartedTarget } from "./local.ts";
+
+export type { StartedTarget };
+export { localStackDir };
+export { localStackDriver } from "./local.ts";
+
+export interface TargetRequest {
+  /** "local", or a target file */
+  ref: string;
+  runDir: string;
+  webhookUrl?: string;
+  stackSets?: string[];
+  stackConfig?: string;
+}
+
+/**
+ * Resolves a target reference into endpoints. `local` starts the reference stack for the run;
+ * a file is read as it is. Either way, what the experiment names (endpoints, proxies by label,
+ * replicas) comes from the Target document.
+ */
+export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
+  if (r.ref === "local") {
+    return startLocalTarget({ dir: localStackDir(r.runDir), sets: r.stackSets ?? [], ...(r.stackConfig ? { configFile: r.stackConfig } : {}), ...(r.webhookUrl ? { webhookUrl: r.webhookUrl } : {}) });
+  }
+  if ((r.stackSets ?? []).length > 0) {
+    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local (the target is ${r.ref})`);
+  }
+  const target = await loadOne(r.ref, "Target");
+  const control = target.stack?.control;
+  if (control !== undefined && r.webhookUrl !== undefined) {
+    // A stack that speaks the control API sends its alert notifications to this run.
+    await fetch(`${control}/alerting/webhook`, { method: "POST", body: JSON.stringify({ url: r.webhookUrl }), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+  }
+  return { target, targetFile: r.ref, stop: async () => undefined };
+}
