@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
@@ -15,7 +15,10 @@ import type { SchemaKind } from "../spec/json-schema.ts";
 import type { RunRecord, Verdict } from "../spec/run-record.ts";
 import type { Experiment } from "../spec/experiment.ts";
 import { judgeAll } from "../judge/index.ts";
-import { ConsoleReporter } from "./console-reporter.ts";
+import { ConsoleReporter, verdictMark } from "./console-reporter.ts";
+import { headline } from "../report/markdown.ts";
+import { renderJunit, writeIndex, writeRunReports } from "../report/write.ts";
+import { renderRunHtml } from "../report/html.ts";
 import { addLoadCommands } from "./load-commands.ts";
 import { addStackCommands } from "./stack-commands.ts";
 
@@ -99,6 +102,7 @@ interface RunFlags {
   rateScale: number;
   stackSet: string[];
   stackConfig?: string;
+  junit?: string;
   runId?: string;
   logLevel: string;
 }
@@ -122,6 +126,8 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
   await mkdir(flags.out, { recursive: true });
   const { signal, dispose } = interruptible();
   let worst: number = ExitCode.pass;
+  const records: { runDir: string; record: RunRecord }[] = [];
+  const suiteStart = Date.now();
   try {
     for (const { file, exp } of experiments) {
       const ref = flags.target ?? exp.target;
@@ -146,13 +152,27 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
         log,
         ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       });
-      process.stderr.write(`  run folder: ${runDir}\n`);
+      try {
+        await writeRunReports(runDir, record);
+        process.stderr.write(`  report: ${join(runDir, "report.html")}\n`);
+      } catch (err) {
+        process.stderr.write(`  could not write the report: ${errorMessage(err)} (run.json is in ${runDir})\n`);
+      }
+      records.push({ runDir, record });
       worst = Math.max(worst, VERDICT_EXIT[record.verdict ?? "error"]);
       if (signal.aborted) break;
     }
   } finally {
     dispose();
   }
+  const written = await writeIndex(flags.out, { runDirs: records.map((r) => r.runDir), startedAt: suiteStart });
+  if (flags.junit !== undefined) await writeFile(flags.junit, renderJunit(records.map((r) => r.record)));
+  if (records.length > 1) {
+    print(`\n${records.length} experiments:`);
+    for (const { record } of records) print(`  ${verdictMark(record.verdict)} ${record.verdict?.toUpperCase().padEnd(7)} ${record.experiment.name.padEnd(24)} ${headline(record)}`);
+    if (written.summary) print(`summary: ${written.summary}`);
+  }
+  print(`reports: ${written.index}`);
   return worst;
 }
 
@@ -232,6 +252,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
     .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--stack-config <file>", "with --target local: the stack config file")
+    .option("--junit <file>", "also write one JUnit XML file for every experiment run")
     .option("--run-id <id>", "use this run id instead of a generated one")
     .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"))
     .action(async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)));
@@ -245,6 +266,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--sweep", "also remove every faultline toxic found on --toxiproxy, journal or not")
     .option("--toxiproxy <url>", "Toxiproxy API for --sweep")
     .action(async (flags) => setExit(await recover(flags)));
+
+  program
+    .command("report")
+    .description("regenerate report.html (and the index) from a stored run.json")
+    .argument("<run.json>", "a run.json written by faultline run")
+    .option("-o, --output <file>", "where to write the HTML (default: report.html beside run.json)")
+    .action(async (file: string, flags: { output?: string }) => {
+      const record = JSON.parse(await readFile(file, "utf8")) as RunRecord;
+      const target = flags.output ?? join(dirname(file), "report.html");
+      await writeFile(target, renderRunHtml(record));
+      print(target);
+      setExit(ExitCode.pass);
+    });
 
   program
     .command("judge")

@@ -1,0 +1,39 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { RunRecord } from "../spec/run-record.ts";
+import { reportModel } from "./model.ts";
+
+const require = createRequire(import.meta.url);
+const UPLOT_JS = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8");
+const UPLOT_CSS = readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8");
+const APP_JS = readFileSync(new URL("./report-app.js", import.meta.url), "utf8");
+const CSS = readFileSync(new URL("./report.css", import.meta.url), "utf8");
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
+}
+
+/** JSON inside <script>: `<` escaped so no value can close the tag. */
+function embed(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c");
+}
+
+/**
+ * One self-contained HTML file per run: the data model embedded as JSON, uPlot inlined, nothing
+ * fetched when opened (works from file://), legible printed to PDF.
+ */
+export function renderRunHtml(record: RunRecord): string {
+  const model = reportModel(record);
+  const title = `${record.experiment.name} — ${record.verdict?.toUpperCase() ?? "RUNNING"}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · faultline</title>
+<style>${UPLOT_CSS}</style><style>${CSS}</style>
+</head><body>
+<main id="app" data-verdict="${escapeHtml(record.verdict ?? "")}"><noscript>This report needs JavaScript for its charts; the data is in run.json.</noscript></main>
+<script type="application/json" id="model">${embed(model)}</script>
+<script>${UPLOT_JS}</script>
+<script>${APP_JS}</script>
+</body></html>
+`;
+}

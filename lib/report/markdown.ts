@@ -1,0 +1,41 @@
+import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+
+const ICON: Record<string, string> = { pass: "✅", fail: "❌", aborted: "⛔", error: "⚠️" };
+
+function value(v: number | null, unit?: string): string {
+  if (v === null) return "—";
+  if (unit === "ms") return v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`;
+  if (unit === "ratio" || unit === "share" || unit === "failure ratio") return `${(v * 100).toFixed(2)} %`;
+  if (unit === "s") return `${v.toFixed(1)} s`;
+  return String(v);
+}
+
+const cell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/** The headline figure of a run: the first failover time, else the first failed or first assertion. */
+export function headline(r: RunRecord): string {
+  const failover = r.assertions.find((a) => a.kind === "failover" && a.measured !== null);
+  if (failover) return `failover ${value(failover.measured, "ms")}`;
+  const a: AssertionResult | undefined = r.assertions.find((x) => x.verdict === "fail") ?? r.assertions[0];
+  return a ? `${a.name} ${value(a.measured, a.unit)}` : (r.reason ?? "");
+}
+
+/** summary.md: for pull-request comments and $GITHUB_STEP_SUMMARY. */
+export function renderSummary(records: readonly RunRecord[], links: (r: RunRecord) => string = () => ""): string {
+  const lines = ["## faultline", "", "| | experiment | verdict | headline | duration | report |", "|---|---|---|---|---|---|"];
+  for (const r of records) {
+    const d = ((r.endedAt ?? r.startedAt) - r.startedAt) / 1000;
+    lines.push(`| ${ICON[r.verdict ?? ""] ?? ""} | ${cell(r.experiment.name)} | ${r.verdict ?? ""} | ${cell(headline(r))} | ${d.toFixed(0)} s | ${links(r)} |`);
+  }
+  for (const r of records) {
+    const failed = r.assertions.filter((a) => a.verdict === "fail");
+    if (failed.length === 0 && !r.reason) continue;
+    lines.push("", `### ${ICON[r.verdict ?? ""] ?? ""} ${r.experiment.name}`);
+    if (r.reason && r.verdict !== "fail") lines.push("", `> ${cell(r.reason)}`);
+    if (failed.length) {
+      lines.push("", "| assertion | measured | limit | evidence |", "|---|---|---|---|");
+      for (const a of failed) lines.push(`| ${cell(a.name)} | ${value(a.measured, a.unit)} | ${value(a.limit, a.unit)} | ${cell(a.message)} |`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,66 @@
+import { BUCKET_MS } from "../load/series.ts";
+import type { LoadBucket } from "../load/series.ts";
+import type { RunRecord } from "../spec/run-record.ts";
+
+/**
+ * What the HTML report draws: the run record without the raw histograms, and the load series
+ * reduced to at most ~1,500 points (100 ms buckets merged into coarser steps for long runs), so a
+ * 10-minute run at 10k QPS stays well under 3 MB.
+ */
+export interface ChartData {
+  stepMs: number;
+  t: number[];
+  rps: number[];
+  errorRate: (number | null)[];
+  p50: (number | null)[];
+  p95: (number | null)[];
+  p99: (number | null)[];
+  ttft: (number | null)[];
+  regions: Record<string, number[]>;
+}
+
+export interface ReportModel {
+  record: Omit<RunRecord, "series"> & { series: { probes: RunRecord["series"]["probes"] } };
+  chart: ChartData | null;
+  generatedAt: number;
+}
+
+const MAX_POINTS = 1500;
+
+export function chartData(buckets: readonly LoadBucket[]): ChartData | null {
+  if (buckets.length === 0) return null;
+  const per = Math.max(1, Math.ceil(buckets.length / MAX_POINTS));
+  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {} };
+  const regionNames = new Set<string>();
+  for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
+  for (const r of regionNames) d.regions[r] = [];
+  for (let i = 0; i < buckets.length; i += per) {
+    const g = buckets.slice(i, i + per);
+    const sent = g.reduce((s, b) => s + b.sent, 0);
+    const done = g.reduce((s, b) => s + b.outcomes.ok + b.outcomes.s429 + b.outcomes.s4xx + b.outcomes.s5xx + b.outcomes.timeout + b.outcomes.connError + b.outcomes.streamCut + b.outcomes.dropped, 0);
+    const bad = done - g.reduce((s, b) => s + b.outcomes.ok, 0);
+    // The coarser point takes the worst of its buckets' percentiles: a spike must not average away.
+    const worst = (pick: (b: LoadBucket) => number | undefined): number | null => {
+      const xs = g.map(pick).filter((x): x is number => x !== undefined);
+      return xs.length ? Math.max(...xs) : null;
+    };
+    d.t.push((g[0] as LoadBucket).t / 1000);
+    d.rps.push((sent * 1000) / (g.length * BUCKET_MS));
+    d.errorRate.push(done > 0 ? (bad / done) * 100 : null);
+    d.p50.push(worst((b) => b.lat?.p50));
+    d.p95.push(worst((b) => b.lat?.p95));
+    d.p99.push(worst((b) => b.lat?.p99));
+    d.ttft.push(worst((b) => b.ttft?.p99));
+    const okTotal = g.reduce((s, b) => s + Object.values(b.regions).reduce((x, y) => x + y, 0), 0);
+    for (const r of regionNames) {
+      const n = g.reduce((s, b) => s + (b.regions[r] ?? 0), 0);
+      (d.regions[r] as number[]).push(okTotal > 0 ? (n / okTotal) * 100 : 0);
+    }
+  }
+  return d;
+}
+
+export function reportModel(record: RunRecord, now = Date.now()): ReportModel {
+  const { series, ...rest } = record;
+  return { record: { ...rest, series: { probes: series.probes } }, chart: chartData(series.load?.buckets ?? []), generatedAt: now };
+}
