@@ -6,13 +6,20 @@ ROOT := $(CURDIR)
 # The provisioned Node (only present when the machine's is older than 22.22) and the pinned tools come first.
 export PATH := $(ROOT)/tools/node/bin:$(ROOT)/tools/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup test test-unit test-integration lint typecheck schemas check-schemas clean
+.PHONY: help setup demo bench test test-unit test-integration lint typecheck schemas clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
 
 setup: ## install node, npm packages, toxiproxy, k6 and debian packages (idempotent)
 	@bash tools/setup.sh all
+
+demo: setup ## run the shipped experiments against the local stack; writes reports/index.html (≈ 12 min)
+	@echo "make: demo — each experiment starts the local stack, runs as shipped, stops it"
+	@node bin/faultline.js run experiments/ --target local --out reports --junit reports/junit.xml
+
+bench: setup ## benchmarks (tables, ratios against a baseline in the same run)
+	@npm run -s bench
 
 lint: setup ## eslint
 	@echo "make: lint"; eslint .
@@ -23,6 +30,7 @@ typecheck: setup ## tsc --noEmit (strict)
 schemas: setup ## regenerate schemas/*.json from the zod schemas
 	@node bin/faultline.js schema --kind experiment > schemas/experiment.schema.json
 	@node bin/faultline.js schema --kind target > schemas/target.schema.json
+	@node bin/faultline.js schema --kind run > schemas/run.schema.json
 
 test-unit: setup
 	@mocha 'test/unit/**/*.test.ts'

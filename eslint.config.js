@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ["lib/report/report-app.js"],
+    languageOptions: { sourceType: "script", globals: { document: "readonly", window: "readonly", Node: "readonly", devicePixelRatio: "readonly", uPlot: "readonly" } },
+  },
+  {
     files: ["**/*.cjs"],
     languageOptions: { sourceType: "commonjs", globals: { require: "readonly", module: "writable", process: "readonly" } },
     rules: { "@typescript-eslint/no-require-imports": "off" },

@@ -291,7 +291,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command("schema")
     .description("print the JSON Schema of a document kind (for editors: yaml-language-server)")
     .addOption(new Option("--kind <kind>", "document kind").choices(Object.keys(SCHEMA_KINDS)).default("experiment"))
-    .action((flags: { kind: SchemaKind }) => print(JSON.stringify(jsonSchema(flags.kind), null, 2)));
+    .option("--run", "the schema of run.json (same as --kind run)")
+    .action((flags: { kind: SchemaKind; run?: boolean }) => print(JSON.stringify(jsonSchema(flags.run ? "run" : flags.kind), null, 2)));
 
   addStackCommands(program, setExit);
   addLoadCommands(program, setExit);

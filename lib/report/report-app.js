@@ -1,5 +1,4 @@
 // faultline run report: renders the embedded model. Plain JS, inlined into report.html.
-/* global uPlot */
 (() => {
   "use strict";
   const model = JSON.parse(document.getElementById("model").textContent);
@@ -131,7 +130,7 @@
   }
 
   // ---- assertions
-  const rows = r.assertions.map((a, i) =>
+  const rows = r.assertions.map((a) =>
     h("tr", { class: a.verdict, "data-assertion": a.name },
       h("td", { class: "verdict-cell" }, a.verdict === "pass" ? "✓ pass" : "✗ fail"),
       h("td", {}, h("strong", {}, a.name), h("div", { class: "muted" }, a.kind)),

@@ -117,6 +117,9 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     const summary = readFileSync(join(runDir, "summary.md"), "utf8");
     expect(summary).to.match(/\| ❌ \| report-e2e \| fail \|/);
     expect(statSync(join(runDir, "report.html")).size).to.be.below(3 * 1024 * 1024);
+    const { RunRecordSchema } = await import("../../lib/spec/run-schema.ts");
+    const parsed = RunRecordSchema.safeParse(JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")));
+    expect(parsed.success, JSON.stringify(parsed.error?.issues.slice(0, 3))).to.equal(true);
     expect(existsSync(join(runDir, "journal.jsonl"))).to.equal(true);
   });
 

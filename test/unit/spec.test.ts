@@ -96,7 +96,7 @@ describe("spec: JSON Schema", () => {
     expect(s.properties.phases?.properties?.baseline).to.deep.include({ type: "string" });
   });
   it("matches the committed schemas/ files (run `make schemas` after changing lib/spec)", () => {
-    for (const kind of ["experiment", "target"] as const) {
+    for (const kind of ["experiment", "target", "run"] as const) {
       const committed = JSON.parse(readFileSync(`schemas/${kind}.schema.json`, "utf8")) as unknown;
       expect(committed, kind).to.deep.equal(jsonSchema(kind));
     }

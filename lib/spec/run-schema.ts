@@ -1,0 +1,86 @@
+import { z } from "zod";
+import type { RunRecord } from "./run-record.ts";
+
+/**
+ * The JSON Schema of run.json (`faultline schema --kind run`), kept in step with the RunRecord
+ * type by the assignment check at the bottom: a field added to one and not the other fails tsc.
+ */
+const Quantiles = z.object({ p50: z.number(), p90: z.number(), p95: z.number(), p99: z.number(), max: z.number(), mean: z.number(), count: z.number() });
+const Outcomes = z.object({ ok: z.number(), s429: z.number(), s4xx: z.number(), s5xx: z.number(), timeout: z.number(), connError: z.number(), streamCut: z.number(), dropped: z.number() });
+
+export const LoadSeriesSchema = z
+  .object({
+    version: z.literal(1),
+    engine: z.string(),
+    bucketMs: z.number().meta({ description: "bucket width; buckets are keyed by scheduled send time" }),
+    start: z.number(),
+    targetRate: z.number(),
+    buckets: z.array(
+      z.object({
+        t: z.number().meta({ description: "bucket start, ms since the epoch" }),
+        sent: z.number(),
+        outcomes: Outcomes,
+        lat: Quantiles.nullable().meta({ description: "latency from scheduled send time, ms" }),
+        latHdr: z.string().optional().meta({ description: "HDR histogram (µs), compressed base64" }),
+        ttft: Quantiles.nullable(),
+        ttftHdr: z.string().optional(),
+        itl: Quantiles.nullable(),
+        regions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-region" }),
+        versions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-version" }),
+      }),
+    ),
+  })
+  .meta({ description: "the client-side load series, version 1" });
+
+const Window = z.object({ start: z.number(), end: z.number() });
+
+export const RunRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  runId: z.string(),
+  experiment: z.object({ name: z.string(), file: z.string().optional(), hypothesis: z.string().optional(), description: z.string().optional() }),
+  target: z.object({ name: z.string(), file: z.string().optional() }),
+  startedAt: z.number(),
+  endedAt: z.number().optional(),
+  verdict: z.enum(["pass", "fail", "aborted", "error"]).optional(),
+  reason: z.string().optional(),
+  timeScale: z.number(),
+  phases: z.array(z.object({ name: z.enum(["baseline", "fault", "recovery"]), start: z.number(), end: z.number().optional() })),
+  faults: z.array(
+    z.object({
+      name: z.string(),
+      kind: z.string(),
+      targets: z.array(z.string()),
+      labels: z.record(z.string(), z.string()),
+      plannedAt: z.number(),
+      plannedDuration: z.number(),
+      injectedAt: z.number().optional().meta({ description: "when the fault took effect (its first action applied)" }),
+      revertedAt: z.number().optional(),
+      actions: z.array(z.object({ id: z.string(), description: z.string(), injectedAt: z.number().optional(), revertedAt: z.number().optional(), error: z.string().optional() })),
+    }),
+  ),
+  assertions: z.array(
+    z.object({
+      name: z.string(),
+      kind: z.string(),
+      verdict: z.enum(["pass", "fail"]),
+      measured: z.number().nullable(),
+      limit: z.number().nullable(),
+      unit: z.string().optional(),
+      window: Window,
+      message: z.string(),
+      evidence: z.array(z.unknown()),
+    }),
+  ),
+  timeline: z.array(z.object({ t: z.number(), type: z.string(), message: z.string(), data: z.record(z.string(), z.unknown()).optional() })),
+  series: z.object({
+    probes: z.record(z.string(), z.array(z.object({ t: z.number(), ok: z.boolean(), ms: z.number(), status: z.number().optional(), error: z.string().optional() }))),
+    load: LoadSeriesSchema.optional(),
+  }),
+  environment: z.record(z.string(), z.unknown()).optional(),
+  spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),
+  source: z.string().optional().meta({ description: "the experiment's YAML as written" }),
+});
+
+// Compile-time: the schema describes exactly the RunRecord type (both directions).
+type Parsed = z.infer<typeof RunRecordSchema>;
+export const _schemaMatchesType: [Parsed extends RunRecord ? true : false, RunRecord extends Parsed ? true : false] = [true, true];
