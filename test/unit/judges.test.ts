@@ -1,0 +1,229 @@
+import { expect } from "chai";
+import * as hdr from "hdr-histogram-js";
+import { judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
+import { judgeFailover } from "../../lib/judge/failover.ts";
+import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
+import { judgeSlo, judgeThreshold } from "../../lib/judge/slo.ts";
+import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/load/series.ts";
+import type { LoadBucket } from "../../lib/load/series.ts";
+import type { RunRecord, TimelineEvent } from "../../lib/spec/run-record.ts";
+import { parseThreshold } from "../../lib/spec/threshold.ts";
+
+const T0 = 1_000_000;
+
+interface Sec {
+  /** requests in this second */ n?: number;
+  /** error share */ err?: number;
+  /** latency of every request, ms */ ms?: number;
+  regions?: Record<string, number>;
+  versions?: Record<string, number>;
+}
+
+/** A hand-made load series: one spec per second, spread over ten 100 ms buckets. */
+function series(seconds: Sec[]): LoadBucket[] {
+  const out: LoadBucket[] = [];
+  seconds.forEach((s, i) => {
+    for (let k = 0; k < 10; k++) {
+      const n = (s.n ?? 100) / 10;
+      const bad = Math.round(n * (s.err ?? 0));
+      const h = newHistogram();
+      for (let j = 0; j < n - bad; j++) h.recordValue((s.ms ?? 20) * 1000);
+      const ok = n - bad;
+      const share = (m?: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(m ?? {}).map(([r, f]) => [r, Math.round(ok * f)]));
+      out.push({
+        t: T0 + i * 1000 + k * BUCKET_MS,
+        sent: n,
+        outcomes: { ...emptyOutcomes(), ok, s5xx: bad },
+        lat: null,
+        ...(h.totalCount ? { latHdr: hdr.encodeIntoCompressedBase64(h) } : {}),
+        ttft: null,
+        itl: null,
+        regions: share(s.regions ?? { "us-east": 0.7, "us-west": 0.3 }),
+        versions: share(s.versions ?? { "sim:v1": 1 }),
+      });
+      h.destroy();
+    }
+  });
+  return out;
+}
+
+/** baseline [0,10s), fault [10s,40s), recovery [40s,60s); the fault "f" from 10s to 40s. */
+function record(load: LoadBucket[] | undefined, timeline: TimelineEvent[] = [], faultLabels: Record<string, string> = { region: "us-east" }): RunRecord {
+  return {
+    schemaVersion: 1,
+    runId: "r",
+    experiment: { name: "e" },
+    target: { name: "t" },
+    startedAt: T0,
+    endedAt: T0 + 60_000,
+    timeScale: 1,
+    phases: [
+      { name: "baseline", start: T0, end: T0 + 10_000 },
+      { name: "fault", start: T0 + 10_000, end: T0 + 40_000 },
+      { name: "recovery", start: T0 + 40_000, end: T0 + 60_000 },
+    ],
+    faults: [{ name: "f", kind: "region-outage", targets: [], labels: faultLabels, plannedAt: 0, plannedDuration: 30_000, injectedAt: T0 + 10_000, revertedAt: T0 + 40_000, actions: [] }],
+    assertions: [],
+    timeline: [{ t: T0 + 500, type: "observer.prometheus", message: "", data: { ok: true } }, ...timeline],
+    series: { probes: {}, ...(load ? { load: { version: 1, engine: "test", bucketMs: BUCKET_MS, start: T0, targetRate: 100, buckets: load } } : {}) },
+  };
+}
+
+const healthy: Sec = {};
+const during = (n: number, s: Sec): Sec[] => Array.from({ length: n }, () => s);
+const failoverA = { kind: "failover" as const, name: "fo", fault: "f", within: 30_000, maxErrorRate: 0.01, sustain: 5000, maxFaultedShare: 0.01, maxP99: 500 };
+const alert = (name: string, type: string, atSec: number, labels: Record<string, string> = {}): TimelineEvent => ({ t: T0 + atSec * 1000, type, message: "", data: { labels: { alertname: name, ...labels } } });
+
+describe("judge: failover", () => {
+  it("measures the time until every condition holds for the sustain window", () => {
+    const s = series([...during(10, healthy), ...during(4, { err: 0.7, regions: { "us-west": 1 } }), ...during(26, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    const r = judgeFailover(failoverA, record(s));
+    expect(r.verdict).to.equal("pass");
+    expect(r.measured).to.equal(4000);
+  });
+
+  it("a failover that never settles fails with evidence, not a timeout", () => {
+    const s = series([...during(10, healthy), ...during(30, { err: 0.5, regions: { "us-east": 0.4, "us-west": 0.6 } }), ...during(20, healthy)]);
+    const r = judgeFailover(failoverA, record(s));
+    expect(r.verdict).to.equal("fail");
+    expect(r.measured).to.equal(null);
+    expect(r.message).to.match(/never settled in 30\.0s of fault: the best 5s window had error rate 50\.00%/);
+    expect(r.evidence.length).to.be.greaterThan(0);
+  });
+
+  it("a flapping error rate does not count as settled until it stays down for the sustain window", () => {
+    const flap = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? { err: 0.2, regions: { "us-west": 1 } } : { regions: { "us-west": 1 } }));
+    const s = series([...during(10, healthy), ...flap, ...during(10, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    const r = judgeFailover(failoverA, record(s));
+    // the first 5 s window whose aggregate holds starts in the last flap's second (0.8 % errors)
+    expect(r.measured, r.message).to.be.within(18_500, 19_000);
+    expect(r.verdict).to.equal("pass");
+    expect(judgeFailover({ ...failoverA, within: 15_000 }, record(s)).verdict).to.equal("fail");
+  });
+
+  it("traffic still served by the faulted region, or a p99 over the SLO, is not failover", () => {
+    const sticky = series([...during(10, healthy), ...during(30, { regions: { "us-east": 0.1, "us-west": 0.9 } }), ...during(20, healthy)]);
+    expect(judgeFailover(failoverA, record(sticky)).verdict).to.equal("fail");
+    const slow = series([...during(10, healthy), ...during(30, { ms: 900, regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    expect(judgeFailover(failoverA, record(slow)).message).to.match(/never settled/);
+  });
+
+  it("missing data is a failure with a message, never a pass", () => {
+    const r = judgeFailover(failoverA, record(undefined));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message).to.match(/no load series: nothing to judge/);
+    const notInjected = record(series(during(60, healthy)));
+    delete notInjected.faults[0]!.injectedAt;
+    expect(judgeFailover(failoverA, notInjected).message).to.match(/never took effect/);
+  });
+});
+
+describe("judge: alerts", () => {
+  const a = { kind: "alert" as const, name: "a", alert: "RegionDown", labels: { region: "us-east" }, fault: "f", fires: true, within: 60_000, delivered: false, during: "run" as const };
+
+  it("passes when the alert fires within the limit of the fault, and reports how fast", () => {
+    const r = judgeAlert(a, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-east" })]));
+    expect(r).to.include({ verdict: "pass", measured: 5 });
+  });
+
+  it("an alert that fires before the fault is a false positive, not a detection", () => {
+    const r = judgeAlert(a, record(undefined, [alert("RegionDown", "alert.firing", 6, { region: "us-east" })]));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message).to.match(/fired 4\.0s before the fault: a false positive/);
+  });
+
+  it("fails when it never fires, fires too late, or fires for other labels", () => {
+    expect(judgeAlert(a, record(undefined, [])).message).to.match(/never fired within 60s/);
+    expect(judgeAlert({ ...a, within: 3000 }, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-east" })])).message).to.match(/later than 3s/);
+    expect(judgeAlert(a, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-west" })])).verdict).to.equal("fail");
+  });
+
+  it("requires the webhook delivery, the resolution after the revert, and an early warning when asked", () => {
+    const fired = alert("RegionDown", "alert.firing", 15, { region: "us-east" });
+    expect(judgeAlert({ ...a, delivered: true }, record(undefined, [fired])).message).to.match(/no webhook notification/);
+    expect(judgeAlert({ ...a, delivered: true }, record(undefined, [fired, alert("RegionDown", "alert.delivered", 16, { region: "us-east" })])).verdict).to.equal("pass");
+    expect(judgeAlert({ ...a, resolvesWithin: 10_000 }, record(undefined, [fired, alert("RegionDown", "alert.resolved", 55, { region: "us-east" })])).message).to.match(/resolved 15\.0s after the revert, later than 10s/);
+    expect(judgeAlert({ ...a, resolvesWithin: 10_000 }, record(undefined, [fired, alert("RegionDown", "alert.resolved", 45, { region: "us-east" })])).verdict).to.equal("pass");
+    const warn = { ...a, alert: "GPUMemoryHigh", labels: undefined, before: "GPUOutOfMemory" };
+    expect(judgeAlert(warn, record(undefined, [alert("GPUOutOfMemory", "alert.firing", 20), alert("GPUMemoryHigh", "alert.firing", 22)])).message).to.match(/no early warning/);
+    expect(judgeAlert(warn, record(undefined, [alert("GPUMemoryHigh", "alert.firing", 18), alert("GPUOutOfMemory", "alert.firing", 20)])).verdict).to.equal("pass");
+  });
+
+  it("fires: false passes only when the alert stays quiet in its window", () => {
+    const quiet = { ...a, fires: false, during: "fault" as const };
+    expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 45, { region: "us-east" })])).verdict).to.equal("pass");
+    expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 20, { region: "us-east" })])).verdict).to.equal("fail");
+  });
+
+  it("no alert states observed at all is a failure, not a quiet pass", () => {
+    const rec = record(undefined, []);
+    rec.timeline = [];
+    expect(judgeAlert({ ...a, fires: false }, rec).message).to.match(/no alert states were observed/);
+    expect(judgeNoUnexpectedAlerts({ kind: "no-unexpected-alerts", name: "n", during: "baseline", ignore: [] }, rec).verdict).to.equal("fail");
+  });
+
+  it("no-unexpected-alerts fails on any firing in the baseline, except ignored ones", () => {
+    const n = { kind: "no-unexpected-alerts" as const, name: "n", during: "baseline" as const, ignore: [] as string[] };
+    expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighErrorRate", "alert.firing", 5)])).message).to.match(/unexpected alert\(s\) during baseline: HighErrorRate/);
+    expect(judgeNoUnexpectedAlerts({ ...n, ignore: ["HighErrorRate"] }, record(undefined, [alert("HighErrorRate", "alert.firing", 5)])).verdict).to.equal("pass");
+    expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighErrorRate", "alert.firing", 15)])).verdict).to.equal("pass");
+  });
+});
+
+describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
+  const rb = { kind: "rollback" as const, name: "rb", fault: "f", within: 60_000, settleWithin: 30_000, errorRateTolerance: 0.01, p95Ratio: 1.5 };
+  const bad = { err: 0.2, ms: 60, versions: { "sim:v1": 0.8, "sim:v2-bad": 0.2 } };
+
+  it("passes when rolled back in time and the baseline returns with only the stable version", () => {
+    const s = series([...during(10, healthy), ...during(12, bad), ...during(38, healthy)]);
+    const r = judgeRollback(rb, record(s, [{ t: T0 + 22_000, type: "rollout.rolled-back", message: "rolled back" }]));
+    expect(r.verdict, r.message).to.equal("pass");
+    expect(r.measured).to.equal(12_000);
+  });
+
+  it("fails when never rolled back, and when the service does not return to the baseline", () => {
+    const s = series([...during(10, healthy), ...during(50, bad)]);
+    expect(judgeRollback(rb, record(s, [])).message).to.match(/never rolled back/);
+    expect(judgeRollback(rb, record(s, [{ t: T0 + 22_000, type: "rollout.rolled-back", message: "" }])).message).to.match(/did not return to baseline/);
+    const ok = series([...during(10, healthy), ...during(12, bad), ...during(38, healthy)]);
+    expect(judgeRollback({ ...rb, alert: "CanaryRolledBack" }, record(ok, [{ t: T0 + 22_000, type: "rollout.rolled-back", message: "" }])).message).to.match(/CanaryRolledBack never fired/);
+  });
+
+  it("promotion needs the promoted event and a single version afterwards", () => {
+    const s = series([...during(20, healthy), ...during(40, { versions: { "sim:v2": 1 } })]);
+    const p = { kind: "promotion" as const, name: "p", fault: "f", within: 30_000, version: "sim:v2" };
+    expect(judgePromotion(p, record(s, [{ t: T0 + 18_000, type: "rollout.promoted", message: "" }])).verdict).to.equal("pass");
+    expect(judgePromotion(p, record(s, [])).message).to.match(/never promoted/);
+    expect(judgePromotion({ ...p, version: "sim:v3" }, record(s, [{ t: T0 + 18_000, type: "rollout.promoted", message: "" }])).verdict).to.equal("fail");
+  });
+
+  it("SLO: availability and percentiles over a phase, each with measured and limit", () => {
+    const s = series([...during(10, healthy), ...during(30, { n: 1000, err: 0.01, ms: 300 }), ...during(20, healthy)]);
+    const slo = { kind: "slo" as const, name: "s", during: "fault" as const, availability: 0.999, p99: 500 };
+    const r = judgeSlo(slo, record(s));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message).to.match(/availability 99\.00% \(≥ 99\.90%\)/);
+    expect(judgeSlo({ ...slo, availability: 0.99 }, record(s)).verdict).to.equal("pass");
+    expect(judgeSlo({ ...slo, availability: undefined, p99: 200 }, record(s)).verdict).to.equal("fail");
+    expect(judgeSlo(slo, record(undefined)).message).to.match(/no load series/);
+  });
+
+  it("k6-style thresholds parse, quote bad input, and judge both ways", () => {
+    expect(parseThreshold("http_req_duration: p(99) < 500ms")).to.deep.include({ metric: "http_req_duration", op: "<", value: 500 });
+    expect(parseThreshold("http_req_failed: rate < 0.01")).to.deep.include({ value: 0.01 });
+    expect(parseThreshold("http_req_duration: p99 < 5")).to.match(/cannot read threshold "http_req_duration: p99 < 5"/);
+    expect(parseThreshold("http_req_failed: p(99) < 1")).to.match(/takes "rate"/);
+    const s = series([...during(10, healthy), ...during(30, { ms: 300 }), ...during(20, healthy)]);
+    const th = (threshold: string) => judgeThreshold({ kind: "threshold", name: "t", threshold, during: "fault" }, record(s));
+    expect(th("http_req_duration: p(99) < 500ms").verdict).to.equal("pass");
+    expect(th("http_req_duration: p(99) < 250ms").verdict).to.equal("fail");
+    expect(th("http_req_failed: rate < 0.01").verdict).to.equal("pass");
+  });
+
+  it("traffic split within tolerance over the end of a window", () => {
+    const s = series([...during(40, healthy), ...during(10, { regions: { "us-west": 1 } }), ...during(10, healthy)]);
+    const t = { kind: "traffic-split" as const, name: "t", during: "recovery" as const, expect: { "us-east": 0.7, "us-west": 0.3 }, tolerance: 0.05 };
+    expect(judgeTrafficSplit(t, record(s)).verdict).to.equal("fail");
+    expect(judgeTrafficSplit({ ...t, lastSeconds: 10 }, record(s)).verdict).to.equal("pass");
+  });
+});
