@@ -1,8 +1,12 @@
 import { FaultlineError } from "../errors.ts";
 import { BuiltinLoadEngine } from "./builtin.ts";
+import { K6LoadEngine } from "./k6.ts";
 import type { LoadEngine } from "./types.ts";
 
-const engines = new Map<string, () => LoadEngine>([["builtin", () => new BuiltinLoadEngine()]]);
+const engines = new Map<string, () => LoadEngine>([
+  ["builtin", () => new BuiltinLoadEngine()],
+  ["k6", () => new K6LoadEngine()],
+]);
 
 export function registerLoadEngine(name: string, make: () => LoadEngine): void {
   engines.set(name, make);

@@ -77,6 +77,14 @@ export function completedOf(o: Record<Outcome, number>): number {
 
 /** Merges the latency (or TTFT) histograms of the buckets in [start, end) and returns their quantiles. */
 export function latencyOver(series: LoadSeries, start: number, end: number, which: "latHdr" | "ttftHdr" = "latHdr"): Quantiles | null {
+  const inWindow = series.buckets.filter((b) => b.t >= start && b.t < end);
+  if (inWindow.length > 0 && inWindow.every((b) => b[which] === undefined)) {
+    // Engines without histograms (k6): the worst bucket percentile — pessimistic, never flattering.
+    const qs = inWindow.map((b) => (which === "latHdr" ? b.lat : b.ttft)).filter((q): q is Quantiles => q !== null);
+    if (qs.length === 0) return null;
+    const worst = (k: keyof Quantiles): number => Math.max(...qs.map((q) => q[k]));
+    return { p50: worst("p50"), p90: worst("p90"), p95: worst("p95"), p99: worst("p99"), max: worst("max"), mean: worst("mean"), count: qs.reduce((s, q) => s + q.count, 0) };
+  }
   const acc = newHistogram();
   for (const b of series.buckets) {
     const enc = b[which];

@@ -21,7 +21,7 @@ export interface LoadSummary {
 
 export function summarize(series: LoadSeries): LoadSummary {
   const t = totalsOver(series);
-  const durationMs = series.buckets.length * BUCKET_MS;
+  const durationMs = series.buckets.length * (series.bucketMs || BUCKET_MS);
   const lat = latencyOver(series, -Infinity, Infinity);
   const completed = completedOf(t.outcomes);
   const errors = errorsOf(t.outcomes) + t.outcomes.dropped;
