@@ -1,6 +1,9 @@
 import type { Command } from "commander";
 import { InvalidArgumentError } from "commander";
-import { ExitCode } from "../errors.ts";
+import { writeFile } from "node:fs/promises";
+import { ExitCode, FaultlineError } from "../errors.ts";
+import { k6Script } from "../load/k6.ts";
+import { loadOne } from "../spec/load.ts";
 import { loadEngine } from "../load/registry.ts";
 import { summarize } from "../load/summary.ts";
 import { DEFAULT_MIX } from "../load/types.ts";
@@ -25,6 +28,29 @@ const share = (v: string): number => {
 export function addLoadCommands(program: Command, setExit: (code: number) => void): void {
   const load = program.command("load").description("drive load on its own, outside an experiment");
   load
+    .command("export-k6")
+    .description("write the k6 script for an experiment's load profile, to run with your own k6")
+    .argument("<experiment>", "an experiment file with a load: section")
+    .option("-o, --output <file>", "where to write it (default: stdout)")
+    .option("--base-url <url>", "the gateway URL baked into the script (FAULTLINE_BASE_URL overrides it at run time)", "http://127.0.0.1:8080")
+    .action(async (file: string, f: { output?: string; baseUrl: string }) => {
+      const exp = await loadOne(file, "Experiment");
+      if (exp.load === undefined) throw new FaultlineError("E_INVALID_INPUT", `${file} has no load: section to export`);
+      const durationMs = exp.phases.baseline + Math.max(0, ...exp.faults.map((x) => x.at + x.duration)) + exp.phases.recovery;
+      const script = k6Script({
+        baseUrl: f.baseUrl,
+        rate: exp.load.rate,
+        ...(exp.load.stages ? { stages: exp.load.stages } : {}),
+        durationMs,
+        maxInFlight: exp.load.maxInFlight,
+        timeoutMs: exp.load.timeout,
+        mix: exp.load.mix ?? DEFAULT_MIX,
+      });
+      if (f.output) await writeFile(f.output, script);
+      else process.stdout.write(script);
+      setExit(ExitCode.pass);
+    });
+  load
     .command("run", { isDefault: true })
     .description("a quick standalone load run: achieved rate, outcomes and p50/p95/p99")
     .argument("<url>", "base URL, e.g. http://127.0.0.1:8080 (requests go to the template's path)")
@@ -48,7 +74,7 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
         process.stdout.write(
           `${s.engine}: ${s.sent} sent, achieved ${s.achievedRate} req/s of ${s.targetRate} over ${(s.durationMs / 1000).toFixed(1)}s\n` +
             `  ok ${o.ok}  5xx ${o.s5xx}  4xx ${o.s4xx}  429 ${o.s429}  timeout ${o.timeout}  conn ${o.connError}  stream-cut ${o.streamCut}  dropped ${o.dropped}\n` +
-            `  latency p50 ${s.p50Ms}ms  p95 ${s.p95Ms}ms  p99 ${s.p99Ms}ms  max ${s.maxMs}ms\n` +
+            `  latency p50 ${s.p50Ms?.toFixed(1)}ms  p95 ${s.p95Ms?.toFixed(1)}ms  p99 ${s.p99Ms?.toFixed(1)}ms  max ${s.maxMs?.toFixed(1)}ms\n` +
             (Object.keys(s.regions).length ? `  regions ${Object.entries(s.regions).map(([k, v]) => `${k}=${v}`).join(" ")}\n` : ""),
         );
       }

@@ -391,7 +391,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     await runPhase(baselineMs);
     const baselinePhase = record.phases.find((x) => x.name === "baseline");
     if (baselinePhase) baselinePhase.end = clock.now();
-    const steady = steadyStateHolds(exp, record, windowOf(record, "baseline", clock.now()));
+    // Judged on the baseline's second half: connection set-up and warm-up at its start are not the steady state.
+    const bw = windowOf(record, "baseline", clock.now());
+    const steady = steadyStateHolds(exp, record, { start: bw.start + (bw.end - bw.start) / 2, end: bw.end });
     if (hasSteadyState(exp) && !steady.holds) {
       throw new RunAborted(`steady state did not hold before any fault: ${steady.messages.join("; ")}`);
     }

@@ -22,15 +22,17 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const desc = `${a.alert}${a.labels ? `{${Object.entries(a.labels).map(([k, v]) => `${k}="${v}"`).join(",")}}` : ""}${a.severity ? ` (${a.severity})` : ""}`;
 
   if (!a.fires) {
-    const bad = firing.filter((e) => e.t >= run.start && e.t <= run.end);
+    // With a fault, "must not fire" is about that fault's own window; otherwise the phase.
+    const quiet = fault?.injectedAt !== undefined ? { start: fault.injectedAt, end: fault.revertedAt ?? run.end } : run;
+    const bad = firing.filter((e) => e.t >= quiet.start && e.t <= quiet.end);
     return {
       ...base,
       verdict: bad.length === 0 ? "pass" : "fail",
       measured: bad.length,
       limit: 0,
       unit: "firings",
-      window: run,
-      message: bad.length === 0 ? `${desc} did not fire during ${a.during}` : `${desc} fired during ${a.during} at +${((bad[0]!.t - run.start) / 1000).toFixed(1)}s`,
+      window: quiet,
+      message: bad.length === 0 ? `${desc} did not fire during ${fault ? `fault ${fault.name}` : a.during}` : `${desc} fired during ${fault ? `fault ${fault.name}` : a.during}, ${((bad[0]!.t - quiet.start) / 1000).toFixed(1)}s in`,
       evidence: bad.slice(0, 10),
     };
   }

@@ -107,10 +107,12 @@ describe("shipped experiments against the local stack, proven both ways", functi
 
   it("bad-rollout fails on rolled-back (and only that) when automatic rollback is off", async () => {
     const { record, out } = await run("bad-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.autoRollback=false"]);
-    const f = record.faults[0];
-    const late = record.series.load?.buckets.filter((b) => b.t > (f?.revertedAt ?? 0) - 5000 && b.t < (f?.revertedAt ?? 0)) ?? [];
-    // the regressed version is still serving at the end of the fault window
-    expect(late.reduce((s, b) => s + (b.versions["sim-7b:v2-bad"] ?? 0), 0)).to.be.greaterThan(0);
+    // the controller really left the regressed canary in place: it paused and never rolled back
+    // (clients may not see it: the gateway's outlier ejection routes around a canary with 20 % errors)
+    const types = record.timeline.map((e) => e.type);
+    expect(types).to.include("rollout.paused");
+    expect(types).to.not.include("rollout.rolled-back");
+    expect(record.series.load?.buckets.some((b) => (b.versions["sim-7b:v2-bad"] ?? 0) > 0), "v2-bad served some requests").to.equal(true);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(failing(record)).to.deep.equal(["rolled-back"]);
   });
