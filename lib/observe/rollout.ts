@@ -3,18 +3,20 @@ import { poller } from "./observer.ts";
 
 /** The rollout controller's event log, polled: steps, analyses, rollbacks, promotions. */
 export function rolloutEvents(url: string, event: EventSink, everyMs = 1000): Observer {
-  let since = Date.now();
+  const since = Date.now();
+  let after = -1;
   return poller(
     "rollout events",
     everyMs,
     async () => {
-      const res = await fetch(`${url.replace(/\/$/, "")}/rollouts/events?since=${since}`, { signal: AbortSignal.timeout(2000) });
+      // `after` a sequence number, not a time: two events of the same millisecond are both seen
+      const res = await fetch(`${url.replace(/\/$/, "")}/rollouts/events?since=${since}&after=${after}`, { signal: AbortSignal.timeout(2000) });
       if (!res.ok) throw new Error(`GET ${url}/rollouts/events answered ${res.status}`);
-      const body = (await res.json()) as { events: { t: number; type: string; message: string; data?: Record<string, unknown> }[] };
+      const body = (await res.json()) as { events: { seq: number; t: number; type: string; message: string; data?: Record<string, unknown> }[] };
       for (const e of body.events) {
-        if (e.t < since) continue;
+        if (e.seq <= after) continue;
         event(`rollout.${e.type}`, e.message, { ...e.data, at: e.t });
-        since = e.t + 1;
+        after = e.seq;
       }
     },
     event,

@@ -10,6 +10,8 @@ export interface RolloutReplica {
 }
 
 export interface RolloutEvent {
+  /** increasing: events of the same millisecond stay apart */
+  seq: number;
   t: number;
   type: "started" | "step" | "analysis" | "promoted" | "rolled-back" | "paused" | "failed";
   message: string;
@@ -79,8 +81,10 @@ export class RolloutController {
     return new Promise((r) => this.server.close(() => r()));
   }
 
+  private seq = 0;
+
   private event(type: RolloutEvent["type"], message: string, data?: Record<string, unknown>): void {
-    this.events.push({ t: Date.now(), type, message, ...(data ? { data } : {}) });
+    this.events.push({ seq: ++this.seq, t: Date.now(), type, message, ...(data ? { data } : {}) });
     if (this.events.length > 1000) this.events.shift();
   }
 
@@ -94,8 +98,10 @@ export class RolloutController {
     if (url === "/healthz") return send(200, "ok", "text/plain");
     if (url === "/rollouts/current" && req.method === "GET") return send(200, { rollout: this.current ?? null, stable: this.stable, history: this.history });
     if (url.startsWith("/rollouts/events") && req.method === "GET") {
-      const since = Number(new URL(url, "http://x").searchParams.get("since") ?? 0);
-      return send(200, { events: this.events.filter((e) => e.t >= since) });
+      const q = new URL(url, "http://x").searchParams;
+      const after = Number(q.get("after") ?? -1);
+      const since = Number(q.get("since") ?? 0);
+      return send(200, { events: this.events.filter((e) => e.seq > after && e.t >= since) });
     }
     if (url === "/rollouts/abort" && req.method === "POST") {
       // Restores a version everywhere and makes it stable: how faultline reverts a bad rollout it started.
