@@ -5,7 +5,8 @@ import { BUCKET_MS, SERIES_VERSION, emptyOutcomes, newHistogram, quantiles } fro
 import type { LoadBucket, LoadSeries, Outcome } from "./series.ts";
 import type { Histogram } from "hdr-histogram-js";
 import * as hdr from "hdr-histogram-js";
-import type { LoadEngine, LoadRun, RequestTemplate, ResolvedLoad } from "./types.ts";
+import { prepareBodies } from "./requests.ts";
+import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
 
 interface LiveBucket {
   b: LoadBucket;
@@ -48,21 +49,6 @@ export function dueBy(load: ResolvedLoad, elapsed: number): number {
   return n + (from * (elapsed - t)) / 1000;
 }
 
-function prebuiltBodies(t: RequestTemplate): { body: string; stream: boolean }[] {
-  const out: { body: string; stream: boolean }[] = [];
-  const chat = t.path.includes("chat");
-  for (let i = 0; i < BODIES_PER_TEMPLATE; i++) {
-    const tokens = t.promptTokens.min + Math.round(((t.promptTokens.max - t.promptTokens.min) * i) / (BODIES_PER_TEMPLATE - 1));
-    const prompt = "word ".repeat(Math.max(1, Math.round((tokens * 4) / 5)));
-    const stream = i / BODIES_PER_TEMPLATE < t.streamShare;
-    const req = chat
-      ? { model: t.model, messages: [{ role: "user", content: prompt }], max_tokens: t.maxTokens, stream }
-      : { model: t.model, prompt, max_tokens: t.maxTokens, stream };
-    out.push({ body: JSON.stringify(req), stream });
-  }
-  return out;
-}
-
 /**
  * The builtin engine: an open model (requests leave on schedule whether or not earlier ones came
  * back) on undici, measuring each request from its *scheduled* send time, so a stalled server
@@ -77,7 +63,7 @@ export class BuiltinLoadEngine implements LoadEngine {
     // not queue the next behind it (that queueing would be the generator's, not the system's).
     const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
     const pool = agent as Dispatcher;
-    const templates = load.mix.map((t) => ({ t, bodies: prebuiltBodies(t) }));
+    const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE) }));
     const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
     const start = Date.now();
     const startPerf = performance.now();

@@ -8,22 +8,11 @@ import { FaultlineError } from "../errors.ts";
 import { reservePorts } from "../stack/ports.ts";
 import { SERIES_VERSION, emptyOutcomes } from "./series.ts";
 import type { LoadBucket, LoadSeries, Quantiles } from "./series.ts";
-import type { LoadEngine, LoadRun, RequestTemplate, ResolvedLoad } from "./types.ts";
+import { prepareBodies } from "./requests.ts";
+import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const K6_BUCKET_MS = 1000;
-
-function bodies(t: RequestTemplate): { body: string; stream: boolean }[] {
-  const out: { body: string; stream: boolean }[] = [];
-  for (let i = 0; i < 8; i++) {
-    const tokens = t.promptTokens.min + Math.round(((t.promptTokens.max - t.promptTokens.min) * i) / 7);
-    const prompt = "word ".repeat(Math.max(1, Math.round((tokens * 4) / 5)));
-    const stream = i / 8 < t.streamShare;
-    const req = t.path.includes("chat") ? { model: t.model, messages: [{ role: "user", content: prompt }], max_tokens: t.maxTokens, stream } : { model: t.model, prompt, max_tokens: t.maxTokens, stream };
-    out.push({ body: JSON.stringify(req), stream });
-  }
-  return out;
-}
 
 /**
  * A k6 script for the same load profile: constant (or ramping) arrival rate, the request mix, and
@@ -32,7 +21,7 @@ function bodies(t: RequestTemplate): { body: string; stream: boolean }[] {
  * token for streams is k6's http_req_waiting (time to the first byte of the SSE body).
  */
 export function k6Script(load: ResolvedLoad): string {
-  const templates = load.mix.map((t) => ({ name: t.name, weight: t.weight, path: t.path, bodies: bodies(t) }));
+  const templates = load.mix.map((t) => ({ name: t.name, weight: t.weight, path: t.path, bodies: prepareBodies(t, 8) }));
   const seconds = Math.max(1, Math.round(load.durationMs / 1000));
   const vus = Math.min(load.maxInFlight, Math.max(50, Math.ceil(load.rate * (load.timeoutMs / 1000) * 0.2)));
   const scenario = load.stages
@@ -168,15 +157,18 @@ async function readBack(prom: string, start: number, end: number): Promise<LoadB
     return b;
   };
   // counters are cumulative per series: differences between steps are the requests of that second
-  const counts = await promRange(prom, "sum by (region, version, code, error_code) (k6_fl_responses_total)", t0, end);
-  for (const s of counts) {
+  // counters are cumulative per series: the difference between steps is that second's count
+  const perSecond = (values: [number, string][], add: (b: LoadBucket, n: number) => void): void => {
     let prev = 0;
-    for (const [ts, v] of s.values) {
+    for (const [ts, v] of values) {
       const n = Number(v) - prev;
       prev = Number(v);
-      if (n <= 0) continue;
-      const b = at(ts - 1);
-      const code = Number(s.metric.code);
+      if (n > 0) add(at(ts - 1), n);
+    }
+  };
+  for (const s of await promRange(prom, "sum by (region, version, code, error_code) (k6_fl_responses_total)", t0, end)) {
+    const code = Number(s.metric.code);
+    perSecond(s.values, (b, n) => {
       b.sent += n;
       if (code >= 200 && code < 400) {
         b.outcomes.ok += n;
@@ -186,20 +178,13 @@ async function readBack(prom: string, start: number, end: number): Promise<LoadB
       else if (code >= 500) b.outcomes.s5xx += n;
       else if (code >= 400) b.outcomes.s4xx += n;
       else b.outcomes[s.metric.error_code === "1050" ? "timeout" : "connError"] += n;
-    }
+    });
   }
-  const dropped = await promRange(prom, "sum(k6_dropped_iterations_total)", t0, end);
-  for (const s of dropped) {
-    let prev = 0;
-    for (const [ts, v] of s.values) {
-      const n = Number(v) - prev;
-      prev = Number(v);
-      if (n > 0) {
-        const b = at(ts - 1);
-        b.outcomes.dropped += n;
-        b.sent += n;
-      }
-    }
+  for (const s of await promRange(prom, "sum(k6_dropped_iterations_total)", t0, end)) {
+    perSecond(s.values, (b, n) => {
+      b.outcomes.dropped += n;
+      b.sent += n;
+    });
   }
   const q = async (metric: string): Promise<Map<number, Quantiles>> => {
     const out = new Map<number, Quantiles>();

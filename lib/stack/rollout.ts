@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { Counter, Gauge, Registry } from "prom-client";
+import { readBody } from "./http.ts";
 import type { StackConfig } from "./config.ts";
 
 export interface RolloutReplica {
@@ -258,13 +259,4 @@ export class RolloutController {
     this.metrics.step.set(0);
     this.event("promoted", `rollout ${r.id}: ${r.version} promoted to 100%`, { version: r.version });
   }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = "";
-    req.on("data", (c: Buffer) => (s += c.toString()));
-    req.on("end", () => resolve(s));
-    req.on("error", reject);
-  });
 }

@@ -5,6 +5,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
+import { readBody, sendJson as json } from "./http.ts";
 import { stringify } from "yaml";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
@@ -392,18 +393,4 @@ export class Supervisor {
     this.control?.closeAllConnections();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
   }
-}
-
-function json(res: ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = "";
-    req.on("data", (c: Buffer) => (s += c.toString()));
-    req.on("end", () => resolve(s));
-    req.on("error", reject);
-  });
 }

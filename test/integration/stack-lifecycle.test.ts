@@ -27,7 +27,8 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
     expect(state.replicas).to.have.length(9);
     pgid = Number(readFileSync(join(dir, "stack.pgid"), "utf8"));
     const target = await loadOne(join(dir, "target.yaml"), "Target");
-    expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east")).to.have.length(3);
+    expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east" && p.labels.path === "traffic")).to.have.length(3);
+    expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east" && p.labels.path === "health")).to.have.length(3);
     expect(new Set(target.toxiproxy?.proxies.map((p) => p.labels.zone))).to.have.length(9);
     const status = await runCli(["stack", "status", "--dir", dir]);
     expect(status.code).to.equal(0);
