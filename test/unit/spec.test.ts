@@ -102,3 +102,12 @@ describe("spec: JSON Schema", () => {
     }
   });
 });
+
+describe("public API (lib/index.ts)", () => {
+  it("exports the run loop, loaders, engines, judges and reporters from one entry", async () => {
+    const api = await import("../../lib/index.ts");
+    for (const name of ["runExperiment", "loadFile", "recoverAll", "loadEngine", "judgeAll", "renderRunHtml", "renderJunit", "startTarget", "jsonSchema"]) {
+      expect(api, name).to.have.property(name).that.is.a("function");
+    }
+  });
+});

@@ -1,0 +1,23 @@
+// The public API of faultline: everything the CLI does, callable from code.
+export { ExitCode, FaultlineError, ValidationError, DriverError, formatProblem } from "./errors.ts";
+export type { Problem, ErrorCode } from "./errors.ts";
+export { systemClock, retryUntil } from "./clock.ts";
+export type { Clock } from "./clock.ts";
+export * from "./spec/index.ts";
+export type { RunRecord, AssertionResult, TimelineEvent, Verdict } from "./spec/run-record.ts";
+export { runExperiment, makeRunId } from "./engine/run.ts";
+export type { RunOptions, RunResult } from "./engine/run.ts";
+export type { RunReporter } from "./engine/reporter.ts";
+export { recoverRun, recoverAll } from "./engine/recover.ts";
+export { registerFaultKind, registerDriver, planFault } from "./faults/registry.ts";
+export type { Driver, FaultKindHandler, Action, UndoRecord } from "./faults/types.ts";
+export { loadEngine, registerLoadEngine } from "./load/registry.ts";
+export type { LoadEngine, LoadRun, ResolvedLoad } from "./load/types.ts";
+export type { LoadSeries, LoadBucket } from "./load/series.ts";
+export { summarize } from "./load/summary.ts";
+export { judgeAll } from "./judge/index.ts";
+export { renderRunHtml } from "./report/html.ts";
+export { renderJunit } from "./report/junit.ts";
+export { renderSummary } from "./report/markdown.ts";
+export { writeRunReports, writeIndex } from "./report/write.ts";
+export { startTarget } from "./targets/index.ts";
