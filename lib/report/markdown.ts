@@ -12,11 +12,16 @@ function value(v: number | null, unit?: string): string {
 
 const cell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
-/** The headline figure of a run: the first failover time, else the first failed or first assertion. */
+/**
+ * The headline figure of a run: the failover time, else the experiment's own assertions (not the
+ * implicit steady state) — a failed one first, then one with a time, then any with a measurement.
+ */
 export function headline(r: RunRecord): string {
   const failover = r.assertions.find((a) => a.kind === "failover" && a.measured !== null);
   if (failover) return `failover ${value(failover.measured, "ms")}`;
-  const a: AssertionResult | undefined = r.assertions.find((x) => x.verdict === "fail") ?? r.assertions[0];
+  const own = r.assertions.filter((a) => a.kind !== "steady-state");
+  const a: AssertionResult | undefined =
+    own.find((x) => x.verdict === "fail") ?? own.find((x) => x.measured !== null && (x.unit === "ms" || x.unit === "s")) ?? own.find((x) => x.measured !== null) ?? own[0];
   return a ? `${a.name} ${value(a.measured, a.unit)}` : (r.reason ?? "");
 }
 
