@@ -7,18 +7,8 @@ import { loadOne } from "../spec/load.ts";
 import { loadEngine } from "../load/registry.ts";
 import { summarize } from "../load/summary.ts";
 import { DEFAULT_MIX } from "../load/types.ts";
-import { parseDuration } from "../spec/duration.ts";
+import { durationMs, positiveNumber } from "./options.ts";
 
-const duration = (v: string): number => {
-  const ms = parseDuration(v);
-  if (ms === undefined || ms <= 0) throw new InvalidArgumentError("expected a duration such as 10s or 2m");
-  return ms;
-};
-const positive = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
-  return n;
-};
 const share = (v: string): number => {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError("expected a share between 0 and 1");
@@ -36,12 +26,12 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
     .action(async (file: string, f: { output?: string; baseUrl: string }) => {
       const exp = await loadOne(file, "Experiment");
       if (exp.load === undefined) throw new FaultlineError("E_INVALID_INPUT", `${file} has no load: section to export`);
-      const durationMs = exp.phases.baseline + Math.max(0, ...exp.faults.map((x) => x.at + x.duration)) + exp.phases.recovery;
+      const totalMs = exp.phases.baseline + Math.max(0, ...exp.faults.map((x) => x.at + x.duration)) + exp.phases.recovery;
       const script = k6Script({
         baseUrl: f.baseUrl,
         rate: exp.load.rate,
         ...(exp.load.stages ? { stages: exp.load.stages } : {}),
-        durationMs,
+        durationMs: totalMs,
         maxInFlight: exp.load.maxInFlight,
         timeoutMs: exp.load.timeout,
         mix: exp.load.mix ?? DEFAULT_MIX,
@@ -54,14 +44,14 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
     .command("run", { isDefault: true })
     .description("a quick standalone load run: achieved rate, outcomes and p50/p95/p99")
     .argument("<url>", "base URL, e.g. http://127.0.0.1:8080 (requests go to the template's path)")
-    .requiredOption("--rate <n>", "requests per second (open model)", positive)
-    .requiredOption("--duration <d>", "how long, e.g. 30s", duration)
+    .requiredOption("--rate <n>", "requests per second (open model)", positiveNumber)
+    .requiredOption("--duration <d>", "how long, e.g. 30s", durationMs)
     .option("--engine <name>", "builtin | k6", "builtin")
     .option("--stream-share <f>", "share of requests with stream: true", share, 0)
-    .option("--max-tokens <n>", "max_tokens per request", positive, 16)
+    .option("--max-tokens <n>", "max_tokens per request", positiveNumber, 16)
     .option("--path <path>", "request path", "/v1/chat/completions")
-    .option("--timeout <d>", "per-request timeout", duration, 10_000)
-    .option("--max-in-flight <n>", "requests in flight before new ones are dropped", positive, 10_000)
+    .option("--timeout <d>", "per-request timeout", durationMs, 10_000)
+    .option("--max-in-flight <n>", "requests in flight before new ones are dropped", positiveNumber, 10_000)
     .option("--json", "print the summary as JSON")
     .action(async (url: string, f: { rate: number; duration: number; engine: string; streamShare: number; maxTokens: number; path: string; timeout: number; maxInFlight: number; json?: boolean }) => {
       const engine = loadEngine(f.engine);

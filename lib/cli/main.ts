@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
 import { ExitCode, FaultlineError, ValidationError, errorMessage } from "../errors.ts";
 import { recoverAll, recoverRun } from "../engine/recover.ts";
@@ -20,6 +20,7 @@ import { headline } from "../report/markdown.ts";
 import { renderJunit, writeIndex, writeRunReports } from "../report/write.ts";
 import { renderRunHtml } from "../report/html.ts";
 import { addLoadCommands } from "./load-commands.ts";
+import { collect, positiveNumber } from "./options.ts";
 import { addStackCommands } from "./stack-commands.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -35,12 +36,6 @@ Examples:
 
 Exit codes: 0 pass, 1 fail (the system failed an assertion), 2 invalid input,
             3 aborted (steady state, abort condition or interrupt), 4 error (could not run).`;
-
-const positiveNumber = (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("expected a positive number");
-  return n;
-};
 
 const VERDICT_EXIT: Record<Verdict, number> = { pass: ExitCode.pass, fail: ExitCode.fail, aborted: ExitCode.aborted, error: ExitCode.error };
 
@@ -250,7 +245,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-o, --out <dir>", "where run folders go", "reports")
     .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
     .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
-    .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", collect, [] as string[])
     .option("--stack-config <file>", "with --target local: the stack config file")
     .option("--junit <file>", "also write one JUnit XML file for every experiment run")
     .option("--run-id <id>", "use this run id instead of a generated one")

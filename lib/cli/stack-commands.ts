@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { ExitCode } from "../errors.ts";
+import { collect } from "./options.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { DEFAULT_STACK_DIR, stackDown, stackStatus, stackUp } from "../stack/lifecycle.ts";
 import type { StackState } from "../stack/supervisor.ts";
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`);

@@ -11,6 +11,7 @@ import { FaultlineError, errorMessage } from "../errors.ts";
 import { driverFor, planFault } from "../faults/registry.ts";
 import type { Action, FaultPlan } from "../faults/types.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
+import { windowOf } from "../judge/context.ts";
 import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
 import { abortTriggered } from "../judge/probes.ts";
 import { loadEngine } from "../load/registry.ts";
@@ -25,7 +26,7 @@ import { startWebhookReceiver } from "../observe/webhook.ts";
 import type { WebhookReceiver } from "../observe/webhook.ts";
 import { localStackDir, startTarget } from "../targets/index.ts";
 import type { StartedTarget } from "../targets/index.ts";
-import type { Experiment, Fault, PhaseName } from "../spec/experiment.ts";
+import type { Experiment, Fault } from "../spec/experiment.ts";
 import { faultName } from "../spec/experiment.ts";
 import { RUN_SCHEMA_VERSION } from "../spec/run-record.ts";
 import type { ActionRecord, FaultRecord, PhaseId, RunRecord, TimelineEvent, Verdict } from "../spec/run-record.ts";
@@ -392,7 +393,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     const baselinePhase = record.phases.find((x) => x.name === "baseline");
     if (baselinePhase) baselinePhase.end = clock.now();
     // Judged on the baseline's second half: connection set-up and warm-up at its start are not the steady state.
-    const bw = windowOf(record, "baseline", clock.now());
+    const bw = windowOf(record, "baseline");
     const steady = steadyStateHolds(exp, record, { start: bw.start + (bw.end - bw.start) / 2, end: bw.end });
     if (hasSteadyState(exp) && !steady.holds) {
       throw new RunAborted(`steady state did not hold before any fault: ${steady.messages.join("; ")}`);
@@ -466,13 +467,6 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   }
   return { record, runDir };
 }
-
-function windowOf(record: RunRecord, phase: PhaseName, now: number): { start: number; end: number } {
-  const p = record.phases.find((x) => x.name === phase);
-  return p ? { start: p.start, end: p.end ?? now } : { start: now, end: now };
-}
-
-export { judgeAll };
 
 export function endpointUrl(target: Target, endpoint: string, path: string): string {
   const e = target.endpoints[endpoint];

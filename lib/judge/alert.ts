@@ -1,7 +1,7 @@
 import type { AlertAssertion, NoUnexpectedAlertsAssertion } from "../spec/experiment.ts";
 import type { AssertionResult, RunRecord, TimelineEvent } from "../spec/run-record.ts";
 import type { z } from "zod";
-import { events, faultOf, missing, windowOf } from "./context.ts";
+import { events, faultOf, missing, runEnd, windowOf } from "./context.ts";
 
 function matches(e: TimelineEvent, alert: string, labels: Record<string, string> | undefined, severity?: string): boolean {
   const l = (e.data?.labels ?? {}) as Record<string, string>;
@@ -110,10 +110,6 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
     message: `${desc} fired ${firedIn.toFixed(1)}s after ${fault ? `fault ${fault.name}` : "the start"}${a.delivered ? ", delivered" : ""}${a.resolvesWithin !== undefined ? ", resolved in time" : ""}`,
     evidence,
   };
-}
-
-function runEnd(record: RunRecord): number {
-  return record.endedAt ?? record.phases.at(-1)?.end ?? record.startedAt;
 }
 
 /** No alert fires where none should: a firing in the baseline is a false positive. */

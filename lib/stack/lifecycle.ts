@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { retryUntil } from "../clock.ts";
@@ -135,8 +135,4 @@ export async function stackStatus(dir = DEFAULT_STACK_DIR): Promise<{ running: b
     // supervisor not answering: report the file
   }
   return { running: true, state, ...(live ? { live } : {}) };
-}
-
-export function stackDirExists(dir = DEFAULT_STACK_DIR): boolean {
-  return existsSync(resolve(dir));
 }
