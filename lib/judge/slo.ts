@@ -54,7 +54,8 @@ export function measureThreshold(t: ParsedThreshold, series: LoadSeries, w: Wind
   }
   if (q === null) return null;
   if (t.agg.kind === "p") {
-    return t.agg.q === 50 ? q.p50 : t.agg.q === 90 ? q.p90 : t.agg.q === 95 ? q.p95 : t.agg.q === 99 ? q.p99 : latencyOver(series, w.start, w.end, which)?.p99 ?? null;
+    const byQ: Record<number, number> = { 50: q.p50, 90: q.p90, 95: q.p95, 99: q.p99 };
+    return byQ[t.agg.q] ?? null; // the grammar admits only these four
   }
   return t.agg.kind === "avg" ? q.mean : t.agg.kind === "max" ? q.max : q.p50;
 }

@@ -10,6 +10,8 @@ import { parseDuration } from "./duration.ts";
 export const THRESHOLD_METRICS = ["http_req_duration", "http_req_failed", "time_to_first_token", "inter_token_latency"] as const;
 export type ThresholdMetric = (typeof THRESHOLD_METRICS)[number];
 
+export const SUPPORTED_P = [50, 90, 95, 99] as const as readonly number[];
+
 export interface ParsedThreshold {
   metric: ThresholdMetric;
   agg: { kind: "p"; q: number } | { kind: "avg" | "max" | "med" | "rate" };
@@ -28,7 +30,8 @@ export function parseThreshold(source: string): ParsedThreshold | string {
   const agg = m[3] !== undefined ? { kind: "p" as const, q: Number(m[3]) } : { kind: m[2] as "avg" | "max" | "med" | "rate" };
   if (metric === "http_req_failed" && agg.kind !== "rate") return `threshold "${source}": http_req_failed takes "rate"`;
   if (metric !== "http_req_failed" && agg.kind === "rate") return `threshold "${source}": "rate" goes with http_req_failed`;
-  if (agg.kind === "p" && (agg.q <= 0 || agg.q >= 100)) return `threshold "${source}": p(q) needs 0 < q < 100`;
+  // The series keeps p50, p90, p95 and p99 (and k6 series only those): another q would be a guess.
+  if (agg.kind === "p" && !SUPPORTED_P.includes(agg.q)) return `threshold "${source}": p(q) takes q = ${SUPPORTED_P.join(", ")}`;
   const raw = m[5] as string;
   const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : metric === "http_req_failed" ? NaN : parseDuration(raw);
   if (value === undefined || Number.isNaN(value)) return `threshold "${source}": "${raw}" is not a ${metric === "http_req_failed" ? "number" : "duration"}`;

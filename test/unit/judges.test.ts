@@ -213,6 +213,8 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(parseThreshold("http_req_failed: rate < 0.01")).to.deep.include({ value: 0.01 });
     expect(parseThreshold("http_req_duration: p99 < 5")).to.match(/cannot read threshold "http_req_duration: p99 < 5"/);
     expect(parseThreshold("http_req_failed: p(99) < 1")).to.match(/takes "rate"/);
+    expect(parseThreshold("http_req_duration: p(75) < 100ms")).to.match(/p\(q\) takes q = 50, 90, 95, 99/);
+    expect(parseThreshold("http_req_duration: p(90) < 100ms")).to.deep.include({ agg: { kind: "p", q: 90 } });
     const s = series([...during(10, healthy), ...during(30, { ms: 300 }), ...during(20, healthy)]);
     const th = (threshold: string) => judgeThreshold({ kind: "threshold", name: "t", threshold, during: "fault" }, record(s));
     expect(th("http_req_duration: p(99) < 500ms").verdict).to.equal("pass");
