@@ -4,10 +4,18 @@ import type { RunRecord } from "../spec/run-record.ts";
 import { reportModel } from "./model.ts";
 
 const require = createRequire(import.meta.url);
-const UPLOT_JS = readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8");
-const UPLOT_CSS = readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8");
-const APP_JS = readFileSync(new URL("./report-app.js", import.meta.url), "utf8");
-const CSS = readFileSync(new URL("./report.css", import.meta.url), "utf8");
+
+/** The inlined assets, read on the first report rather than whenever the CLI starts. */
+let assets: { uplotJs: string; uplotCss: string; appJs: string; css: string } | undefined;
+function loadAssets(): NonNullable<typeof assets> {
+  assets ??= {
+    uplotJs: readFileSync(require.resolve("uplot/dist/uPlot.iife.min.js"), "utf8"),
+    uplotCss: readFileSync(require.resolve("uplot/dist/uPlot.min.css"), "utf8"),
+    appJs: readFileSync(new URL("./report-app.js", import.meta.url), "utf8"),
+    css: readFileSync(new URL("./report.css", import.meta.url), "utf8"),
+  };
+  return assets;
+}
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
@@ -23,17 +31,18 @@ function embed(value: unknown): string {
  * fetched when opened (works from file://), legible printed to PDF.
  */
 export function renderRunHtml(record: RunRecord): string {
+  const { uplotJs, uplotCss, appJs, css } = loadAssets();
   const model = reportModel(record);
   const title = `${record.experiment.name} — ${record.verdict?.toUpperCase() ?? "RUNNING"}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · faultline</title>
-<style>${UPLOT_CSS}</style><style>${CSS}</style>
+<style>${uplotCss}</style><style>${css}</style>
 </head><body>
 <main id="app" data-verdict="${escapeHtml(record.verdict ?? "")}"><noscript>This report needs JavaScript for its charts; the data is in run.json.</noscript></main>
 <script type="application/json" id="model">${embed(model)}</script>
-<script>${UPLOT_JS}</script>
-<script>${APP_JS}</script>
+<script>${uplotJs}</script>
+<script>${appJs}</script>
 </body></html>
 `;
 }
