@@ -26,7 +26,7 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
     .action(async (file: string, f: { output?: string; baseUrl: string }) => {
       const exp = await loadOne(file, "Experiment");
       if (exp.load === undefined) throw new FaultlineError("E_INVALID_INPUT", `${file} has no load: section to export`);
-      const totalMs = exp.phases.baseline + Math.max(0, ...exp.faults.map((x) => x.at + x.duration)) + exp.phases.recovery;
+      const totalMs = exp.phases.warmup + exp.phases.baseline + Math.max(0, ...exp.faults.map((x) => x.at + x.duration)) + exp.phases.recovery;
       const script = k6Script({
         baseUrl: f.baseUrl,
         rate: exp.load.rate,

@@ -38,7 +38,7 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   }
   const t0 = fault?.injectedAt ?? run.start;
   if (fault !== undefined && fault.injectedAt === undefined) return missing(base, run, `fault ${a.fault} never took effect`);
-  const early = firing.filter((e) => e.t < t0 && e.t >= (record.phases[0]?.start ?? record.startedAt));
+  const early = firing.filter((e) => e.t < t0 && e.t >= windowOf(record, "run").start);
   const w = { start: t0, end: t0 + a.within };
   if (early.length > 0) {
     return {

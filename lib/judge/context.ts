@@ -14,7 +14,8 @@ export function runEnd(record: RunRecord): number {
 
 export function windowOf(record: RunRecord, phase: PhaseName): Window {
   const end = runEnd(record);
-  if (phase === "run") return { start: record.phases[0]?.start ?? record.startedAt, end: record.phases.at(-1)?.end ?? end };
+  // The run is judged from the baseline on: the warm-up before it is recorded, never judged.
+  if (phase === "run") return { start: record.phases.find((x) => x.name !== "warmup")?.start ?? end, end: record.phases.at(-1)?.end ?? end };
   const p = record.phases.find((x) => x.name === phase);
   return p ? { start: p.start, end: p.end ?? end } : { start: end, end };
 }

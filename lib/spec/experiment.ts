@@ -211,6 +211,9 @@ export const SteadyState = strictObject({
 });
 
 export const Phases = strictObject({
+  warmup: Duration.prefault("5s").meta({
+    description: "load runs but nothing is judged: connections, caches and JIT warm up before the baseline",
+  }),
   baseline: Duration.prefault("10s").meta({ description: "steady state must hold here before any fault" }),
   recovery: Duration.prefault("10s").meta({ description: "watched after every fault is reverted" }),
 });

@@ -7,7 +7,7 @@ import type { LoadSeries } from "../load/series.ts";
 export const RUN_SCHEMA_VERSION = 1;
 
 export type Verdict = "pass" | "fail" | "aborted" | "error";
-export type PhaseId = "baseline" | "fault" | "recovery";
+export type PhaseId = "warmup" | "baseline" | "fault" | "recovery";
 
 export interface TimelineEvent {
   t: number;

@@ -44,7 +44,7 @@ export const RunRecordSchema = z.object({
   verdict: z.enum(["pass", "fail", "aborted", "error"]).optional(),
   reason: z.string().optional(),
   timeScale: z.number(),
-  phases: z.array(z.object({ name: z.enum(["baseline", "fault", "recovery"]), start: z.number(), end: z.number().optional() })),
+  phases: z.array(z.object({ name: z.enum(["warmup", "baseline", "fault", "recovery"]), start: z.number(), end: z.number().optional() })),
   faults: z.array(
     z.object({
       name: z.string(),

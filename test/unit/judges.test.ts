@@ -208,6 +208,17 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(judgeSlo(slo, record(undefined)).message).to.match(/no load series/);
   });
 
+  it("SLO over the run: a slow warm-up is recorded but not judged; the same slowness in the baseline is", () => {
+    // the first 3 s are slow; as a warm-up phase they are outside "run", as baseline they are in it
+    const s = series([...during(3, { ms: 900 }), ...during(57, healthy)]);
+    const slo = { kind: "slo" as const, name: "s", during: "run" as const, p99: 500 };
+    const withWarmup = record(s);
+    withWarmup.phases = [{ name: "warmup", start: T0, end: T0 + 3000 }, { ...withWarmup.phases[0]!, start: T0 + 3000 }, ...withWarmup.phases.slice(1)];
+    expect(judgeSlo(slo, withWarmup).verdict).to.equal("pass");
+    expect(judgeSlo(slo, withWarmup).window.start).to.equal(T0 + 3000);
+    expect(judgeSlo(slo, record(s)).verdict).to.equal("fail");
+  });
+
   it("k6-style thresholds parse, quote bad input, and judge both ways", () => {
     expect(parseThreshold("http_req_duration: p(99) < 500ms")).to.deep.include({ metric: "http_req_duration", op: "<", value: 500 });
     expect(parseThreshold("http_req_failed: rate < 0.01")).to.deep.include({ value: 0.01 });

@@ -70,7 +70,7 @@ describe("spec: loading with source positions", () => {
     expect(problems).to.deep.equal([]);
     const exp = docs[0]?.value;
     if (exp?.kind !== "Experiment") throw new Error("expected an experiment");
-    expect(exp.phases).to.deep.equal({ baseline: 10_000, recovery: 10_000 });
+    expect(exp.phases).to.deep.equal({ warmup: 5000, baseline: 10_000, recovery: 10_000 });
     expect(exp.faults[0]).to.deep.include({ at: 5000, duration: 60_000 });
     expect(exp.faults[0]?.params).to.deep.equal({ latency: 200, jitter: 0, direction: "downstream", toxicity: 1 });
   });
