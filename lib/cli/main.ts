@@ -10,6 +10,7 @@ import { runExperiment } from "../engine/run.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
 import { TOXIC_PREFIX } from "../faults/toxiproxy/kinds.ts";
 import { expandPaths, loadFile, loadOne } from "../spec/load.ts";
+import { sourceWithScenarios } from "../spec/scenario.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
 import type { SchemaKind } from "../spec/json-schema.ts";
 import type { RunRecord, Verdict } from "../spec/run-record.ts";
@@ -134,7 +135,7 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
       const { record, runDir } = await runExperiment({
         experiment: exp,
         experimentFile: file,
-        experimentSource: readFileSync(file, "utf8"),
+        experimentSource: sourceWithScenarios(file, exp.scenarios),
         target: targetRef,
         ...(targetRef !== "local" ? { targetFile: targetRef } : {}),
         stackSets: flags.stackSet,

@@ -363,6 +363,15 @@ export const LoadProfile = strictObject({
 });
 export type LoadProfile = z.infer<typeof LoadProfile>;
 
+export const ParamValue = z.union([z.string(), z.number(), z.boolean()]);
+export type ParamValue = z.infer<typeof ParamValue>;
+
+/** A reference to a reusable scenario (lib/spec/scenario.ts): its faults and assertions are appended to the experiment's. */
+export const ScenarioUse = strictObject({
+  use: z.string().min(1).meta({ description: "a scenario name (scenarios/<name>.yaml beside or above the experiment's folder) or a path relative to the experiment" }),
+  with: z.record(z.string(), ParamValue).default({}).meta({ description: "the scenario's parameters" }),
+});
+
 export const Experiment = strictObject({
   apiVersion: z.literal(API_VERSION),
   kind: z.literal("Experiment"),
@@ -372,6 +381,7 @@ export const Experiment = strictObject({
   phases: Phases.prefault({}),
   load: LoadProfile.optional(),
   steadyState: SteadyState.prefault({}),
+  scenarios: z.array(ScenarioUse).default([]).meta({ description: "reusable faults and assertions from scenarios/, appended to the experiment's own" }),
   faults: z.array(Fault).default([]),
   assertions: z.array(Assertion).default([]),
   abortWhen: z.array(AbortCondition).default([]),
@@ -381,6 +391,11 @@ export const Experiment = strictObject({
     const name = f.name ?? `${f.kind}-${i + 1}`;
     if (seen.has(name)) ctx.addIssue({ code: "custom", path: ["faults", i, "name"], message: `duplicate fault name "${name}"` });
     seen.add(name);
+  });
+  const assertionNames = new Set<string>();
+  exp.assertions.forEach((a, i) => {
+    if (assertionNames.has(a.name)) ctx.addIssue({ code: "custom", path: ["assertions", i, "name"], message: `duplicate assertion name "${a.name}"` });
+    assertionNames.add(a.name);
   });
   const probes = new Set(exp.steadyState.probes.map((p) => p.name));
   const checkProbe = (probe: string, path: (string | number)[]): void => {

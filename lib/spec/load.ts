@@ -6,12 +6,14 @@ import type { z } from "zod";
 import { FaultlineError, ValidationError } from "../errors.ts";
 import type { Problem } from "../errors.ts";
 import { Experiment } from "./experiment.ts";
+import { Scenario, expandScenarios } from "./scenario.ts";
+import type { Origin } from "./scenario.ts";
 import { KEY_MESSAGE_SEPARATOR, didYouMean } from "./strict.ts";
 import { Target } from "./target.ts";
 
-const SCHEMAS = { Experiment, Target } as const;
+const SCHEMAS = { Experiment, Target, Scenario } as const;
 export type DocumentKind = keyof typeof SCHEMAS;
-export type Parsed = { kind: "Experiment"; value: Experiment } | { kind: "Target"; value: Target };
+export type Parsed = { kind: "Experiment"; value: Experiment } | { kind: "Target"; value: Target } | { kind: "Scenario"; value: Scenario };
 
 export interface LoadedDocument {
   file: string;
@@ -99,6 +101,31 @@ export function problemsFromIssues(
   return out;
 }
 
+function problemAt(file: string, doc: Document, lc: LineCounter, path: Path, message: string, keyOf = false): Problem {
+  const node = locate(doc, path, keyOf);
+  const pos = node?.range ? position(lc, node.range[0]) : { line: 0, col: 0 };
+  return { file, ...pos, path: pathText(path), message };
+}
+
+/** Problems with faults and assertions that came from a scenario are reported in the scenario file. */
+function issuesToProblems(file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[], origins: Map<string, Origin>): Problem[] {
+  const own: z.core.$ZodIssue[] = [];
+  const byOrigin = new Map<Origin, z.core.$ZodIssue[]>();
+  for (const issue of issues) {
+    const o = origins.get(`${String(issue.path[0])}.${String(issue.path[1])}`);
+    if (o === undefined) {
+      own.push(issue);
+      continue;
+    }
+    byOrigin.set(o, [...(byOrigin.get(o) ?? []), { ...issue, path: [...o.path, ...issue.path.slice(2)] }]);
+  }
+  const out = problemsFromIssues(file, doc, lc, own);
+  for (const [o, list] of byOrigin) {
+    out.push(...problemsFromIssues(o.file, o.doc, o.lc, list).map((p) => ({ ...p, message: `${p.message} — ${o.usedAt}` })));
+  }
+  return out;
+}
+
 /** Parses every YAML document in `source`, reporting all problems at once. */
 export function parseDocuments(file: string, source: string): { docs: Parsed[]; problems: Problem[] } {
   const lc = new LineCounter();
@@ -129,11 +156,21 @@ export function parseDocuments(file: string, source: string): { docs: Parsed[]; 
       });
       continue;
     }
-    const result = SCHEMAS[kind as DocumentKind].safeParse(data);
+    let input = data;
+    let origins = new Map<string, Origin>();
+    if (kind === "Experiment") {
+      const ex = expandScenarios(file, data as Record<string, unknown>, problemAt, { doc, lc }, problemsFromIssues);
+      problems.push(...ex.problems);
+      input = ex.data;
+      origins = ex.origins;
+      if (ex.problems.length > 0) continue;
+    }
+    const result = SCHEMAS[kind as DocumentKind].safeParse(input);
     if (result.success) docs.push({ kind, value: result.data } as Parsed);
-    else problems.push(...problemsFromIssues(file, doc, lc, result.error.issues));
+    else problems.push(...issuesToProblems(file, doc, lc, result.error.issues, origins));
   }
-  problems.sort((a, b) => a.line - b.line || a.col - b.col);
+  // this file's problems first, in order; then those found in the scenarios it uses
+  problems.sort((a, b) => Number(a.file !== file) - Number(b.file !== file) || a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
   return { docs, problems };
 }
 
@@ -147,7 +184,7 @@ export async function loadFile(file: string): Promise<LoadedDocument[]> {
   const { docs, problems } = parseDocuments(file, source);
   if (problems.length > 0) throw new ValidationError(problems);
   if (docs.length === 0) {
-    throw new ValidationError([{ file, line: 1, col: 1, path: "", message: "empty file: expected an Experiment or a Target" }]);
+    throw new ValidationError([{ file, line: 1, col: 1, path: "", message: "empty file: expected an Experiment, a Target or a Scenario" }]);
   }
   return docs.map((parsed) => ({ file, parsed, source }));
 }

@@ -61,7 +61,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(errorRate(record, t0, 25_000, 30_000), "client error rate 25–30 s into the partition").to.be.above(0.05);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(code).to.equal(1);
-    expect(verdicts(record)["failover-under-30s"]).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["failover-under-30s"]);
   });
 
   it("cross-region-latency passes: quiet below the SLO, HighP99Latency above it", async () => {
@@ -86,6 +86,21 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
   });
 
+  it("node-loss fails on slo-holds (and only that) when the gateway neither retries nor notices dead replicas quickly", async () => {
+    const { record, out } = await run("node-loss", [
+      "--time-scale", "0.5",
+      "--stack-set", "gateway.retries=0",
+      "--stack-set", "gateway.healthCheck.intervalMs=15000",
+      "--stack-set", "gateway.outlier.failureRatePct=100",
+      "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000",
+    ]);
+    const t0 = record.faults[0]?.injectedAt ?? 0;
+    // the misconfigured stack really misbehaves: clients see the dead zone's share of requests fail
+    expect(errorRate(record, t0, 0, 5000), "client error rate in the first 5 s of the zone loss").to.be.above(0.01);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["slo-holds"]);
+  });
+
   it("gpu-oom passes: early warning, OOM detected, routed around, the replica serves again", async () => {
     const { record, out } = await run("gpu-oom", ["--time-scale", "0.75"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
@@ -97,7 +112,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(firedAlerts(record)).to.include("GPUOutOfMemory");
     expect(firedAlerts(record)).to.not.include("GPUMemoryHigh");
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
-    expect(failing(record)).to.deep.equal(["early-warning"]);
+    expect(failing(record)).to.deep.equal(["early-warning-us-east-1"]);
   });
 
   it("bad-rollout passes: rolled back, CanaryRolledBack, back to baseline", async () => {
@@ -120,5 +135,14 @@ describe("shipped experiments against the local stack, proven both ways", functi
   it("healthy-rollout passes: promoted to 100 %, no alert", async () => {
     const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.analysisIntervalSeconds=5"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
+  });
+
+  it("healthy-rollout fails on no-alerts (and only that) when HighP99Latency is set below the model's own latency", async () => {
+    const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.analysisIntervalSeconds=5", "--stack-set", "alerts.p99LatencyMs=30"]);
+    // the rollout itself went well, and yet an over-sensitive alert paged
+    expect(record.timeline.map((e) => e.type)).to.include("rollout.promoted");
+    expect(firedAlerts(record)).to.include("HighP99Latency");
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["no-alerts"]);
   });
 });

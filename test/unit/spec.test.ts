@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { formatProblem } from "../../lib/errors.ts";
 import { formatDuration, parseDuration } from "../../lib/spec/duration.ts";
-import { jsonSchema } from "../../lib/spec/json-schema.ts";
+import { SCHEMA_KINDS, jsonSchema } from "../../lib/spec/json-schema.ts";
+import type { SchemaKind } from "../../lib/spec/json-schema.ts";
 import { parseDocuments } from "../../lib/spec/load.ts";
 import { didYouMean } from "../../lib/spec/strict.ts";
 
@@ -96,7 +97,7 @@ describe("spec: JSON Schema", () => {
     expect(s.properties.phases?.properties?.baseline).to.deep.include({ type: "string" });
   });
   it("matches the committed schemas/ files (run `make schemas` after changing lib/spec)", () => {
-    for (const kind of ["experiment", "target", "run"] as const) {
+    for (const kind of Object.keys(SCHEMA_KINDS) as SchemaKind[]) {
       const committed = JSON.parse(readFileSync(`schemas/${kind}.schema.json`, "utf8")) as unknown;
       expect(committed, kind).to.deep.equal(jsonSchema(kind));
     }
