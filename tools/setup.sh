@@ -78,6 +78,53 @@ install_go_tools() {
   say "toxiproxy $TOXIPROXY_VERSION and k6 $K6_VERSION ready in tools/bin"
 }
 
+# kube-apiserver, -controller-manager and -scheduler from the k8s.io/kubernetes module. It cannot be
+# `go install`ed (its go.mod replaces the staging modules with local folders), so a throw-away
+# build module requires it and replaces each staging module with its published version.
+install_k8s() {
+  APT_PACKAGES="$K8S_APT_PACKAGES" install_apt
+  local dest="$cache/kubernetes-$KUBERNETES_VERSION"
+  local bins="kube-apiserver kube-controller-manager kube-scheduler"
+  local ok=1
+  for b in $bins; do [ -x "$dest/$b" ] || ok=0; done
+  if [ "$ok" -eq 0 ]; then
+    command -v go >/dev/null 2>&1 || { echo "setup: go is needed to build kubernetes" >&2; exit 1; }
+    say "building kubernetes $KUBERNETES_VERSION control plane (cached in $dest; a cold build takes 15-30 minutes on 2 cores)"
+    local work; work="$(mktemp -d)"
+    local staging="v0.${KUBERNETES_VERSION#v1.}"
+    (
+      cd "$work"
+      go mod init faultline.local/k8s-build >/dev/null 2>&1
+      local gomod; gomod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+      local args=()
+      for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do args+=("-replace=$m=$m@$staging"); done
+      go mod edit "${args[@]}" -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+      local pkgs=(); for b in $bins; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+      local at=(); for p in "${pkgs[@]}"; do at+=("$p@$KUBERNETES_VERSION"); done
+      go get "${at[@]}" 2>&1 | grep -v '^go: downloading' || true
+      mkdir -p "$dest.tmp"
+      GOFLAGS=-trimpath go build -ldflags="-s -w" -o "$dest.tmp/" "${pkgs[@]}"
+    )
+    rm -rf "$work" "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  for b in $bins; do link "$dest/$b" "$b"; done
+  go_tool kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+  link "$cache/kwok-$KWOK_VERSION/kwok" kwok
+  # kwok runs no stage unless given some: take its own "fast" set (node initialize, lease
+  # heartbeats, pod ready/complete/delete) and its node-not-ready chaos stage from the pinned module.
+  local stages="$cache/kwok-$KWOK_VERSION/stages.yaml"
+  if [ ! -s "$stages" ]; then
+    local src; src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+    [ -d "$src" ] || (cd "$(mktemp -d)" && go mod download "sigs.k8s.io/kwok@$KWOK_VERSION")
+    for f in "$src"/node/fast/*.yaml "$src"/node/heartbeat-with-lease/*.yaml "$src"/node/chaos/*.yaml "$src"/pod/fast/*.yaml; do
+      case "$f" in */kustomization.yaml) continue ;; esac
+      printf -- '---\n'; cat "$f"
+    done > "$stages.tmp" && mv "$stages.tmp" "$stages"
+  fi
+  ln -sfn "$stages" "$here/kwok-stages.yaml"
+  say "kubernetes $KUBERNETES_VERSION control plane and kwok $KWOK_VERSION ready in tools/bin"
+}
+
 install_npm() {
   local stamp="$root/node_modules/.faultline-lock-hash"
   local want; want="$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)"
@@ -95,6 +142,7 @@ case "${1:-all}" in
   node) install_node ;;
   go) install_go_tools ;;
   npm) install_npm ;;
+  k8s) install_k8s ;;
   all) install_apt; install_node; install_go_tools; install_npm; say "everything present" ;;
-  *) echo "usage: tools/setup.sh [all|apt|node|go|npm]" >&2; exit 2 ;;
+  *) echo "usage: tools/setup.sh [all|apt|node|go|npm|k8s]" >&2; exit 2 ;;
 esac

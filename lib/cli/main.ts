@@ -23,6 +23,7 @@ import { renderRunHtml } from "../report/html.ts";
 import { addLoadCommands } from "./load-commands.ts";
 import { collect, positiveNumber } from "./options.ts";
 import { addStackCommands } from "./stack-commands.ts";
+import { addK8sCommands } from "./k8s-commands.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -93,6 +94,7 @@ function interruptible(): { signal: AbortSignal; dispose(): void } {
 
 interface RunFlags {
   target?: string;
+  dryRun?: boolean;
   out: string;
   timeScale: number;
   rateScale: number;
@@ -127,7 +129,7 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
   try {
     for (const { file, exp } of experiments) {
       const ref = flags.target ?? exp.target;
-      const targetRef = ref === undefined || ref === "local" || isAbsolute(ref) || flags.target !== undefined ? ref : join(dirname(file), ref);
+      const targetRef = ref === undefined || ref === "local" || ref === "kubernetes" || isAbsolute(ref) || flags.target !== undefined ? ref : join(dirname(file), ref);
       if (targetRef === undefined) {
         throw new FaultlineError("E_TARGET", `${file}: no target: pass --target local, --target FILE, or set target: in the experiment`);
       }
@@ -137,12 +139,13 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
         experimentFile: file,
         experimentSource: sourceWithScenarios(file, exp.scenarios),
         target: targetRef,
-        ...(targetRef !== "local" ? { targetFile: targetRef } : {}),
+        ...(targetRef !== "local" && targetRef !== "kubernetes" ? { targetFile: targetRef } : {}),
         stackSets: flags.stackSet,
         ...(flags.stackConfig ? { stackConfig: flags.stackConfig } : {}),
         outDir: flags.out,
         timeScale: flags.timeScale,
         rateScale: flags.rateScale,
+        ...(flags.dryRun ? { dryRun: true } : {}),
         signal,
         reporters: [new ConsoleReporter()],
         log,
@@ -155,7 +158,9 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
         process.stderr.write(`  could not write the report: ${errorMessage(err)} (run.json is in ${runDir})\n`);
       }
       records.push({ runDir, record });
-      worst = Math.max(worst, VERDICT_EXIT[record.verdict ?? "error"]);
+      // a dry run ends "aborted" by design once its plan holds: that is its success
+      const verdict = flags.dryRun && record.verdict === "aborted" ? "pass" : record.verdict;
+      worst = Math.max(worst, VERDICT_EXIT[verdict ?? "error"]);
       if (signal.aborted) break;
     }
   } finally {
@@ -245,6 +250,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
     .option("-o, --out <dir>", "where run folders go", "reports")
     .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
+    .option("--dry-run", "plan every fault against the target and print what it would change; inject nothing")
     .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
     .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", collect, [] as string[])
     .option("--stack-config <file>", "with --target local: the stack config file")
@@ -291,6 +297,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action((flags: { kind: SchemaKind; run?: boolean }) => print(JSON.stringify(jsonSchema(flags.run ? "run" : flags.kind), null, 2)));
 
   addStackCommands(program, setExit);
+  addK8sCommands(program, setExit);
   addLoadCommands(program, setExit);
   return program;
 }

@@ -21,6 +21,7 @@ import { DEFAULT_MIX } from "../load/types.ts";
 import type { Observer } from "../observe/observer.ts";
 import { ProbeRunner } from "../observe/probes.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
+import { kubernetesObserver } from "../observe/kubernetes.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
 import { startWebhookReceiver } from "../observe/webhook.ts";
 import type { WebhookReceiver } from "../observe/webhook.ts";
@@ -50,6 +51,8 @@ export interface RunOptions {
   rateScale?: number;
   outDir: string;
   runId?: string;
+  /** Plan every fault against the target, print what each would change, inject nothing. */
+  dryRun?: boolean;
   /** Multiplies every phase and fault time; tests run experiments at a fraction of their length. */
   timeScale?: number;
   signal?: AbortSignal;
@@ -358,9 +361,16 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       scheduled.push({ fault, name, at, until, plan, record: rec, state: "waiting" });
     }
     event("plan", `${scheduled.length} fault(s) planned: ${scheduled.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}`);
+    if (opts.dryRun) {
+      for (const s of scheduled) {
+        for (const a of s.plan.actions) event("dry-run", `${s.name} at +${(s.at / 1000).toFixed(1)}s for ${((s.until - s.at) / 1000).toFixed(1)}s would: ${a.description}`, { fault: s.name });
+      }
+      throw new RunAborted("dry run: every selector resolved and every backend answered; nothing was injected");
+    }
 
     if (tgt.prometheus) observers.push(prometheusAlerts(tgt.prometheus.url, event));
     if (tgt.stack?.rollout) observers.push(rolloutEvents(tgt.stack.rollout, event));
+    if (tgt.kubernetes) observers.push(kubernetesObserver(tgt.kubernetes, event));
     for (const o of observers) await o.start();
 
     const urls = new Map(exp.steadyState.probes.map((p) => [p.name, endpointUrl(tgt, p.endpoint, p.path)]));

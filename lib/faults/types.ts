@@ -34,6 +34,8 @@ export interface PlanContext {
 /** A fault kind turns a validated fault into concrete, journal-able actions. */
 export interface FaultKindHandler<F extends Fault = Fault> {
   kind: F["kind"];
+  /** Whether this handler serves the target; a kind with several handlers takes the first that does (default: any target). */
+  appliesTo?(target: Target): boolean;
   plan(fault: F, ctx: PlanContext): Promise<FaultPlan>;
 }
 

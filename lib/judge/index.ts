@@ -5,6 +5,7 @@ import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
 import { pct, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 import { judgeFailover } from "./failover.ts";
+import { judgeCapacity, judgeRescheduled } from "./kubernetes.ts";
 import { judgeProbeAssertion, judgeSteadyState } from "./probes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "./rollback.ts";
 import { judgeSlo, judgeThreshold, measureThreshold } from "./slo.ts";
@@ -22,6 +23,8 @@ const JUDGES: { [K in Assertion["kind"]]: Judge<Extract<Assertion, { kind: K }>>
   "traffic-split": judgeTrafficSplit,
   slo: judgeSlo,
   threshold: judgeThreshold,
+  rescheduled: judgeRescheduled,
+  capacity: judgeCapacity,
 };
 
 /** Steady state: probes within their failure budget and every threshold on the load series. */

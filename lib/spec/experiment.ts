@@ -139,6 +139,26 @@ export const NodeLossFault = strictObject({
   params: strictObject({
     restart: z.boolean().default(false).meta({ description: "let the supervisor restart them (false: they stay down until reverted)" }),
     signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL"),
+    mode: z.enum(["not-ready", "drain"]).default("not-ready").meta({
+      description: "on kubernetes: the node stops reporting Ready (kwok nodes), or is cordoned and drained (any cluster)",
+    }),
+  }).prefault({}),
+});
+
+/** Kubernetes: every node of a zone lost (the selector names the zone: matchLabels { zone: us-east-a }). */
+export const ZoneOutageFault = strictObject({
+  ...faultBase,
+  kind: z.literal("zone-outage"),
+  params: strictObject({ mode: z.enum(["not-ready", "drain"]).default("not-ready") }).prefault({}),
+});
+
+/** Kubernetes: pods deleted (the selector matches pod labels; region and zone mean the topology labels). */
+export const PodKillFault = strictObject({
+  ...faultBase,
+  kind: z.literal("pod-kill"),
+  params: strictObject({
+    gracePeriodSeconds: z.number().int().min(0).default(0),
+    namespace: z.string().optional().meta({ description: "default: the target's first allowed namespace" }),
   }).prefault({}),
 });
 
@@ -166,6 +186,7 @@ export const BadRolloutFault = strictObject({
   params: strictObject({
     version: z.string().default("v2-bad"),
     model: z.string().optional(),
+    image: z.string().optional().meta({ description: "on kubernetes: also set the containers' image" }),
   }).prefault({}),
 });
 
@@ -176,12 +197,13 @@ export const RolloutFault = strictObject({
   params: strictObject({
     version: z.string().default("v2"),
     model: z.string().optional(),
+    image: z.string().optional().meta({ description: "on kubernetes: also set the containers' image" }),
   }).prefault({}),
 });
 
 export const Fault = kindUnion(
   "kind",
-  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
+  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ZoneOutageFault, PodKillFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
   "fault kind",
 );
 export type Fault = z.infer<typeof Fault>;
@@ -313,9 +335,26 @@ export const ThresholdAssertion = strictObject({
   during: Window,
 });
 
+/** Kubernetes: every replica the fault took is Ready again (elsewhere) within `within`. */
+export const RescheduledAssertion = strictObject({
+  kind: z.literal("rescheduled"),
+  name: Name,
+  fault: z.string().meta({ description: "the clock starts when this fault took effect; its nodes count as lost" }),
+  within: Duration.prefault("60s"),
+  replicas: z.number().int().positive().optional().meta({ description: "Ready replicas to get back to (default: as many as were Ready when the fault hit)" }),
+});
+
+/** Kubernetes: the GPU capacity left on usable nodes stays at least `minRatio` × what the workload requests. */
+export const CapacityAssertion = strictObject({
+  kind: z.literal("capacity"),
+  name: Name,
+  fault: z.string().optional().meta({ description: "judge while this fault is active (default: the fault phase)" }),
+  minRatio: z.number().positive().default(1.5).meta({ description: "GPUs allocatable on Ready, schedulable nodes ÷ GPUs the workload requests" }),
+});
+
 export const Assertion = kindUnion(
   "kind",
-  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion],
+  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion, RescheduledAssertion, CapacityAssertion],
   "assertion kind",
 );
 export type Assertion = z.infer<typeof Assertion>;

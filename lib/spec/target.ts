@@ -28,6 +28,13 @@ export const Target = strictObject({
     rollout: z.url().optional(),
     replicas: z.array(strictObject({ name: z.string(), url: z.url(), labels: Labels.default({}) })).default([]),
   }).optional().meta({ description: "a faultline reference stack (or anything that speaks its control API)" }),
+  kubernetes: strictObject({
+    kubeconfig: z.string().meta({ description: "path, relative to this file" }),
+    context: z.string().optional().meta({ description: "default: the kubeconfig's current context" }),
+    namespaces: z.array(z.string()).min(1).default(["default"]).meta({ description: "allow-list: faults touch pods and Deployments only here" }),
+    maxFraction: z.number().gt(0).max(1).default(0.5).meta({ description: "blast radius: the largest share of the matching pods or nodes one fault may hit" }),
+    workload: Labels.default({ "app.kubernetes.io/name": "inference" }).meta({ description: "the labels of the pods that serve (what rescheduled and capacity judge)" }),
+  }).optional(),
   prometheus: strictObject({ url: z.url() }).optional(),
   alertmanager: strictObject({ url: z.url() }).optional(),
 });

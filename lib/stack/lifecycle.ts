@@ -10,7 +10,7 @@ import type { StackState } from "./supervisor.ts";
 const MAIN = fileURLToPath(new URL("./stack-main.ts", import.meta.url));
 export const DEFAULT_STACK_DIR = ".faultline";
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -44,9 +44,9 @@ export function readState(dir: string): StackState | undefined {
   }
 }
 
-function readPgid(dir: string): number | undefined {
+export function readPgid(dir: string, file = "stack.pgid"): number | undefined {
   try {
-    const n = Number(readFileSync(join(dir, "stack.pgid"), "utf8").trim());
+    const n = Number(readFileSync(join(dir, file), "utf8").trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {
     return undefined;
@@ -100,6 +100,14 @@ export async function stackDown(opts: { dir?: string; timeoutMs?: number } = {})
   const dir = resolve(opts.dir ?? DEFAULT_STACK_DIR);
   const pgid = readPgid(dir);
   if (pgid === undefined) return { stopped: 0, wasRunning: false };
+  const stopped = await stopGroup(pgid, opts.timeoutMs ?? 8000);
+  rmSync(join(dir, "stack.pgid"), { force: true });
+  rmSync(join(dir, "stack.json"), { force: true });
+  return { stopped, wasRunning: stopped > 0 };
+}
+
+/** SIGTERM to a whole process group, SIGKILL after `timeoutMs`; resolves once none is left. */
+export async function stopGroup(pgid: number, timeoutMs: number): Promise<number> {
   const members = groupMembers(pgid);
   // The whole group, not just the supervisor: if it died, its children must still hear it.
   try {
@@ -109,18 +117,16 @@ export async function stackDown(opts: { dir?: string; timeoutMs?: number } = {})
   }
   const gone = async (): Promise<boolean> => groupMembers(pgid).length === 0;
   try {
-    await retryUntil(gone, (x) => x, () => new Error("timeout"), { timeoutMs: opts.timeoutMs ?? 8000, intervalMs: 100 });
+    await retryUntil(gone, (x) => x, () => new Error("timeout"), { timeoutMs: timeoutMs, intervalMs: 100 });
   } catch {
     try {
       process.kill(-pgid, "SIGKILL");
     } catch {
       // already gone
     }
-    await retryUntil(gone, (x) => x, () => new FaultlineError("E_TIMEOUT", `stack processes in group ${pgid} survived SIGKILL`), { timeoutMs: 5000, intervalMs: 100 });
+    await retryUntil(gone, (x) => x, () => new FaultlineError("E_TIMEOUT", `processes in group ${pgid} survived SIGKILL`), { timeoutMs: 5000, intervalMs: 100 });
   }
-  rmSync(join(dir, "stack.pgid"), { force: true });
-  rmSync(join(dir, "stack.json"), { force: true });
-  return { stopped: members.length, wasRunning: members.length > 0 };
+  return members.length;
 }
 
 export async function stackStatus(dir = DEFAULT_STACK_DIR): Promise<{ running: boolean; state?: StackState; live?: StackState }> {

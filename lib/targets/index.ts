@@ -1,3 +1,5 @@
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { FaultlineError } from "../errors.ts";
 import { loadOne } from "../spec/load.ts";
 import { localStackDir, startLocalTarget } from "./local.ts";
@@ -28,7 +30,14 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
   if ((r.stackSets ?? []).length > 0) {
     throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local (the target is ${r.ref})`);
   }
+  if (r.ref === "kubernetes") {
+    if (!clusterRunning()) throw new FaultlineError("E_TARGET", "--target kubernetes needs the local control plane: run `make k8s-up` (or `faultline k8s up`) first");
+    r = { ...r, ref: join(DEFAULT_CLUSTER_DIR, "target.yaml") };
+  }
   const target = await loadOne(r.ref, "Target");
+  if (target.kubernetes && !isAbsolute(target.kubernetes.kubeconfig)) {
+    target.kubernetes.kubeconfig = resolve(dirname(r.ref), target.kubernetes.kubeconfig);
+  }
   const control = target.stack?.control;
   if (control !== undefined && r.webhookUrl !== undefined) {
     // A stack that speaks the control API sends its alert notifications to this run.

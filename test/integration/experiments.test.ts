@@ -21,10 +21,6 @@ async function run(file: string, args: string[]): Promise<{ code: number | null;
   return { code: r.code, record, out: r.stderr };
 }
 
-function verdicts(record: RunRecord): Record<string, string> {
-  return Object.fromEntries(record.assertions.map((a) => [a.name, a.verdict]));
-}
-
 function failing(record: RunRecord): string[] {
   return record.assertions.filter((a) => a.verdict === "fail").map((a) => a.name);
 }

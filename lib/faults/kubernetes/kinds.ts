@@ -1,0 +1,298 @@
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { V1Deployment, V1Node, V1Pod, V1PodTemplateSpec } from "@kubernetes/client-node";
+import { retryUntil } from "../../clock.ts";
+import { FaultlineError } from "../../errors.ts";
+import { KWOK_ANNOTATION_KEY } from "../../k8s/cluster.ts";
+import { apiError, kube, orNotFound } from "../../k8s/client.ts";
+import type { Kube } from "../../k8s/client.ts";
+import { REGION_LABEL, ZONE_LABEL } from "../../k8s/fleet.ts";
+import type { Fault, Selector } from "../../spec/experiment.ts";
+import type { Target } from "../../spec/target.ts";
+import { select } from "../select.ts";
+import type { Action, Driver, FaultKindHandler, FaultPlan, PlanContext, UndoRecord } from "../types.ts";
+
+type KindOf<K extends Fault["kind"]> = Extract<Fault, { kind: K }>;
+type K8sSection = NonNullable<Target["kubernetes"]>;
+
+/** kwok's own chaos stage: a node carrying this label reports Ready=False until it is removed. */
+export const NOT_READY_LABEL = "node-not-ready.stage.kwok.x-k8s.io";
+const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+
+/** Experiments say `region` and `zone`; Kubernetes says topology.kubernetes.io/…. Both work. */
+const SHORT: Record<string, string> = { region: REGION_LABEL, zone: ZONE_LABEL };
+function withShortLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = { ...labels };
+  for (const [short, long] of Object.entries(SHORT)) if (out[long] !== undefined) out[short] = out[long];
+  return out;
+}
+
+const clients = new Map<string, Kube>();
+function client(kubeconfig: string, context: string | undefined): Kube {
+  const key = `${kubeconfig}#${context ?? ""}`;
+  let k = clients.get(key);
+  if (k === undefined) {
+    k = kube(kubeconfig, context);
+    clients.set(key, k);
+  }
+  return k;
+}
+
+export function k8sOf(ctx: PlanContext, kind: string): { s: K8sSection; k: Kube; ref: { kubeconfig: string; context?: string } } {
+  const s = ctx.target.kubernetes;
+  if (s === undefined) throw new FaultlineError("E_TARGET", `fault ${ctx.faultName} (${kind}) needs a kubernetes section in target ${ctx.target.metadata.name}`);
+  return { s, k: client(s.kubeconfig, s.context), ref: { kubeconfig: s.kubeconfig, ...(s.context ? { context: s.context } : {}) } };
+}
+
+/** The blast-radius guard: refuses a fault that would hit more than maxFraction of what matched its kind. */
+function guardFraction(chosen: number, of: number, s: K8sSection, what: string, faultName: string): void {
+  if (of > 0 && chosen / of > s.maxFraction + 1e-9) {
+    throw new FaultlineError(
+      "E_TARGET",
+      `fault ${faultName} would hit ${chosen} of ${of} ${what} (${Math.round((chosen / of) * 100)}%), over the target's blast radius of ${Math.round(s.maxFraction * 100)}% (kubernetes.maxFraction)`,
+    );
+  }
+}
+
+async function listNodes(k: Kube): Promise<V1Node[]> {
+  try {
+    return (await k.core.listNode({})).items;
+  } catch (err) {
+    throw apiError("list nodes", err);
+  }
+}
+
+function nodeItems(nodes: V1Node[]): { name: string; labels: Record<string, string>; node: V1Node }[] {
+  return nodes.map((n) => ({ name: n.metadata?.name ?? "?", labels: withShortLabels(n.metadata?.labels), node: n }));
+}
+
+/** Nodes lost: kwok nodes report NotReady (mode not-ready); any node can be cordoned and drained (mode drain). */
+function planNodes(f: { selector: Selector }, mode: "not-ready" | "drain", ctx: PlanContext, kind: string): Promise<FaultPlan> {
+  return (async () => {
+    const { s, k, ref } = k8sOf(ctx, kind);
+    const all = nodeItems(await listNodes(k));
+    const chosen = select(all, f.selector, "node");
+    guardFraction(chosen.length, all.length, s, "nodes", ctx.faultName);
+    const actions: Action[] = chosen.map(({ name, node }) => {
+      if (mode === "not-ready") {
+        if (node.metadata?.annotations?.[KWOK_ANNOTATION_KEY] === undefined) {
+          throw new FaultlineError("E_TARGET", `node ${name} is not simulated by kwok: mode not-ready cannot stop a real kubelet; use params.mode: drain`);
+        }
+        return {
+          description: `node ${name} stops reporting Ready`,
+          undo: { driver: "kubernetes", op: "node-ready", ...ref, node: name },
+          apply: async () => {
+            await k.core.patchNode({ name, body: { metadata: { labels: { [NOT_READY_LABEL]: "true" } } } }, MERGE).catch((err: unknown) => {
+              throw apiError(`label node ${name} not-ready`, err);
+            });
+            await proveNode(k, name, (n) => readyOf(n) !== "True", "NotReady");
+          },
+        };
+      }
+      return {
+        description: `cordon and drain node ${name} (namespaces ${s.namespaces.join(", ")})`,
+        undo: { driver: "kubernetes", op: "uncordon", ...ref, node: name, wasUnschedulable: node.spec?.unschedulable === true },
+        apply: async () => {
+          await k.core.patchNode({ name, body: { spec: { unschedulable: true } } }, MERGE).catch((err: unknown) => {
+            throw apiError(`cordon node ${name}`, err);
+          });
+          for (const ns of s.namespaces) {
+            const pods = await k.core.listNamespacedPod({ namespace: ns, fieldSelector: `spec.nodeName=${name}` });
+            for (const p of pods.items) {
+              await k.core
+                .createNamespacedPodEviction({ name: p.metadata?.name as string, namespace: ns, body: { metadata: { name: p.metadata?.name as string, namespace: ns } } })
+                .catch((err: unknown) => {
+                  if ((err as { code?: number }).code !== 404) throw apiError(`evict pod ${ns}/${p.metadata?.name}`, err);
+                });
+            }
+          }
+        },
+      };
+    });
+    return { targets: chosen.map((c) => c.name), actions };
+  })();
+}
+
+export function readyOf(n: V1Node): string | undefined {
+  return n.status?.conditions?.find((c) => c.type === "Ready")?.status;
+}
+
+async function proveNode(k: Kube, name: string, ok: (n: V1Node) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  await retryUntil(
+    () => k.core.readNode({ name }),
+    ok,
+    ({ elapsedMs }) => new FaultlineError("E_DRIVER", `kubernetes: node ${name} not ${what} ${elapsedMs}ms after the fault`),
+    { timeoutMs, intervalMs: 200 },
+  );
+}
+
+const nodeLoss: FaultKindHandler<KindOf<"node-loss">> = {
+  kind: "node-loss",
+  appliesTo: (t) => t.kubernetes !== undefined,
+  plan: (f, ctx) => planNodes(f, f.params.mode, ctx, f.kind),
+};
+
+const zoneOutage: FaultKindHandler<KindOf<"zone-outage">> = {
+  kind: "zone-outage",
+  appliesTo: (t) => t.kubernetes !== undefined,
+  plan: (f, ctx) => {
+    if (f.selector.matchLabels?.zone === undefined && f.selector.matchLabels?.[ZONE_LABEL] === undefined) {
+      throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (zone-outage): the selector must name the zone (matchLabels: { zone: … })`);
+    }
+    return planNodes(f, f.params.mode, ctx, f.kind);
+  },
+};
+
+const regionOutage: FaultKindHandler<KindOf<"region-outage">> = {
+  kind: "region-outage",
+  appliesTo: (t) => t.kubernetes !== undefined && t.toxiproxy === undefined,
+  plan: (f, ctx) => planNodes(f, "not-ready", ctx, f.kind),
+};
+
+function podLabels(p: V1Pod): Record<string, string> {
+  return withShortLabels(p.metadata?.labels);
+}
+
+const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
+  kind: "pod-kill",
+  plan: async (f, ctx) => {
+    const { s, k, ref } = k8sOf(ctx, f.kind);
+    const namespace = f.params.namespace ?? (s.namespaces[0] as string);
+    if (!s.namespaces.includes(namespace)) {
+      throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
+    }
+    const pods = (await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => { throw apiError(`list pods in ${namespace}`, err); })).items.filter(
+      (p) => p.metadata?.deletionTimestamp === undefined,
+    );
+    const items = pods.map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+    const chosen = select(items, f.selector, "pod");
+    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
+    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    return {
+      targets: chosen.map((c) => `${namespace}/${c.name}`),
+      actions: chosen.map((c) => ({
+        description: `delete pod ${namespace}/${c.name} (grace ${f.params.gracePeriodSeconds}s; its controller replaces it)`,
+        // nothing to put back: the pod's controller makes a new one, which `rescheduled` judges
+        undo: { driver: "kubernetes", op: "none", ...ref, pod: `${namespace}/${c.name}` },
+        apply: async () => {
+          await k.core.deleteNamespacedPod({ name: c.name, namespace, gracePeriodSeconds: f.params.gracePeriodSeconds }).catch((err: unknown) => {
+            if ((err as { code?: number }).code !== 404) throw apiError(`delete pod ${namespace}/${c.name}`, err);
+          });
+        },
+      })),
+    };
+  },
+};
+
+/** The parts of a pod template that a rollout changes and a rollback restores. */
+function templateOf(d: V1Deployment): V1PodTemplateSpec {
+  return d.spec?.template ?? {};
+}
+
+/** The template as plain JSON (the client's objects carry Dates; a pod template's keys are the API's own). */
+function templateJson(t: V1PodTemplateSpec): Record<string, unknown> {
+  return JSON.parse(JSON.stringify(t)) as Record<string, unknown>;
+}
+
+const planRollout = async (f: KindOf<"bad-rollout"> | KindOf<"rollout">, ctx: PlanContext): Promise<FaultPlan> => {
+  const { s, k, ref } = k8sOf(ctx, f.kind);
+  const deployments: { name: string; labels: Record<string, string>; d: V1Deployment; namespace: string }[] = [];
+  for (const ns of s.namespaces) {
+    const list = await k.apps.listNamespacedDeployment({ namespace: ns }).catch((err: unknown) => { throw apiError(`list deployments in ${ns}`, err); });
+    for (const d of list.items) deployments.push({ name: d.metadata?.name ?? "?", labels: withShortLabels(d.metadata?.labels), d, namespace: ns });
+  }
+  const chosen = select(deployments, f.selector, "deployment");
+  guardFraction(chosen.length, deployments.length, s, "deployments", ctx.faultName);
+  return {
+    targets: chosen.map((c) => `${c.namespace}/${c.name}`),
+    actions: chosen.map((c) => {
+      const previous = templateOf(c.d);
+      const containers = (previous.spec?.containers ?? []).map((ct) => ({
+        name: ct.name,
+        ...(f.params.image ? { image: f.params.image } : {}),
+        env: [...(ct.env ?? []).filter((e) => e.name !== "MODEL_VERSION"), { name: "MODEL_VERSION", value: f.params.version }],
+      }));
+      return {
+        description: `roll out ${f.params.version} to ${c.namespace}/${c.name}`,
+        // the whole previous template: putting it back makes the Deployment return to its previous ReplicaSet
+        undo: { driver: "kubernetes", op: "restore-template", ...ref, namespace: c.namespace, deployment: c.name, template: templateJson(previous) },
+        apply: async () => {
+          const body = { spec: { template: { metadata: { labels: { "faultline.dev/version": f.params.version } }, spec: { containers } } } };
+          await k.apps
+            .patchNamespacedDeployment({ name: c.name, namespace: c.namespace, body }, setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch))
+            .catch((err: unknown) => {
+              throw apiError(`patch deployment ${c.namespace}/${c.name}`, err);
+            });
+        },
+      };
+    }),
+  };
+};
+
+const badRollout: FaultKindHandler<KindOf<"bad-rollout">> = { kind: "bad-rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
+const rollout: FaultKindHandler<KindOf<"rollout">> = { kind: "rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
+
+export const kubernetesKinds = [nodeLoss, zoneOutage, regionOutage, podKill, badRollout, rollout] as const;
+
+function str(u: UndoRecord, key: string): string {
+  const v = u[key];
+  if (typeof v !== "string") throw new FaultlineError("E_INVALID_INPUT", `malformed kubernetes undo record (no ${key}): ${JSON.stringify(u)}`);
+  return v;
+}
+
+function clientFor(u: UndoRecord): Kube {
+  return client(str(u, "kubeconfig"), typeof u.context === "string" ? u.context : undefined);
+}
+
+export const kubernetesDriver: Driver = {
+  name: "kubernetes",
+  async revert(u) {
+    if (u.op === "none") return;
+    const k = clientFor(u);
+    switch (u.op) {
+      case "node-ready": {
+        const name = str(u, "node");
+        const node = await orNotFound(() => k.core.readNode({ name }));
+        if (node === undefined) return; // gone: nothing left to restore
+        if (node.metadata?.labels?.[NOT_READY_LABEL] !== undefined) {
+          await k.core.patchNode({ name, body: { metadata: { labels: { [NOT_READY_LABEL]: null } } } }, MERGE).catch((err: unknown) => {
+            throw apiError(`unlabel node ${name}`, err);
+          });
+        }
+        return;
+      }
+      case "uncordon": {
+        const name = str(u, "node");
+        if (u.wasUnschedulable === true) return;
+        await k.core.patchNode({ name, body: { spec: { unschedulable: null } } }, MERGE).catch((err: unknown) => {
+          if ((err as { code?: number }).code !== 404) throw apiError(`uncordon node ${name}`, err);
+        });
+        return;
+      }
+      case "restore-template": {
+        const name = str(u, "deployment");
+        const namespace = str(u, "namespace");
+        await k.apps
+          .patchNamespacedDeployment({ name, namespace, body: [{ op: "replace", path: "/spec/template", value: u.template }] }, JSON_PATCH)
+          .catch((err: unknown) => {
+            if ((err as { code?: number }).code !== 404) throw apiError(`restore deployment ${namespace}/${name}`, err);
+          });
+        return;
+      }
+      default:
+        throw new FaultlineError("E_INVALID_INPUT", `unknown kubernetes undo op ${String(u.op)}`);
+    }
+  },
+  async isActive(u) {
+    if (u.op === "none") return false;
+    const k = clientFor(u);
+    if (u.op === "node-ready") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.metadata?.labels?.[NOT_READY_LABEL] !== undefined;
+    if (u.op === "uncordon") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.spec?.unschedulable === true;
+    if (u.op === "restore-template") {
+      const d = await orNotFound(() => k.apps.readNamespacedDeployment({ name: str(u, "deployment"), namespace: str(u, "namespace") }));
+      const now = d?.spec?.template ? templateJson(d.spec.template) : undefined;
+      return now !== undefined && JSON.stringify((now.spec as { containers?: unknown }).containers) !== JSON.stringify((u.template as { spec?: { containers?: unknown } }).spec?.containers);
+    }
+    return false;
+  },
+};

@@ -1,0 +1,62 @@
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { FaultlineError, errorMessage } from "../errors.ts";
+
+export interface Kube {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  custom: CustomObjectsApi;
+  server: string;
+}
+
+/** A client for the kubeconfig's context (default: its current one). */
+export function kube(kubeconfig: string, context?: string): Kube {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(kubeconfig);
+  } catch (cause) {
+    throw new FaultlineError("E_TARGET", `cannot read kubeconfig ${kubeconfig}: ${errorMessage(cause)}`, { cause });
+  }
+  if (context !== undefined) {
+    if (!kc.getContexts().some((c) => c.name === context)) {
+      throw new FaultlineError("E_TARGET", `kubeconfig ${kubeconfig} has no context "${context}" (has: ${kc.getContexts().map((c) => c.name).join(", ")})`);
+    }
+    kc.setCurrentContext(context);
+  }
+  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), custom: kc.makeApiClient(CustomObjectsApi), server: kc.getCurrentCluster()?.server ?? "?" };
+}
+
+/** The HTTP status of a failed client call, if it has one (the client throws ApiException). */
+export function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
+
+/** Runs `fn`, turning 404 into `undefined`. */
+export async function orNotFound<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+/** A driver error that says which call failed and what the API server said. */
+export function apiError(what: string, err: unknown): FaultlineError {
+  const body = (err as { body?: unknown }).body;
+  let detail = errorMessage(err);
+  if (typeof body === "string") {
+    try {
+      detail = (JSON.parse(body) as { message?: string }).message ?? detail;
+    } catch {
+      // not JSON: keep the error's own message
+    }
+  }
+  return new FaultlineError("E_DRIVER", `kubernetes: ${what}: ${detail}`, { cause: err });
+}
+
+export const selectorString = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");

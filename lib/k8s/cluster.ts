@@ -1,0 +1,129 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { retryUntil } from "../clock.ts";
+import { FaultlineError } from "../errors.ts";
+import { alive, groupMembers, readPgid, stopGroup } from "../stack/lifecycle.ts";
+
+const MAIN = fileURLToPath(new URL("./cluster-main.ts", import.meta.url));
+export const DEFAULT_CLUSTER_DIR = ".faultline/k8s";
+/** kwok manages (heartbeats, runs the pods of) only the nodes carrying this annotation. */
+export const KWOK_ANNOTATION_KEY = "kwok.x-k8s.io/node";
+export const KWOK_ANNOTATION = `${KWOK_ANNOTATION_KEY}=fake`;
+
+export interface ClusterOptions {
+  /** where kube-apiserver, -controller-manager, -scheduler and kwok are */
+  binDir: string;
+  etcd: string;
+  /** kwok gives pods IPs from here: loopback, so a real process can serve at each pod's IP */
+  podCidr: string;
+  kwokAnnotation: string;
+  /** kwok's stages (node initialise, heartbeats, pod lifecycle): tools/kwok-stages.yaml from setup */
+  kwokConfig: string;
+  /** a node that stops heartbeating is NotReady after this long */
+  nodeMonitorGraceSeconds: number;
+  /** kwok's node leases; it renews them at a quarter of this, and gaps reach twice it */
+  nodeLeaseSeconds: number;
+}
+
+export interface ClusterState {
+  ready: boolean;
+  pid: number;
+  server?: string;
+  kubeconfig?: string;
+  token?: string;
+  ca?: string;
+  ports?: { etcd: number; apiserver: number };
+  logs: string;
+  error?: string;
+}
+
+export function defaultClusterOptions(root = process.cwd()): ClusterOptions {
+  return {
+    binDir: join(root, "tools", "bin"),
+    etcd: existsSync("/usr/bin/etcd") ? "/usr/bin/etcd" : "etcd",
+    podCidr: "127.100.0.1/16",
+    kwokAnnotation: KWOK_ANNOTATION,
+    kwokConfig: join(root, "tools", "kwok-stages.yaml"),
+    nodeMonitorGraceSeconds: 10,
+    nodeLeaseSeconds: 2,
+  };
+}
+
+export function readClusterState(dir = DEFAULT_CLUSTER_DIR): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(resolve(dir), "cluster.json"), "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts etcd, the control plane and kwok in the background; returns once the API answers. */
+export async function clusterUp(opts: Partial<ClusterOptions> & { dir?: string; timeoutMs?: number; onProgress?: (line: string) => void } = {}): Promise<ClusterState> {
+  const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
+  const o: ClusterOptions = { ...defaultClusterOptions(), ...opts };
+  for (const f of [...["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"].map((b) => join(o.binDir, b)), o.kwokConfig]) {
+    if (!existsSync(f)) throw new FaultlineError("E_TOOL", `${f} is missing: run \`make setup-k8s\` (builds the control plane once, cached)`);
+  }
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const pgid = readPgid(dir, "cluster.pgid");
+  if (pgid !== undefined && groupMembers(pgid).length > 0) {
+    throw new FaultlineError("E_INVALID_INPUT", `a cluster is already running in ${dir} (process group ${pgid}); run \`faultline k8s down\` first`);
+  }
+  rmSync(join(dir, "cluster.json"), { force: true });
+  writeFileSync(join(dir, "cluster-options.json"), JSON.stringify(o, null, 1));
+  const log = openSync(join(dir, "logs", "supervisor.log"), "a");
+  const child = spawn(process.execPath, [MAIN, dir], { detached: true, stdio: ["ignore", log, log] });
+  child.unref();
+  writeFileSync(join(dir, "cluster.pgid"), String(child.pid));
+  opts.onProgress?.(`control plane starting (pid ${child.pid}; logs in ${join(dir, "logs")})…`);
+  try {
+    return await retryUntil(
+      async () => {
+        const s = readClusterState(dir);
+        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `cluster failed to start: ${s.error}`);
+        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the cluster supervisor exited; see ${join(dir, "logs")}`);
+        return s;
+      },
+      (s): s is ClusterState => s?.ready === true,
+      ({ elapsedMs, error }) => (error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `cluster not ready after ${elapsedMs}ms; logs in ${join(dir, "logs")}`)),
+      { timeoutMs: opts.timeoutMs ?? 180_000, intervalMs: 200 },
+    ) as ClusterState;
+  } catch (err) {
+    await clusterDown({ dir });
+    throw err;
+  }
+}
+
+/** A Target file for the local cluster, beside its kubeconfig: `--target kubernetes` reads it. */
+export function writeClusterTarget(dir = DEFAULT_CLUSTER_DIR, namespaces: string[] = ["inference"]): string {
+  const file = join(resolve(dir), "target.yaml");
+  writeFileSync(
+    file,
+    [
+      "apiVersion: faultline.dev/v1",
+      "kind: Target",
+      "metadata: { name: local-kubernetes, description: the local control plane with kwok's simulated GPU nodes }",
+      "kubernetes:",
+      "  kubeconfig: kubeconfig",
+      `  namespaces: [${namespaces.join(", ")}]`,
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+/** Stops every process of the cluster, also after `up` crashed half-way; its data goes with it. */
+export async function clusterDown(opts: { dir?: string } = {}): Promise<{ stopped: number }> {
+  const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
+  const pgid = readPgid(dir, "cluster.pgid");
+  const stopped = pgid === undefined ? 0 : await stopGroup(pgid, 10_000);
+  for (const f of ["cluster.pgid", "cluster.json", "etcd", "pki", "kubeconfig", "target.yaml"]) rmSync(join(dir, f), { recursive: true, force: true });
+  return { stopped };
+}
+
+export function clusterRunning(dir = DEFAULT_CLUSTER_DIR): boolean {
+  const pgid = readPgid(resolve(dir), "cluster.pgid");
+  return pgid !== undefined && groupMembers(pgid).length > 0 && readClusterState(dir)?.ready === true;
+}
