@@ -6,13 +6,22 @@ ROOT := $(CURDIR)
 # The provisioned Node (only present when the machine's is older than 22.22) and the pinned tools come first.
 export PATH := $(ROOT)/tools/node/bin:$(ROOT)/tools/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup demo bench test test-unit test-integration lint typecheck schemas clean
+.PHONY: help setup setup-k8s k8s-up k8s-down demo bench test test-unit test-integration lint typecheck schemas clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
 
 setup: ## install node, npm packages, toxiproxy, k6 and debian packages (idempotent)
 	@bash tools/setup.sh all
+
+setup-k8s: setup ## build the Kubernetes control plane and kwok once (cached; a cold build takes about 7 minutes)
+	@bash tools/setup.sh k8s
+
+k8s-up: setup-k8s ## start a local control plane with 9 simulated GPU nodes (.faultline/k8s; --target kubernetes)
+	@node bin/faultline.js k8s up
+
+k8s-down: ## stop the local control plane and delete its data
+	@node bin/faultline.js k8s down
 
 demo: setup ## run the shipped experiments against the local stack; writes reports/index.html (≈ 12 min)
 	@echo "make: demo — each experiment starts the local stack, runs as shipped, stops it"
@@ -39,8 +48,9 @@ test-unit: setup
 test-integration: setup
 	@mocha 'test/integration/**/*.test.ts'
 
-test: setup lint typecheck ## lint, typecheck, then every test (unit, integration with real servers, e2e)
+test: setup setup-k8s lint typecheck ## lint, typecheck, then every test (unit, integration with real servers, e2e)
 	@echo "make: tests"; mocha
 
 clean: ## remove run output (reports) and local state; keeps the tool cache
+	-@node bin/faultline.js k8s down >/dev/null 2>&1
 	rm -rf reports/*/ .faultline test-results

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import * as hdr from "hdr-histogram-js";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
 import { judgeFailover } from "../../lib/judge/failover.ts";
+import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
 import { judgeSlo, judgeThreshold } from "../../lib/judge/slo.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/load/series.ts";
@@ -238,5 +239,47 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     const t = { kind: "traffic-split" as const, name: "t", during: "recovery" as const, expect: { "us-east": 0.7, "us-west": 0.3 }, tolerance: 0.05 };
     expect(judgeTrafficSplit(t, record(s)).verdict).to.equal("fail");
     expect(judgeTrafficSplit({ ...t, lastSeconds: 10 }, record(s)).verdict).to.equal("pass");
+  });
+});
+
+describe("judge: kubernetes (rescheduled, capacity)", () => {
+  const workload = (atSec: number, ready: number, byNode: Record<string, number>): TimelineEvent => ({ t: T0 + atSec * 1000, type: "k8s.workload", message: "", data: { ready, pods: ready, byNode } });
+  const capacity = (atSec: number, allocatableGpus: number, requestedGpus: number): TimelineEvent => ({ t: T0 + atSec * 1000, type: "k8s.capacity", message: "", data: { allocatableGpus, requestedGpus, readyNodes: allocatableGpus / 8 } });
+  const withNodes = (timeline: TimelineEvent[]): RunRecord => {
+    const r = record(undefined, timeline);
+    r.faults[0]!.targets = ["node-a"];
+    return r;
+  };
+  const resA = { kind: "rescheduled" as const, name: "moved", fault: "f", within: 30_000 };
+
+  it("rescheduled: the time until as many replicas are Ready as before, none on the lost node", () => {
+    const r = withNodes([workload(1, 3, { "node-a": 1, "node-b": 1, "node-c": 1 }), workload(16, 2, { "node-b": 1, "node-c": 1 }), workload(18, 3, { "node-b": 2, "node-c": 1 })]);
+    const res = judgeRescheduled(resA, r);
+    expect(res.verdict).to.equal("pass");
+    expect(res.measured).to.equal(8);
+    expect(judgeRescheduled({ ...resA, within: 5000 }, r).verdict).to.equal("fail");
+  });
+
+  it("rescheduled fails when the lost replicas never come back, or still count on the lost node", () => {
+    const pending = withNodes([workload(1, 3, { "node-a": 3 }), workload(16, 0, {})]);
+    const res = judgeRescheduled(resA, pending);
+    expect(res.verdict).to.equal("fail");
+    expect(res.message).to.match(/never all Ready again off the lost nodes \(wanted 3; the last snapshot had 0, the lowest 0\)/);
+    // Ready again, but on the node the fault took: not rescheduled
+    const stale = withNodes([workload(1, 3, { "node-a": 1, "node-b": 2 }), workload(12, 3, { "node-a": 1, "node-b": 2 })]);
+    expect(judgeRescheduled(resA, stale).verdict).to.equal("fail");
+    expect(judgeRescheduled(resA, withNodes([])).message).to.match(/no kubernetes workload observations/);
+  });
+
+  it("capacity: the lowest usable-GPU ratio while the fault holds, against the limit", () => {
+    const r = withNodes([capacity(1, 72, 9), capacity(12, 48, 9), capacity(41, 72, 9)]);
+    const res = judgeCapacity({ kind: "capacity", name: "c", fault: "f", minRatio: 1.5 }, r);
+    expect(res.verdict).to.equal("pass");
+    expect(res.measured).to.be.closeTo(48 / 9, 1e-9);
+    const tight = withNodes([capacity(1, 24, 9), capacity(12, 8, 9)]);
+    const bad = judgeCapacity({ kind: "capacity", name: "c", fault: "f", minRatio: 1.5 }, tight);
+    expect(bad.verdict).to.equal("fail");
+    expect(bad.message).to.match(/at its lowest 8 usable GPUs on 1 nodes for 9 requested: 89% \(≥ 150%\)/);
+    expect(judgeCapacity({ kind: "capacity", name: "c", fault: "f", minRatio: 1.5 }, withNodes([])).verdict).to.equal("fail");
   });
 });

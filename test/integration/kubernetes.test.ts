@@ -1,0 +1,221 @@
+import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import { expect } from "chai";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { retryUntil } from "../../lib/clock.ts";
+import { driverFor, planFault } from "../../lib/faults/registry.ts";
+import { NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
+import { kube } from "../../lib/k8s/client.ts";
+import type { Kube } from "../../lib/k8s/client.ts";
+import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
+import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, ZONE_LABEL, applyFleet } from "../../lib/k8s/fleet.ts";
+import { Fault } from "../../lib/spec/experiment.ts";
+import type { RunRecord } from "../../lib/spec/run-record.ts";
+import type { Target } from "../../lib/spec/target.ts";
+import { startTarget } from "../../lib/targets/index.ts";
+import pino from "pino";
+import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+const NS = DEFAULT_FLEET.namespace;
+const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const JSON_PATCH = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+const log = pino({ level: "silent" });
+
+const isReady = (n: V1Node): boolean => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+const podReady = (p: V1Pod): boolean => p.metadata?.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  return retryUntil(fn, ok, ({ value, elapsedMs }) => new Error(`${what}: not after ${elapsedMs}ms (last: ${JSON.stringify(value)?.slice(0, 300)})`), { timeoutMs, intervalMs: 200 });
+}
+
+/**
+ * Kubernetes faults against a real control plane on this machine: etcd, kube-apiserver,
+ * kube-controller-manager and kube-scheduler built from k8s.io/kubernetes, and kwok's simulated
+ * GPU nodes. Each fault is injected through the same planner the run loop uses, its effect read
+ * back from the API server, then reverted through the driver that `recover` uses.
+ */
+describe("kubernetes target (a real API server, controller-manager and scheduler; kwok nodes)", function () {
+  this.timeout(180_000);
+  let dir: string;
+  let k: Kube;
+  let targetFile: string;
+  let target: Target;
+
+  const pods = async (labels: Record<string, string> = {}): Promise<V1Pod[]> =>
+    (await k.core.listNamespacedPod({ namespace: NS, labelSelector: Object.entries({ [APP_LABEL]: "inference", ...labels }).map(([a, b]) => `${a}=${b}`).join(",") })).items;
+  const nodes = async (labels: Record<string, string> = {}): Promise<V1Node[]> =>
+    (await k.core.listNode({ labelSelector: Object.entries({ type: "kwok", ...labels }).map(([a, b]) => `${a}=${b}`).join(",") })).items;
+  /** Every node Ready and schedulable, every replica Ready and none terminating: the fleet as made. */
+  const settled = (): Promise<unknown> =>
+    until(
+      "the fleet settles",
+      async () => ({ nodes: (await nodes()).filter((n) => isReady(n) && !n.spec?.unschedulable).length, ready: (await pods()).filter(podReady).length, all: (await pods()).length }),
+      (s) => s.nodes === 9 && s.ready === 9 && s.all === 9,
+      60_000,
+    );
+  const plan = (fault: Record<string, unknown>, name = "f"): ReturnType<typeof planFault> =>
+    planFault(Fault.parse({ name, duration: "30s", ...fault }), { runId: "test", faultName: name, target, log });
+
+  before(async () => {
+    dir = tempDir("k8s");
+    const state = await clusterUp({ dir });
+    k = kube(state.kubeconfig as string);
+    await applyFleet(k);
+    targetFile = writeClusterTarget(dir, [NS]);
+    target = (await startTarget({ ref: targetFile, runDir: dir })).target;
+  });
+
+  after(async () => {
+    if (dir) await clusterDown({ dir });
+  });
+
+  afterEach(async () => {
+    await settled();
+  });
+
+  it("the fleet: 9 kwok GPU nodes in 3 regions, one Ready replica per zone at a loopback pod IP", async () => {
+    const ns = await nodes();
+    expect(ns.map((n) => n.metadata?.labels?.[REGION_LABEL])).to.have.members(["us-east", "us-east", "us-east", "us-west", "us-west", "us-west", "eu-west", "eu-west", "eu-west"]);
+    expect(ns.every((n) => n.status?.allocatable?.["nvidia.com/gpu"] === "8")).to.equal(true);
+    const ps = (await pods()).filter(podReady);
+    expect(ps).to.have.length(9);
+    const zones = await Promise.all(ps.map(async (p) => (await k.core.readNode({ name: p.spec?.nodeName as string })).metadata?.labels?.[ZONE_LABEL]));
+    expect(new Set(zones).size, "one replica per zone").to.equal(9);
+    expect(ps.every((p) => p.status?.podIP?.startsWith("127."))).to.equal(true);
+  });
+
+  it("guard rails: a fault over the blast radius, or in a namespace off the allow-list, is refused before anything changes", async () => {
+    let err = await plan({ kind: "node-loss", selector: { matchLabels: { type: "kwok" } } }).catch((e: unknown) => e);
+    expect(String(err)).to.match(/would hit 9 of 9 nodes \(100%\), over the target's blast radius of 50%/);
+    err = await plan({ kind: "pod-kill", selector: { matchLabels: { region: "us-east" } }, params: { namespace: "kube-system" } }).catch((e: unknown) => e);
+    expect(String(err)).to.match(/namespace kube-system is not in the target's allow-list \(inference\)/);
+    expect((await nodes()).filter(isReady)).to.have.length(9);
+  });
+
+  it("pod-kill deletes the chosen pod; its Deployment replaces it, and there is nothing to revert", async () => {
+    const before = (await pods({ [REGION_LABEL]: "us-west" })).map((p) => p.metadata?.name);
+    const p = await plan({ kind: "pod-kill", selector: { matchLabels: { region: "us-west" }, count: 1 } });
+    expect(p.targets).to.have.length(1);
+    for (const a of p.actions) await a.apply();
+    const killed = (p.targets[0] as string).split("/")[1];
+    const after = await until("a replacement Ready", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.metadata?.name === killed));
+    expect(after.map((x) => x.metadata?.name).filter((n) => !before.includes(n))).to.have.length(1);
+    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+  });
+
+  it("node-loss (not-ready): the node goes NotReady, its replica is evicted and Ready on another node; the revert brings the node back", async () => {
+    const p = await plan({ kind: "node-loss", selector: { matchLabels: { zone: "us-east-b" } } });
+    expect(p.targets).to.deep.equal(["gpu-us-east-b-1"]);
+    const victim = (await pods({ [REGION_LABEL]: "us-east" })).find((x) => x.spec?.nodeName === "gpu-us-east-b-1")?.metadata?.name;
+    for (const a of p.actions) await a.apply();
+    expect(isReady(await k.core.readNode({ name: "gpu-us-east-b-1" }))).to.equal(false);
+    const moved = await until("replicas Ready elsewhere", () => pods({ [REGION_LABEL]: "us-east" }), (ps) => ps.filter((x) => podReady(x) && x.spec?.nodeName !== "gpu-us-east-b-1").length === 3, 40_000);
+    expect(moved.filter(podReady).map((x) => x.metadata?.name)).to.not.include(victim);
+    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
+    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    await until("node Ready again", () => k.core.readNode({ name: "gpu-us-east-b-1" }), isReady);
+    expect((await k.core.readNode({ name: "gpu-us-east-b-1" })).metadata?.labels?.[NOT_READY_LABEL]).to.equal(undefined);
+    // put the fleet back as it was made, one replica per zone, for the next test
+    await k.apps.patchNamespacedDeployment({ name: "inference-us-east", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
+  });
+
+  it("node-loss (drain): the node is cordoned and its pods evicted; the revert uncordons it", async () => {
+    const p = await plan({ kind: "node-loss", selector: { matchLabels: { zone: "us-west-a" } }, params: { mode: "drain" } });
+    for (const a of p.actions) await a.apply();
+    expect((await k.core.readNode({ name: "gpu-us-west-a-1" })).spec?.unschedulable).to.equal(true);
+    await until("no replica left on the drained node, 3 Ready elsewhere", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.spec?.nodeName === "gpu-us-west-a-1"), 40_000);
+    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    expect((await k.core.readNode({ name: "gpu-us-west-a-1" })).spec?.unschedulable).to.equal(undefined);
+    await k.apps.patchNamespacedDeployment({ name: "inference-us-west", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
+  });
+
+  it("zone-outage and region-outage take every node with that topology label NotReady, and give them back", async () => {
+    const zone = await plan({ kind: "zone-outage", selector: { matchLabels: { zone: "eu-west-c" } } });
+    expect(zone.targets).to.deep.equal(["gpu-eu-west-c-1"]);
+    const region = await plan({ kind: "region-outage", selector: { matchLabels: { region: "eu-west" } } }, "r");
+    expect(region.targets).to.deep.equal(["gpu-eu-west-a-1", "gpu-eu-west-b-1", "gpu-eu-west-c-1"]);
+    for (const a of region.actions) await a.apply();
+    expect((await nodes({ [REGION_LABEL]: "eu-west" })).filter(isReady)).to.have.length(0);
+    expect((await nodes()).filter(isReady)).to.have.length(6);
+    for (const a of region.actions) await driverFor("kubernetes").revert(a.undo);
+    await until("eu-west Ready again", () => nodes({ [REGION_LABEL]: "eu-west" }), (ns) => ns.filter(isReady).length === 3);
+    // the region's replicas had nowhere to go (the Deployment is bound to its region): they come back on its nodes
+    await until("eu-west replicas Ready", () => pods({ [REGION_LABEL]: "eu-west" }), (ps) => ps.filter(podReady).length === 3, 40_000);
+  });
+
+  it("bad-rollout patches the Deployment to the new version; the revert returns to the previous ReplicaSet", async () => {
+    const rsOf = async (): Promise<string | undefined> => {
+      const list = await k.apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: `${REGION_LABEL}=us-west` });
+      return list.items.find((rs) => (rs.status?.readyReplicas ?? 0) === 3 && rs.spec?.replicas === 3)?.metadata?.labels?.["pod-template-hash"];
+    };
+    const original = await until("a settled ReplicaSet", rsOf, (h) => h !== undefined);
+    const p = await plan({ kind: "bad-rollout", selector: { matchLabels: { region: "us-west" } }, params: { version: "v2-bad" } });
+    expect(p.targets).to.deep.equal([`${NS}/inference-us-west`]);
+    for (const a of p.actions) await a.apply();
+    const rolled = await until("v2-bad rolled out", rsOf, (h) => h !== undefined && h !== original, 60_000);
+    const env = (await pods({ [REGION_LABEL]: "us-west" })).filter(podReady).map((x) => x.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value);
+    expect(env).to.deep.equal(["v2-bad", "v2-bad", "v2-bad"]);
+    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
+    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    const back = await until("back on the previous ReplicaSet", rsOf, (h) => h === original, 60_000);
+    expect(back).to.not.equal(rolled);
+    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+  });
+
+  const runOf = (out: string): RunRecord => {
+    const d = readdirSync(out)[0] as string;
+    return JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord;
+  };
+  const workloads = (r: RunRecord): { t: number; ready: number }[] => r.timeline.filter((e) => e.type === "k8s.workload").map((e) => ({ t: e.t, ready: Number(e.data?.ready) }));
+
+  it("the node-loss experiment passes on the default Deployment: the lost node's replica is Ready elsewhere", async () => {
+    const out = tempDir("k8s-run");
+    const r = await runCli(["run", "experiments-kubernetes/node-loss.yaml", "--target", targetFile, "--out", out, "--time-scale", "0.5"]);
+    const record = runOf(out);
+    expect(record.verdict, r.stderr.slice(-2000)).to.equal("pass");
+    const types = record.timeline.map((e) => e.type);
+    expect(types).to.include.members(["k8s.node.not-ready", "k8s.pod.deleted", "k8s.pod.scheduled", "k8s.pod.ready", "k8s.node.ready"]);
+    const moved = record.assertions.find((a) => a.name === "replicas-rescheduled");
+    expect(moved?.measured, moved?.message).to.be.a("number").and.to.be.above(0);
+    expect((await k.core.readNode({ name: "gpu-us-east-a-1" })).metadata?.labels?.[NOT_READY_LABEL]).to.equal(undefined);
+  });
+
+  it("the node-loss experiment fails on replicas-rescheduled (and only that) when every us-east replica is pinned to one node", async () => {
+    const pin = { name: "inference-us-east", namespace: NS };
+    await k.apps.patchNamespacedDeployment({ ...pin, body: { spec: { template: { spec: { nodeSelector: { "kubernetes.io/hostname": "gpu-us-east-a-1" } } } } } }, MERGE);
+    await until("all us-east replicas on one node", () => pods({ [REGION_LABEL]: "us-east" }), (ps) => ps.length === 3 && ps.every((x) => podReady(x) && x.spec?.nodeName === "gpu-us-east-a-1"), 60_000);
+    try {
+      const out = tempDir("k8s-run");
+      const r = await runCli(["run", "experiments-kubernetes/node-loss.yaml", "--target", targetFile, "--out", out, "--time-scale", "0.5"]);
+      const record = runOf(out);
+      // the misconfigured Deployment really lost its region: Ready replicas fell by 3 and stayed down while the node was gone
+      const fault = record.faults[0];
+      const during = workloads(record).filter((w) => w.t > (fault?.injectedAt ?? 0) && w.t < (fault?.revertedAt ?? 0));
+      expect(Math.min(...during.map((w) => w.ready)), "Ready replicas while the node was lost").to.equal(6);
+      expect(during.at(-1)?.ready, "still 6 when the node came back").to.equal(6);
+      expect(record.verdict, r.stderr.slice(-2000)).to.equal("fail");
+      expect(record.assertions.filter((a) => a.verdict === "fail").map((a) => a.name)).to.deep.equal(["replicas-rescheduled"]);
+    } finally {
+      await k.apps.patchNamespacedDeployment({ ...pin, body: [{ op: "remove", path: "/spec/template/spec/nodeSelector/kubernetes.io~1hostname" }] }, JSON_PATCH);
+    }
+  });
+
+  it("after SIGKILL during node-loss, the node stays NotReady until `faultline recover` restores it from the journal", async () => {
+    const out = tempDir("k8s-kill");
+    const run = startCli(["run", "experiments-kubernetes/node-loss.yaml", "--target", targetFile, "--out", out]);
+    await waitForJournal(out, "injected", 30_000);
+    await until("NotReady", () => k.core.readNode({ name: "gpu-us-east-a-1" }), (n) => !isReady(n));
+    run.child.kill("SIGKILL");
+    await run.exit;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await k.core.readNode({ name: "gpu-us-east-a-1" })).metadata?.labels?.[NOT_READY_LABEL], "left behind by the killed run").to.equal("true");
+    const rec = await runCli(["recover", "--out", out]);
+    expect(rec.code, rec.stderr).to.equal(0);
+    expect(rec.stdout).to.match(/1 reverted, 0 failed/);
+    await until("Ready again", () => k.core.readNode({ name: "gpu-us-east-a-1" }), isReady);
+    expect((await runCli(["recover", "--out", out])).stdout).to.match(/nothing to recover/);
+    await k.apps.patchNamespacedDeployment({ name: "inference-us-east", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
+  });
+});
