@@ -40,6 +40,7 @@ schemas: setup ## regenerate schemas/*.json from the zod schemas
 	@node bin/faultline.js schema --kind experiment > schemas/experiment.schema.json
 	@node bin/faultline.js schema --kind target > schemas/target.schema.json
 	@node bin/faultline.js schema --kind scenario > schemas/scenario.schema.json
+	@node bin/faultline.js schema --kind gameday > schemas/gameday.schema.json
 	@node bin/faultline.js schema --kind run > schemas/run.schema.json
 
 test-unit: setup

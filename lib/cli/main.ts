@@ -13,9 +13,11 @@ import { expandPaths, loadFile, loadOne } from "../spec/load.ts";
 import { sourceWithScenarios } from "../spec/scenario.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../spec/json-schema.ts";
 import type { SchemaKind } from "../spec/json-schema.ts";
-import type { RunRecord, Verdict } from "../spec/run-record.ts";
+import type { AssertionResult, RunRecord, Verdict } from "../spec/run-record.ts";
 import type { Experiment } from "../spec/experiment.ts";
 import { judgeAll } from "../judge/index.ts";
+import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, loadBaselines, parseLimits } from "../gate/compare.ts";
+import type { Delta } from "../gate/compare.ts";
 import { ConsoleReporter, verdictMark } from "./console-reporter.ts";
 import { headline } from "../report/markdown.ts";
 import { renderJunit, writeIndex, writeRunReports } from "../report/write.ts";
@@ -24,6 +26,7 @@ import { addLoadCommands } from "./load-commands.ts";
 import { collect, positiveNumber } from "./options.ts";
 import { addStackCommands } from "./stack-commands.ts";
 import { addK8sCommands } from "./k8s-commands.ts";
+import { addGameDayCommand } from "./gameday-command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -106,6 +109,11 @@ interface RunFlags {
 }
 
 async function run(paths: string[], flags: RunFlags): Promise<number> {
+  return (await runSuite(paths, flags)).worst;
+}
+
+/** Runs every experiment under `paths` in order; each leaves its run folder, the suite an index. */
+async function runSuite(paths: string[], flags: RunFlags, junitExtra?: (records: RunRecord[]) => RunRecord[]): Promise<{ worst: number; records: { runDir: string; record: RunRecord }[] }> {
   const files = await expandPaths(paths);
   const experiments = [];
   const problems: string[] = [];
@@ -119,7 +127,7 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
   }
   if (problems.length > 0) {
     process.stderr.write(`${problems.join("\n")}\n`);
-    return ExitCode.invalid;
+    return { worst: ExitCode.invalid, records: [] };
   }
   await mkdir(flags.out, { recursive: true });
   const { signal, dispose } = interruptible();
@@ -167,14 +175,65 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
     dispose();
   }
   const written = await writeIndex(flags.out, { runDirs: records.map((r) => r.runDir), startedAt: suiteStart });
-  if (flags.junit !== undefined) await writeFile(flags.junit, renderJunit(records.map((r) => r.record)));
+  if (flags.junit !== undefined) {
+    const all = records.map((r) => r.record);
+    await writeFile(flags.junit, renderJunit(junitExtra ? junitExtra(all) : all));
+  }
   if (records.length > 1) {
     print(`\n${records.length} experiments:`);
     for (const { record } of records) print(`  ${verdictMark(record.verdict)} ${record.verdict?.toUpperCase().padEnd(7)} ${record.experiment.name.padEnd(24)} ${headline(record)}`);
     if (written.summary) print(`summary: ${written.summary}`);
   }
   print(`reports: ${written.index}`);
-  return worst;
+  return { worst, records };
+}
+
+interface GateFlags extends RunFlags {
+  baseline: string;
+  maxRegression: string[];
+}
+
+/** `run`, then every run compared with its baseline: a regression fails the gate like a failed assertion. */
+async function gate(paths: string[], flags: GateFlags): Promise<number> {
+  const limits = parseLimits(flags.maxRegression);
+  const baselines = loadBaselines(flags.baseline);
+  const deltasOf = (records: RunRecord[]): Map<RunRecord, Delta[]> =>
+    new Map(records.map((r) => { const b = baselines.get(r.experiment.name); return [r, b ? compareRuns(b.record, r, limits) : []]; }));
+  // JUnit: each compared metric is one more testcase of its experiment's suite
+  const withRegressions = (records: RunRecord[]): RunRecord[] => {
+    const d = deltasOf(records);
+    return records.map((r) => ({ ...r, assertions: [...r.assertions, ...(d.get(r) ?? []).map((x) => regressionResult(x, r))] }));
+  };
+  const { worst, records } = await runSuite(paths, flags, withRegressions);
+  if (records.length === 0) return worst;
+  const deltas = [...deltasOf(records.map((r) => r.record)).values()].flat();
+  const missing = records.map((r) => r.record.experiment.name).filter((n) => !baselines.has(n));
+  const md = deltasMarkdown(deltas, missing);
+  const file = join(flags.out, "gate.md");
+  await writeFile(file, md);
+  if (process.env.GITHUB_STEP_SUMMARY) await writeFile(process.env.GITHUB_STEP_SUMMARY, md, { flag: "a" });
+  print(`\nregression gate against ${flags.baseline}:`);
+  for (const d of deltas) print(`  ${d.regressed ? "✗" : "✓"} ${d.experiment.padEnd(22)} ${d.subject.padEnd(24)} ${d.baseline.toFixed(0)} ms → ${d.current.toFixed(0)} ms (${d.change >= 0 ? "+" : ""}${(d.change * 100).toFixed(0)} %, limit +${(d.limit * 100).toFixed(0)} %)`);
+  for (const m of missing) print(`  - ${m}: no baseline, not compared`);
+  print(`gate: ${file}`);
+  const regressed = deltas.filter((d) => d.regressed).length;
+  if (regressed > 0) print(`${regressed} regression(s): the gate fails`);
+  return Math.max(worst, regressed > 0 ? ExitCode.fail : ExitCode.pass);
+}
+
+function regressionResult(d: Delta, r: RunRecord): AssertionResult {
+  const limit = d.baseline * (1 + d.limit);
+  return {
+    name: `regression: ${d.subject}`,
+    kind: "regression",
+    verdict: d.regressed ? "fail" : "pass",
+    measured: d.current,
+    limit,
+    unit: "ms",
+    window: { start: r.startedAt, end: r.endedAt ?? r.startedAt },
+    message: `${d.metric}: ${d.baseline.toFixed(0)}ms in the baseline, ${d.current.toFixed(0)}ms now (${d.change >= 0 ? "+" : ""}${(d.change * 100).toFixed(0)} %, limit +${(d.limit * 100).toFixed(0)} %)`,
+    evidence: [d],
+  };
 }
 
 function printRecover(r: RecoverResult): void {
@@ -243,11 +302,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument("<paths...>", "files or folders")
     .action(async (paths: string[]) => setExit(await validate(paths)));
 
-  program
-    .command("run")
-    .description("run experiments: baseline, faults, recovery, judgement")
-    .argument("<paths...>", "experiment files or folders")
-    .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
+  const runOptions = (c: Command): Command =>
+    c
+      .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
     .option("-o, --out <dir>", "where run folders go", "reports")
     .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
     .option("--dry-run", "plan every fault against the target and print what it would change; inject nothing")
@@ -256,8 +313,24 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--stack-config <file>", "with --target local: the stack config file")
     .option("--junit <file>", "also write one JUnit XML file for every experiment run")
     .option("--run-id <id>", "use this run id instead of a generated one")
-    .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"))
-    .action(async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)));
+    .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"));
+  runOptions(
+    program
+      .command("run")
+      .description("run experiments: baseline, faults, recovery, judgement")
+      .argument("<paths...>", "experiment files or folders"),
+  ).action(async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)));
+
+  runOptions(
+    program
+      .command("gate")
+      .description("the CI gate: run a suite, then fail on a failed assertion or on a regression against a baseline run")
+      .argument("<paths...>", "experiment files or folders (the suite)")
+      .requiredOption("--baseline <dir>", "a run folder, or a folder of them (a previous --out): the newest passing run of each experiment"),
+  )
+    .option("--max-regression <metric=pct>", `allowed growth of a lower-is-better metric (repeatable; defaults ${Object.entries(DEFAULT_LIMITS).map(([k, v]) => `${k}=${v * 100}%`).join(", ")})`, collect, [] as string[])
+    .action(async (paths: string[], flags: GateFlags) => setExit(await gate(paths, flags)));
+
 
   program
     .command("recover")
@@ -298,6 +371,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   addStackCommands(program, setExit);
   addK8sCommands(program, setExit);
+  addGameDayCommand(program, setExit, interruptible);
   addLoadCommands(program, setExit);
   return program;
 }

@@ -53,6 +53,10 @@ export interface RunOptions {
   runId?: string;
   /** Plan every fault against the target, print what each would change, inject nothing. */
   dryRun?: boolean;
+  /** Asked once every fault is planned, before the baseline: false ends the run aborted, nothing injected. */
+  confirm?: (plan: PlannedRun) => Promise<boolean>;
+  /** Hands over a function that writes an operator's note into the run's timeline. */
+  attachNotes?: (note: (text: string) => void) => void;
   /** Multiplies every phase and fault time; tests run experiments at a fraction of their length. */
   timeScale?: number;
   signal?: AbortSignal;
@@ -61,6 +65,14 @@ export interface RunOptions {
   log?: Logger;
   /** How often the loop wakes to inject, expire faults and check abort conditions. */
   tickMs?: number;
+}
+
+export interface PlannedRun {
+  experiment: string;
+  target: string;
+  /** kubernetes targets: the largest share of matching nodes or pods one fault may hit */
+  blastRadius?: number;
+  faults: { name: string; kind: string; targets: string[]; actions: string[]; atMs: number; durationMs: number }[];
 }
 
 export interface RunResult {
@@ -134,6 +146,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     report.onEvent(e);
   };
   report.onStart(record);
+  // an operator's notes (a game day) land in the timeline as they are typed
+  opts.attachNotes?.((text) => event("note", text, { by: "operator" }));
 
   // Faults left behind by runs that crashed are reverted before this run touches anything.
   for (const r of await recoverAll(opts.outDir)) {
@@ -366,6 +380,16 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         for (const a of s.plan.actions) event("dry-run", `${s.name} at +${(s.at / 1000).toFixed(1)}s for ${((s.until - s.at) / 1000).toFixed(1)}s would: ${a.description}`, { fault: s.name });
       }
       throw new RunAborted("dry run: every selector resolved and every backend answered; nothing was injected");
+    }
+    if (opts.confirm) {
+      const ok = await opts.confirm({
+        experiment: exp.metadata.name,
+        target: tgt.metadata.name,
+        ...(tgt.kubernetes ? { blastRadius: tgt.kubernetes.maxFraction } : {}),
+        faults: scheduled.map((s) => ({ name: s.name, kind: s.fault.kind, targets: s.plan.targets, actions: s.plan.actions.map((a) => a.description), atMs: s.at, durationMs: s.until - s.at })),
+      });
+      if (!ok) throw new RunAborted("declined by the operator: nothing was injected");
+      event("confirmed", "the operator confirmed the injection");
     }
 
     if (tgt.prometheus) observers.push(prometheusAlerts(tgt.prometheus.url, event));

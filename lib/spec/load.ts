@@ -6,14 +6,15 @@ import type { z } from "zod";
 import { FaultlineError, ValidationError } from "../errors.ts";
 import type { Problem } from "../errors.ts";
 import { Experiment } from "./experiment.ts";
+import { GameDay } from "./gameday.ts";
 import { Scenario, expandScenarios } from "./scenario.ts";
 import type { Origin } from "./scenario.ts";
 import { KEY_MESSAGE_SEPARATOR, didYouMean } from "./strict.ts";
 import { Target } from "./target.ts";
 
-const SCHEMAS = { Experiment, Target, Scenario } as const;
+const SCHEMAS = { Experiment, Target, Scenario, GameDay } as const;
 export type DocumentKind = keyof typeof SCHEMAS;
-export type Parsed = { kind: "Experiment"; value: Experiment } | { kind: "Target"; value: Target } | { kind: "Scenario"; value: Scenario };
+export type Parsed = { kind: "Experiment"; value: Experiment } | { kind: "Target"; value: Target } | { kind: "Scenario"; value: Scenario } | { kind: "GameDay"; value: GameDay };
 
 export interface LoadedDocument {
   file: string;
@@ -191,6 +192,7 @@ export async function loadFile(file: string): Promise<LoadedDocument[]> {
 
 export async function loadOne(file: string, kind: "Experiment"): Promise<Experiment>;
 export async function loadOne(file: string, kind: "Target"): Promise<Target>;
+export async function loadOne(file: string, kind: "GameDay"): Promise<GameDay>;
 export async function loadOne(file: string, kind: DocumentKind): Promise<Parsed["value"]> {
   const docs = await loadFile(file);
   const match = docs.find((d) => d.parsed.kind === kind);
