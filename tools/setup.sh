@@ -122,6 +122,10 @@ install_k8s() {
     done > "$stages.tmp" && mv "$stages.tmp" "$stages"
   fi
   ln -sfn "$stages" "$here/kwok-stages.yaml"
+  # the k6-operator's TestRun CRD, from its pinned module (the operator itself is not needed here)
+  local crd; crd="$(go env GOMODCACHE)/github.com/grafana/k6-operator@$K6_OPERATOR_VERSION/config/crd/bases/k6.io_testruns.yaml"
+  [ -f "$crd" ] || (cd "$(mktemp -d)" && go mod download "github.com/grafana/k6-operator@$K6_OPERATOR_VERSION")
+  ln -sfn "$crd" "$here/k6-operator-testruns-crd.yaml"
   say "kubernetes $KUBERNETES_VERSION control plane and kwok $KWOK_VERSION ready in tools/bin"
 }
 

@@ -22,6 +22,10 @@ import type { Observer } from "../observe/observer.ts";
 import { ProbeRunner } from "../observe/probes.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
 import { kubernetesObserver } from "../observe/kubernetes.ts";
+import { kube } from "../k8s/client.ts";
+import { K6OperatorLoadEngine } from "../load/k6-operator.ts";
+import type { LoadEngine } from "../load/types.ts";
+import type { DistributedLoad } from "../spec/experiment.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
 import { startWebhookReceiver } from "../observe/webhook.ts";
 import type { WebhookReceiver } from "../observe/webhook.ts";
@@ -408,7 +412,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       const rateScale = opts.rateScale ?? 1;
       const durationMs = (exp.phases.warmup + exp.phases.baseline) * scale + faultMsPlanned + exp.phases.recovery * scale + 2000;
       const base = endpointUrl(tgt, l.endpoint, "/");
-      load = await loadEngine(l.engine).start({
+      const engine = l.engine === "k6-operator" ? distributedEngine(tgt, l.distributed, (stage, message) => event("load.stage", message, { stage })) : loadEngine(l.engine);
+      load = await engine.start({
         baseUrl: base,
         rate: l.rate * rateScale,
         ...(l.stages ? { stages: l.stages.map((st) => ({ duration: st.duration * scale, target: st.target * rateScale })) } : {}),
@@ -505,6 +510,14 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     report.onEnd(record);
   }
   return { record, runDir };
+}
+
+function distributedEngine(tgt: Target, d: DistributedLoad | undefined, onStage: (stage: string, message: string) => void): LoadEngine {
+  if (d === undefined) throw new FaultlineError("E_INVALID_INPUT", "engine k6-operator needs load.distributed");
+  const k8s = tgt.kubernetes;
+  if (k8s === undefined) throw new FaultlineError("E_TARGET", `engine k6-operator runs in a cluster: target ${tgt.metadata.name} has no kubernetes section`);
+  if (!k8s.namespaces.includes(d.namespace)) throw new FaultlineError("E_TARGET", `load.distributed.namespace ${d.namespace} is not in the target's allow-list (${k8s.namespaces.join(", ")})`);
+  return new K6OperatorLoadEngine({ kube: kube(k8s.kubeconfig, k8s.context), namespace: d.namespace, parallelism: d.parallelism, prometheus: d.prometheus, ...(d.remoteWrite ? { remoteWrite: d.remoteWrite } : {}), ...(d.runnerImage ? { runnerImage: d.runnerImage } : {}), onStage });
 }
 
 export function endpointUrl(target: Target, endpoint: string, path: string): string {

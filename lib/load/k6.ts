@@ -12,7 +12,7 @@ import { prepareBodies } from "./requests.ts";
 import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const K6_BUCKET_MS = 1000;
+export const K6_BUCKET_MS = 1000;
 
 /**
  * A k6 script for the same load profile: constant (or ramping) arrival rate, the request mix, and
@@ -147,7 +147,12 @@ export class K6LoadEngine implements LoadEngine {
   }
 }
 
-async function readBack(prom: string, start: number, end: number): Promise<LoadBucket[]> {
+/** The run's buckets from the Prometheus k6 pushed to; `match` narrows every query to one run's tags. */
+export async function readBack(prom: string, start: number, end: number, match: Record<string, string> = {}): Promise<LoadBucket[]> {
+  const only = (extra: Record<string, string> = {}): string => {
+    const all = Object.entries({ ...match, ...extra });
+    return all.length ? `{${all.map(([k, v]) => `${k}="${v}"`).join(",")}}` : "";
+  };
   const t0 = Math.floor(start / 1000) * 1000;
   const buckets = new Map<number, LoadBucket>();
   const at = (ts: number): LoadBucket => {
@@ -166,7 +171,7 @@ async function readBack(prom: string, start: number, end: number): Promise<LoadB
       if (n > 0) add(at(ts - 1), n);
     }
   };
-  for (const s of await promRange(prom, "sum by (region, version, code, error_code) (k6_fl_responses_total)", t0, end)) {
+  for (const s of await promRange(prom, `sum by (region, version, code, error_code) (k6_fl_responses_total${only()})`, t0, end)) {
     const code = Number(s.metric.code);
     perSecond(s.values, (b, n) => {
       b.sent += n;
@@ -180,16 +185,16 @@ async function readBack(prom: string, start: number, end: number): Promise<LoadB
       else b.outcomes[s.metric.error_code === "1050" ? "timeout" : "connError"] += n;
     });
   }
-  for (const s of await promRange(prom, "sum(k6_dropped_iterations_total)", t0, end)) {
+  for (const s of await promRange(prom, `sum(k6_dropped_iterations_total${only()})`, t0, end)) {
     perSecond(s.values, (b, n) => {
       b.outcomes.dropped += n;
       b.sent += n;
     });
   }
-  const q = async (metric: string): Promise<Map<number, Quantiles>> => {
+  const q = async (metric: string, extra: Record<string, string> = {}): Promise<Map<number, Quantiles>> => {
     const out = new Map<number, Quantiles>();
     const get = async (quantile: number): Promise<Map<number, number>> => {
-      const r = await promRange(prom, `histogram_quantile(${quantile}, sum(rate(${metric}[2s])))`, t0, end);
+      const r = await promRange(prom, `histogram_quantile(${quantile}, sum(rate(${metric}${only(extra)}[2s])))`, t0, end);
       return new Map((r[0]?.values ?? []).filter(([, v]) => Number.isFinite(Number(v))).map(([ts, v]) => [Math.round(ts * 1000) - 1000, Number(v) * 1000]));
     };
     const [p50, p90, p95, p99] = await Promise.all([0.5, 0.9, 0.95, 0.99].map(get));
@@ -199,7 +204,7 @@ async function readBack(prom: string, start: number, end: number): Promise<LoadB
     return out;
   };
   const lat = await q("k6_http_req_duration_seconds");
-  const ttft = await q('k6_http_req_waiting_seconds{stream="true"}');
+  const ttft = await q("k6_http_req_waiting_seconds", { stream: "true" });
   for (const [t, b] of buckets) {
     b.lat = lat.get(t) ?? null;
     b.ttft = ttft.get(t) ?? null;

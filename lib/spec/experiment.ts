@@ -391,15 +391,26 @@ const RequestTemplate = strictObject({
   streamShare: z.number().min(0).max(1).default(0),
 });
 
+/** The k6 engine distributed over runner pods by the k6-operator (engine: k6-operator). */
+export const DistributedLoad = strictObject({
+  parallelism: z.number().int().min(1).max(1000).meta({ description: "runner pods; each takes its share of the arrival rate" }),
+  namespace: z.string().default("default").meta({ description: "where the TestRun and its script's ConfigMap go (must be in the target's allow-list)" }),
+  prometheus: z.url().meta({ description: "the Prometheus (remote-write receiver on) that faultline reads the results from" }),
+  remoteWrite: z.url().optional().meta({ description: "where the runners push, as the cluster reaches it (default: prometheus + /api/v1/write)" }),
+  runnerImage: z.string().optional(),
+});
+export type DistributedLoad = z.infer<typeof DistributedLoad>;
+
 export const LoadProfile = strictObject({
-  engine: z.enum(["builtin", "k6"]).default("builtin"),
+  engine: z.enum(["builtin", "k6", "k6-operator"]).default("builtin"),
+  distributed: DistributedLoad.optional().meta({ description: "engine k6-operator: the TestRun's parallelism and where results are read" }),
   endpoint: z.string().default("gateway"),
   rate: z.number().positive().meta({ description: "requests per second (open model)" }),
   stages: z.array(strictObject({ duration: Duration, target: z.number().nonnegative() })).optional(),
   maxInFlight: z.number().int().positive().default(10_000),
   timeout: Duration.prefault("10s"),
   mix: z.array(RequestTemplate).min(1).optional(),
-});
+}).refine((l) => l.engine !== "k6-operator" || l.distributed !== undefined, { message: "engine k6-operator needs a distributed: section (parallelism, prometheus)", path: ["distributed"] });
 export type LoadProfile = z.infer<typeof LoadProfile>;
 
 export const ParamValue = z.union([z.string(), z.number(), z.boolean()]);
