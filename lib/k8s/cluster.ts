@@ -1,10 +1,8 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
-import { alive, groupMembers, readPgid, stopGroup } from "../stack/lifecycle.ts";
+import { groupMembers, readPgid, startGroupLeader, stopGroup } from "../stack/lifecycle.ts";
 
 const MAIN = fileURLToPath(new URL("./cluster-main.ts", import.meta.url));
 export const DEFAULT_CLUSTER_DIR = ".faultline/k8s";
@@ -66,34 +64,19 @@ export async function clusterUp(opts: Partial<ClusterOptions> & { dir?: string; 
   for (const f of [...["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"].map((b) => join(o.binDir, b)), o.kwokConfig]) {
     if (!existsSync(f)) throw new FaultlineError("E_TOOL", `${f} is missing: run \`make setup-k8s\` (builds the control plane once, cached)`);
   }
-  mkdirSync(join(dir, "logs"), { recursive: true });
-  const pgid = readPgid(dir, "cluster.pgid");
-  if (pgid !== undefined && groupMembers(pgid).length > 0) {
-    throw new FaultlineError("E_INVALID_INPUT", `a cluster is already running in ${dir} (process group ${pgid}); run \`faultline k8s down\` first`);
-  }
-  rmSync(join(dir, "cluster.json"), { force: true });
-  writeFileSync(join(dir, "cluster-options.json"), JSON.stringify(o, null, 1));
-  const log = openSync(join(dir, "logs", "supervisor.log"), "a");
-  const child = spawn(process.execPath, [MAIN, dir], { detached: true, stdio: ["ignore", log, log] });
-  child.unref();
-  writeFileSync(join(dir, "cluster.pgid"), String(child.pid));
-  opts.onProgress?.(`control plane starting (pid ${child.pid}; logs in ${join(dir, "logs")})…`);
-  try {
-    return await retryUntil(
-      async () => {
-        const s = readClusterState(dir);
-        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `cluster failed to start: ${s.error}`);
-        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the cluster supervisor exited; see ${join(dir, "logs")}`);
-        return s;
-      },
-      (s): s is ClusterState => s?.ready === true,
-      ({ elapsedMs, error }) => (error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `cluster not ready after ${elapsedMs}ms; logs in ${join(dir, "logs")}`)),
-      { timeoutMs: opts.timeoutMs ?? 180_000, intervalMs: 200 },
-    ) as ClusterState;
-  } catch (err) {
-    await clusterDown({ dir });
-    throw err;
-  }
+  return startGroupLeader<ClusterState>({
+    what: "cluster",
+    dir,
+    main: MAIN,
+    pgidFile: "cluster.pgid",
+    stateFile: "cluster.json",
+    read: () => readClusterState(dir),
+    prepare: () => writeFileSync(join(dir, "cluster-options.json"), JSON.stringify(o, null, 1)),
+    down: () => clusterDown({ dir }),
+    downCommand: "faultline k8s down",
+    timeoutMs: opts.timeoutMs ?? 180_000,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
 }
 
 /** A Target file for the local cluster, beside its kubeconfig: `--target kubernetes` reads it. */

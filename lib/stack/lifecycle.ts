@@ -59,40 +59,72 @@ export interface UpOptions {
   onProgress?: (line: string) => void;
 }
 
-/** Starts the stack in the background and returns once every part answers (or says why not). */
-export async function stackUp(config: StackConfig, opts: UpOptions = {}): Promise<StackState> {
-  const dir = resolve(opts.dir ?? DEFAULT_STACK_DIR);
-  mkdirSync(join(dir, "logs"), { recursive: true });
-  const pgid = readPgid(dir);
+/**
+ * Starts `node main DIR` detached, so that it leads a new process group which every process it
+ * starts inherits (`down` finds them all, also after a crash), and waits until its state file says
+ * ready — or says why not, or the leader exits. On any failure `down` runs before the error is thrown.
+ */
+export async function startGroupLeader<S extends { ready?: boolean; error?: string }>(o: {
+  what: string;
+  dir: string;
+  main: string;
+  pgidFile: string;
+  stateFile: string;
+  read: () => S | undefined;
+  /** writes what the leader reads at start (its config), once no other leader holds the folder */
+  prepare: () => void;
+  down: () => Promise<unknown>;
+  downCommand: string;
+  timeoutMs: number;
+  onProgress?: (line: string) => void;
+}): Promise<S> {
+  mkdirSync(join(o.dir, "logs"), { recursive: true });
+  const pgid = readPgid(o.dir, o.pgidFile);
   if (pgid !== undefined && groupMembers(pgid).length > 0) {
-    throw new FaultlineError("E_INVALID_INPUT", `a stack is already running in ${dir} (process group ${pgid}); run \`faultline stack down\` first`);
+    throw new FaultlineError("E_INVALID_INPUT", `a ${o.what} is already running in ${o.dir} (process group ${pgid}); run \`${o.downCommand}\` first`);
   }
-  rmSync(join(dir, "stack.json"), { force: true });
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
-  const log = openSync(join(dir, "logs", "supervisor.log"), "a");
-  const child = spawn(process.execPath, [MAIN, dir], { detached: true, stdio: ["ignore", log, log] });
+  rmSync(join(o.dir, o.stateFile), { force: true });
+  o.prepare();
+  const log = openSync(join(o.dir, "logs", "supervisor.log"), "a");
+  const child = spawn(process.execPath, [o.main, o.dir], { detached: true, stdio: ["ignore", log, log] });
   child.unref();
-  // detached: the supervisor leads a new process group that every stack process inherits
-  writeFileSync(join(dir, "stack.pgid"), String(child.pid));
-  opts.onProgress?.(`supervisor started (pid ${child.pid}), waiting for the stack…`);
+  writeFileSync(join(o.dir, o.pgidFile), String(child.pid));
+  o.onProgress?.(`${o.what} supervisor started (pid ${child.pid}; logs in ${join(o.dir, "logs")}), waiting…`);
   try {
     const state = await retryUntil(
       async () => {
-        const s = readState(dir);
-        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `stack failed to start: ${s.error}`);
-        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the stack supervisor exited; see ${join(dir, "logs")}`);
+        const s = o.read();
+        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `${o.what} failed to start: ${s.error}`);
+        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the ${o.what} supervisor exited; see ${join(o.dir, "logs")}`);
         return s;
       },
       (s) => s?.ready === true,
-      ({ elapsedMs, error }) =>
-        error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `stack not ready after ${elapsedMs}ms; logs in ${join(dir, "logs")}`),
-      { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: 100 },
+      ({ elapsedMs, error }) => (error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `${o.what} not ready after ${elapsedMs}ms; logs in ${join(o.dir, "logs")}`)),
+      { timeoutMs: o.timeoutMs, intervalMs: 100 },
     );
-    return state as StackState;
+    return state as S;
   } catch (err) {
-    await stackDown({ dir });
+    await o.down();
     throw err;
   }
+}
+
+/** Starts the stack in the background and returns once every part answers (or says why not). */
+export async function stackUp(config: StackConfig, opts: UpOptions = {}): Promise<StackState> {
+  const dir = resolve(opts.dir ?? DEFAULT_STACK_DIR);
+  return startGroupLeader<StackState>({
+    what: "stack",
+    dir,
+    main: MAIN,
+    pgidFile: "stack.pgid",
+    stateFile: "stack.json",
+    read: () => readState(dir),
+    prepare: () => writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1)),
+    down: () => stackDown({ dir }),
+    downCommand: "faultline stack down",
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
 }
 
 /** Stops every process of the stack — also when `up` crashed half-way: the process group finds them. */
