@@ -126,6 +126,21 @@ install_k8s() {
   local crd; crd="$(go env GOMODCACHE)/github.com/grafana/k6-operator@$K6_OPERATOR_VERSION/config/crd/bases/k6.io_testruns.yaml"
   [ -f "$crd" ] || (cd "$(mktemp -d)" && go mod download "github.com/grafana/k6-operator@$K6_OPERATOR_VERSION")
   ln -sfn "$crd" "$here/k6-operator-testruns-crd.yaml"
+  local cm="$cache/chaos-mesh-crds-$CHAOS_MESH_API_VERSION"
+  if [ ! -s "$cm/chaos-mesh.org_networkchaos.yaml" ]; then
+    say "generating Chaos Mesh's CRDs from github.com/chaos-mesh/chaos-mesh/api@$CHAOS_MESH_API_VERSION (controller-gen $CONTROLLER_TOOLS_VERSION)"
+    local gen; gen="$(mktemp -d)"
+    (
+      cd "$gen"
+      go mod init faultline.local/crdgen >/dev/null 2>&1
+      printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/chaos-mesh/chaos-mesh/api/v1alpha1"\n\t_ "sigs.k8s.io/controller-tools/cmd/controller-gen"\n)\n' > tools.go
+      go get "github.com/chaos-mesh/chaos-mesh/api@$CHAOS_MESH_API_VERSION" "sigs.k8s.io/controller-tools/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION" 2>&1 | grep -v '^go: ' || true
+      go mod tidy >/dev/null 2>&1
+      go run sigs.k8s.io/controller-tools/cmd/controller-gen crd:crdVersions=v1,allowDangerousTypes=true paths=github.com/chaos-mesh/chaos-mesh/api/v1alpha1 output:crd:dir="$cm.tmp"
+    )
+    rm -rf "$gen" "$cm" && mv "$cm.tmp" "$cm"
+  fi
+  ln -sfn "$cm/chaos-mesh.org_networkchaos.yaml" "$here/chaos-mesh-networkchaos-crd.yaml"
   say "kubernetes $KUBERNETES_VERSION control plane and kwok $KWOK_VERSION ready in tools/bin"
 }
 

@@ -3,6 +3,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Agent, fetch as ufetch } from "undici";
 import { errorMessage } from "../errors.ts";
 import { Child } from "../stack/child.ts";
@@ -156,6 +157,8 @@ try {
   ]);
   // the controller manager is up once it has made the default service account's namespace objects
   await waitFor("kube-controller-manager", () => authed("/api/v1/namespaces/default/serviceaccounts/default"), 60_000);
+  // real replica processes at the inference pods' IPs
+  start("bridge", process.execPath, [fileURLToPath(new URL("./bridge-main.ts", import.meta.url)), dir]);
   writeState({ ready: true, pid: process.pid, server, kubeconfig: kc, token, ca: join(pki, "ca.crt"), ports: { etcd: etcdPort, apiserver: apiPort }, logs });
   process.stderr.write(`cluster ready: ${server}\n`);
 } catch (err) {

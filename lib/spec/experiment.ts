@@ -162,6 +162,17 @@ export const PodKillFault = strictObject({
   }).prefault({}),
 });
 
+/** Kubernetes with Chaos Mesh: a NetworkChaos partition between the selected pods and a target (or everything). */
+export const NetworkPartitionFault = strictObject({
+  ...faultBase,
+  kind: z.literal("network-partition"),
+  params: strictObject({
+    direction: z.enum(["to", "from", "both"]).default("both"),
+    target: Labels.optional().meta({ description: "the pods on the other side (default: Chaos Mesh partitions the selected pods from everything)" }),
+    namespace: z.string().optional().meta({ description: "default: the target's first allowed namespace" }),
+  }).prefault({}),
+});
+
 export const ProcessKillFault = strictObject({
   ...faultBase,
   kind: z.literal("process-kill"),
@@ -203,7 +214,7 @@ export const RolloutFault = strictObject({
 
 export const Fault = kindUnion(
   "kind",
-  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ZoneOutageFault, PodKillFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
+  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ZoneOutageFault, PodKillFault, NetworkPartitionFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
   "fault kind",
 );
 export type Fault = z.infer<typeof Fault>;

@@ -1,11 +1,11 @@
-import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import { ApiextensionsV1Api, PatchStrategy, loadYaml, setHeaderOptions } from "@kubernetes/client-node";
+import type { V1CustomResourceDefinition, V1Node, V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
 import { driverFor, planFault } from "../../lib/faults/registry.ts";
-import { NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
+import { NETWORKCHAOS, NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
 import { kube } from "../../lib/k8s/client.ts";
 import type { Kube } from "../../lib/k8s/client.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
@@ -17,6 +17,7 @@ import { startTarget } from "../../lib/targets/index.ts";
 import pino from "pino";
 import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { ROOT } from "../helpers/servers.ts";
 
 const NS = DEFAULT_FLEET.namespace;
 const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -71,8 +72,30 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     if (dir) await clusterDown({ dir });
   });
 
+  /**
+   * The fleet as made: one replica per zone. A test that moved replicas can leave two in one zone;
+   * deleting the extra one lets the zone spread put its replacement back where it belongs.
+   */
+  const respread = async (): Promise<void> => {
+    for (let round = 0; round < 5; round++) {
+      await settled();
+      const ps = (await pods()).filter(podReady);
+      const zoneOf = new Map((await nodes()).map((n) => [n.metadata?.name, n.metadata?.labels?.[ZONE_LABEL]]));
+      const seen = new Set<string>();
+      const extra = ps.filter((p) => {
+        const z = zoneOf.get(p.spec?.nodeName) ?? "?";
+        if (seen.has(z)) return true;
+        seen.add(z);
+        return false;
+      });
+      if (extra.length === 0) return;
+      for (const p of extra) await k.core.deleteNamespacedPod({ name: p.metadata?.name as string, namespace: NS, gracePeriodSeconds: 0 });
+    }
+    throw new Error("the fleet did not get back to one replica per zone");
+  };
+
   afterEach(async () => {
-    await settled();
+    await respread();
   });
 
   it("the fleet: 9 kwok GPU nodes in 3 regions, one Ready replica per zone at a loopback pod IP", async () => {
@@ -84,6 +107,37 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const zones = await Promise.all(ps.map(async (p) => (await k.core.readNode({ name: p.spec?.nodeName as string })).metadata?.labels?.[ZONE_LABEL]));
     expect(new Set(zones).size, "one replica per zone").to.equal(9);
     expect(ps.every((p) => p.status?.podIP?.startsWith("127."))).to.equal(true);
+  });
+
+  /** Which pod's process serves at `ip` (its x-faultline-replica header, once its model is loaded), or undefined. */
+  const servedBy = async (ip: string | undefined): Promise<string | undefined> => {
+    try {
+      const r = await fetch(`http://${ip}:8000/readyz`, { signal: AbortSignal.timeout(500) });
+      await r.arrayBuffer();
+      return r.ok ? (r.headers.get("x-faultline-replica") ?? undefined) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  it("pods are backed by real processes: each replica answers at its pod IP; a killed pod's process stops, its replacement's answers", async () => {
+    const ps = (await pods()).filter(podReady);
+    await until("every pod's process answers at its IP", () => Promise.all(ps.map((p) => servedBy(p.status?.podIP))), (names) => names.every((n, i) => n === ps[i]?.metadata?.name));
+    const east = ps.find((p) => p.metadata?.labels?.[REGION_LABEL] === "us-east") as V1Pod;
+    const res = await fetch(`http://${east.status?.podIP}:8000/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "sim-7b", max_tokens: 2, messages: [{ role: "user", content: "hi" }] }) });
+    expect(res.status).to.equal(200);
+    expect(res.headers.get("x-faultline-region")).to.equal("us-east");
+    expect(res.headers.get("x-faultline-version")).to.equal("sim-7b:v1");
+    await res.arrayBuffer();
+
+    const p = await plan({ kind: "pod-kill", selector: { matchLabels: { region: "us-east" }, count: 1 } });
+    const victim = (p.targets[0] as string).split("/")[1] as string;
+    const victimIp = ps.find((x) => x.metadata?.name === victim)?.status?.podIP;
+    for (const a of p.actions) await a.apply();
+    await until("the killed pod's process is gone", () => servedBy(victimIp), (n) => n !== victim);
+    const after = await until("a replacement Ready", () => pods({ [REGION_LABEL]: "us-east" }), (xs) => xs.filter(podReady).length === 3 && !xs.some((x) => x.metadata?.name === victim));
+    const fresh = after.find((x) => !ps.some((y) => y.metadata?.name === x.metadata?.name)) as V1Pod;
+    await until("the replacement's process answers at its IP", () => servedBy(fresh.status?.podIP), (n) => n === fresh.metadata?.name);
   });
 
   it("guard rails: a fault over the blast radius, or in a namespace off the allow-list, is refused before anything changes", async () => {
@@ -109,16 +163,18 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const p = await plan({ kind: "node-loss", selector: { matchLabels: { zone: "us-east-b" } } });
     expect(p.targets).to.deep.equal(["gpu-us-east-b-1"]);
     const victim = (await pods({ [REGION_LABEL]: "us-east" })).find((x) => x.spec?.nodeName === "gpu-us-east-b-1")?.metadata?.name;
+    const victimIp = (await pods({ [REGION_LABEL]: "us-east" })).find((x) => x.metadata?.name === victim)?.status?.podIP;
+    expect(await servedBy(victimIp), "the replica answers before the loss").to.equal(victim);
     for (const a of p.actions) await a.apply();
     expect(isReady(await k.core.readNode({ name: "gpu-us-east-b-1" }))).to.equal(false);
+    // its kubelet is gone: so is the process behind the pod, and the traffic it served
+    await until("the lost node's replica stops answering", () => servedBy(victimIp), (n) => n !== victim);
     const moved = await until("replicas Ready elsewhere", () => pods({ [REGION_LABEL]: "us-east" }), (ps) => ps.filter((x) => podReady(x) && x.spec?.nodeName !== "gpu-us-east-b-1").length === 3, 40_000);
     expect(moved.filter(podReady).map((x) => x.metadata?.name)).to.not.include(victim);
     expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
     for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
     await until("node Ready again", () => k.core.readNode({ name: "gpu-us-east-b-1" }), isReady);
     expect((await k.core.readNode({ name: "gpu-us-east-b-1" })).metadata?.labels?.[NOT_READY_LABEL]).to.equal(undefined);
-    // put the fleet back as it was made, one replica per zone, for the next test
-    await k.apps.patchNamespacedDeployment({ name: "inference-us-east", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
   });
 
   it("node-loss (drain): the node is cordoned and its pods evicted; the revert uncordons it", async () => {
@@ -128,7 +184,6 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     await until("no replica left on the drained node, 3 Ready elsewhere", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.spec?.nodeName === "gpu-us-west-a-1"), 40_000);
     for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
     expect((await k.core.readNode({ name: "gpu-us-west-a-1" })).spec?.unschedulable).to.equal(undefined);
-    await k.apps.patchNamespacedDeployment({ name: "inference-us-west", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
   });
 
   it("zone-outage and region-outage take every node with that topology label NotReady, and give them back", async () => {
@@ -162,6 +217,32 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const back = await until("back on the previous ReplicaSet", rsOf, (h) => h === original, 60_000);
     expect(back).to.not.equal(rolled);
     expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+  });
+
+  it("network-partition creates a Chaos Mesh NetworkChaos (its CRD installed) and deletes it on revert; without the CRD it says so", async () => {
+    const fault = { kind: "network-partition", selector: { matchLabels: { region: "us-east" } }, params: { target: { region: "us-west" } } };
+    expect(String(await plan(fault).catch((e: unknown) => e))).to.match(/the cluster has no NetworkChaos \(chaos-mesh.org\/v1alpha1\); install Chaos Mesh/);
+    const ext = k.kc.makeApiClient(ApiextensionsV1Api);
+    await ext.createCustomResourceDefinition({ body: loadYaml<V1CustomResourceDefinition>(readFileSync(join(ROOT, "tools/chaos-mesh-networkchaos-crd.yaml"), "utf8")) });
+    await until("the NetworkChaos CRD Established", () => ext.readCustomResourceDefinition({ name: "networkchaos.chaos-mesh.org" }), (c) => c.status?.conditions?.some((x) => x.type === "Established" && x.status === "True") === true);
+    const chaos = async (): Promise<{ metadata: { name: string }; spec: Record<string, unknown> }[]> =>
+      ((await k.custom.listNamespacedCustomObject({ ...NETWORKCHAOS, namespace: NS })) as { items: { metadata: { name: string }; spec: Record<string, unknown> }[] }).items;
+    const p = await until("the CRD served", () => plan(fault).catch(() => undefined), (x) => x !== undefined);
+    expect(p!.targets).to.have.length(3);
+    for (const a of p!.actions) await a.apply();
+    const [nc] = await chaos();
+    expect(nc?.spec).to.deep.include({
+      action: "partition",
+      mode: "all",
+      direction: "both",
+      selector: { namespaces: [NS], labelSelectors: { [REGION_LABEL]: "us-east" } },
+      target: { mode: "all", selector: { namespaces: [NS], labelSelectors: { [REGION_LABEL]: "us-west" } } },
+      duration: "90s",
+    });
+    expect(await driverFor("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(true);
+    await driverFor("kubernetes").revert(p!.actions[0]!.undo);
+    expect(await chaos()).to.deep.equal([]);
+    expect(await driverFor("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(false);
   });
 
   const runOf = (out: string): RunRecord => {
@@ -216,6 +297,5 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     expect(rec.stdout).to.match(/1 reverted, 0 failed/);
     await until("Ready again", () => k.core.readNode({ name: "gpu-us-east-a-1" }), isReady);
     expect((await runCli(["recover", "--out", out])).stdout).to.match(/nothing to recover/);
-    await k.apps.patchNamespacedDeployment({ name: "inference-us-east", namespace: NS, body: { spec: { template: { metadata: { annotations: { "faultline.dev/restarted": String(Date.now()) } } } } } }, MERGE);
   });
 });

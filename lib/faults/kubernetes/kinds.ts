@@ -184,6 +184,74 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
   },
 };
 
+export const NETWORKCHAOS = { group: "chaos-mesh.org", version: "v1alpha1", plural: "networkchaos" } as const;
+
+/** Long labels for a pod selector: `region` and `zone` mean the topology labels, as everywhere. */
+function podSelectorLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).map(([k, v]) => [SHORT[k] ?? k, v]));
+}
+
+/**
+ * A Chaos Mesh NetworkChaos (action partition) between the selected pods and a target. Chaos Mesh
+ * does the packet work on the nodes; faultline creates the object (journaled first), proves it
+ * exists, and deletes it on revert. Its `duration` is the fault's, plus a minute: should faultline
+ * die and nobody run `recover`, Chaos Mesh still ends the partition by itself.
+ */
+const networkPartition: FaultKindHandler<KindOf<"network-partition">> = {
+  kind: "network-partition",
+  plan: async (f, ctx) => {
+    const { s, k, ref } = k8sOf(ctx, f.kind);
+    const namespace = f.params.namespace ?? (s.namespaces[0] as string);
+    if (!s.namespaces.includes(namespace)) {
+      throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
+    }
+    if (f.selector.names !== undefined) throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (network-partition): select pods by matchLabels, not names`);
+    try {
+      await k.custom.listNamespacedCustomObject({ ...NETWORKCHAOS, namespace, limit: 1 });
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: the cluster has no NetworkChaos (chaos-mesh.org/v1alpha1); install Chaos Mesh, or use node-loss, zone-outage or region-outage`);
+      throw apiError(`list NetworkChaos in ${namespace}`, err);
+    }
+    const pods = (await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => { throw apiError(`list pods in ${namespace}`, err); })).items.filter((p) => p.metadata?.deletionTimestamp === undefined);
+    const items = pods.map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+    const chosen = select(items, { matchLabels: withShortLabels(podSelectorLabels(f.selector.matchLabels)) }, "pod");
+    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
+    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    const name = `faultline-${ctx.runId.slice(-4)}-${ctx.faultName}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63);
+    const selector = { namespaces: [namespace], labelSelectors: podSelectorLabels(f.selector.matchLabels) };
+    const body = {
+      apiVersion: `${NETWORKCHAOS.group}/${NETWORKCHAOS.version}`,
+      kind: "NetworkChaos",
+      metadata: { name, namespace, labels: { "app.kubernetes.io/managed-by": "faultline", "faultline.dev/run": ctx.runId.slice(-40) } },
+      spec: {
+        action: "partition",
+        mode: "all",
+        selector,
+        direction: f.params.direction,
+        ...(f.params.target ? { target: { mode: "all", selector: { namespaces: [namespace], labelSelectors: podSelectorLabels(f.params.target) } } } : {}),
+        duration: `${Math.ceil(f.duration / 1000) + 60}s`,
+      },
+    };
+    return {
+      targets: chosen.map((c) => `${namespace}/${c.name}`),
+      actions: [
+        {
+          description: `NetworkChaos ${namespace}/${name}: partition ${chosen.length} pod(s) (${Object.entries(selector.labelSelectors).map(([a, b]) => `${a}=${b}`).join(",")}) ${f.params.direction} ${f.params.target ? Object.entries(f.params.target).map(([a, b]) => `${a}=${b}`).join(",") : "everything"}`,
+          undo: { driver: "kubernetes", op: "delete-networkchaos", ...ref, namespace, name },
+          apply: async () => {
+            await k.custom.createNamespacedCustomObject({ ...NETWORKCHAOS, namespace, body }).catch((err: unknown) => {
+              throw apiError(`create NetworkChaos ${namespace}/${name}`, err);
+            });
+            await k.custom.getNamespacedCustomObject({ ...NETWORKCHAOS, namespace, name }).catch((err: unknown) => {
+              throw apiError(`read back NetworkChaos ${namespace}/${name}`, err);
+            });
+          },
+        },
+      ],
+    };
+  },
+};
+
 /** The parts of a pod template that a rollout changes and a rollback restores. */
 function templateOf(d: V1Deployment): V1PodTemplateSpec {
   return d.spec?.template ?? {};
@@ -232,7 +300,7 @@ const planRollout = async (f: KindOf<"bad-rollout"> | KindOf<"rollout">, ctx: Pl
 const badRollout: FaultKindHandler<KindOf<"bad-rollout">> = { kind: "bad-rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
 const rollout: FaultKindHandler<KindOf<"rollout">> = { kind: "rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
 
-export const kubernetesKinds = [nodeLoss, zoneOutage, regionOutage, podKill, badRollout, rollout] as const;
+export const kubernetesKinds = [nodeLoss, zoneOutage, regionOutage, podKill, networkPartition, badRollout, rollout] as const;
 
 function str(u: UndoRecord, key: string): string {
   const v = u[key];
@@ -269,6 +337,14 @@ export const kubernetesDriver: Driver = {
         });
         return;
       }
+      case "delete-networkchaos": {
+        const name = str(u, "name");
+        const namespace = str(u, "namespace");
+        await k.custom.deleteNamespacedCustomObject({ ...NETWORKCHAOS, namespace, name }).catch((err: unknown) => {
+          if ((err as { code?: number }).code !== 404) throw apiError(`delete NetworkChaos ${namespace}/${name}`, err);
+        });
+        return;
+      }
       case "restore-template": {
         const name = str(u, "deployment");
         const namespace = str(u, "namespace");
@@ -288,6 +364,7 @@ export const kubernetesDriver: Driver = {
     const k = clientFor(u);
     if (u.op === "node-ready") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.metadata?.labels?.[NOT_READY_LABEL] !== undefined;
     if (u.op === "uncordon") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.spec?.unschedulable === true;
+    if (u.op === "delete-networkchaos") return (await orNotFound(() => k.custom.getNamespacedCustomObject({ ...NETWORKCHAOS, namespace: str(u, "namespace"), name: str(u, "name") }))) !== undefined;
     if (u.op === "restore-template") {
       const d = await orNotFound(() => k.apps.readNamespacedDeployment({ name: str(u, "deployment"), namespace: str(u, "namespace") }));
       const now = d?.spec?.template ? templateJson(d.spec.template) : undefined;
