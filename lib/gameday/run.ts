@@ -143,6 +143,13 @@ export async function runGameDay(file: string, plan: GameDay, io: OperatorIO, o:
       io.print(`  step ${i + 1}: ${outcome.toUpperCase()}${record.reason && outcome !== "pass" ? ` — ${record.reason}` : ""}`);
       const halt = step.haltOnFailure ?? plan.haltOnFailure;
       if (outcome !== "pass" && outcome !== "declined" && halt) halted = i;
+    } catch (err) {
+      // a step that could not even run (its target did not start, say) is an error of that step:
+      // the day's report is still written
+      const reason = err instanceof Error ? err.message : String(err);
+      results.push({ index: i, step, outcome: "error", notes, alertsFired: [], reason });
+      io.print(`  step ${i + 1}: ERROR — ${reason}`);
+      if (step.haltOnFailure ?? plan.haltOnFailure) halted = i;
     } finally {
       off();
     }
