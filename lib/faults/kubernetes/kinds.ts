@@ -153,18 +153,29 @@ function podLabels(p: V1Pod): Record<string, string> {
   return withShortLabels(p.metadata?.labels);
 }
 
+/** The fault's namespace (default: the target's first), refused unless the target allows it. */
+function allowedNamespace(s: K8sSection, wanted: string | undefined, faultName: string): string {
+  const namespace = wanted ?? (s.namespaces[0] as string);
+  if (!s.namespaces.includes(namespace)) {
+    throw new FaultlineError("E_TARGET", `fault ${faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
+  }
+  return namespace;
+}
+
+/** The namespace's pods that are not already going away, with short topology labels added. */
+async function livePods(k: Kube, namespace: string): Promise<{ name: string; labels: Record<string, string> }[]> {
+  const list = await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => {
+    throw apiError(`list pods in ${namespace}`, err);
+  });
+  return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+}
+
 const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
   kind: "pod-kill",
   plan: async (f, ctx) => {
     const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = f.params.namespace ?? (s.namespaces[0] as string);
-    if (!s.namespaces.includes(namespace)) {
-      throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
-    }
-    const pods = (await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => { throw apiError(`list pods in ${namespace}`, err); })).items.filter(
-      (p) => p.metadata?.deletionTimestamp === undefined,
-    );
-    const items = pods.map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+    const namespace = allowedNamespace(s, f.params.namespace, ctx.faultName);
+    const items = await livePods(k, namespace);
     const chosen = select(items, f.selector, "pod");
     const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
     guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
@@ -201,10 +212,7 @@ const networkPartition: FaultKindHandler<KindOf<"network-partition">> = {
   kind: "network-partition",
   plan: async (f, ctx) => {
     const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = f.params.namespace ?? (s.namespaces[0] as string);
-    if (!s.namespaces.includes(namespace)) {
-      throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
-    }
+    const namespace = allowedNamespace(s, f.params.namespace, ctx.faultName);
     if (f.selector.names !== undefined) throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (network-partition): select pods by matchLabels, not names`);
     try {
       await k.custom.listNamespacedCustomObject({ ...NETWORKCHAOS, namespace, limit: 1 });
@@ -212,8 +220,7 @@ const networkPartition: FaultKindHandler<KindOf<"network-partition">> = {
       if ((err as { code?: number }).code === 404) throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: the cluster has no NetworkChaos (chaos-mesh.org/v1alpha1); install Chaos Mesh, or use node-loss, zone-outage or region-outage`);
       throw apiError(`list NetworkChaos in ${namespace}`, err);
     }
-    const pods = (await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => { throw apiError(`list pods in ${namespace}`, err); })).items.filter((p) => p.metadata?.deletionTimestamp === undefined);
-    const items = pods.map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+    const items = await livePods(k, namespace);
     const chosen = select(items, { matchLabels: withShortLabels(podSelectorLabels(f.selector.matchLabels)) }, "pod");
     const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
     guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
