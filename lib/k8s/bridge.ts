@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { StackConfig } from "../stack/config.ts";
 import { Child } from "../stack/child.ts";
 import type { Kube } from "./client.ts";
-import { selectorString } from "./client.ts";
+import { follow, isReady, selectorString } from "./client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "./fleet.ts";
 
 const REPLICA_MAIN = fileURLToPath(new URL("../stack/replica-main.ts", import.meta.url));
@@ -64,23 +64,12 @@ export class PodBridge {
       const name = n.metadata?.name ?? "";
       if (gone) this.nodeReady.delete(name);
       else {
-        this.nodeReady.set(name, n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true);
+        this.nodeReady.set(name, isReady(n));
         this.nodeZone.set(name, n.metadata?.labels?.[ZONE_LABEL] ?? name);
       }
       this.reconcile();
     };
-    for (const [inf, on] of [
-      [pods, onPod],
-      [nodes, onNode],
-    ] as [Informer<KubernetesObject>, (o: never, gone: boolean) => void][]) {
-      inf.on("add", (o) => on(o as never, false));
-      inf.on("update", (o) => on(o as never, false));
-      inf.on("delete", (o) => on(o as never, true));
-      inf.on("error", () => {
-        if (!this.stopped) setTimeout(() => void inf.start().catch(() => undefined), 1000).unref();
-      });
-      this.informers.push(inf);
-    }
+    this.informers.push(follow(pods, onPod, () => this.stopped) as unknown as Informer<KubernetesObject>, follow(nodes, onNode, () => this.stopped) as unknown as Informer<KubernetesObject>);
     await Promise.all(this.informers.map((i) => i.start()));
     // a process that could not bind yet (an IP still held by the pod before it) is retried
     this.timer = setInterval(() => this.reconcile(), 1000);

@@ -1,4 +1,5 @@
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import type { Informer, KubernetesObject } from "@kubernetes/client-node";
 import { FaultlineError, errorMessage } from "../errors.ts";
 
 export interface Kube {
@@ -60,3 +61,24 @@ export const selectorString = (labels: Record<string, string>): string =>
   Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
+
+/** A node's or pod's Ready condition is True. */
+export function isReady(o: { status?: { conditions?: { type: string; status: string }[] } }): boolean {
+  return o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+}
+
+/**
+ * Feeds an informer's adds, updates and deletes into `on(object, gone)`. A watch that breaks is
+ * reported to `onError` and restarted a second later, unless `stopped()` says the owner is done.
+ */
+export function follow<T extends KubernetesObject>(inf: Informer<T>, on: (o: T, gone: boolean) => void, stopped: () => boolean, onError: (err: unknown) => void = () => undefined): Informer<T> {
+  inf.on("add", (o) => on(o, false));
+  inf.on("update", (o) => on(o, false));
+  inf.on("delete", (o) => on(o, true));
+  inf.on("error", (err: unknown) => {
+    if (stopped()) return;
+    onError(err);
+    setTimeout(() => void inf.start().catch(() => undefined), 1000).unref();
+  });
+  return inf;
+}

@@ -2,7 +2,7 @@ import type { V1Deployment, V1Node } from "@kubernetes/client-node";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "./cluster.ts";
-import { apiError, orNotFound, selectorString } from "./client.ts";
+import { apiError, isReady, orNotFound, selectorString } from "./client.ts";
 import type { Kube } from "./client.ts";
 
 export const REGION_LABEL = "topology.kubernetes.io/region";
@@ -124,7 +124,7 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
   // Replicas are placed only once every node is Ready and untainted: a node still starting would
   // drop out of the zone spread and leave its zone without a replica.
   await retryUntil(
-    async () => (await k.core.listNode({ labelSelector: `${FLEET_LABEL}=true` })).items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && !(n.spec?.taints ?? []).length).length,
+    async () => (await k.core.listNode({ labelSelector: `${FLEET_LABEL}=true` })).items.filter((n) => isReady(n) && !(n.spec?.taints ?? []).length).length,
     (ready) => ready >= nodes,
     ({ value, elapsedMs }) => new FaultlineError("E_TIMEOUT", `${value ?? 0} of ${nodes} GPU nodes Ready after ${elapsedMs}ms (is kwok running?)`),
     { timeoutMs: opts.timeoutMs ?? 120_000, intervalMs: 250 },
@@ -153,5 +153,5 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
 
 export async function readyReplicas(k: Kube, namespace: string): Promise<number> {
   const pods = await k.core.listNamespacedPod({ namespace, labelSelector: selectorString({ [APP_LABEL]: "inference" }) });
-  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
+  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && isReady(p)).length;
 }

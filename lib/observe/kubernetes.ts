@@ -1,6 +1,6 @@
 import { makeInformer } from "@kubernetes/client-node";
 import type { Informer, KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
-import { kube, selectorString } from "../k8s/client.ts";
+import { follow, isReady, kube, selectorString } from "../k8s/client.ts";
 import { GPU } from "../k8s/fleet.ts";
 import type { Target } from "../spec/target.ts";
 import type { EventSink, Observer } from "./observer.ts";
@@ -21,8 +21,6 @@ interface NodeView {
   gpus: number;
 }
 
-const podReady = (p: V1Pod): boolean => p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
-const nodeReady = (n: V1Node): boolean => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 const gpusOf = (p: V1Pod): number => (p.spec?.containers ?? []).reduce((s, c) => s + Number(c.resources?.requests?.[GPU] ?? 0), 0);
 
 /**
@@ -70,7 +68,7 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
     const name = `${p.metadata?.namespace}/${p.metadata?.name}`;
     const uid = p.metadata?.uid ?? name;
     const before = pods.get(uid);
-    const now: PodView = { name, node: p.spec?.nodeName, ready: podReady(p), deleting: deleted || p.metadata?.deletionTimestamp !== undefined, gpus: gpusOf(p) };
+    const now: PodView = { name, node: p.spec?.nodeName, ready: isReady(p), deleting: deleted || p.metadata?.deletionTimestamp !== undefined, gpus: gpusOf(p) };
     if (deleted) pods.delete(uid);
     else pods.set(uid, now);
     if (started) {
@@ -85,7 +83,7 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
   const onNode = (n: V1Node, deleted: boolean): void => {
     const name = n.metadata?.name ?? "?";
     const before = nodes.get(name);
-    const now: NodeView = { ready: nodeReady(n), schedulable: n.spec?.unschedulable !== true, gpus: Number(n.status?.allocatable?.[GPU] ?? 0) };
+    const now: NodeView = { ready: isReady(n), schedulable: n.spec?.unschedulable !== true, gpus: Number(n.status?.allocatable?.[GPU] ?? 0) };
     if (deleted) nodes.delete(name);
     else nodes.set(name, now);
     if (started && before !== undefined) {
@@ -98,15 +96,9 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
   };
 
   const watch = <T extends KubernetesObject>(what: string, inf: Informer<T>, on: (o: T, deleted: boolean) => void): void => {
-    inf.on("add", (o) => on(o, false));
-    inf.on("update", (o) => on(o, false));
-    inf.on("delete", (o) => on(o, true));
-    inf.on("error", (err: unknown) => {
-      if (stopped) return;
+    const onError = (err: unknown): void =>
       event("observer.error", `kubernetes ${what} watch: ${err instanceof Error ? err.message : String(err)}; restarting`, { observer: `kubernetes-${what}` });
-      setTimeout(() => void inf.start().catch(() => undefined), 1000).unref();
-    });
-    informers.push(inf as unknown as Informer<KubernetesObject>);
+    informers.push(follow(inf, on, () => stopped, onError) as unknown as Informer<KubernetesObject>);
   };
   let stopped = false;
   const labelSelector = selectorString(s.workload);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
 import { driverFor, planFault } from "../../lib/faults/registry.ts";
 import { NETWORKCHAOS, NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
-import { kube } from "../../lib/k8s/client.ts";
+import { isReady, kube } from "../../lib/k8s/client.ts";
 import type { Kube } from "../../lib/k8s/client.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
 import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, ZONE_LABEL, applyFleet } from "../../lib/k8s/fleet.ts";
@@ -24,8 +24,7 @@ const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const JSON_PATCH = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 const log = pino({ level: "silent" });
 
-const isReady = (n: V1Node): boolean => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
-const podReady = (p: V1Pod): boolean => p.metadata?.deletionTimestamp === undefined && p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+const podReady = (p: V1Pod): boolean => p.metadata?.deletionTimestamp === undefined && isReady(p);
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   return retryUntil(fn, ok, ({ value, elapsedMs }) => new Error(`${what}: not after ${elapsedMs}ms (last: ${JSON.stringify(value)?.slice(0, 300)})`), { timeoutMs, intervalMs: 200 });

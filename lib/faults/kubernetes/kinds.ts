@@ -3,7 +3,7 @@ import type { V1Deployment, V1Node, V1Pod, V1PodTemplateSpec } from "@kubernetes
 import { retryUntil } from "../../clock.ts";
 import { FaultlineError } from "../../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "../../k8s/cluster.ts";
-import { apiError, kube, orNotFound } from "../../k8s/client.ts";
+import { apiError, isReady, kube, orNotFound } from "../../k8s/client.ts";
 import type { Kube } from "../../k8s/client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "../../k8s/fleet.ts";
 import type { Fault, Selector } from "../../spec/experiment.ts";
@@ -85,7 +85,7 @@ function planNodes(f: { selector: Selector }, mode: "not-ready" | "drain", ctx: 
             await k.core.patchNode({ name, body: { metadata: { labels: { [NOT_READY_LABEL]: "true" } } } }, MERGE).catch((err: unknown) => {
               throw apiError(`label node ${name} not-ready`, err);
             });
-            await proveNode(k, name, (n) => readyOf(n) !== "True", "NotReady");
+            await proveNode(k, name, (n) => !isReady(n), "NotReady");
           },
         };
       }
@@ -111,10 +111,6 @@ function planNodes(f: { selector: Selector }, mode: "not-ready" | "drain", ctx: 
     });
     return { targets: chosen.map((c) => c.name), actions };
   })();
-}
-
-export function readyOf(n: V1Node): string | undefined {
-  return n.status?.conditions?.find((c) => c.type === "Ready")?.status;
 }
 
 async function proveNode(k: Kube, name: string, ok: (n: V1Node) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
