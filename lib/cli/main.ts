@@ -109,11 +109,13 @@ interface RunFlags {
 }
 
 async function run(paths: string[], flags: RunFlags): Promise<number> {
-  return (await runSuite(paths, flags)).worst;
+  const { worst, records } = await runSuite(paths, flags);
+  if (flags.junit !== undefined && worst !== ExitCode.invalid) await writeFile(flags.junit, renderJunit(records.map((r) => r.record)));
+  return worst;
 }
 
 /** Runs every experiment under `paths` in order; each leaves its run folder, the suite an index. */
-async function runSuite(paths: string[], flags: RunFlags, junitExtra?: (records: RunRecord[]) => RunRecord[]): Promise<{ worst: number; records: { runDir: string; record: RunRecord }[] }> {
+async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: number; records: { runDir: string; record: RunRecord }[] }> {
   const files = await expandPaths(paths);
   const experiments = [];
   const problems: string[] = [];
@@ -175,10 +177,6 @@ async function runSuite(paths: string[], flags: RunFlags, junitExtra?: (records:
     dispose();
   }
   const written = await writeIndex(flags.out, { runDirs: records.map((r) => r.runDir), startedAt: suiteStart });
-  if (flags.junit !== undefined) {
-    const all = records.map((r) => r.record);
-    await writeFile(flags.junit, renderJunit(junitExtra ? junitExtra(all) : all));
-  }
   if (records.length > 1) {
     print(`\n${records.length} experiments:`);
     for (const { record } of records) print(`  ${verdictMark(record.verdict)} ${record.verdict?.toUpperCase().padEnd(7)} ${record.experiment.name.padEnd(24)} ${headline(record)}`);
@@ -197,16 +195,18 @@ interface GateFlags extends RunFlags {
 async function gate(paths: string[], flags: GateFlags): Promise<number> {
   const limits = parseLimits(flags.maxRegression);
   const baselines = loadBaselines(flags.baseline);
-  const deltasOf = (records: RunRecord[]): Map<RunRecord, Delta[]> =>
-    new Map(records.map((r) => { const b = baselines.get(r.experiment.name); return [r, b ? compareRuns(b.record, r, limits) : []]; }));
+  const { worst, records } = await runSuite(paths, flags);
+  if (worst === ExitCode.invalid) return worst;
+  const compared = records.map(({ record: r }) => {
+    const b = baselines.get(r.experiment.name);
+    return { record: r, deltas: b ? compareRuns(b.record, r, limits) : [] };
+  });
   // JUnit: each compared metric is one more testcase of its experiment's suite
-  const withRegressions = (records: RunRecord[]): RunRecord[] => {
-    const d = deltasOf(records);
-    return records.map((r) => ({ ...r, assertions: [...r.assertions, ...(d.get(r) ?? []).map((x) => regressionResult(x, r))] }));
-  };
-  const { worst, records } = await runSuite(paths, flags, withRegressions);
+  if (flags.junit !== undefined) {
+    await writeFile(flags.junit, renderJunit(compared.map(({ record: r, deltas: d }) => ({ ...r, assertions: [...r.assertions, ...d.map((x) => regressionResult(x, r))] }))));
+  }
   if (records.length === 0) return worst;
-  const deltas = [...deltasOf(records.map((r) => r.record)).values()].flat();
+  const deltas = compared.flatMap((c) => c.deltas);
   const missing = records.map((r) => r.record.experiment.name).filter((n) => !baselines.has(n));
   const md = deltasMarkdown(deltas, missing);
   const file = join(flags.out, "gate.md");
@@ -305,15 +305,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const runOptions = (c: Command): Command =>
     c
       .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
-    .option("-o, --out <dir>", "where run folders go", "reports")
-    .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
-    .option("--dry-run", "plan every fault against the target and print what it would change; inject nothing")
-    .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
-    .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", collect, [] as string[])
-    .option("--stack-config <file>", "with --target local: the stack config file")
-    .option("--junit <file>", "also write one JUnit XML file for every experiment run")
-    .option("--run-id <id>", "use this run id instead of a generated one")
-    .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"));
+      .option("-o, --out <dir>", "where run folders go", "reports")
+      .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
+      .option("--dry-run", "plan every fault against the target and print what it would change; inject nothing")
+      .option("--rate-scale <factor>", "multiply the load's request rate", positiveNumber, 1)
+      .option("--stack-set <key=value>", "with --target local: override one stack config key (repeatable), e.g. rollout.autoRollback=false", collect, [] as string[])
+      .option("--stack-config <file>", "with --target local: the stack config file")
+      .option("--junit <file>", "also write one JUnit XML file for every experiment run")
+      .option("--run-id <id>", "use this run id instead of a generated one")
+      .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"));
   runOptions(
     program
       .command("run")
@@ -330,7 +330,6 @@ export function buildProgram(setExit: (code: number) => void): Command {
   )
     .option("--max-regression <metric=pct>", `allowed growth of a lower-is-better metric (repeatable; defaults ${Object.entries(DEFAULT_LIMITS).map(([k, v]) => `${k}=${v * 100}%`).join(", ")})`, collect, [] as string[])
     .action(async (paths: string[], flags: GateFlags) => setExit(await gate(paths, flags)));
-
 
   program
     .command("recover")
