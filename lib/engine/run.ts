@@ -9,6 +9,7 @@ import { systemClock } from "../clock.ts";
 import type { Clock } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
 import { driverFor, planFault } from "../faults/registry.ts";
+import { allowedNamespace } from "../faults/kubernetes/kinds.ts";
 import type { Action, FaultPlan } from "../faults/types.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
 import { windowOf } from "../judge/context.ts";
@@ -516,8 +517,8 @@ function distributedEngine(tgt: Target, d: DistributedLoad | undefined, onStage:
   if (d === undefined) throw new FaultlineError("E_INVALID_INPUT", "engine k6-operator needs load.distributed");
   const k8s = tgt.kubernetes;
   if (k8s === undefined) throw new FaultlineError("E_TARGET", `engine k6-operator runs in a cluster: target ${tgt.metadata.name} has no kubernetes section`);
-  if (!k8s.namespaces.includes(d.namespace)) throw new FaultlineError("E_TARGET", `load.distributed.namespace ${d.namespace} is not in the target's allow-list (${k8s.namespaces.join(", ")})`);
-  return new K6OperatorLoadEngine({ kube: kube(k8s.kubeconfig, k8s.context), namespace: d.namespace, parallelism: d.parallelism, prometheus: d.prometheus, ...(d.remoteWrite ? { remoteWrite: d.remoteWrite } : {}), ...(d.runnerImage ? { runnerImage: d.runnerImage } : {}), onStage });
+  const namespace = allowedNamespace(k8s, d.namespace, "load.distributed");
+  return new K6OperatorLoadEngine({ kube: kube(k8s.kubeconfig, k8s.context), namespace, parallelism: d.parallelism, prometheus: d.prometheus, ...(d.remoteWrite ? { remoteWrite: d.remoteWrite } : {}), ...(d.runnerImage ? { runnerImage: d.runnerImage } : {}), onStage });
 }
 
 export function endpointUrl(target: Target, endpoint: string, path: string): string {

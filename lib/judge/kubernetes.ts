@@ -43,11 +43,11 @@ export function judgeRescheduled(a: z.infer<typeof RescheduledAssertion>, record
   const holds = (v: Workload): boolean => v.ready >= want && Object.entries(v.byNode).every(([node, n]) => n === 0 || !lost.has(node));
   // the first snapshot after the fault hit that is whole again; one that was never broken needs no rescheduling
   const broken = series.findIndex((s) => !holds(s.v));
-  const healed = broken < 0 ? 0 : series.findIndex((s, i) => i > broken && holds(s.v));
   const evidence = series.slice(0, 40).map((s) => ({ t: s.at, ready: s.v.ready, pods: s.v.pods, onLostNodes: [...lost].reduce((sum, n) => sum + (s.v.byNode[n] ?? 0), 0) }));
   if (broken < 0) {
     return { ...base, verdict: "pass", measured: 0, limit: a.within / 1000, unit: "s", window: w, message: `no replica was lost: ${want} stayed Ready off the fault's nodes`, evidence };
   }
+  const healed = series.findIndex((s, i) => i > broken && holds(s.v));
   const at = healed > 0 ? (series[healed] as { at: number }).at : undefined;
   const took = at === undefined ? null : (at - t0) / 1000;
   const ok = took !== null && took * 1000 <= a.within;

@@ -149,11 +149,11 @@ function podLabels(p: V1Pod): Record<string, string> {
   return withShortLabels(p.metadata?.labels);
 }
 
-/** The fault's namespace (default: the target's first), refused unless the target allows it. */
-function allowedNamespace(s: K8sSection, wanted: string | undefined, faultName: string): string {
+/** The namespace `who` (a fault, the distributed load) wants (default: the target's first), refused unless the target allows it. */
+export function allowedNamespace(s: K8sSection, wanted: string | undefined, who: string): string {
   const namespace = wanted ?? (s.namespaces[0] as string);
   if (!s.namespaces.includes(namespace)) {
-    throw new FaultlineError("E_TARGET", `fault ${faultName}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
+    throw new FaultlineError("E_TARGET", `${who}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
   }
   return namespace;
 }
@@ -170,7 +170,7 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
   kind: "pod-kill",
   plan: async (f, ctx) => {
     const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = allowedNamespace(s, f.params.namespace, ctx.faultName);
+    const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     const items = await livePods(k, namespace);
     const chosen = select(items, f.selector, "pod");
     const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
@@ -208,7 +208,7 @@ const networkPartition: FaultKindHandler<KindOf<"network-partition">> = {
   kind: "network-partition",
   plan: async (f, ctx) => {
     const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = allowedNamespace(s, f.params.namespace, ctx.faultName);
+    const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     if (f.selector.names !== undefined) throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (network-partition): select pods by matchLabels, not names`);
     try {
       await k.custom.listNamespacedCustomObject({ ...NETWORKCHAOS, namespace, limit: 1 });
