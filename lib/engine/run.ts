@@ -372,7 +372,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     await ensureProxies(tgt);
     for (const [i, fault] of exp.faults.entries()) {
       const name = faultName(fault, i);
-      const plan = await planFault(fault, { runId, faultName: name, target: tgt, log });
+      const plan = await planFault(fault, { runId, faultName: name, target: tgt, log, timeScale: scale });
       const at = fault.at * scale;
       const until = at + fault.duration * scale;
       const rec: FaultRecord = { name, kind: fault.kind, targets: plan.targets, labels: fault.selector.matchLabels ?? {}, plannedAt: at, plannedDuration: until - at, actions: [] };

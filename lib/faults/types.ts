@@ -29,6 +29,8 @@ export interface PlanContext {
   faultName: string;
   target: Target;
   log: Logger;
+  /** `--time-scale`: the engine scales each fault's `at` and `duration`; a kind scales its own pacing (ramp steps) with it. */
+  timeScale?: number;
 }
 
 /** A fault kind turns a validated fault into concrete, journal-able actions. */

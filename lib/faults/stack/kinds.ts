@@ -99,8 +99,10 @@ const gpuOom: FaultKindHandler<KindOf<"gpu-oom">> = {
     const { chosen } = replicas(ctx, { ...f, selector: { ...f.selector, count: f.selector.count ?? 1 } });
     const actions: Action[] = chosen.map((r) => {
       const key = `${ctx.runId}/${ctx.faultName}/${r.name}`;
+      // the ramp keeps its place in the fault's window when the run is time-scaled
+      const every = Math.round(f.params.stepEvery * (ctx.timeScale ?? 1));
       return {
-        description: `drive GPU memory of ${r.name} to ${f.params.rampTo}% in ${f.params.steps} steps every ${f.params.stepEvery}ms`,
+        description: `drive GPU memory of ${r.name} to ${f.params.rampTo}% in ${f.params.steps} steps every ${every}ms`,
         undo: { driver: "stack", op: "clear-gpu-pressure", url: r.url, key },
         apply: async () => {
           const st = await call("GET", `${r.url}/admin/state`);
@@ -125,7 +127,7 @@ const gpuOom: FaultKindHandler<KindOf<"gpu-oom">> = {
               key,
               setTimeout(() => {
                 void step().then((more) => (more && ramps.has(key) ? next() : ramps.delete(key)));
-              }, f.params.stepEvery),
+              }, every),
             );
           };
           next();
