@@ -20,13 +20,19 @@ export function fdHardLimit(): number {
   }
 }
 
-export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], dir: string, luaFile: string, fdLimit = fdHardLimit()): string {
+/** Where HAProxy binds its frontends, and the host it dials for the Toxiproxy proxies in front of each replica. */
+export interface GatewayHosts {
+  bind: string;
+  toxiproxy: string;
+}
+
+export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], dir: string, luaFile: string, hosts: GatewayHosts = { bind: "127.0.0.1", toxiproxy: "127.0.0.1" }, fdLimit = fdHardLimit()): string {
   const g = { ...c.gateway, maxConn: Math.min(c.gateway.maxConn, Math.floor((fdLimit - 200) / 2)) };
   const hc = g.healthCheck;
   const servers = replicas
     .map(
       (r) =>
-        `  server ${r.name} 127.0.0.1:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""} maxconn ${g.circuitBreaker.maxConnections} check addr 127.0.0.1 port ${r.healthProxyPort} inter ${hc.intervalMs} downinter ${Math.min(hc.intervalMs, 1000)} fall ${hc.fall} rise ${hc.rise}` +
+        `  server ${r.name} ${hosts.toxiproxy}:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""} maxconn ${g.circuitBreaker.maxConnections} check addr ${hosts.toxiproxy} port ${r.healthProxyPort} inter ${hc.intervalMs} downinter ${Math.min(hc.intervalMs, 1000)} fall ${hc.fall} rise ${hc.rise}` +
         ` observe layer7 error-limit ${g.circuitBreaker.consecutiveFailures} on-error mark-down`,
     )
     .join("\n");
@@ -60,14 +66,14 @@ defaults
   timeout server-fin 1s
 
 frontend gateway
-  bind 127.0.0.1:${ports.gateway}
+  bind ${hosts.bind}:${ports.gateway}
   maxconn ${g.maxConn}
   http-request lua.fl_start
   http-response lua.fl_observe
   default_backend inference
 
 frontend monitoring
-  bind 127.0.0.1:${ports.gatewayMetrics}
+  bind ${hosts.bind}:${ports.gatewayMetrics}
   http-request use-service prometheus-exporter if { path /metrics }
   http-request use-service lua.fl_metrics if { path /gateway-metrics }
   http-request return status 200 content-type text/plain string ok if { path /healthz }

@@ -69,10 +69,10 @@ export class RolloutController {
     this.server = createServer((req, res) => void this.route(req, res));
   }
 
-  listen(port: number): Promise<void> {
+  listen(port: number, host = "127.0.0.1"): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(port, "127.0.0.1", () => resolve());
+      this.server.listen(port, host, () => resolve());
     });
   }
 

@@ -1,9 +1,12 @@
-// The supervisor process of a stack: `faultline stack up` starts it detached, in its own process group.
-import { readFileSync, writeFileSync } from "node:fs";
+// The supervisor process of a stack: `faultline stack up` starts it detached, in its own process group;
+// the testcontainers target runs it as the stack container's entrypoint, DIR bind-mounted, with a
+// placement.json beside config.json.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
-import { Supervisor } from "./supervisor.ts";
+import { LOOPBACK, Supervisor } from "./supervisor.ts";
+import type { Placement } from "./supervisor.ts";
 
 const dir = process.argv[2];
 if (dir === undefined) {
@@ -11,7 +14,9 @@ if (dir === undefined) {
   process.exit(2);
 }
 const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as StackConfig;
-const supervisor = new Supervisor(config, dir);
+const placementFile = join(dir, "placement.json");
+const placement = existsSync(placementFile) ? (JSON.parse(readFileSync(placementFile, "utf8")) as Placement) : LOOPBACK;
+const supervisor = new Supervisor(config, dir, placement);
 let stopping = false;
 const stop = async (code: number): Promise<never> => {
   if (!stopping) {

@@ -37,6 +37,29 @@ export interface StackState {
   config: StackConfig;
 }
 
+/**
+ * Where the stack runs. By default every part is a process on loopback. Inside a container (the
+ * testcontainers target) the servers bind every address so that published ports and the other
+ * containers reach them, Toxiproxy runs in its own container, and the ports were picked by the
+ * host (free there), so that each is published under the same number.
+ */
+export interface Placement {
+  bindHost: string;
+  /** how Toxiproxy reaches this stack's replicas */
+  selfHost: string;
+  /** a Toxiproxy that runs elsewhere: its API as seen from here, and the host the gateway dials for its proxies */
+  toxiproxy?: { api: string; host: string };
+  /** the ports to take, in the order the supervisor takes them (see `portsNeeded`) */
+  ports?: number[];
+}
+
+export const LOOPBACK: Placement = { bindHost: "127.0.0.1", selfHost: "127.0.0.1" };
+
+/** How many ports a stack with this config takes: 7 of its own and 3 per replica. */
+export function portsNeeded(c: StackConfig): number {
+  return 7 + 3 * c.regions.reduce((n, r) => n + r.replicas, 0);
+}
+
 function tool(name: string): string {
   return join(ROOT, "tools/bin", name);
 }
@@ -58,9 +81,12 @@ export class Supervisor {
   private startedAt = Date.now();
   private stopping = false;
 
-  constructor(c: StackConfig, dir: string) {
+  readonly placement: Placement;
+
+  constructor(c: StackConfig, dir: string, placement: Placement = LOOPBACK) {
     this.c = c;
     this.dir = dir;
+    this.placement = placement;
     const r = [this.registry];
     this.metrics = {
       up: new Gauge({ name: "stack_replica_up", help: "1 while the replica process runs", labelNames: ["replica", "region", "zone"], registers: r }),
@@ -78,8 +104,9 @@ export class Supervisor {
     mkdirSync(this.path("logs"), { recursive: true });
     mkdirSync(this.path("prometheus"), { recursive: true });
     mkdirSync(this.path("alertmanager"), { recursive: true });
-    const nReplicas = this.c.regions.reduce((n, r) => n + r.replicas, 0);
-    const pool = await reservePorts(7 + 3 * nReplicas);
+    const where = this.placement;
+    const pool = where.ports ? [...where.ports] : await reservePorts(portsNeeded(this.c));
+    if (pool.length < portsNeeded(this.c)) throw new FaultlineError("E_INVALID_INPUT", `the stack needs ${portsNeeded(this.c)} ports, was given ${pool.length}`);
     const take = (): number => pool.shift() as number;
     this.ports = { gateway: take(), gatewayMetrics: take(), toxiproxy: take(), prometheus: take(), alertmanager: take(), control: take(), rollout: take() };
     this.slots = layout(this.c, take);
@@ -92,12 +119,14 @@ export class Supervisor {
     this.writeState(false);
 
     // Toxiproxy first: every path into a region goes through it.
-    const toxiproxy = this.spawn("toxiproxy", tool("toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
-    const tp = new ToxiproxyApi(`http://127.0.0.1:${this.ports.toxiproxy}`);
+    const toxiproxy = where.toxiproxy ? undefined : this.spawn("toxiproxy", tool("toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
+    const tp = new ToxiproxyApi(where.toxiproxy?.api ?? `http://127.0.0.1:${this.ports.toxiproxy}`);
     await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
+    // An external Toxiproxy listens on every address of its container; the gateway dials it by name.
+    const listen = where.toxiproxy ? "0.0.0.0" : "127.0.0.1";
     for (const s of this.slots) {
-      await tp.ensureProxy(s.proxyName, `127.0.0.1:${s.proxyPort}`, `127.0.0.1:${s.port}`);
-      await tp.ensureProxy(s.healthProxyName, `127.0.0.1:${s.healthProxyPort}`, `127.0.0.1:${s.port}`);
+      await tp.ensureProxy(s.proxyName, `${listen}:${s.proxyPort}`, `${where.selfHost}:${s.port}`);
+      await tp.ensureProxy(s.healthProxyName, `${listen}:${s.healthProxyPort}`, `${where.selfHost}:${s.port}`);
     }
 
     for (const s of this.slots) this.startReplica(s);
@@ -106,14 +135,14 @@ export class Supervisor {
     await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
 
     const lua = join(HERE, "gateway-latency.lua");
-    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(this.c, this.ports, this.slots, this.dir, lua));
+    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(this.c, this.ports, this.slots, this.dir, lua, { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1" }));
     const haproxy = this.spawn("haproxy", "haproxy", ["-f", this.path("haproxy.cfg"), "-db"]);
 
     writeFileSync(this.path("alertmanager.yml"), alertmanagerConfig(this.c));
     const alertmanager = this.spawn("alertmanager", "prometheus-alertmanager", [
       `--config.file=${this.path("alertmanager.yml")}`,
       `--storage.path=${this.path("alertmanager")}`,
-      `--web.listen-address=127.0.0.1:${this.ports.alertmanager}`,
+      `--web.listen-address=${where.bindHost}:${this.ports.alertmanager}`,
       "--cluster.listen-address=",
     ]);
 
@@ -122,7 +151,7 @@ export class Supervisor {
     const prometheus = this.spawn("prometheus", "prometheus", [
       `--config.file=${this.path("prometheus.yml")}`,
       `--storage.tsdb.path=${this.path("prometheus")}`,
-      `--web.listen-address=127.0.0.1:${this.ports.prometheus}`,
+      `--web.listen-address=${where.bindHost}:${this.ports.prometheus}`,
       "--web.enable-lifecycle",
       "--storage.tsdb.retention.time=1d",
       "--log.level=warn",
@@ -133,7 +162,7 @@ export class Supervisor {
       this.slots.map((s) => ({ name: s.name, region: s.region, adminUrl: `http://127.0.0.1:${s.port}` })),
       `http://127.0.0.1:${this.ports.prometheus}`,
     );
-    await this.rollout.listen(this.ports.rollout);
+    await this.rollout.listen(this.ports.rollout, where.bindHost);
 
     await this.waitFor("haproxy", http(this.ports.gatewayMetrics, "/healthz"), haproxy);
     await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
@@ -155,7 +184,7 @@ export class Supervisor {
 
   private startReplica(s: ReplicaSlot): void {
     const labels = { replica: s.name, region: s.region, zone: s.zone };
-    const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: "127.0.0.1", port: s.port, replica: this.c.replica }) };
+    const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: this.placement.bindHost, port: s.port, replica: this.c.replica }) };
     const child = this.spawn(
       `replica-${s.name}`,
       process.execPath,
@@ -279,7 +308,7 @@ export class Supervisor {
     this.control = createServer((req, res) => void this.route(req, res).catch((err: unknown) => json(res, 500, { error: errorMessage(err) })));
     await new Promise<void>((resolve, reject) => {
       this.control?.once("error", reject);
-      this.control?.listen(this.ports.control, "127.0.0.1", () => resolve());
+      this.control?.listen(this.ports.control, this.placement.bindHost, () => resolve());
     });
   }
 
@@ -328,7 +357,7 @@ export class Supervisor {
       endpoints: {
         gateway: u(p.gateway),
         gatewayMetrics: u(p.gatewayMetrics),
-        toxiproxy: u(p.toxiproxy),
+        toxiproxy: this.placement.toxiproxy?.api ?? u(p.toxiproxy),
         prometheus: u(p.prometheus),
         alertmanager: u(p.alertmanager),
         control: u(p.control),
