@@ -6,7 +6,7 @@ ROOT := $(CURDIR)
 # The provisioned Node (only present when the machine's is older than 22.22) and the pinned tools come first.
 export PATH := $(ROOT)/tools/node/bin:$(ROOT)/tools/bin:$(ROOT)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup setup-k8s k8s-up k8s-down demo bench test test-unit test-integration lint typecheck schemas clean
+.PHONY: help setup setup-k8s k8s-up k8s-down docker-up docker-down images demo bench test test-unit test-integration lint typecheck schemas clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -22,6 +22,15 @@ k8s-up: setup-k8s ## start a local control plane with 9 simulated GPU nodes (.fa
 
 k8s-down: ## stop the local control plane and delete its data
 	@node bin/faultline.js k8s down
+
+docker-up: ## install docker.io and start dockerd when no engine answers (for --target testcontainers)
+	@bash tools/images.sh up
+
+docker-down: ## stop the dockerd that docker-up started (an engine it found running is left alone)
+	@bash tools/images.sh down
+
+images: setup docker-up ## build the testcontainers target's images here, from images/*/Dockerfile.local (cached by content)
+	@bash tools/images.sh images
 
 demo: setup ## run the shipped experiments against the local stack; writes reports/index.html (≈ 12 min)
 	@echo "make: demo — each experiment starts the local stack, runs as shipped, stops it"
@@ -49,8 +58,8 @@ test-unit: setup
 test-integration: setup
 	@mocha 'test/integration/**/*.test.ts'
 
-test: setup setup-k8s lint typecheck ## lint, typecheck, then every test (unit, integration with real servers, e2e)
-	@echo "make: tests"; mocha
+test: setup setup-k8s images lint typecheck ## lint, typecheck, then every test (unit, integration with real servers, e2e)
+	@echo "make: tests"; rc=0; mocha || rc=$$?; bash tools/images.sh down; exit $$rc
 
 clean: ## remove run output (reports) and local state; keeps the tool cache
 	-@node bin/faultline.js k8s down >/dev/null 2>&1

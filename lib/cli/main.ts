@@ -37,6 +37,7 @@ Examples:
   $ faultline run experiments/ --target target.yaml --time-scale 0.1
   $ faultline recover                      # revert what crashed runs left in reports/
   $ faultline recover --sweep --toxiproxy http://127.0.0.1:8474
+  $ faultline recover --containers          # and remove containers of testcontainers runs that died
   $ faultline schema > experiment.schema.json
 
 Exit codes: 0 pass, 1 fail (the system failed an assertion), 2 invalid input,
@@ -242,7 +243,7 @@ function printRecover(r: RecoverResult): void {
   for (const f of r.failed) print(`FAILED    ${f.description}: ${f.error}  (${r.runDir})`);
 }
 
-async function recover(flags: { run?: string; out: string; sweep?: boolean; toxiproxy?: string; force?: boolean }): Promise<number> {
+async function recover(flags: { run?: string; out: string; sweep?: boolean; toxiproxy?: string; force?: boolean; containers?: boolean }): Promise<number> {
   let failed = 0;
   let reverted = 0;
   const results = flags.run !== undefined ? [await recoverRun(flags.run, { force: flags.force ?? false })] : await recoverAll(flags.out);
@@ -263,6 +264,13 @@ async function recover(flags: { run?: string; out: string; sweep?: boolean; toxi
         print(`FAILED    toxic ${t.toxic} on proxy ${t.proxy}: ${errorMessage(err)}`);
         failed++;
       }
+    }
+  }
+  if (flags.containers) {
+    const { reapOrphans } = await import("../targets/testcontainers.ts");
+    for (const what of await reapOrphans()) {
+      print(`reaped    ${what}`);
+      reverted++;
     }
   }
   print(reverted + failed === 0 ? "nothing to recover" : `${reverted} reverted, ${failed} failed`);
@@ -304,7 +312,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   const runOptions = (c: Command): Command =>
     c
-      .option("-t, --target <target>", "local (start the reference stack per experiment) or a target file; overrides the experiment's target:")
+      .option("-t, --target <target>", "local (the reference stack as processes, per experiment), testcontainers (the same in Docker), kubernetes (the local control plane) or a target file; overrides the experiment's target:")
       .option("-o, --out <dir>", "where run folders go", "reports")
       .option("--time-scale <factor>", "multiply every phase and fault time (e.g. 0.1 for a quick run)", positiveNumber, 1)
       .option("--dry-run", "plan every fault against the target and print what it would change; inject nothing")
@@ -339,6 +347,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option("--force", "recover even if the run that owns the journal looks alive")
     .option("--sweep", "also remove every faultline toxic found on --toxiproxy, journal or not")
     .option("--toxiproxy <url>", "Toxiproxy API for --sweep")
+    .option("--containers", "also remove the containers and networks of testcontainers runs whose process on this host is gone, journal or not")
     .action(async (flags) => setExit(await recover(flags)));
 
   program

@@ -2,10 +2,12 @@ import { join } from "node:path";
 import { errorMessage } from "../errors.ts";
 import { driverFor, registerDriver } from "../faults/registry.ts";
 import { localStackDriver } from "../targets/index.ts";
+import { testcontainersDriver } from "../targets/testcontainers.ts";
 import { Journal, JOURNAL_FILE, findOrphanedRuns, ownerAlive, pendingActions, readJournal } from "./journal.ts";
 
 // A local stack started for a run is journaled like a fault: a killed run's stack is stopped by recover.
 registerDriver(localStackDriver);
+registerDriver(testcontainersDriver);
 
 export interface RecoverResult {
   runDir: string;

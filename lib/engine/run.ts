@@ -10,7 +10,7 @@ import type { Clock } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
 import { driverFor, planFault } from "../faults/registry.ts";
 import { allowedNamespace } from "../faults/kubernetes/kinds.ts";
-import type { Action, FaultPlan } from "../faults/types.ts";
+import type { Action, FaultPlan, UndoRecord } from "../faults/types.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
 import { windowOf } from "../judge/context.ts";
 import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
@@ -30,7 +30,7 @@ import type { DistributedLoad } from "../spec/experiment.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
 import { startWebhookReceiver } from "../observe/webhook.ts";
 import type { WebhookReceiver } from "../observe/webhook.ts";
-import { localStackDir, startTarget } from "../targets/index.ts";
+import { localStackDir, startTarget, targetUndo } from "../targets/index.ts";
 import type { StartedTarget } from "../targets/index.ts";
 import type { Experiment, Fault } from "../spec/experiment.ts";
 import { faultName } from "../spec/experiment.ts";
@@ -173,6 +173,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   let probes: ProbeRunner | undefined;
   let load: LoadRun | undefined;
   let webhook: WebhookReceiver | undefined;
+  let targetStart: UndoRecord | undefined;
   let started: StartedTarget | undefined;
   const observers: Observer[] = [];
   let target: Target | undefined;
@@ -355,10 +356,9 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     webhook = await startWebhookReceiver(event);
     if (typeof opts.target === "string") {
       event("target", `starting target ${opts.target}…`);
-      if (opts.target === "local") {
-        journal.append({ type: "inject", actionId: "target#stack", fault: "target", description: `local stack in ${localStackDir(runDir)}`, deadline: 0, undo: { driver: "local-stack", dir: localStackDir(runDir) } });
-      }
-      started = await startTarget({ ref: opts.target, runDir, webhookUrl: webhook.url, ...(opts.stackSets ? { stackSets: opts.stackSets } : {}), ...(opts.stackConfig ? { stackConfig: opts.stackConfig } : {}) });
+      targetStart = targetUndo({ ref: opts.target, runDir, runId });
+      if (targetStart) journal.append({ type: "inject", actionId: "target#stack", fault: "target", description: `${opts.target} stack in ${localStackDir(runDir)}`, deadline: 0, undo: targetStart });
+      started = await startTarget({ ref: opts.target, runDir, runId, webhookUrl: webhook.url, ...(opts.stackSets ? { stackSets: opts.stackSets } : {}), ...(opts.stackConfig ? { stackConfig: opts.stackConfig } : {}) });
       target = started.target;
       if (started.config) record.environment = { ...record.environment, stackConfig: started.config };
       record.target = { name: target.metadata.name, ...(started.targetFile ? { file: started.targetFile } : {}) };
@@ -488,11 +488,11 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (load) record.series.load = await load.stop().catch(() => load?.series);
     for (const o of observers.splice(0)) await o.stop().catch(() => undefined);
     await webhook?.stop().catch(() => undefined);
-    if (started || opts.target === "local") {
+    if (started || targetStart) {
       event("target", "stopping target");
       try {
-        await (started ? started.stop() : driverFor("local-stack").revert({ driver: "local-stack", dir: localStackDir(runDir) }));
-        if (opts.target === "local") journal.append({ type: "reverted", actionId: "target#stack", by: "run" });
+        await (started ? started.stop() : driverFor(targetStart?.driver ?? "").revert(targetStart as UndoRecord));
+        if (targetStart) journal.append({ type: "reverted", actionId: "target#stack", by: "run" });
       } catch (err) {
         event("error", `stopping the target: ${errorMessage(err)}`);
       }

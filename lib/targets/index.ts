@@ -4,6 +4,7 @@ import { FaultlineError } from "../errors.ts";
 import { loadOne } from "../spec/load.ts";
 import { localStackDir, startLocalTarget } from "./local.ts";
 import type { StartedTarget } from "./local.ts";
+import type { UndoRecord } from "../faults/types.ts";
 
 export type { StartedTarget };
 export { localStackDir };
@@ -13,9 +14,21 @@ export interface TargetRequest {
   /** "local", or a target file */
   ref: string;
   runDir: string;
+  runId: string;
   webhookUrl?: string;
   stackSets?: string[];
   stackConfig?: string;
+}
+
+/**
+ * What undoes starting this target (stopping the stack, removing the containers), for the journal:
+ * written before the target starts, so that `recover` finds what a killed run left. A target file
+ * starts nothing.
+ */
+export function targetUndo(r: Pick<TargetRequest, "ref" | "runDir" | "runId">): UndoRecord | undefined {
+  if (r.ref === "local") return { driver: "local-stack", dir: localStackDir(r.runDir) };
+  if (r.ref === "testcontainers") return { driver: "testcontainers", run: r.runId };
+  return undefined;
 }
 
 /**
@@ -24,11 +37,15 @@ export interface TargetRequest {
  * replicas) comes from the Target document.
  */
 export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
-  if (r.ref === "local") {
-    return startLocalTarget({ dir: localStackDir(r.runDir), sets: r.stackSets ?? [], ...(r.stackConfig ? { configFile: r.stackConfig } : {}), ...(r.webhookUrl ? { webhookUrl: r.webhookUrl } : {}) });
+  const stackOptions = { dir: localStackDir(r.runDir), sets: r.stackSets ?? [], ...(r.stackConfig ? { configFile: r.stackConfig } : {}), ...(r.webhookUrl ? { webhookUrl: r.webhookUrl } : {}) };
+  if (r.ref === "local") return startLocalTarget(stackOptions);
+  if (r.ref === "testcontainers") {
+    // loaded only here: testcontainers and dockerode are not needed by any other target
+    const { startTestcontainersTarget } = await import("./testcontainers.ts");
+    return startTestcontainersTarget({ ...stackOptions, runId: r.runId });
   }
   if ((r.stackSets ?? []).length > 0) {
-    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local (the target is ${r.ref})`);
+    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local or testcontainers (the target is ${r.ref})`);
   }
   if (r.ref === "kubernetes") {
     if (!clusterRunning()) throw new FaultlineError("E_TARGET", "--target kubernetes needs the local control plane: run `make k8s-up` (or `faultline k8s up`) first");

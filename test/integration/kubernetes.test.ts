@@ -64,7 +64,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     k = kube(state.kubeconfig as string);
     await applyFleet(k);
     targetFile = writeClusterTarget(dir, [NS]);
-    target = (await startTarget({ ref: targetFile, runDir: dir })).target;
+    target = (await startTarget({ ref: targetFile, runDir: dir, runId: "k8s-test" })).target;
   });
 
   after(async () => {

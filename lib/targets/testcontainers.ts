@@ -1,0 +1,226 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
+import type { AddressInfo, Server } from "node:net";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import type Dockerode from "dockerode";
+import { stringify } from "yaml";
+import { FaultlineError, errorMessage } from "../errors.ts";
+import type { Driver } from "../faults/types.ts";
+import { loadOne } from "../spec/load.ts";
+import { loadStackConfig } from "../stack/config.ts";
+import { alive } from "../stack/lifecycle.ts";
+import { reservePorts } from "../stack/ports.ts";
+import { portsNeeded } from "../stack/supervisor.ts";
+import type { Placement } from "../stack/supervisor.ts";
+import { layout } from "../stack/topology.ts";
+import type { StartedTarget } from "./local.ts";
+
+/** Labels on every container faultline starts: which run, and which process on which host owns it. */
+export const RUN_LABEL = "dev.faultline.run";
+export const OWNER_LABEL = "dev.faultline.owner";
+const TOXIPROXY_API_PORT = 8474;
+/** The aliases the stack's containers have on the run's network. */
+const ALIAS = { stack: "stack", toxiproxy: "toxiproxy" };
+
+export interface TestcontainersImages {
+  stack: string;
+  toxiproxy: string;
+}
+
+/** The images `make images` builds (tools/images.sh), unless the environment names others. */
+export function defaultImages(env: NodeJS.ProcessEnv = process.env): TestcontainersImages {
+  return { stack: env.FAULTLINE_STACK_IMAGE ?? "faultline/stack:local", toxiproxy: env.FAULTLINE_TOXIPROXY_IMAGE ?? "faultline/toxiproxy:local" };
+}
+
+export function networkName(runId: string): string {
+  return `faultline-${runId}`.replace(/[^a-zA-Z0-9_.-]/g, "-");
+}
+
+async function docker(): Promise<Dockerode> {
+  const { default: Docker } = await import("dockerode");
+  const d = new Docker();
+  try {
+    await d.ping();
+  } catch (err) {
+    throw new FaultlineError("E_TARGET", `--target testcontainers needs a Docker engine and none answers (${errorMessage(err)}): run \`make docker-up\` (tools/images.sh up), or set DOCKER_HOST`);
+  }
+  return d;
+}
+
+async function requireImage(d: Dockerode, image: string): Promise<void> {
+  try {
+    await d.getImage(image).inspect();
+  } catch {
+    // Nothing is pulled at run time: the images are built here, or named by the environment.
+    throw new FaultlineError("E_TARGET", `image ${image} is not in the Docker engine: run \`make images\` (or set FAULTLINE_STACK_IMAGE / FAULTLINE_TOXIPROXY_IMAGE to images you built)`);
+  }
+}
+
+/** Removes every container labelled with `runId`, then the run's network. Idempotent. */
+export async function removeRun(runId: string, d?: Dockerode): Promise<string[]> {
+  const client = d ?? (await docker());
+  const removed: string[] = [];
+  const containers = await client.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } });
+  for (const c of containers) {
+    await client.getContainer(c.Id).remove({ force: true, v: true }).catch((err: unknown) => {
+      if (!/no such container|404/i.test(errorMessage(err))) throw err;
+    });
+    removed.push((c.Names[0] ?? c.Id).replace(/^\//, ""));
+  }
+  const networks = await client.listNetworks({ filters: { name: [networkName(runId)] } });
+  for (const n of networks.filter((x) => x.Name === networkName(runId))) {
+    await client.getNetwork(n.Id).remove().catch((err: unknown) => {
+      if (!/not found|404/i.test(errorMessage(err))) throw err;
+    });
+    removed.push(`network ${n.Name}`);
+  }
+  return removed;
+}
+
+/**
+ * The reaper (Ryuk's job, whose image cannot be pulled here): removes the containers and networks
+ * of every run whose owning process on this host is gone. Runs that are alive keep theirs.
+ */
+export async function reapOrphans(): Promise<string[]> {
+  const d = await docker();
+  const runs = new Set<string>();
+  for (const c of await d.listContainers({ all: true, filters: { label: [OWNER_LABEL] } })) {
+    const [host, pid] = (c.Labels[OWNER_LABEL] ?? "").split(":");
+    const run = c.Labels[RUN_LABEL];
+    if (run !== undefined && host === hostname() && !alive(Number(pid))) runs.add(run);
+  }
+  const removed: string[] = [];
+  for (const run of runs) removed.push(...(await removeRun(run, d)));
+  return removed;
+}
+
+/** Undo of "containers were started for a run": remove them. Journaled before the first one starts. */
+export const testcontainersDriver: Driver = {
+  name: "testcontainers",
+  async revert(undo) {
+    if (typeof undo.run !== "string") throw new FaultlineError("E_INVALID_INPUT", `malformed testcontainers undo record: ${JSON.stringify(undo)}`);
+    await removeRun(undo.run);
+  },
+  async isActive(undo) {
+    const d = await docker();
+    return (await d.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${String(undo.run)}`] } })).length > 0;
+  },
+};
+
+/**
+ * Alertmanager runs in a container and must reach the run's webhook receiver, which listens on
+ * loopback: a TCP relay on the network's gateway address (this host, as the containers see it)
+ * passes its connections to the receiver and nowhere else.
+ */
+async function relay(listenHost: string, to: URL): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((inbound) => {
+    const outbound = connect(Number(to.port), to.hostname);
+    inbound.pipe(outbound).pipe(inbound);
+    const end = (): void => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on("error", end);
+    outbound.on("error", end);
+  });
+  await new Promise<void>((r, j) => {
+    server.once("error", j);
+    server.listen(0, listenHost, () => r());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${listenHost}:${port}${to.pathname}${to.search}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface TestcontainersTargetOptions {
+  /** the run's stack folder: bind-mounted into the stack container (config in, logs and state out) */
+  dir: string;
+  runId: string;
+  configFile?: string;
+  sets?: string[];
+  webhookUrl?: string;
+  images?: TestcontainersImages;
+  onProgress?: (line: string) => void;
+}
+
+/**
+ * The `testcontainers` target: the reference stack in Docker. One network per run; Toxiproxy in its
+ * own container (`@testcontainers/toxiproxy`); the gateway, replicas, Prometheus, Alertmanager and
+ * rollout controller in the stack container, whose every path to a replica crosses the network
+ * through Toxiproxy. The stack's ports are picked free on this host and published under the same
+ * numbers on 127.0.0.1, so the target file the stack writes is valid here as it stands.
+ */
+export async function startTestcontainersTarget(o: TestcontainersTargetOptions): Promise<StartedTarget> {
+  // Ryuk's image cannot be pulled here: the journal and `reapOrphans` do its work.
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+  const progress = o.onProgress ?? (() => undefined);
+  const d = await docker();
+  const images = o.images ?? defaultImages();
+  await requireImage(d, images.toxiproxy);
+  await requireImage(d, images.stack);
+  const { GenericContainer, Network, Wait } = await import("testcontainers");
+  const { ToxiProxyContainer } = await import("@testcontainers/toxiproxy");
+
+  const dir = resolve(o.dir);
+  mkdirSync(dir, { recursive: true });
+  const labels = { [RUN_LABEL]: o.runId, [OWNER_LABEL]: `${hostname()}:${process.pid}` };
+  let closeRelay: (() => Promise<void>) | undefined;
+  const stopAll = async (): Promise<void> => {
+    await closeRelay?.().catch(() => undefined);
+    await removeRun(o.runId, d);
+  };
+  try {
+    const network = await new Network({ nextUuid: () => networkName(o.runId) }).start();
+    const gateway = (await d.getNetwork(network.getId()).inspect()).IPAM?.Config?.[0]?.Gateway as string | undefined;
+    if (gateway === undefined) throw new FaultlineError("E_TARGET", `network ${network.getName()} has no gateway address`);
+
+    progress(`starting ${images.toxiproxy}`);
+    const toxiproxy = await new ToxiProxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels).start();
+
+    const sets = [...(o.sets ?? [])];
+    if (o.webhookUrl !== undefined) {
+      const r = await relay(gateway, new URL(o.webhookUrl));
+      closeRelay = r.close;
+      sets.push(`alerting.webhookUrl=${r.url}`);
+    }
+    const config = await loadStackConfig(o.configFile, sets);
+    const ports = await reservePorts(portsNeeded(config));
+    const placement: Placement = { bindHost: "0.0.0.0", selfHost: ALIAS.stack, toxiproxy: { api: `http://${ALIAS.toxiproxy}:${TOXIPROXY_API_PORT}`, host: ALIAS.toxiproxy }, ports };
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
+    writeFileSync(join(dir, "placement.json"), JSON.stringify(placement, null, 1));
+    // What a client on this host dials: the stack's own servers and each replica (its metrics and admin API).
+    const pool = [...ports];
+    const take = (): number => pool.shift() as number;
+    const own = [take(), take(), take(), take(), take(), take(), take()].filter((_, i) => i !== 2); // [2]: the in-process Toxiproxy's, unused here
+    const published = [...own, ...layout(config, take).map((s) => s.port)];
+
+    progress(`starting ${images.stack} (${published.length} ports published on this host)`);
+    await new GenericContainer(images.stack)
+      .withNetwork(network)
+      .withNetworkAliases(ALIAS.stack)
+      .withLabels(labels)
+      .withBindMounts([{ source: dir, target: "/stack" }])
+      .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
+      .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
+      .withStartupTimeout(120_000)
+      .start();
+
+    // The stack wrote its target file as it sees itself; only Toxiproxy's API is elsewhere from here.
+    const target = await loadOne(join(dir, "target.yaml"), "Target");
+    const api = `http://127.0.0.1:${toxiproxy.getMappedPort(TOXIPROXY_API_PORT)}`;
+    if (target.toxiproxy) target.toxiproxy.api = api;
+    target.metadata = { ...target.metadata, name: "testcontainers", description: `the reference stack in Docker (network ${network.getName()}); state in ${dir}` };
+    const targetFile = join(dir, "target.yaml");
+    writeFileSync(targetFile, `# generated by the testcontainers target\n${stringify(target)}`);
+    return { target, targetFile, config, stop: stopAll };
+  } catch (err) {
+    await stopAll().catch(() => undefined);
+    throw err;
+  }
+}

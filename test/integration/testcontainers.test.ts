@@ -1,0 +1,123 @@
+import { expect } from "chai";
+import Docker from "dockerode";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import type { RunRecord } from "../../lib/spec/run-record.ts";
+import { RUN_LABEL, networkName } from "../../lib/targets/testcontainers.ts";
+import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+/**
+ * The testcontainers target against the real Docker engine that `make test` starts, with the images
+ * `make images` built here: shipped experiments run unchanged in containers, and nothing — no
+ * container, no network — outlives a run, also one killed with SIGKILL.
+ */
+const docker = new Docker();
+
+async function containersOf(runId: string): Promise<string[]> {
+  return (await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } })).map((c) => c.Names[0] ?? c.Id);
+}
+
+async function networkExists(runId: string): Promise<boolean> {
+  return (await docker.listNetworks({ filters: { name: [networkName(runId)] } })).some((n) => n.Name === networkName(runId));
+}
+
+function runFolder(out: string, name: string): string {
+  const dir = readdirSync(out).find((d) => d.includes(name));
+  if (dir === undefined) throw new Error(`no run folder for ${name} in ${out}`);
+  return join(out, dir);
+}
+
+/**
+ * Time-scaled as the suite runs every experiment, and at half the shipped rate: on CI's two cores
+ * the stack's containers, the Docker engine and the load generator share the CPU, and a cold stack
+ * at the full 2,000 req/s can queue past the steady-state bar before it warms (seen once in four
+ * runs here; the full-rate figures are in the issue note).
+ */
+const SCALE = ["--time-scale", "0.5", "--rate-scale", "0.5"];
+
+async function run(name: string): Promise<{ code: number | null; record: RunRecord; runDir: string; stderr: string }> {
+  const out = tempDir("tc");
+  const r = await runCli(["run", `experiments/${name}.yaml`, "--target", "testcontainers", ...SCALE, "--out", out]);
+  const runDir = runFolder(out, name);
+  return { code: r.code, record: JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")) as RunRecord, runDir, stderr: r.stderr };
+}
+
+/** Every URL in the generated target file: what faultline's load, faults and observers talk to. */
+function urlsIn(value: unknown): string[] {
+  if (typeof value === "string") return /^https?:\/\//.test(value) ? [value] : [];
+  if (Array.isArray(value)) return value.flatMap(urlsIn);
+  if (value !== null && typeof value === "object") return Object.values(value).flatMap(urlsIn);
+  return [];
+}
+
+describe("the testcontainers target (real Docker engine, images built here)", function () {
+  this.timeout(300_000);
+
+  it("region-partition passes in containers, sends traffic only to loopback and the run's containers, and leaves nothing behind", async () => {
+    const { code, record, runDir, stderr } = await run("region-partition");
+    expect(record.verdict, stderr.slice(-2000)).to.equal("pass");
+    expect(code).to.equal(0);
+    expect(record.target?.name).to.equal("testcontainers");
+    // the alert reached the run's webhook receiver (on loopback) through the relay
+    const delivered = record.timeline.filter((e) => e.type === "alert.delivered").map((e) => (e.data?.labels as Record<string, string>).alertname);
+    expect(delivered, "RegionDown's notification crossed from Alertmanager's container to the run").to.include("RegionDown");
+    const target = parse(readFileSync(join(runDir, "stack/target.yaml"), "utf8")) as unknown;
+    const urls = urlsIn(target);
+    expect(urls.length).to.be.greaterThan(10);
+    for (const u of urls) expect(new URL(u).hostname, u).to.equal("127.0.0.1");
+    // Alertmanager, inside the stack container, reaches the run only through the relay on the network's gateway
+    const am = readFileSync(join(runDir, "stack/alertmanager.yml"), "utf8");
+    const relay = /url: (http:\/\/[^\s]+)/.exec(am)?.[1];
+    const net = await docker.listNetworks({ filters: { name: [networkName(record.runId)] } });
+    expect(net, "the run's network is gone after the run").to.deep.equal([]);
+    expect(relay, am).to.match(/^http:\/\/172\.|^http:\/\/10\.|^http:\/\/192\.168\./);
+    expect(await containersOf(record.runId)).to.deep.equal([]);
+  });
+
+  it("gpu-oom passes in containers: the replica runs out of GPU memory, is routed around and comes back", async () => {
+    const { code, record, stderr } = await run("gpu-oom");
+    expect(record.verdict, stderr.slice(-2000)).to.equal("pass");
+    expect(code).to.equal(0);
+    const fired = record.timeline.filter((e) => e.type === "alert.firing").map((e) => JSON.stringify(e.data));
+    expect(fired.some((f) => f.includes("GPUOutOfMemory")), fired.join("\n")).to.equal(true);
+    expect(await containersOf(record.runId)).to.deep.equal([]);
+  });
+
+  it("after SIGKILL of a run, its containers and network remain until `faultline recover` removes them from the journal", async () => {
+    const out = tempDir("tc-kill");
+    const cli = startCli(["run", "experiments/region-partition.yaml", "--target", "testcontainers", ...SCALE, "--out", out]);
+    const runDir = await waitForJournal(out, "injected", 60_000);
+    const runId = runDir.split("/").at(-1) as string;
+    cli.child.kill("SIGKILL");
+    expect((await cli.exit).signal).to.equal("SIGKILL");
+    expect((await containersOf(runId)).length, "a killed run leaves its containers").to.equal(2);
+    expect(await networkExists(runId)).to.equal(true);
+
+    const r = await runCli(["recover", "--out", out]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/testcontainers stack/);
+    expect(await containersOf(runId)).to.deep.equal([]);
+    expect(await networkExists(runId)).to.equal(false);
+  });
+
+  it("the reaper removes containers whose run died without a journal entry to find them by", async () => {
+    const runId = `reaper-test-${process.pid}`;
+    const owner = "dev.faultline.owner";
+    // a container as a crashed run leaves it: labelled, its owner a process that no longer exists
+    const c = await docker.createContainer({ Image: "faultline/toxiproxy:local", Labels: { [RUN_LABEL]: runId, [owner]: `${(await import("node:os")).hostname()}:2147483646` } });
+    await c.start();
+    const alive = await docker.createContainer({ Image: "faultline/toxiproxy:local", Labels: { [RUN_LABEL]: `${runId}-alive`, [owner]: `${(await import("node:os")).hostname()}:${process.pid}` } });
+    await alive.start();
+    try {
+      const r = await runCli(["recover", "--containers", "--out", tempDir("tc-reap")]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(await containersOf(runId)).to.deep.equal([]);
+      expect(await containersOf(`${runId}-alive`), "a live run's container is kept").to.have.length(1);
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+      await alive.remove({ force: true }).catch(() => undefined);
+    }
+  });
+});
