@@ -19,19 +19,6 @@ interface LiveBucket {
 const BODIES_PER_TEMPLATE = 32;
 const TICK_MS = 2;
 
-/** The rate at `elapsed` ms: constant, or linear ramps between stage targets (k6's ramping-arrival-rate). */
-export function rateAt(load: ResolvedLoad, elapsed: number): number {
-  if (!load.stages || load.stages.length === 0) return load.rate;
-  let from = load.rate;
-  let t = 0;
-  for (const s of load.stages) {
-    if (elapsed < t + s.duration) return from + ((s.target - from) * (elapsed - t)) / s.duration;
-    t += s.duration;
-    from = s.target;
-  }
-  return from;
-}
-
 /** Requests due by `elapsed` ms: the integral of the rate (trapezoids over 1 ms steps for ramps). */
 export function dueBy(load: ResolvedLoad, elapsed: number): number {
   if (!load.stages || load.stages.length === 0) return (load.rate * elapsed) / 1000;
@@ -47,6 +34,31 @@ export function dueBy(load: ResolvedLoad, elapsed: number): number {
     from = s.target;
   }
   return n + (from * (elapsed - t)) / 1000;
+}
+
+/**
+ * When request `k` (0-based) is due, in ms from the start: the inverse of `dueBy`. Within a ramp
+ * from r0 to r1 over D seconds the count is r0·τ + (r1 − r0)·τ²/(2D); its root gives τ.
+ */
+export function dueAt(load: ResolvedLoad, k: number): number {
+  if (!load.stages || load.stages.length === 0) return (k / load.rate) * 1000;
+  let n = 0;
+  let t = 0;
+  let from = load.rate;
+  for (const s of load.stages) {
+    const d = s.duration / 1000;
+    const inStage = ((from + s.target) / 2) * d;
+    if (k < n + inStage) {
+      const want = k - n;
+      const a = (s.target - from) / (2 * d);
+      const tau = Math.abs(a) < 1e-12 ? want / from : (-from + Math.sqrt(Math.max(0, from * from + 4 * a * want))) / (2 * a);
+      return t + tau * 1000;
+    }
+    n += inStage;
+    t += s.duration;
+    from = s.target;
+  }
+  return t + ((k - n) / from) * 1000;
 }
 
 /**
@@ -205,11 +217,9 @@ export class BuiltinLoadEngine implements LoadEngine {
       // Every request due by now leaves now, each stamped with its own scheduled time. Request k is
       // due at k / rate, so by `elapsed` floor(rate × elapsed) + 1 are due (the first at 0).
       const due = Math.min(Math.floor(dueBy(load, elapsed)) + 1, maxRequests, Math.ceil(dueBy(load, load.durationMs)));
-      const rate = Math.max(rateAt(load, elapsed), 1e-9);
-      while (sent < due) {
-        const sched = startPerf + (sent / rate) * 1000;
-        void fire(load.stages ? Math.min(sched, startPerf + elapsed) : sched);
-      }
+      // stamped with the time it was due, from the schedule's integral (a ramp's current rate would
+      // misdate every request by the ramp's lag: the stamps would trail the clock for the rest of the run)
+      while (sent < due) void fire(Math.min(startPerf + dueAt(load, sent), startPerf + elapsed));
       for (const [idx, lb] of live) seal(idx, lb, false);
       setTimeout(tick, TICK_MS);
     };

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { BuiltinLoadEngine, dueBy } from "../../lib/load/builtin.ts";
+import { BuiltinLoadEngine, dueAt, dueBy } from "../../lib/load/builtin.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/load/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
 import { DEFAULT_MIX } from "../../lib/load/types.ts";
@@ -59,6 +59,27 @@ describe("load: builtin engine against real servers", function () {
     expect(dueBy(load, 10_000)).to.be.closeTo(500, 1);
     expect(dueBy(load, 20_000)).to.be.closeTo(1500, 1);
     expect(dueBy({ ...load, stages: undefined, rate: 250 }, 4000)).to.equal(1000);
+  });
+
+  it("open-model schedule: each request is stamped with the time it fell due, through ramps up and down", () => {
+    const load = { baseUrl: "http://x", rate: 200, durationMs: 20_000, maxInFlight: 1, timeoutMs: 1, mix: DEFAULT_MIX, stages: [{ duration: 2500, target: 2000 }, { duration: 5000, target: 2000 }, { duration: 4000, target: 100 }] };
+    for (const k of [0, 1, 100, 2749, 2750, 5000, 12_749, 13_000, 16_000]) {
+      const t = dueAt(load, k);
+      expect(dueBy(load, t), `request ${k} due at ${t.toFixed(1)} ms`).to.be.closeTo(k, 0.01);
+    }
+    // after the ramp from 200 to 2000 req/s over 2.5 s (2750 requests), request 2750 + 2000·s is due at 2.5 s + s
+    expect(dueAt(load, 2750 + 2000 * 3)).to.be.closeTo(5500, 0.01);
+    expect(dueAt({ ...load, stages: undefined }, 400)).to.equal(2000);
+  });
+
+  it("a ramped load against a fast server measures its latency, not the ramp's schedule lag", async () => {
+    await using http = await startHttpServer();
+    const run = await new BuiltinLoadEngine().start({ baseUrl: http.url, rate: 50, stages: [{ duration: 1000, target: 500 }, { duration: 1500, target: 500 }], durationMs: 2500, maxInFlight: 1000, timeoutMs: 2000, mix: DEFAULT_MIX });
+    const series = await run.done;
+    const late = series.buckets.filter((b) => b.t >= series.start + 1500);
+    // a local echo answers in a few ms; stamped from the current rate, they trailed the clock by 0.45 s (453 ms measured)
+    expect(Math.max(...late.map((b) => b.lat?.p50 ?? 0))).to.be.below(100);
+    expect(totalsOver(series).sent).to.be.within(1020, 1030);
   });
 
   it("streaming requests against the stack report time to first token and inter-token latency matching its config ± 20%", async () => {
