@@ -413,24 +413,35 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
       const rateScale = opts.rateScale ?? 1;
       const durationMs = (exp.phases.warmup + exp.phases.baseline) * scale + faultMsPlanned + exp.phases.recovery * scale + 2000;
       const base = endpointUrl(tgt, l.endpoint, "/");
+      const rate = l.rate * rateScale;
+      // A load without stages of its own ramps up over the warm-up from a tenth of its rate, as
+      // traffic shifted onto a fleet does, then holds: a cold stack hit at full rate at once can
+      // queue past any steady state before its connections and JIT are warm (seen in containers).
+      const warmMs = exp.phases.warmup * scale;
+      const ramp = l.stages === undefined && warmMs > 0;
+      const stages = l.stages
+        ? l.stages.map((st) => ({ duration: st.duration * scale, target: st.target * rateScale }))
+        : ramp
+          ? [{ duration: warmMs, target: rate }, { duration: durationMs - warmMs, target: rate }]
+          : undefined;
       const engine = l.engine === "k6-operator" ? distributedEngine(tgt, l.distributed, (stage, message) => event("load.stage", message, { stage })) : loadEngine(l.engine);
       load = await engine.start({
         baseUrl: base,
-        rate: l.rate * rateScale,
-        ...(l.stages ? { stages: l.stages.map((st) => ({ duration: st.duration * scale, target: st.target * rateScale })) } : {}),
+        rate: ramp ? rate / 10 : rate,
+        ...(stages ? { stages } : {}),
         durationMs,
         maxInFlight: l.maxInFlight,
         timeoutMs: l.timeout,
         mix: l.mix ?? DEFAULT_MIX,
       });
       record.series.load = load.series;
-      event("load", `${l.engine} load at ${l.rate * rateScale} req/s on ${base} for up to ${(durationMs / 1000).toFixed(0)}s`);
+      event("load", `${l.engine} load at ${rate} req/s${ramp ? ` (from ${rate / 10} over the warm-up)` : ""} on ${base} for up to ${(durationMs / 1000).toFixed(0)}s`);
     }
 
     // Connection set-up, cold caches and the JIT make the first seconds slow on any system; the
     // warm-up is recorded and charted, and no assertion looks at it.
     if (load && exp.phases.warmup > 0) {
-      const warmupMs = exp.phases.warmup * scale;
+      const warmupMs = exp.phases.warmup * scale; // the load ramps up meanwhile (above)
       enterPhase("warmup", warmupMs);
       await runPhase(warmupMs);
     }
