@@ -111,7 +111,15 @@ export class PodBridge {
         port: POD_PORT,
         replica: { ...this.replica, version },
       };
-      const child = new Child({ name, command: process.execPath, args: [REPLICA_MAIN], env: { FAULTLINE_REPLICA: JSON.stringify(options) }, logFile: join(this.o.logDir, `pod-${name}.log`) });
+      // restarted with a growing back-off when it dies (a GPU OOM), as the kubelet restarts a container
+      const child = new Child({
+        name,
+        command: process.execPath,
+        args: [REPLICA_MAIN],
+        env: { FAULTLINE_REPLICA: JSON.stringify(options) },
+        logFile: join(this.o.logDir, `pod-${name}.log`),
+        restart: { baseMs: this.replica.restartBackoffMs, maxMs: this.replica.restartBackoffMaxMs },
+      });
       child.start();
       this.running.set(uid, { child, ip, pod: name });
       busy.add(ip);

@@ -1,5 +1,6 @@
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, Exec, KubeConfig } from "@kubernetes/client-node";
 import type { Informer, KubernetesObject } from "@kubernetes/client-node";
+import { Writable } from "node:stream";
 import { FaultlineError, errorMessage } from "../errors.ts";
 
 export interface Kube {
@@ -81,4 +82,48 @@ export function follow<T extends KubernetesObject>(inf: Informer<T>, on: (o: T, 
     setTimeout(() => void inf.start().catch(() => undefined), 1000).unref();
   });
   return inf;
+}
+
+export interface ExecResult {
+  /** the command's exit code (0 on success); undefined when the API server gave no status */
+  code: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `command` in a pod's container through the API server's exec subresource (the kubelet runs
+ * it; on the local control plane kwok's ClusterExec runs it on this machine). A non-zero exit is a
+ * result, not an error: a command that makes a process run out of memory may well fail itself.
+ */
+export async function execIn(k: Kube, namespace: string, pod: string, container: string, command: string[], timeoutMs = 30_000): Promise<ExecResult> {
+  const out = { stdout: "", stderr: "" };
+  const sink = (key: "stdout" | "stderr"): Writable =>
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        if (out[key].length < 64_000) out[key] += chunk.toString();
+        done();
+      },
+    });
+  return new Promise<ExecResult>((resolve, reject) => {
+    let status: { status?: string; details?: { causes?: { reason?: string; message?: string }[] }; message?: string } | undefined;
+    const timer = setTimeout(() => reject(new FaultlineError("E_DRIVER", `kubernetes: exec in ${namespace}/${pod}: no end after ${timeoutMs}ms`)), timeoutMs);
+    new Exec(k.kc)
+      .exec(namespace, pod, container, command, sink("stdout"), sink("stderr"), null, false, (s) => (status = s))
+      .then((ws) => {
+        ws.on("close", () => {
+          clearTimeout(timer);
+          const exit = status?.details?.causes?.find((c) => c.reason === "ExitCode")?.message;
+          resolve({ code: status?.status === "Success" ? 0 : exit !== undefined ? Number(exit) : undefined, ...out });
+        });
+        ws.on("error", (err: Error) => {
+          clearTimeout(timer);
+          reject(apiError(`exec in ${namespace}/${pod}`, err));
+        });
+      })
+      .catch((err: unknown) => {
+        clearTimeout(timer);
+        reject(apiError(`exec in ${namespace}/${pod}`, err));
+      });
+  });
 }

@@ -108,7 +108,7 @@ process.on("SIGINT", () => void stop(0));
 try {
   mkdirSync(logs, { recursive: true });
   const { token } = makePki();
-  const [etcdPort, peerPort, apiPort] = (await reservePorts(3)) as [number, number, number];
+  const [etcdPort, peerPort, apiPort, kwokPort] = (await reservePorts(4)) as [number, number, number, number];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   rmSync(join(dir, "etcd"), { recursive: true, force: true });
   start("etcd", opts.etcd, [
@@ -130,6 +130,8 @@ try {
     "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--profiling=false",
     "--enable-priority-and-fairness=false", "--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
     "--disable-admission-plugins=ServiceAccount", "--watch-cache=false", "--v=1",
+    // exec and logs go to the node's "kubelet": kwok's server, at the node's InternalIP (127.0.0.1)
+    "--kubelet-preferred-address-types=InternalIP", `--kubelet-certificate-authority=${join(pki, "ca.crt")}`,
   ]);
   const dispatcher = new Agent({ connect: { ca: readFileSync(join(pki, "ca.crt")) } });
   const authed = async (path: string): Promise<boolean> => {
@@ -150,8 +152,14 @@ try {
   start("kube-scheduler", bin("kube-scheduler"), [
     `--kubeconfig=${kc}`, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0", "--kube-api-qps=500", "--kube-api-burst=1000", "--v=1",
   ]);
+  // kwok's ClusterExec: `exec` into any simulated pod runs the command here, on this machine
+  const execConfig = join(dir, "kwok-exec.yaml");
+  writeFileSync(execConfig, "apiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterExec\nmetadata:\n  name: local-commands\nspec:\n  execs:\n  - local: {}\n");
   start("kwok", bin("kwok"), [
-    `--kubeconfig=${kc}`, `--config=${opts.kwokConfig}`, "--manage-all-nodes=false",
+    `--kubeconfig=${kc}`, `--config=${opts.kwokConfig}`, `--config=${execConfig}`, "--manage-all-nodes=false",
+    // its server is every node's kubelet endpoint (nodes report this port), serving TLS with the API server's certificate
+    `--server-address=127.0.0.1:${kwokPort}`, `--node-port=${kwokPort}`,
+    `--tls-cert-file=${join(pki, "apiserver.crt")}`, `--tls-private-key-file=${join(pki, "apiserver.key")}`,
     `--manage-nodes-with-annotation-selector=${opts.kwokAnnotation}`,
     `--cidr=${opts.podCidr}`, "--node-ip=127.0.0.1", `--node-lease-duration-seconds=${opts.nodeLeaseSeconds}`, "--v=1",
   ]);

@@ -187,6 +187,12 @@ export const GpuOomFault = strictObject({
     rampTo: z.number().min(1).max(200).default(105).meta({ description: "percent of GPU memory to reach; above 100 means OOM" }),
     steps: z.number().int().min(1).max(100).default(10),
     stepEvery: Duration.prefault("2s"),
+    command: z.array(z.string()).min(1).optional().meta({
+      description: "kubernetes target: exec this in each selected pod's container instead of the simulated replica's pressure call, e.g. a CUDA allocation on a real GPU node; ${pod}, ${podIP} and ${namespace} are filled in",
+    }),
+    revertCommand: z.array(z.string()).min(1).optional().meta({ description: "kubernetes target: exec'd on revert (default: clear the simulated pressure)" }),
+    container: z.string().optional().meta({ description: "kubernetes target: the container to exec in (default: the pod's first)" }),
+    namespace: z.string().optional().meta({ description: "kubernetes target: the pods' namespace (default: the target's first)" }),
   }).prefault({}),
 });
 

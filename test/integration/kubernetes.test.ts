@@ -139,6 +139,33 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     await until("the replacement's process answers at its IP", () => servedBy(fresh.status?.podIP), (n) => n === fresh.metadata?.name);
   });
 
+  it("gpu-oom execs into the chosen pod through the API server (kwok's ClusterExec runs it here): the replica runs out of GPU memory and its process restarts", async () => {
+    const p = await plan({ kind: "gpu-oom", selector: { matchLabels: { region: "us-west" } } });
+    expect(p.targets, "one pod by default").to.have.length(1);
+    const victim = (p.targets[0] as string).split("/")[1] as string;
+    const ip = (await pods()).find((x) => x.metadata?.name === victim)?.status?.podIP;
+    await until("the victim's process answers", () => servedBy(ip), (n) => n === victim);
+    const log = join(dir, "logs", `pod-${victim}.log`);
+    expect(readFileSync(log, "utf8")).not.to.match(/OOM:/);
+    expect(p.actions[0]?.description).to.match(new RegExp(`^exec in inference/${victim} .*http://${ip?.replace(/\./g, "\\.")}:8000/admin/gpu-pressure`));
+
+    for (const a of p.actions) await a.apply();
+    await until("the replica ran out of GPU memory and exited", async () => readFileSync(log, "utf8"), (s) => /OOM: .*CUDA out of memory/.test(s));
+    // restarted by the bridge, as the kubelet restarts a container, without the pressure
+    await until("its process serves again", () => servedBy(ip), (n) => n === victim, 30_000);
+    const state = (await (await fetch(`http://${ip}:8000/admin/state`)).json()) as { gpu: { pressureMiB: number } };
+    expect(state.gpu.pressureMiB).to.equal(0);
+    // the revert clears pressure through the same exec; it is harmless on a fresh process
+    await driverFor("kubernetes").revert(p.actions[0]!.undo);
+    expect(await servedBy(ip)).to.equal(victim);
+
+    // a user's own command (a CUDA allocation on a real node) runs instead, with ${pod} and ${podIP} filled in
+    const own = await plan({ kind: "gpu-oom", selector: { matchLabels: { region: "us-west" } }, params: { command: ["sh", "-c", "echo ${pod} ${podIP} > " + join(dir, "exec-proof")] } });
+    for (const a of own.actions) await a.apply();
+    const target = (own.targets[0] as string).split("/")[1];
+    expect(readFileSync(join(dir, "exec-proof"), "utf8").trim()).to.equal(`${target} ${(await pods()).find((x) => x.metadata?.name === target)?.status?.podIP}`);
+  });
+
   it("guard rails: a fault over the blast radius, or in a namespace off the allow-list, is refused before anything changes", async () => {
     let err = await plan({ kind: "node-loss", selector: { matchLabels: { type: "kwok" } } }).catch((e: unknown) => e);
     expect(String(err)).to.match(/would hit 9 of 9 nodes \(100%\), over the target's blast radius of 50%/);
@@ -209,7 +236,10 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     expect(p.targets).to.deep.equal([`${NS}/inference-us-west`]);
     for (const a of p.actions) await a.apply();
     const rolled = await until("v2-bad rolled out", rsOf, (h) => h !== undefined && h !== original, 60_000);
-    const env = (await pods({ [REGION_LABEL]: "us-west" })).filter(podReady).map((x) => x.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value);
+    // the new ReplicaSet can be Ready while an old pod is still terminating: wait for it to go
+    const versions = async (): Promise<(string | undefined)[]> =>
+      (await pods({ [REGION_LABEL]: "us-west" })).filter(podReady).map((x) => x.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value);
+    const env = await until("only v2-bad replicas serve", versions, (vs) => vs.length === 3 && vs.every((v) => v === "v2-bad"), 30_000);
     expect(env).to.deep.equal(["v2-bad", "v2-bad", "v2-bad"]);
     expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
     for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);

@@ -3,7 +3,7 @@ import type { V1Deployment, V1Node, V1Pod, V1PodTemplateSpec } from "@kubernetes
 import { retryUntil } from "../../clock.ts";
 import { FaultlineError } from "../../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "../../k8s/cluster.ts";
-import { apiError, isReady, kube, orNotFound } from "../../k8s/client.ts";
+import { apiError, execIn, isReady, kube, orNotFound } from "../../k8s/client.ts";
 import type { Kube } from "../../k8s/client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "../../k8s/fleet.ts";
 import type { Fault, Selector } from "../../spec/experiment.ts";
@@ -159,11 +159,13 @@ export function allowedNamespace(s: K8sSection, wanted: string | undefined, who:
 }
 
 /** The namespace's pods that are not already going away, with short topology labels added. */
-async function livePods(k: Kube, namespace: string): Promise<{ name: string; labels: Record<string, string> }[]> {
+async function livePods(k: Kube, namespace: string): Promise<{ name: string; labels: Record<string, string>; ip: string | undefined; container: string | undefined }[]> {
   const list = await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => {
     throw apiError(`list pods in ${namespace}`, err);
   });
-  return list.items.filter((p) => p.metadata?.deletionTimestamp === undefined).map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p) }));
+  return list.items
+    .filter((p) => p.metadata?.deletionTimestamp === undefined)
+    .map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p), ip: p.status?.podIP, container: p.spec?.containers[0]?.name }));
 }
 
 const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
@@ -187,6 +189,42 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
           });
         },
       })),
+    };
+  },
+};
+
+/** The simulated replica's GPU-pressure call (lib/stack/replica.ts), from inside its pod: past capacity it runs out of memory. */
+const REPLICA_PRESSURE = (mib: number): string[] => ["curl", "-sS", "-X", "POST", "-H", "content-type: application/json", "--data", `{"setMiB": ${mib}}`, "http://${podIP}:8000/admin/gpu-pressure"];
+const DEFAULT_OOM_COMMAND = REPLICA_PRESSURE(1 << 20);
+const DEFAULT_OOM_REVERT = REPLICA_PRESSURE(0);
+
+const fill = (command: readonly string[], vars: Record<string, string>): string[] => command.map((a) => a.replace(/\$\{(pod|podIP|namespace)\}/g, (_, k: string) => vars[k] ?? ""));
+
+const gpuOomExec: FaultKindHandler<KindOf<"gpu-oom">> = {
+  kind: "gpu-oom",
+  appliesTo: (t) => t.kubernetes !== undefined && t.stack === undefined,
+  plan: async (f, ctx) => {
+    const { s, k, ref } = k8sOf(ctx, f.kind);
+    const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
+    const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
+    const chosen = select(items, { ...f.selector, count: f.selector.count ?? (f.selector.percent === undefined ? 1 : undefined) }, "pod");
+    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
+    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    return {
+      targets: chosen.map((c) => `${namespace}/${c.name}`),
+      actions: chosen.map((c) => {
+        const vars = { pod: c.name, podIP: c.ip ?? "", namespace };
+        const container = f.params.container ?? c.container ?? "";
+        const command = fill(f.params.command ?? DEFAULT_OOM_COMMAND, vars);
+        return {
+          description: `exec in ${namespace}/${c.name} (${container}): ${command.join(" ")}`,
+          undo: { driver: "kubernetes", op: "exec", ...ref, namespace, pod: c.name, container, command: fill(f.params.revertCommand ?? DEFAULT_OOM_REVERT, vars) },
+          apply: async () => {
+            const r = await execIn(k, namespace, c.name, container, command);
+            ctx.log.info({ pod: c.name, code: r.code, stdout: r.stdout.slice(0, 500), stderr: r.stderr.slice(0, 500) }, "gpu-oom exec done");
+          },
+        };
+      }),
     };
   },
 };
@@ -303,7 +341,7 @@ const planRollout = async (f: KindOf<"bad-rollout"> | KindOf<"rollout">, ctx: Pl
 const badRollout: FaultKindHandler<KindOf<"bad-rollout">> = { kind: "bad-rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
 const rollout: FaultKindHandler<KindOf<"rollout">> = { kind: "rollout", appliesTo: (t) => t.kubernetes !== undefined && t.stack?.rollout === undefined, plan: planRollout };
 
-export const kubernetesKinds = [nodeLoss, zoneOutage, regionOutage, podKill, networkPartition, badRollout, rollout] as const;
+export const kubernetesKinds = [nodeLoss, zoneOutage, regionOutage, podKill, networkPartition, badRollout, rollout, gpuOomExec] as const;
 
 function str(u: UndoRecord, key: string): string {
   const v = u[key];
@@ -346,6 +384,15 @@ export const kubernetesDriver: Driver = {
         await k.custom.deleteNamespacedCustomObject({ ...NETWORKCHAOS, namespace, name }).catch((err: unknown) => {
           if ((err as { code?: number }).code !== 404) throw apiError(`delete NetworkChaos ${namespace}/${name}`, err);
         });
+        return;
+      }
+      case "exec": {
+        // the pod may be gone, or its process restarted without the pressure: nothing to undo then
+        const namespace = str(u, "namespace");
+        const pod = str(u, "pod");
+        if ((await orNotFound(() => k.core.readNamespacedPod({ name: pod, namespace }))) === undefined) return;
+        const command = Array.isArray(u.command) ? u.command.map(String) : [];
+        await execIn(k, namespace, pod, str(u, "container"), command);
         return;
       }
       case "restore-template": {
