@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { connect } from "node:net";
+import { lookup } from "node:dns/promises";
+import { connect, isIP } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Counter, Gauge, Registry } from "prom-client";
@@ -124,9 +125,11 @@ export class Supervisor {
     await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
     // An external Toxiproxy listens on every address of its container; the gateway dials it by name.
     const listen = where.toxiproxy ? "0.0.0.0" : "127.0.0.1";
+    // By address, not name: Toxiproxy would ask Docker's DNS again for every connection it opens.
+    const self = isIP(where.selfHost) ? where.selfHost : (await lookup(where.selfHost)).address;
     for (const s of this.slots) {
-      await tp.ensureProxy(s.proxyName, `${listen}:${s.proxyPort}`, `${where.selfHost}:${s.port}`);
-      await tp.ensureProxy(s.healthProxyName, `${listen}:${s.healthProxyPort}`, `${where.selfHost}:${s.port}`);
+      await tp.ensureProxy(s.proxyName, `${listen}:${s.proxyPort}`, `${self}:${s.port}`);
+      await tp.ensureProxy(s.healthProxyName, `${listen}:${s.healthProxyPort}`, `${self}:${s.port}`);
     }
 
     for (const s of this.slots) this.startReplica(s);
