@@ -91,8 +91,9 @@ build() {
 
 images() {
   engine_answers || { echo "images: no docker engine answers: run \`bash tools/images.sh up\` first" >&2; exit 1; }
-  local work="$cache/images"
-  rm -rf "$work" && mkdir -p "$work"
+  # a build folder of its own: two clones building at once do not share one
+  work="$(mktemp -d "$cache/images.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
 
   local tp="$work/toxiproxy"
   mkdir -p "$tp" && cp "$root/images/toxiproxy/Dockerfile.local" "$tp/"
