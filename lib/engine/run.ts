@@ -502,7 +502,8 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
     if (started || targetStart) {
       event("target", "stopping target");
       try {
-        await (started ? started.stop() : driverFor(targetStart?.driver ?? "").revert(targetStart as UndoRecord));
+        // a target that failed half-way through starting is undone from its journal record
+        await (started ? started.stop() : targetStart ? driverFor(targetStart.driver).revert(targetStart) : undefined);
         if (targetStart) journal.append({ type: "reverted", actionId: "target#stack", by: "run" });
       } catch (err) {
         event("error", `stopping the target: ${errorMessage(err)}`);

@@ -138,6 +138,17 @@ async function relay(listenHost: string, to: URL): Promise<{ url: string; close(
   };
 }
 
+/**
+ * Publishes a container's ports on 127.0.0.1 only. testcontainers binds every host address and has
+ * no option for it; its protected host config is where the port bindings are, before `start()`.
+ * The stack's control and admin APIs must not be reachable from the machine's network.
+ */
+function onLoopback<C extends object>(container: C): C {
+  const hc = (container as unknown as { hostConfig: { PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[]> } }).hostConfig;
+  for (const bindings of Object.values(hc.PortBindings ?? {})) for (const b of bindings) b.HostIp = "127.0.0.1";
+  return container;
+}
+
 export interface TestcontainersTargetOptions {
   /** the run's stack folder: bind-mounted into the stack container (config in, logs and state out) */
   dir: string;
@@ -159,6 +170,8 @@ export interface TestcontainersTargetOptions {
 export async function startTestcontainersTarget(o: TestcontainersTargetOptions): Promise<StartedTarget> {
   // Ryuk's image cannot be pulled here: the journal and `reapOrphans` do its work.
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+  // ports are published on 127.0.0.1 only (onLoopback): "localhost" could resolve to ::1 first
+  if (process.env.DOCKER_HOST === undefined || process.env.DOCKER_HOST.startsWith("unix://")) process.env.TESTCONTAINERS_HOST_OVERRIDE ??= "127.0.0.1";
   const progress = o.onProgress ?? (() => undefined);
   const d = await docker();
   const images = o.images ?? defaultImages();
@@ -181,7 +194,7 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     if (gateway === undefined) throw new FaultlineError("E_TARGET", `network ${network.getName()} has no gateway address`);
 
     progress(`starting ${images.toxiproxy}`);
-    const toxiproxy = await new ToxiProxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels).start();
+    const toxiproxy = await onLoopback(new ToxiProxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels)).start();
 
     const sets = [...(o.sets ?? [])];
     if (o.webhookUrl !== undefined) {
@@ -201,15 +214,16 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     const published = [...own, ...layout(config, take).map((s) => s.port)];
 
     progress(`starting ${images.stack} (${published.length} ports published on this host)`);
-    await new GenericContainer(images.stack)
-      .withNetwork(network)
-      .withNetworkAliases(ALIAS.stack)
-      .withLabels(labels)
-      .withBindMounts([{ source: dir, target: "/stack" }])
-      .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
-      .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
-      .withStartupTimeout(120_000)
-      .start();
+    await onLoopback(
+      new GenericContainer(images.stack)
+        .withNetwork(network)
+        .withNetworkAliases(ALIAS.stack)
+        .withLabels(labels)
+        .withBindMounts([{ source: dir, target: "/stack" }])
+        .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
+        .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
+        .withStartupTimeout(120_000),
+    ).start();
 
     // The stack wrote its target file as it sees itself; only Toxiproxy's API is elsewhere from here.
     const target = await loadOne(join(dir, "target.yaml"), "Target");

@@ -94,6 +94,13 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     expect((await cli.exit).signal).to.equal("SIGKILL");
     expect((await containersOf(runId)).length, "a killed run leaves its containers").to.equal(2);
     expect(await networkExists(runId)).to.equal(true);
+    // what they publish is on loopback only: the stack's control and admin APIs stay off the network
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } })) {
+      const bindings = Object.values((await docker.getContainer(c.Id).inspect()).HostConfig.PortBindings ?? {}) as { HostIp?: string }[][];
+      const ips = bindings.flat().map((b) => b.HostIp);
+      expect(ips.length, c.Image).to.be.greaterThan(0);
+      expect([...new Set(ips)], c.Image).to.deep.equal(["127.0.0.1"]);
+    }
 
     const r = await runCli(["recover", "--out", out]);
     expect(r.code, r.stderr).to.equal(0);
