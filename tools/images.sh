@@ -47,11 +47,11 @@ up() {
 
 down() {
   [ -f "$pidfile" ] || { say "no dockerd started by faultline"; return; }
-  local pid; pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
+  local pid s; pid="$(cat "$pidfile")"; s="$(need_sudo)"
+  if $s kill -0 "$pid" 2>/dev/null; then
     say "stopping the dockerd faultline started (pid $pid)"
-    kill "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    $s kill "$pid"
+    for _ in $(seq 1 40); do $s kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   fi
   rm -f "$pidfile"
 }
