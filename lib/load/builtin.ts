@@ -214,8 +214,8 @@ export class BuiltinLoadEngine implements LoadEngine {
         void settle();
         return;
       }
-      // Every request due by now leaves now, each stamped with its own scheduled time. Request k is
-      // due at k / rate, so by `elapsed` floor(rate × elapsed) + 1 are due (the first at 0).
+      // Every request due by now leaves now, each stamped with its own scheduled time. By `elapsed`
+      // floor(dueBy(elapsed)) + 1 are due (the first at 0); request k fell due at dueAt(k).
       const due = Math.min(Math.floor(dueBy(load, elapsed)) + 1, maxRequests, Math.ceil(dueBy(load, load.durationMs)));
       // stamped with the time it was due, from the schedule's integral (a ramp's current rate would
       // misdate every request by the ramp's lag: the stamps would trail the clock for the rest of the run)

@@ -18,7 +18,7 @@ import { alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.t
 import { reservePorts } from "./ports.ts";
 import { OOM_EXIT_CODE } from "./replica.ts";
 import { RolloutController } from "./rollout.ts";
-import { layout } from "./topology.ts";
+import { assignPorts, portsNeeded } from "./topology.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -50,16 +50,11 @@ export interface Placement {
   selfHost: string;
   /** a Toxiproxy that runs elsewhere: its API as seen from here, and the host the gateway dials for its proxies */
   toxiproxy?: { api: string; host: string };
-  /** the ports to take, in the order the supervisor takes them (see `portsNeeded`) */
+  /** the ports to take, as `assignPorts` hands them out */
   ports?: number[];
 }
 
 export const LOOPBACK: Placement = { bindHost: "127.0.0.1", selfHost: "127.0.0.1" };
-
-/** How many ports a stack with this config takes: 7 of its own and 3 per replica. */
-export function portsNeeded(c: StackConfig): number {
-  return 7 + 3 * c.regions.reduce((n, r) => n + r.replicas, 0);
-}
 
 function tool(name: string): string {
   return join(ROOT, "tools/bin", name);
@@ -106,11 +101,7 @@ export class Supervisor {
     mkdirSync(this.path("prometheus"), { recursive: true });
     mkdirSync(this.path("alertmanager"), { recursive: true });
     const where = this.placement;
-    const pool = where.ports ? [...where.ports] : await reservePorts(portsNeeded(this.c));
-    if (pool.length < portsNeeded(this.c)) throw new FaultlineError("E_INVALID_INPUT", `the stack needs ${portsNeeded(this.c)} ports, was given ${pool.length}`);
-    const take = (): number => pool.shift() as number;
-    this.ports = { gateway: take(), gatewayMetrics: take(), toxiproxy: take(), prometheus: take(), alertmanager: take(), control: take(), rollout: take() };
-    this.slots = layout(this.c, take);
+    ({ ports: this.ports, slots: this.slots } = assignPorts(this.c, where.ports ?? (await reservePorts(portsNeeded(this.c)))));
     for (const s of this.slots) {
       this.metrics.ooms.inc({ replica: s.name, region: s.region }, 0);
       this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 0);

@@ -1,3 +1,4 @@
+import { FaultlineError } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
 
 export interface ReplicaSlot {
@@ -46,4 +47,21 @@ export function layout(config: StackConfig, nextPort: () => number): ReplicaSlot
     }
   }
   return out;
+}
+
+/** How many ports a stack with this config takes: 7 of its own and 3 per replica. */
+export function portsNeeded(c: StackConfig): number {
+  return 7 + 3 * c.regions.reduce((n, r) => n + r.replicas, 0);
+}
+
+/**
+ * Hands a pool of free ports (`portsNeeded` of them) to the stack's servers and replica slots,
+ * always in the same order: the supervisor and a host that publishes them get the same answer.
+ */
+export function assignPorts(c: StackConfig, pool: readonly number[]): { ports: Ports; slots: ReplicaSlot[] } {
+  if (pool.length < portsNeeded(c)) throw new FaultlineError("E_INVALID_INPUT", `the stack needs ${portsNeeded(c)} ports, was given ${pool.length}`);
+  const rest = [...pool];
+  const take = (): number => rest.shift() as number;
+  const ports = { gateway: take(), gatewayMetrics: take(), toxiproxy: take(), prometheus: take(), alertmanager: take(), control: take(), rollout: take() };
+  return { ports, slots: layout(c, take) };
 }

@@ -11,9 +11,8 @@ import { loadOne } from "../spec/load.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { alive } from "../stack/lifecycle.ts";
 import { reservePorts } from "../stack/ports.ts";
-import { portsNeeded } from "../stack/supervisor.ts";
 import type { Placement } from "../stack/supervisor.ts";
-import { layout } from "../stack/topology.ts";
+import { assignPorts, portsNeeded } from "../stack/topology.ts";
 import type { StartedTarget } from "./local.ts";
 
 /** Labels on every container faultline starts: which run, and which process on which host owns it. */
@@ -208,10 +207,8 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
     writeFileSync(join(dir, "placement.json"), JSON.stringify(placement, null, 1));
     // What a client on this host dials: the stack's own servers and each replica (its metrics and admin API).
-    const pool = [...ports];
-    const take = (): number => pool.shift() as number;
-    const own = [take(), take(), take(), take(), take(), take(), take()].filter((_, i) => i !== 2); // [2]: the in-process Toxiproxy's, unused here
-    const published = [...own, ...layout(config, take).map((s) => s.port)];
+    const { ports: p, slots } = assignPorts(config, ports); // p.toxiproxy goes unused: Toxiproxy has its own container
+    const published = [p.gateway, p.gatewayMetrics, p.prometheus, p.alertmanager, p.control, p.rollout, ...slots.map((s) => s.port)];
 
     progress(`starting ${images.stack} (${published.length} ports published on this host)`);
     await onLoopback(

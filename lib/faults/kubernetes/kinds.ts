@@ -149,6 +149,12 @@ function podLabels(p: V1Pod): Record<string, string> {
   return withShortLabels(p.metadata?.labels);
 }
 
+/** The blast radius for pods: the chosen ones against the workload's pods in the namespace (at least the chosen). */
+function guardPods(chosen: number, items: readonly { labels: Record<string, string> }[], s: K8sSection, faultName: string): void {
+  const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
+  guardFraction(chosen, Math.max(peers, chosen), s, "pods", faultName);
+}
+
 /** The namespace `who` (a fault, the distributed load) wants (default: the target's first), refused unless the target allows it. */
 export function allowedNamespace(s: K8sSection, wanted: string | undefined, who: string): string {
   const namespace = wanted ?? (s.namespaces[0] as string);
@@ -175,8 +181,7 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
     const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     const items = await livePods(k, namespace);
     const chosen = select(items, f.selector, "pod");
-    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
-    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    guardPods(chosen.length, items, s, ctx.faultName);
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),
       actions: chosen.map((c) => ({
@@ -208,8 +213,7 @@ const gpuOomExec: FaultKindHandler<KindOf<"gpu-oom">> = {
     const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
     const chosen = select(items, { ...f.selector, count: f.selector.count ?? (f.selector.percent === undefined ? 1 : undefined) }, "pod");
-    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
-    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    guardPods(chosen.length, items, s, ctx.faultName);
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),
       actions: chosen.map((c) => {
@@ -256,8 +260,7 @@ const networkPartition: FaultKindHandler<KindOf<"network-partition">> = {
     }
     const items = await livePods(k, namespace);
     const chosen = select(items, { matchLabels: withShortLabels(podSelectorLabels(f.selector.matchLabels)) }, "pod");
-    const peers = items.filter((it) => Object.entries(s.workload).every(([key, v]) => it.labels[key] === v)).length;
-    guardFraction(chosen.length, Math.max(peers, chosen.length), s, "pods", ctx.faultName);
+    guardPods(chosen.length, items, s, ctx.faultName);
     const name = `faultline-${ctx.runId.slice(-4)}-${ctx.faultName}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63);
     const selector = { namespaces: [namespace], labelSelectors: podSelectorLabels(f.selector.matchLabels) };
     const body = {
