@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
-import type { StackState } from "./supervisor.ts";
+import type { Placement, StackState } from "./supervisor.ts";
 
 const MAIN = fileURLToPath(new URL("./stack-main.ts", import.meta.url));
 export const DEFAULT_STACK_DIR = ".faultline";
@@ -55,6 +55,8 @@ export function readPgid(dir: string, file = "stack.pgid"): number | undefined {
 
 export interface UpOptions {
   dir?: string;
+  /** where the parts run (default: every part a process on loopback) */
+  placement?: Placement;
   timeoutMs?: number;
   onProgress?: (line: string) => void;
 }
@@ -91,17 +93,19 @@ export async function startGroupLeader<S extends { ready?: boolean; error?: stri
   writeFileSync(join(o.dir, o.pgidFile), String(child.pid));
   o.onProgress?.(`${o.what} supervisor started (pid ${child.pid}; logs in ${join(o.dir, "logs")}), waiting…`);
   try {
+    // a state file that says why it failed, or a leader that died without one, ends the wait at once
     const state = await retryUntil(
       async () => {
         const s = o.read();
-        if (s?.error !== undefined) throw new FaultlineError("E_TOOL", `${o.what} failed to start: ${s.error}`);
-        if (s === undefined && !alive(child.pid as number)) throw new FaultlineError("E_TOOL", `the ${o.what} supervisor exited; see ${join(o.dir, "logs")}`);
+        if (s?.error !== undefined) return new FaultlineError("E_TOOL", `${o.what} failed to start: ${s.error}`);
+        if (s === undefined && !alive(child.pid as number)) return new FaultlineError("E_TOOL", `the ${o.what} supervisor exited; see ${join(o.dir, "logs")}`);
         return s;
       },
-      (s) => s?.ready === true,
-      ({ elapsedMs, error }) => (error instanceof FaultlineError ? error : new FaultlineError("E_TIMEOUT", `${o.what} not ready after ${elapsedMs}ms; logs in ${join(o.dir, "logs")}`)),
+      (s) => s instanceof Error || s?.ready === true,
+      ({ elapsedMs }) => new FaultlineError("E_TIMEOUT", `${o.what} not ready after ${elapsedMs}ms; logs in ${join(o.dir, "logs")}`),
       { timeoutMs: o.timeoutMs, intervalMs: 100 },
     );
+    if (state instanceof Error) throw state;
     return state as S;
   } catch (err) {
     await o.down();
@@ -119,7 +123,11 @@ export async function stackUp(config: StackConfig, opts: UpOptions = {}): Promis
     pgidFile: "stack.pgid",
     stateFile: "stack.json",
     read: () => readState(dir),
-    prepare: () => writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1)),
+    prepare: () => {
+      writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
+      if (opts.placement) writeFileSync(join(dir, "placement.json"), JSON.stringify(opts.placement, null, 1));
+      else rmSync(join(dir, "placement.json"), { force: true });
+    },
     down: () => stackDown({ dir }),
     downCommand: "faultline stack down",
     timeoutMs: opts.timeoutMs ?? 30_000,
