@@ -7,8 +7,9 @@ import { kube } from "./client.ts";
 import { APP_LABEL, DEFAULT_FLEET } from "./fleet.ts";
 
 const dir = process.argv[2];
+const metricsPort = Number(process.argv[3] ?? 0);
 if (dir === undefined) {
-  process.stderr.write("usage: bridge-main.ts CLUSTER_DIR\n");
+  process.stderr.write("usage: bridge-main.ts CLUSTER_DIR [METRICS_PORT]\n");
   process.exit(2);
 }
 const bridge = new PodBridge(kube(join(dir, "kubeconfig")), {
@@ -22,6 +23,7 @@ process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 try {
   await bridge.start();
+  if (metricsPort > 0) await bridge.serveMetrics(metricsPort);
   process.stderr.write(`bridge: watching ${DEFAULT_FLEET.namespace} pods\n`);
 } catch (err) {
   process.stderr.write(`bridge failed: ${errorMessage(err)}\n`);

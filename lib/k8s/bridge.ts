@@ -1,9 +1,13 @@
-import { makeInformer } from "@kubernetes/client-node";
+import { PatchStrategy, makeInformer, setHeaderOptions } from "@kubernetes/client-node";
 import type { Informer, KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
+import { createServer } from "node:http";
+import type { Server } from "node:http";
 import { join } from "node:path";
+import { Counter, Registry } from "prom-client";
 import { fileURLToPath } from "node:url";
 import { StackConfig } from "../stack/config.ts";
 import { Child } from "../stack/child.ts";
+import { OOM_EXIT_CODE } from "../stack/replica.ts";
 import type { Kube } from "./client.ts";
 import { follow, isReady, selectorString } from "./client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "./fleet.ts";
@@ -24,13 +28,24 @@ interface Running {
   child: Child;
   ip: string;
   pod: string;
+  namespace: string;
+  /** the Ready condition last written to the pod (undefined: not yet) */
+  ready?: boolean;
 }
+
+const STRATEGIC = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
+/** How often the bridge probes each replica's /readyz, as a readiness probe's periodSeconds. */
+export const READINESS_PERIOD_MS = 500;
 
 /**
  * Pods backed by real processes: for every running pod of the workload on a Ready node, a replica
  * process listens at the pod's IP (kwok hands out loopback addresses) on port 8000; when the pod
  * goes away, or its node stops being Ready (its kubelet is gone), the process is stopped. So
- * deleting a pod or losing a node changes real traffic, as it does on a real cluster.
+ * deleting a pod or losing a node changes real traffic, as it does on a real cluster. It is also
+ * the kubelet's readiness probe: kwok marks a pod Ready when it starts it, but a replica serves
+ * only once its model is loaded, so the bridge writes the pod's Ready condition from the process's
+ * /readyz (False until it answers 200, False again while it does not) — what the Deployment's
+ * rollout, the EndpointSlices and so the gateway go by.
  */
 export class PodBridge {
   private readonly k: Kube;
@@ -42,7 +57,13 @@ export class PodBridge {
   private readonly informers: Informer<KubernetesObject>[] = [];
   private readonly replica: StackConfig["replica"];
   private timer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private metricsServer: Server | undefined;
+  /** What the kubelet's container restarts tell kube-state-metrics, under the stack's names (its alert rules use them). */
+  private readonly registry = new Registry();
+  private readonly restarts = new Counter({ name: "stack_replica_restarts_total", help: "Replica process exits, by reason", labelNames: ["replica", "region", "reason"], registers: [this.registry] });
+  private readonly ooms = new Counter({ name: "stack_replica_oom_kills_total", help: "Replica processes that died of GPU OOM", labelNames: ["replica", "region"], registers: [this.registry] });
 
   constructor(k: Kube, o: BridgeOptions) {
     this.k = k;
@@ -73,6 +94,7 @@ export class PodBridge {
     await Promise.all(this.informers.map((i) => i.start()));
     // a process that could not bind yet (an IP still held by the pod before it) is retried
     this.timer = setInterval(() => this.reconcile(), 1000);
+    this.probeTimer = setInterval(() => void this.probe(), READINESS_PERIOD_MS);
     this.reconcile();
   }
 
@@ -112,7 +134,14 @@ export class PodBridge {
         replica: { ...this.replica, version },
       };
       // restarted with a growing back-off when it dies (a GPU OOM), as the kubelet restarts a container
+      const labels = { replica: name, region: options.region };
+      this.ooms.inc(labels, 0);
       const child = new Child({
+        onExit: (code, signal) => {
+          if (this.stopped || !this.running.has(uid)) return;
+          this.restarts.inc({ ...labels, reason: code === OOM_EXIT_CODE ? "oom" : signal !== null ? `signal-${signal}` : `exit-${code}` });
+          if (code === OOM_EXIT_CODE) this.ooms.inc(labels);
+        },
         name,
         command: process.execPath,
         args: [REPLICA_MAIN],
@@ -121,10 +150,37 @@ export class PodBridge {
         restart: { baseMs: this.replica.restartBackoffMs, maxMs: this.replica.restartBackoffMaxMs },
       });
       child.start();
-      this.running.set(uid, { child, ip, pod: name });
+      this.running.set(uid, { child, ip, pod: name, namespace: pod.metadata?.namespace ?? this.o.namespace });
       busy.add(ip);
       this.o.onChange?.(`started ${name} (${version}) at ${ip}:${POD_PORT}`);
     }
+  }
+
+  /** One readiness probe per running replica; a change is written to its pod's Ready condition. */
+  private async probe(): Promise<void> {
+    await Promise.all(
+      [...this.running.values()].map(async (r) => {
+        let ok = false;
+        try {
+          const res = await fetch(`http://${r.ip}:${POD_PORT}/readyz`, { signal: AbortSignal.timeout(READINESS_PERIOD_MS - 100) });
+          await res.arrayBuffer();
+          ok = res.ok;
+        } catch {
+          // not listening yet, or gone: not ready
+        }
+        if (r.ready === ok || this.stopped) return;
+        const status = ok ? "True" : "False";
+        const now = new Date();
+        const conditions = ["Ready", "ContainersReady"].map((type) => ({ type, status, lastTransitionTime: now, ...(ok ? {} : { reason: "ReadinessProbeFailed" }) }));
+        try {
+          await this.k.core.patchNamespacedPodStatus({ name: r.pod, namespace: r.namespace, body: { status: { conditions } } }, STRATEGIC);
+          r.ready = ok;
+          this.o.onChange?.(`${r.pod} ${ok ? "ready" : "not ready"} (readiness probe)`);
+        } catch {
+          // the pod is going away: the next reconcile stops its process
+        }
+      }),
+    );
   }
 
   /** pod name → address of the process serving it */
@@ -132,9 +188,25 @@ export class PodBridge {
     return Object.fromEntries([...this.running.values()].map((r) => [r.pod, `http://${r.ip}:${POD_PORT}`]));
   }
 
+  /** Serves the bridge's metrics (restarts, GPU OOM kills) for Prometheus at 127.0.0.1:port. */
+  async serveMetrics(port: number): Promise<void> {
+    this.metricsServer = createServer((req, res) => {
+      void this.registry.metrics().then((body) => {
+        res.writeHead(200, { "content-type": this.registry.contentType });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.metricsServer?.once("error", reject);
+      this.metricsServer?.listen(port, "127.0.0.1", () => resolve());
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.metricsServer?.close();
     clearInterval(this.timer);
+    clearInterval(this.probeTimer);
     await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
     await Promise.all([...this.running.values()].map((r) => r.child.stop(2000)));
     this.running.clear();

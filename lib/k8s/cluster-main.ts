@@ -16,6 +16,11 @@ if (process.argv[2] === undefined) {
 }
 const dir: string = process.argv[2];
 const opts = JSON.parse(readFileSync(join(dir, "cluster-options.json"), "utf8")) as ClusterOptions;
+// clusterUp claims the pod block before it starts this process; pod IPs anywhere else would be real addresses
+if (opts.podCidr === undefined) {
+  process.stderr.write("cluster-options.json has no podCidr\n");
+  process.exit(2);
+}
 const bin = (name: string): string => join(opts.binDir, name);
 const pki = join(dir, "pki");
 const logs = join(dir, "logs");
@@ -108,7 +113,7 @@ process.on("SIGINT", () => void stop(0));
 try {
   mkdirSync(logs, { recursive: true });
   const { token } = makePki();
-  const [etcdPort, peerPort, apiPort, kwokPort] = (await reservePorts(4)) as [number, number, number, number];
+  const [etcdPort, peerPort, apiPort, kwokPort, bridgePort] = (await reservePorts(5)) as [number, number, number, number, number];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   rmSync(join(dir, "etcd"), { recursive: true, force: true });
   start("etcd", opts.etcd, [
@@ -166,8 +171,8 @@ try {
   // the controller manager is up once it has made the default service account's namespace objects
   await waitFor("kube-controller-manager", () => authed("/api/v1/namespaces/default/serviceaccounts/default"), 60_000);
   // real replica processes at the inference pods' IPs
-  start("bridge", process.execPath, [fileURLToPath(new URL("./bridge-main.ts", import.meta.url)), dir]);
-  writeState({ ready: true, pid: process.pid, server, kubeconfig: kc, token, ca: join(pki, "ca.crt"), ports: { etcd: etcdPort, apiserver: apiPort }, logs });
+  start("bridge", process.execPath, [fileURLToPath(new URL("./bridge-main.ts", import.meta.url)), dir, String(bridgePort)]);
+  writeState({ ready: true, pid: process.pid, server, kubeconfig: kc, token, ca: join(pki, "ca.crt"), ports: { etcd: etcdPort, apiserver: apiPort, bridgeMetrics: bridgePort }, logs });
   process.stderr.write(`cluster ready: ${server}\n`);
 } catch (err) {
   process.stderr.write(`cluster failed to start: ${errorMessage(err)}\n`);

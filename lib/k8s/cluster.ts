@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FaultlineError } from "../errors.ts";
+import { claimPodBlock, kwokCidr, releasePodBlock } from "./podnet.ts";
 import { groupMembers, readPgid, startGroupLeader, stopGroup } from "../stack/lifecycle.ts";
 
 const MAIN = fileURLToPath(new URL("./cluster-main.ts", import.meta.url));
@@ -14,8 +15,10 @@ export interface ClusterOptions {
   /** where kube-apiserver, -controller-manager, -scheduler and kwok are */
   binDir: string;
   etcd: string;
-  /** kwok gives pods IPs from here: loopback, so a real process can serve at each pod's IP */
-  podCidr: string;
+  /** kwok gives pods IPs from here (its --cidr); by default a block that `up` makes local to lo (lib/k8s/podnet.ts), so a real process can serve at each pod's IP */
+  podCidr?: string;
+  /** the block whose `local` route on lo this cluster added, removed by `down` */
+  podRoute?: string;
   kwokAnnotation: string;
   /** kwok's stages (node initialise, heartbeats, pod lifecycle): tools/kwok-stages.yaml from setup */
   kwokConfig: string;
@@ -32,7 +35,7 @@ export interface ClusterState {
   kubeconfig?: string;
   token?: string;
   ca?: string;
-  ports?: { etcd: number; apiserver: number };
+  ports?: { etcd: number; apiserver: number; bridgeMetrics?: number };
   logs: string;
   error?: string;
 }
@@ -41,7 +44,6 @@ export function defaultClusterOptions(root = process.cwd()): ClusterOptions {
   return {
     binDir: join(root, "tools", "bin"),
     etcd: existsSync("/usr/bin/etcd") ? "/usr/bin/etcd" : "etcd",
-    podCidr: "127.100.0.1/16",
     kwokAnnotation: KWOK_ANNOTATION,
     kwokConfig: join(root, "tools", "kwok-stages.yaml"),
     nodeMonitorGraceSeconds: 10,
@@ -71,7 +73,13 @@ export async function clusterUp(opts: Partial<ClusterOptions> & { dir?: string; 
     pgidFile: "cluster.pgid",
     stateFile: "cluster.json",
     read: () => readClusterState(dir),
-    prepare: () => writeFileSync(join(dir, "cluster-options.json"), JSON.stringify(o, null, 1)),
+    prepare: () => {
+      if (o.podCidr === undefined) {
+        o.podRoute = claimPodBlock();
+        o.podCidr = kwokCidr(o.podRoute);
+      }
+      writeFileSync(join(dir, "cluster-options.json"), JSON.stringify(o, null, 1));
+    },
     down: () => clusterDown({ dir }),
     downCommand: "faultline k8s down",
     timeoutMs: opts.timeoutMs ?? 180_000,
@@ -102,6 +110,15 @@ export async function clusterDown(opts: { dir?: string } = {}): Promise<{ stoppe
   const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
   const pgid = readPgid(dir, "cluster.pgid");
   const stopped = pgid === undefined ? 0 : await stopGroup(pgid, 10_000);
+  const optionsFile = join(dir, "cluster-options.json");
+  if (existsSync(optionsFile)) {
+    const o = JSON.parse(readFileSync(optionsFile, "utf8")) as ClusterOptions;
+    if (o.podRoute !== undefined) {
+      releasePodBlock(o.podRoute);
+      delete o.podRoute;
+      writeFileSync(optionsFile, JSON.stringify(o, null, 1));
+    }
+  }
   for (const f of ["cluster.pgid", "cluster.json", "etcd", "pki", "kubeconfig", "target.yaml"]) rmSync(join(dir, f), { recursive: true, force: true });
   return { stopped };
 }

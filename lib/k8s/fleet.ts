@@ -1,4 +1,4 @@
-import type { V1Deployment, V1Node } from "@kubernetes/client-node";
+import type { V1Deployment, V1Node, V1Service } from "@kubernetes/client-node";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "./cluster.ts";
@@ -74,6 +74,8 @@ export function deploymentManifest(spec: FleetSpec, region: FleetRegion): V1Depl
     metadata: { name: `inference-${region.name}`, namespace: spec.namespace, labels },
     spec: {
       replicas: region.replicas,
+      // a pod counts as available once Ready for 2 s: kwok reports it Ready at once, the bridge's readiness probe corrects that within ~0.5 s
+      minReadySeconds: 2,
       selector: { matchLabels: labels },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
@@ -95,6 +97,19 @@ export function deploymentManifest(spec: FleetSpec, region: FleetRegion): V1Depl
         },
       },
     },
+  };
+}
+
+/** Each region's Service (headless: no kube-proxy here): its EndpointSlices are what the gateway follows. */
+export const SERVICE_PREFIX = "inference-";
+
+export function serviceManifest(spec: FleetSpec, region: FleetRegion): V1Service {
+  const labels = { [APP_LABEL]: "inference", [REGION_LABEL]: region.name };
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: `${SERVICE_PREFIX}${region.name}`, namespace: spec.namespace, labels },
+    spec: { clusterIP: "None", selector: labels, ports: [{ name: "http", port: 8000, targetPort: 8000 }] },
   };
 }
 
@@ -137,6 +152,10 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
   }
   for (const r of spec.regions) {
     const body = deploymentManifest(spec, r);
+    const service = serviceManifest(spec, r);
+    await k.core.createNamespacedService({ namespace: spec.namespace, body: service }).catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 409) throw apiError(`create service ${service.metadata?.name}`, err);
+    });
     const existing = await orNotFound(() => k.apps.readNamespacedDeployment({ name: body.metadata?.name as string, namespace: spec.namespace }));
     if (existing === undefined) await k.apps.createNamespacedDeployment({ namespace: spec.namespace, body }).catch((err: unknown) => { throw apiError(`create deployment ${body.metadata?.name}`, err); });
   }
