@@ -34,6 +34,7 @@ export const Target = strictObject({
     namespaces: z.array(z.string()).min(1).default(["default"]).meta({ description: "allow-list: faults touch pods and Deployments only here" }),
     maxFraction: z.number().gt(0).max(1).default(0.5).meta({ description: "blast radius: the largest share of the matching pods or nodes one fault may hit" }),
     workload: Labels.default({ "app.kubernetes.io/name": "inference" }).meta({ description: "the labels of the pods that serve (what rescheduled and capacity judge)" }),
+    names: z.record(z.string(), z.string()).default({}).meta({ description: "logical replica names (what experiments select with `names`, e.g. us-east-1) → pod names; the gateway writes the pods that hold its slots" }),
   }).optional(),
   prometheus: strictObject({ url: z.url() }).optional(),
   alertmanager: strictObject({ url: z.url() }).optional(),

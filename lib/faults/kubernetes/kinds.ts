@@ -4,10 +4,12 @@ import { retryUntil } from "../../clock.ts";
 import { FaultlineError } from "../../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "../../k8s/cluster.ts";
 import { apiError, execIn, isReady, kube, orNotFound } from "../../k8s/client.ts";
-import type { Kube } from "../../k8s/client.ts";
+import type { ExecResult, Kube } from "../../k8s/client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "../../k8s/fleet.ts";
 import type { Fault, Selector } from "../../spec/experiment.ts";
 import type { Target } from "../../spec/target.ts";
+import { startGpuRamp, stopGpuRamp } from "../gpu-ramp.ts";
+import type { GpuState } from "../gpu-ramp.ts";
 import { select } from "../select.ts";
 import type { Action, Driver, FaultKindHandler, FaultPlan, PlanContext, UndoRecord } from "../types.ts";
 
@@ -180,7 +182,7 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
     const { s, k, ref } = k8sOf(ctx, f.kind);
     const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     const items = await livePods(k, namespace);
-    const chosen = select(items, f.selector, "pod");
+    const chosen = select(items, podSelector(f.selector, s), "pod");
     guardPods(chosen.length, items, s, ctx.faultName);
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),
@@ -198,13 +200,24 @@ const podKill: FaultKindHandler<KindOf<"pod-kill">> = {
   },
 };
 
-/** The simulated replica's GPU-pressure call (lib/stack/replica.ts), from inside its pod: past capacity it runs out of memory. */
-const REPLICA_PRESSURE = (mib: number): string[] => ["curl", "-sS", "-X", "POST", "-H", "content-type: application/json", "--data", `{"setMiB": ${mib}}`, "http://${podIP}:8000/admin/gpu-pressure"];
-const DEFAULT_OOM_COMMAND = REPLICA_PRESSURE(1 << 20);
+/** The simulated replica's admin calls (lib/stack/replica.ts), from inside its pod; --fail: a 507 (out of memory) exits 22. */
+const REPLICA_PRESSURE = (mib: number | string): string[] => ["curl", "-sS", "--fail", "-X", "POST", "-H", "content-type: application/json", "--data", `{"setMiB": ${mib}}`, "http://${podIP}:8000/admin/gpu-pressure"];
+const REPLICA_STATE = ["curl", "-sS", "--fail", "http://${podIP}:8000/admin/state"];
 const DEFAULT_OOM_REVERT = REPLICA_PRESSURE(0);
 
 const fill = (command: readonly string[], vars: Record<string, string>): string[] => command.map((a) => a.replace(/\$\{(pod|podIP|namespace)\}/g, (_, k: string) => vars[k] ?? ""));
 
+/** Experiments may name replicas logically (us-east-1); the target maps those names to pods. */
+function podSelector(sel: Selector, s: K8sSection): Selector {
+  return sel.names === undefined ? sel : { ...sel, names: sel.names.map((n) => s.names[n] ?? n) };
+}
+
+/**
+ * GPU OOM inside the chosen pods, by exec through the API server. With `params.command` that command
+ * runs once (a CUDA allocation on a real GPU node). Without, the simulated replica's memory is ramped
+ * as on the stack — `steps` pressure calls `stepEvery` apart up to `rampTo` % — each call an exec in
+ * the pod, so the warning alert has its chance before the OOM.
+ */
 const gpuOomExec: FaultKindHandler<KindOf<"gpu-oom">> = {
   kind: "gpu-oom",
   appliesTo: (t) => t.kubernetes !== undefined && t.stack === undefined,
@@ -212,20 +225,34 @@ const gpuOomExec: FaultKindHandler<KindOf<"gpu-oom">> = {
     const { s, k, ref } = k8sOf(ctx, f.kind);
     const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
     const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
-    const chosen = select(items, { ...f.selector, count: f.selector.count ?? (f.selector.percent === undefined ? 1 : undefined) }, "pod");
+    const sel = podSelector(f.selector, s);
+    const chosen = select(items, { ...sel, count: sel.count ?? (sel.percent === undefined ? 1 : undefined) }, "pod");
     guardPods(chosen.length, items, s, ctx.faultName);
+    const every = Math.round(f.params.stepEvery * (ctx.timeScale ?? 1));
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),
       actions: chosen.map((c) => {
         const vars = { pod: c.name, podIP: c.ip ?? "", namespace };
         const container = f.params.container ?? c.container ?? "";
-        const command = fill(f.params.command ?? DEFAULT_OOM_COMMAND, vars);
+        const key = `${ctx.runId}/${ctx.faultName}/${c.name}`;
+        const run = async (command: string[]): Promise<ExecResult> => {
+          const r = await execIn(k, namespace, c.name, container, fill(command, vars));
+          ctx.log.debug({ pod: c.name, command: command.join(" "), code: r.code, stdout: r.stdout.slice(0, 300), stderr: r.stderr.slice(0, 300) }, "gpu-oom exec");
+          return r;
+        };
+        const undo = { driver: "kubernetes", op: "exec", ...ref, namespace, pod: c.name, container, key, command: fill(f.params.revertCommand ?? DEFAULT_OOM_REVERT, vars) };
+        if (f.params.command !== undefined) {
+          const command = f.params.command;
+          return { description: `exec in ${namespace}/${c.name} (${container}): ${fill(command, vars).join(" ")}`, undo, apply: async () => void (await run(command)) };
+        }
         return {
-          description: `exec in ${namespace}/${c.name} (${container}): ${command.join(" ")}`,
-          undo: { driver: "kubernetes", op: "exec", ...ref, namespace, pod: c.name, container, command: fill(f.params.revertCommand ?? DEFAULT_OOM_REVERT, vars) },
+          description: `exec in ${namespace}/${c.name} (${container}): drive GPU memory to ${f.params.rampTo}% in ${f.params.steps} steps every ${every}ms (${fill(REPLICA_PRESSURE("N"), vars).join(" ")})`,
+          undo,
           apply: async () => {
-            const r = await execIn(k, namespace, c.name, container, command);
-            ctx.log.info({ pod: c.name, code: r.code, stdout: r.stdout.slice(0, 500), stderr: r.stderr.slice(0, 500) }, "gpu-oom exec done");
+            const st = await run(REPLICA_STATE);
+            const gpu = st.code === 0 ? (JSON.parse(st.stdout) as { gpu?: GpuState }).gpu : undefined;
+            if (gpu === undefined) throw new FaultlineError("E_DRIVER", `kubernetes: ${namespace}/${c.name}: the replica's /admin/state gave no gpu section (exit ${st.code}: ${st.stderr.slice(0, 200)})`);
+            await startGpuRamp({ key, rampTo: f.params.rampTo, steps: f.params.steps, every, gpu, set: async (setMiB) => (await run(REPLICA_PRESSURE(setMiB))).code === 0 });
           },
         };
       }),
@@ -390,6 +417,7 @@ export const kubernetesDriver: Driver = {
         return;
       }
       case "exec": {
+        if (typeof u.key === "string") stopGpuRamp(u.key);
         // the pod may be gone, or its process restarted without the pressure: nothing to undo then
         const namespace = str(u, "namespace");
         const pod = str(u, "pod");
@@ -414,6 +442,9 @@ export const kubernetesDriver: Driver = {
   },
   async isActive(u) {
     if (u.op === "none") return false;
+    // an exec'd command (GPU pressure, a CUDA allocation) is in effect until reverted: the replica
+    // dying of it and restarting is the system's answer, not someone removing the fault
+    if (u.op === "exec") return true;
     const k = clientFor(u);
     if (u.op === "node-ready") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.metadata?.labels?.[NOT_READY_LABEL] !== undefined;
     if (u.op === "uncordon") return (await orNotFound(() => k.core.readNode({ name: str(u, "node") })))?.spec?.unschedulable === true;

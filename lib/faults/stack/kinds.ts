@@ -1,6 +1,8 @@
 import { FaultlineError, errorMessage } from "../../errors.ts";
 import type { Fault } from "../../spec/experiment.ts";
 import type { Target } from "../../spec/target.ts";
+import { startGpuRamp, stopGpuRamp } from "../gpu-ramp.ts";
+import type { GpuState } from "../gpu-ramp.ts";
 import { select } from "../select.ts";
 import type { Action, Driver, FaultKindHandler, FaultPlan, PlanContext, UndoRecord } from "../types.ts";
 
@@ -90,9 +92,6 @@ async function proveDown(url: string): Promise<void> {
   throw new FaultlineError("E_DRIVER", `replica at ${url} still answers 3s after it was killed`);
 }
 
-/** Ramps in this process, keyed by action: revert stops them. A crashed run's ramp died with it. */
-const ramps = new Map<string, NodeJS.Timeout>();
-
 const gpuOom: FaultKindHandler<KindOf<"gpu-oom">> = {
   kind: "gpu-oom",
   plan: async (f, ctx) => {
@@ -106,31 +105,17 @@ const gpuOom: FaultKindHandler<KindOf<"gpu-oom">> = {
         undo: { driver: "stack", op: "clear-gpu-pressure", url: r.url, key },
         apply: async () => {
           const st = await call("GET", `${r.url}/admin/state`);
-          const gpu = st.json.gpu as { capacityMiB: number; usedMiB: number; pressureMiB: number } | undefined;
+          const gpu = st.json.gpu as GpuState | undefined;
           if (gpu === undefined) throw new FaultlineError("E_DRIVER", `stack: ${r.url}/admin/state has no gpu section`);
-          const base = gpu.usedMiB - gpu.pressureMiB;
-          const top = (gpu.capacityMiB * f.params.rampTo) / 100;
-          let i = 0;
-          const step = async (): Promise<boolean> => {
-            i++;
-            const setMiB = Math.max(0, Math.round(((top - base) * i) / f.params.steps));
-            try {
-              const res = await call("POST", `${r.url}/admin/gpu-pressure`, { setMiB });
-              return res.status === 200 && i < f.params.steps; // 507: out of memory, the ramp is done
-            } catch {
-              return false; // the replica died: done
-            }
-          };
-          if (!(await step())) return;
-          const next = (): void => {
-            ramps.set(
-              key,
-              setTimeout(() => {
-                void step().then((more) => (more && ramps.has(key) ? next() : ramps.delete(key)));
-              }, every),
-            );
-          };
-          next();
+          await startGpuRamp({
+            key,
+            rampTo: f.params.rampTo,
+            steps: f.params.steps,
+            every,
+            gpu,
+            // 507: out of memory, the ramp is done; a throw (the replica died) ends it too
+            set: async (setMiB) => (await call("POST", `${r.url}/admin/gpu-pressure`, { setMiB })).status === 200,
+          });
         },
       };
     });
@@ -183,8 +168,7 @@ export const stackDriver: Driver = {
       }
       case "clear-gpu-pressure": {
         const key = str(u, "key");
-        clearTimeout(ramps.get(key));
-        ramps.delete(key);
+        stopGpuRamp(key);
         try {
           await call("POST", `${str(u, "url")}/admin/gpu-pressure`, { setMiB: 0 });
         } catch {
