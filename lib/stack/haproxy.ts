@@ -24,6 +24,8 @@ export function fdHardLimit(): number {
 export interface GatewayHosts {
   bind: string;
   toxiproxy: string;
+  /** servers start in maintenance (kubernetes: a slot takes traffic once a pod holds it) */
+  disabled?: boolean;
 }
 
 export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], dir: string, luaFile: string, hosts: GatewayHosts = { bind: "127.0.0.1", toxiproxy: "127.0.0.1" }, fdLimit = fdHardLimit()): string {
@@ -32,7 +34,7 @@ export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly R
   const servers = replicas
     .map(
       (r) =>
-        `  server ${r.name} ${hosts.toxiproxy}:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""} maxconn ${g.circuitBreaker.maxConnections} check addr ${hosts.toxiproxy} port ${r.healthProxyPort} inter ${hc.intervalMs} downinter ${Math.min(hc.intervalMs, 1000)} fall ${hc.fall} rise ${hc.rise}` +
+        `  server ${r.name} ${hosts.toxiproxy}:${r.proxyPort} weight ${r.weight}${r.standby ? " backup" : ""}${hosts.disabled ? " disabled" : ""} maxconn ${g.circuitBreaker.maxConnections} check addr ${hosts.toxiproxy} port ${r.healthProxyPort} inter ${hc.intervalMs} downinter ${Math.min(hc.intervalMs, 1000)} fall ${hc.fall} rise ${hc.rise}` +
         ` observe layer7 error-limit ${g.circuitBreaker.consecutiveFailures} on-error mark-down`,
     )
     .join("\n");

@@ -1,3 +1,4 @@
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import type { StackConfig } from "./config.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
@@ -54,7 +55,34 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
   };
 }
 
-export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], rulesFile: string): string {
+/** Where the replicas run when they are Kubernetes pods (Prometheus finds them through the API server). */
+export interface PodDiscovery {
+  kubeconfig: string;
+  namespace: string;
+  servicePrefix: string;
+  scrape?: { job: string; target: string }[];
+}
+
+/** The file the kubernetes gateway keeps its pods in for Prometheus (file_sd_configs), in the stack's folder. */
+export const POD_TARGETS_FILE = "pod-targets.json";
+
+/**
+ * The replicas as scrape targets: a fixed list on the local stack; on kubernetes the pods that hold
+ * the gateway's slots, which the gateway writes to POD_TARGETS_FILE as it follows the EndpointSlices
+ * (Debian's Prometheus is built without Kubernetes discovery; file discovery picks changes up at once).
+ */
+function replicaJobs(replicas: readonly ReplicaSlot[], dir: string, k: PodDiscovery | undefined): unknown[] {
+  if (k === undefined) {
+    return [{ job_name: "replicas", static_configs: replicas.map((r) => ({ targets: [`127.0.0.1:${r.port}`], labels: { replica: r.name, region: r.region, zone: r.zone } })) }];
+  }
+  return [
+    { job_name: "replicas", file_sd_configs: [{ files: [join(dir, POD_TARGETS_FILE)], refresh_interval: "5s" }] },
+    ...(k.scrape ?? []).map((s) => ({ job_name: s.job, static_configs: [{ targets: [s.target] }] })),
+  ];
+}
+
+export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], rulesFile: string, k?: PodDiscovery): string {
+  const dir = dirname(rulesFile);
   // Prometheus durations take whole units: 1s, 900ms.
   const s = `${Math.round(c.prometheus.scrapeIntervalSeconds * 1000)}ms`;
   const timeout = `${Math.round(Math.max(0.5, c.prometheus.scrapeIntervalSeconds * 0.9) * 1000)}ms`;
@@ -63,14 +91,11 @@ export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonl
     rule_files: [rulesFile],
     alerting: { alertmanagers: [{ static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] }] },
     scrape_configs: [
-      {
-        job_name: "replicas",
-        static_configs: replicas.map((r) => ({ targets: [`127.0.0.1:${r.port}`], labels: { replica: r.name, region: r.region, zone: r.zone } })),
-      },
+      ...replicaJobs(replicas, dir, k),
       { job_name: "gateway", static_configs: [{ targets: [`127.0.0.1:${ports.gatewayMetrics}`] }] },
       { job_name: "gateway-latency", metrics_path: "/gateway-metrics", static_configs: [{ targets: [`127.0.0.1:${ports.gatewayMetrics}`] }] },
       { job_name: "supervisor", static_configs: [{ targets: [`127.0.0.1:${ports.control}`] }] },
-      { job_name: "rollout", static_configs: [{ targets: [`127.0.0.1:${ports.rollout}`] }] },
+      ...(k === undefined ? [{ job_name: "rollout", static_configs: [{ targets: [`127.0.0.1:${ports.rollout}`] }] }] : []),
       { job_name: "prometheus", static_configs: [{ targets: [`127.0.0.1:${ports.prometheus}`] }] },
       { job_name: "alertmanager", static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] },
     ],

@@ -14,9 +14,11 @@ import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
 import { Child } from "./child.ts";
 import type { StackConfig } from "./config.ts";
 import { haproxyConfig } from "./haproxy.ts";
-import { alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.ts";
+import { POD_TARGETS_FILE, alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.ts";
+import type { PodDiscovery } from "./monitoring.ts";
 import { reservePorts } from "./ports.ts";
 import { OOM_EXIT_CODE } from "./replica.ts";
+import type { ReadyEndpoint, EndpointFollower } from "../k8s/endpoints.ts";
 import { RolloutController } from "./rollout.ts";
 import { assignPorts, portsNeeded } from "./topology.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
@@ -52,6 +54,27 @@ export interface Placement {
   toxiproxy?: { api: string; host: string };
   /** the ports to take, as `assignPorts` hands them out */
   ports?: number[];
+  /** the replicas are Kubernetes pods: the gateway follows their EndpointSlices (see KubernetesReplicas) */
+  kubernetes?: KubernetesReplicas;
+}
+
+/**
+ * The gateway, Toxiproxy, Prometheus and Alertmanager of the stack in front of a cluster's pods.
+ * Each region's replicas are the ready endpoints of its Service (`<servicePrefix><region>`); the
+ * gateway has twice as many slots per region as the config has replicas (room for a rollout's
+ * surge and rescheduled pods), each slot a Toxiproxy proxy pair whose upstream is set to the pod
+ * that holds the slot, and a gateway server that is in maintenance while the slot is free.
+ */
+export interface KubernetesReplicas extends PodDiscovery {
+  context?: string;
+}
+
+/** Slots per configured replica on the kubernetes placement. */
+export const SLOTS_PER_REPLICA = 2;
+
+/** The config whose replica count is the gateway's slots: on kubernetes, SLOTS_PER_REPLICA per replica. */
+export function slotConfig(c: StackConfig, p: Placement): StackConfig {
+  return p.kubernetes === undefined ? c : { ...c, regions: c.regions.map((r) => ({ ...r, replicas: r.replicas * SLOTS_PER_REPLICA })) };
 }
 
 export const LOOPBACK: Placement = { bindHost: "127.0.0.1", selfHost: "127.0.0.1" };
@@ -76,6 +99,11 @@ export class Supervisor {
   private readonly ejected = new Map<string, NodeJS.Timeout>();
   private startedAt = Date.now();
   private stopping = false;
+  private tp: ToxiproxyApi | undefined;
+  private follower: EndpointFollower | undefined;
+  /** kubernetes placement: slot name → the pod endpoint holding it */
+  private readonly held = new Map<string, ReadyEndpoint>();
+  private syncing: Promise<void> = Promise.resolve();
 
   readonly placement: Placement;
 
@@ -101,8 +129,9 @@ export class Supervisor {
     mkdirSync(this.path("prometheus"), { recursive: true });
     mkdirSync(this.path("alertmanager"), { recursive: true });
     const where = this.placement;
-    ({ ports: this.ports, slots: this.slots } = assignPorts(this.c, where.ports ?? (await reservePorts(portsNeeded(this.c)))));
-    for (const s of this.slots) {
+    const slotted = slotConfig(this.c, where);
+    ({ ports: this.ports, slots: this.slots } = assignPorts(slotted, where.ports ?? (await reservePorts(portsNeeded(slotted)))));
+    for (const s of where.kubernetes ? [] : this.slots) {
       this.metrics.ooms.inc({ replica: s.name, region: s.region }, 0);
       this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 0);
     }
@@ -118,18 +147,23 @@ export class Supervisor {
     const listen = where.toxiproxy ? "0.0.0.0" : "127.0.0.1";
     // By address, not name: Toxiproxy would ask Docker's DNS again for every connection it opens.
     const self = isIP(where.selfHost) ? where.selfHost : (await lookup(where.selfHost)).address;
+    // A kubernetes slot's proxies point at its own reserved port (nothing listens there) until a pod takes the slot.
     for (const s of this.slots) {
       await tp.ensureProxy(s.proxyName, `${listen}:${s.proxyPort}`, `${self}:${s.port}`);
       await tp.ensureProxy(s.healthProxyName, `${listen}:${s.healthProxyPort}`, `${self}:${s.port}`);
     }
+    this.tp = tp;
 
-    for (const s of this.slots) this.startReplica(s);
     const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
-    // Replicas ready before the gateway's first checks: servers start DOWN and would wait `rise` checks.
-    await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
+    if (where.kubernetes === undefined) {
+      for (const s of this.slots) this.startReplica(s);
+      // Replicas ready before the gateway's first checks: servers start DOWN and would wait `rise` checks.
+      await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
+    }
 
     const lua = join(HERE, "gateway-latency.lua");
-    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(this.c, this.ports, this.slots, this.dir, lua, { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1" }));
+    const gatewayHosts = { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1", disabled: where.kubernetes !== undefined };
+    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.dir, lua, gatewayHosts));
     const haproxy = this.spawn("haproxy", "haproxy", ["-f", this.path("haproxy.cfg"), "-db"]);
 
     writeFileSync(this.path("alertmanager.yml"), alertmanagerConfig(this.c));
@@ -141,7 +175,8 @@ export class Supervisor {
     ]);
 
     writeFileSync(this.path("rules.yml"), stringify(alertRules(this.c)));
-    writeFileSync(this.path("prometheus.yml"), prometheusConfig(this.c, this.ports, this.slots, this.path("rules.yml")));
+    if (where.kubernetes !== undefined) this.writePodTargets();
+    writeFileSync(this.path("prometheus.yml"), prometheusConfig(this.c, this.ports, this.slots, this.path("rules.yml"), where.kubernetes));
     const prometheus = this.spawn("prometheus", "prometheus", [
       `--config.file=${this.path("prometheus.yml")}`,
       `--storage.tsdb.path=${this.path("prometheus")}`,
@@ -151,17 +186,21 @@ export class Supervisor {
       "--log.level=warn",
     ]);
 
-    this.rollout = new RolloutController(
-      this.c,
-      this.slots.map((s) => ({ name: s.name, region: s.region, adminUrl: `http://127.0.0.1:${s.port}` })),
-      `http://127.0.0.1:${this.ports.prometheus}`,
-    );
-    await this.rollout.listen(this.ports.rollout, where.bindHost);
+    // On kubernetes the cluster rolls out (a Deployment's own rollout); no canary controller runs here.
+    if (where.kubernetes === undefined) {
+      this.rollout = new RolloutController(
+        this.c,
+        this.slots.map((s) => ({ name: s.name, region: s.region, adminUrl: `http://127.0.0.1:${s.port}` })),
+        `http://127.0.0.1:${this.ports.prometheus}`,
+      );
+      await this.rollout.listen(this.ports.rollout, where.bindHost);
+    }
 
     await this.waitFor("haproxy", http(this.ports.gatewayMetrics, "/healthz"), haproxy);
+    if (where.kubernetes !== undefined) await this.followEndpoints(where.kubernetes, haproxy);
     await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
     // Replicas load while HAProxy's first checks run: ready means every server is UP, else the split is off.
-    await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP"), haproxy);
+    await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
     this.outlierTimer = setInterval(() => void this.outlierPass().catch(() => undefined), 500);
@@ -196,6 +235,72 @@ export class Supervisor {
     );
     this.replicaChildren.set(s.name, child);
     this.metrics.up.set(labels, 1);
+  }
+
+  /**
+   * Kubernetes placement: follows the regions' EndpointSlices and gives each ready pod a slot (its
+   * Toxiproxy pair pointed at the pod, its gateway server out of maintenance); a pod that is no longer
+   * ready gives its slot back (server into maintenance first, so no request is sent to a stale address).
+   * Returns once every region that should serve has at least one pod in a slot.
+   */
+  private async followEndpoints(k: KubernetesReplicas, haproxy: Child): Promise<void> {
+    const { kube } = await import("../k8s/client.ts");
+    const { EndpointFollower } = await import("../k8s/endpoints.ts");
+    const services = this.c.regions.map((r) => `${k.servicePrefix}${r.name}`);
+    this.follower = new EndpointFollower(kube(k.kubeconfig, k.context), k.namespace, services, (ready) => {
+      this.syncing = this.syncing
+        .then(() => this.syncSlots(k, ready))
+        .catch((err: unknown) => void process.stderr.write(`slot sync failed: ${errorMessage(err)}\n`));
+    });
+    await this.follower.start((err) => process.stderr.write(`EndpointSlice watch: ${errorMessage(err)}\n`));
+    const want = this.c.regions.filter((r) => r.replicas > 0).map((r) => r.name);
+    await this.waitFor(`a ready pod in each region (${want.join(", ")})`, async () => want.every((r) => [...this.held.keys()].some((slot) => this.slots.find((x) => x.name === slot)?.region === r)), haproxy, 60_000);
+  }
+
+  private async syncSlots(k: KubernetesReplicas, ready: Map<string, ReadyEndpoint[]>): Promise<void> {
+    if (this.stopping || this.tp === undefined) return;
+    const tp = this.tp;
+    const self = isIP(this.placement.selfHost) ? this.placement.selfHost : "127.0.0.1";
+    for (const r of this.c.regions) {
+      const eps = ready.get(`${k.servicePrefix}${r.name}`) ?? [];
+      const addr = (e: ReadyEndpoint): string => `${e.ip}:${e.port}`;
+      const wanted = new Set(eps.map(addr));
+      const slots = this.slots.filter((x) => x.region === r.name);
+      for (const slot of slots) {
+        const e = this.held.get(slot.name);
+        if (e === undefined || wanted.has(addr(e))) continue;
+        await this.haproxyCommand(`set server inference/${slot.name} state maint`);
+        await tp.setUpstream(slot.proxyName, `${self}:${slot.port}`);
+        await tp.setUpstream(slot.healthProxyName, `${self}:${slot.port}`);
+        this.held.delete(slot.name);
+        process.stderr.write(`${new Date().toISOString()} slot ${slot.name} freed (${e.pod} at ${addr(e)} no longer ready)\n`);
+      }
+      const holding = new Set([...this.held.values()].map(addr));
+      for (const e of eps) {
+        if (holding.has(addr(e))) continue;
+        const slot = slots.find((x) => !this.held.has(x.name));
+        if (slot === undefined) {
+          process.stderr.write(`${new Date().toISOString()} no free gateway slot in ${r.name} for ${e.pod} (${slots.length} slots)\n`);
+          break;
+        }
+        await tp.setUpstream(slot.proxyName, addr(e));
+        await tp.setUpstream(slot.healthProxyName, addr(e));
+        await this.haproxyCommand(`set server inference/${slot.name} state ready`);
+        this.held.set(slot.name, e);
+        process.stderr.write(`${new Date().toISOString()} slot ${slot.name} → ${e.pod} at ${addr(e)}\n`);
+      }
+    }
+    this.writePodTargets();
+  }
+
+  /** The pods in the gateway's slots, for Prometheus's file discovery (written whole, then renamed). */
+  private writePodTargets(): void {
+    const targets = [...this.held].map(([slot, e]) => {
+      const region = this.slots.find((x) => x.name === slot)?.region ?? "unknown";
+      return { targets: [`${e.ip}:${e.port}`], labels: { replica: e.pod, slot, region, ...(e.zone ? { zone: e.zone } : {}) } };
+    });
+    writeFileSync(this.path(`${POD_TARGETS_FILE}.tmp`), JSON.stringify(targets, null, 1));
+    renameSync(this.path(`${POD_TARGETS_FILE}.tmp`), this.path(POD_TARGETS_FILE));
   }
 
   /** Polls `check`; if the process behind it exits meanwhile, fails at once with the end of its log. */
@@ -275,7 +380,7 @@ export class Supervisor {
     while ((this.outlierHistory[0]?.t ?? now) < now - o.windowMs) this.outlierHistory.shift();
     const old = this.outlierHistory[0];
     if (old === undefined || old.t === now) return;
-    const active = this.slots.filter((s) => !s.standby).length;
+    const active = this.slots.filter((s) => !s.standby && (this.placement.kubernetes === undefined || this.held.has(s.name))).length;
     for (const [server, cur] of stats) {
       const prev = old.stats.get(server);
       if (prev === undefined || this.ejected.has(server)) continue;
@@ -374,41 +479,54 @@ export class Supervisor {
 
   private writeTarget(): void {
     const s = this.state(true);
-    writeFileSync(
-      this.path("target.yaml"),
-      `# yaml-language-server: $schema=${join(ROOT, "schemas/target.schema.json")}\n# generated by \`faultline stack up\`\n` +
-        stringify({
-          apiVersion: "faultline.dev/v1",
-          kind: "Target",
-          metadata: { name: "local", description: `the local reference stack in ${this.dir}` },
-          endpoints: {
-            gateway: { url: s.endpoints.gateway },
-            prometheus: { url: s.endpoints.prometheus },
-            alertmanager: { url: s.endpoints.alertmanager },
-            rollout: { url: s.endpoints.rollout },
-            "stack-control": { url: s.endpoints.control },
-            ...Object.fromEntries(s.replicas.map((r) => [`replica-${r.name}`, { url: r.url, labels: { region: r.region, zone: r.zone } }])),
-          },
-          stack: {
-            control: s.endpoints.control,
-            rollout: s.endpoints.rollout,
-            replicas: s.replicas.map((r) => ({ name: r.name, url: r.url, labels: { region: r.region, zone: r.zone } })),
-          },
-          toxiproxy: {
-            api: s.endpoints.toxiproxy,
-            proxies: s.replicas.flatMap((r) => [
-              { name: r.proxy, labels: { region: r.region, zone: r.zone, replica: r.name, path: "traffic" } },
-              { name: r.healthProxy, labels: { region: r.region, zone: r.zone, replica: r.name, path: "health" } },
-            ]),
-          },
-          prometheus: { url: s.endpoints.prometheus },
-          alertmanager: { url: s.endpoints.alertmanager },
+    const k = this.placement.kubernetes;
+    // On kubernetes a slot's replica is the pod that held it when the target was written; names map to those pods.
+    const replicas = k === undefined ? s.replicas : s.replicas.flatMap((r) => {
+      const e = this.held.get(r.name);
+      return e === undefined ? [] : [{ ...r, url: `http://${e.ip}:${e.port}`, zone: e.zone ?? r.zone }];
+    });
+    const target = {
+      apiVersion: "faultline.dev/v1",
+      kind: "Target",
+      metadata: k === undefined ? { name: "local", description: `the local reference stack in ${this.dir}` } : { name: "kubernetes", description: `the gateway in ${this.dir} in front of the pods of namespace ${k.namespace}` },
+      endpoints: {
+        gateway: { url: s.endpoints.gateway },
+        prometheus: { url: s.endpoints.prometheus },
+        alertmanager: { url: s.endpoints.alertmanager },
+        ...(k === undefined ? { rollout: { url: s.endpoints.rollout } } : {}),
+        "stack-control": { url: s.endpoints.control },
+        ...Object.fromEntries(replicas.map((r) => [`replica-${r.name}`, { url: r.url, labels: { region: r.region, zone: r.zone } }])),
+      },
+      ...(k === undefined
+        ? { stack: { control: s.endpoints.control, rollout: s.endpoints.rollout, replicas: replicas.map((r) => ({ name: r.name, url: r.url, labels: { region: r.region, zone: r.zone } })) } }
+        : {
+            kubernetes: {
+              kubeconfig: k.kubeconfig,
+              ...(k.context ? { context: k.context } : {}),
+              namespaces: [k.namespace],
+              names: Object.fromEntries([...this.held].map(([slot, e]) => [slot, e.pod])),
+            },
+          }),
+      toxiproxy: {
+        api: s.endpoints.toxiproxy,
+        // a kubernetes slot's zone is its pod's, which changes: its proxies carry no zone label
+        proxies: s.replicas.flatMap((r) => {
+          const where = k === undefined ? { region: r.region, zone: r.zone } : { region: r.region };
+          return [
+            { name: r.proxy, labels: { ...where, replica: r.name, path: "traffic" } },
+            { name: r.healthProxy, labels: { ...where, replica: r.name, path: "health" } },
+          ];
         }),
-    );
+      },
+      prometheus: { url: s.endpoints.prometheus },
+      alertmanager: { url: s.endpoints.alertmanager },
+    };
+    writeFileSync(this.path("target.yaml"), `# yaml-language-server: $schema=${join(ROOT, "schemas/target.schema.json")}\n# generated by \`faultline stack up\`\n` + stringify(target));
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.follower?.stop();
     clearInterval(this.outlierTimer);
     for (const t of this.ejected.values()) clearTimeout(t);
     await this.rollout?.close();

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { FaultlineError } from "../errors.ts";
 import { loadOne } from "../spec/load.ts";
@@ -26,14 +26,15 @@ export interface TargetRequest {
  * starts nothing.
  */
 export function targetUndo(r: Pick<TargetRequest, "ref" | "runDir" | "runId">): UndoRecord | undefined {
-  if (r.ref === "local") return { driver: "local-stack", dir: localStackDir(r.runDir) };
+  if (r.ref === "local" || r.ref === "kubernetes") return { driver: "local-stack", dir: localStackDir(r.runDir) };
   if (r.ref === "testcontainers") return { driver: "testcontainers", run: r.runId };
   return undefined;
 }
 
 /**
- * Resolves a target reference into endpoints. `local` starts the reference stack for the run;
- * a file is read as it is. Either way, what the experiment names (endpoints, proxies by label,
+ * Resolves a target reference into endpoints. `local` starts the reference stack for the run,
+ * `testcontainers` the same in containers, `kubernetes` its gateway in front of the local cluster's
+ * pods (FAULTLINE_K8S_DIR, default .faultline/k8s); a file is read as it is. Either way, what the experiment names (endpoints, proxies by label,
  * replicas) comes from the Target document.
  */
 export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
@@ -44,12 +45,14 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
     const { startTestcontainersTarget } = await import("./testcontainers.ts");
     return startTestcontainersTarget({ ...stackOptions, runId: r.runId });
   }
-  if ((r.stackSets ?? []).length > 0) {
-    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local or testcontainers (the target is ${r.ref})`);
-  }
   if (r.ref === "kubernetes") {
-    if (!clusterRunning()) throw new FaultlineError("E_TARGET", "--target kubernetes needs the local control plane: run `make k8s-up` (or `faultline k8s up`) first");
-    r = { ...r, ref: join(DEFAULT_CLUSTER_DIR, "target.yaml") };
+    const clusterDir = process.env.FAULTLINE_K8S_DIR ?? DEFAULT_CLUSTER_DIR;
+    if (!clusterRunning(clusterDir)) throw new FaultlineError("E_TARGET", `--target kubernetes needs the local control plane in ${clusterDir}: run \`make k8s-up\` (or \`faultline k8s up\`) first`);
+    const { startKubernetesTarget } = await import("./kubernetes.ts");
+    return startKubernetesTarget({ ...stackOptions, clusterDir });
+  }
+  if ((r.stackSets ?? []).length > 0) {
+    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local, testcontainers or kubernetes (the target is ${r.ref})`);
   }
   const target = await loadOne(r.ref, "Target");
   if (target.kubernetes && !isAbsolute(target.kubernetes.kubeconfig)) {

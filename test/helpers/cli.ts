@@ -29,8 +29,8 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-export async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = startCli(args);
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = startCli(args, env);
   const { code } = await r.exit;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }

@@ -1,7 +1,7 @@
 import { ApiextensionsV1Api, PatchStrategy, loadYaml, setHeaderOptions } from "@kubernetes/client-node";
 import type { V1CustomResourceDefinition, V1Node, V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
 import { driverFor, planFault } from "../../lib/faults/registry.ts";
@@ -97,7 +97,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     await respread();
   });
 
-  it("the fleet: 9 kwok GPU nodes in 3 regions, one Ready replica per zone at a loopback pod IP", async () => {
+  it("the fleet: 9 kwok GPU nodes in 3 regions, one Ready replica per zone at a pod IP local to lo", async () => {
     const ns = await nodes();
     expect(ns.map((n) => n.metadata?.labels?.[REGION_LABEL])).to.have.members(["us-east", "us-east", "us-east", "us-west", "us-west", "us-west", "eu-west", "eu-west", "eu-west"]);
     expect(ns.every((n) => n.status?.allocatable?.["nvidia.com/gpu"] === "8")).to.equal(true);
@@ -105,7 +105,8 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     expect(ps).to.have.length(9);
     const zones = await Promise.all(ps.map(async (p) => (await k.core.readNode({ name: p.spec?.nodeName as string })).metadata?.labels?.[ZONE_LABEL]));
     expect(new Set(zones).size, "one replica per zone").to.equal(9);
-    expect(ps.every((p) => p.status?.podIP?.startsWith("127."))).to.equal(true);
+    // a block of 198.18.0.0/15 made local to lo: loopback addresses cannot be endpoints of a Service
+    expect(ps.every((p) => /^198\.1[89]\./.test(p.status?.podIP ?? ""))).to.equal(true);
   });
 
   /** Which pod's process serves at `ip` (its x-faultline-replica header, once its model is loaded), or undefined. */
@@ -140,7 +141,8 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
   });
 
   it("gpu-oom execs into the chosen pod through the API server (kwok's ClusterExec runs it here): the replica runs out of GPU memory and its process restarts", async () => {
-    const p = await plan({ kind: "gpu-oom", selector: { matchLabels: { region: "us-west" } } });
+    // one step straight past capacity (the default ramp takes steps × stepEvery)
+    const p = await plan({ kind: "gpu-oom", selector: { matchLabels: { region: "us-west" } }, params: { steps: 1 } });
     expect(p.targets, "one pod by default").to.have.length(1);
     const victim = (p.targets[0] as string).split("/")[1] as string;
     const ip = (await pods()).find((x) => x.metadata?.name === victim)?.status?.podIP;
@@ -310,6 +312,28 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     } finally {
       await k.apps.patchNamespacedDeployment({ ...pin, body: [{ op: "remove", path: "/spec/template/spec/nodeSelector/kubernetes.io~1hostname" }] }, JSON_PATCH);
     }
+  });
+
+  it("the shipped experiments run unchanged with --target kubernetes: the gateway follows the EndpointSlices as pods go and come", async () => {
+    const out = tempDir("k8s-shipped");
+    const before = new Set((await pods()).map((p) => p.metadata?.name));
+    const files = ["node-loss", "gpu-oom", "region-partition"].map((n) => `experiments/${n}.yaml`);
+    const r = await runCli(["run", ...files, "--target", "kubernetes", "--out", out, "--time-scale", "0.5", "--rate-scale", "0.5"], { FAULTLINE_K8S_DIR: dir });
+    const runs = readdirSync(out).filter((d) => existsSync(join(out, d, "run.json"))).map((d) => ({ d, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord }));
+    expect(runs.map((x) => x.record.experiment.name).sort()).to.deep.equal(["gpu-oom", "node-loss", "region-partition"]);
+    for (const { record } of runs) {
+      const failed = record.assertions.filter((a) => a.verdict !== "pass").map((a) => `${a.name}: ${a.message}`);
+      expect(record.verdict, `${record.experiment.name}: ${failed.join("; ")} ${r.stderr.slice(-1500)}`).to.equal("pass");
+    }
+    // node-loss: the lost zone's replica left its gateway slot, and the pod that replaced it elsewhere took one
+    const nodeLoss = runs.find((x) => x.record.experiment.name === "node-loss") as { d: string; record: RunRecord };
+    const gatewayLog = readFileSync(join(out, nodeLoss.d, "stack", "logs", "supervisor.log"), "utf8");
+    expect(gatewayLog).to.match(/slot us-east-\d+ freed \(inference-us-east-\S+ at 127\.100\.\S+ no longer ready\)/);
+    const taken = [...gatewayLog.matchAll(/slot us-east-\d+ → (\S+) at/g)].map((m) => m[1]);
+    expect(taken.filter((p) => !before.has(p)), "a rescheduled us-east pod took a slot").to.have.length.above(0);
+    // gpu-oom: the exec'd ramp warned before the OOM, and the replica named us-east-1 was a pod of the cluster
+    const oom = runs.find((x) => x.record.experiment.name === "gpu-oom")?.record;
+    expect(oom?.faults[0]?.targets?.[0]).to.match(/^inference\/inference-us-east-/);
   });
 
   it("after SIGKILL during node-loss, the node stays NotReady until `faultline recover` restores it from the journal", async () => {

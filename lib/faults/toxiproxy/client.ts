@@ -96,6 +96,13 @@ export class ToxiproxyApi {
     }
   }
 
+  /** Points a proxy at another upstream (its toxics stay; Toxiproxy restarts the listener, dropping open connections). */
+  async setUpstream(name: string, upstream: string): Promise<void> {
+    const proxy = await this.proxy(name);
+    if (proxy.upstream === upstream) return;
+    await withTimeout(`POST /proxies/${name}`, this.url, proxy.update({ listen: proxy.listen, upstream, enabled: true }));
+  }
+
   async addToxic(proxyName: string, spec: ToxicSpec): Promise<void> {
     const proxy = await this.proxy(proxyName);
     const body: ICreateToxicBody<Record<string, number>> = { ...spec };

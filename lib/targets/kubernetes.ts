@@ -1,0 +1,52 @@
+import { FaultlineError } from "../errors.ts";
+import { readClusterState } from "../k8s/cluster.ts";
+import { apiError, kube } from "../k8s/client.ts";
+import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, SERVICE_PREFIX } from "../k8s/fleet.ts";
+import { loadOne } from "../spec/load.ts";
+import { loadStackConfig } from "../stack/config.ts";
+import { stackDown, stackUp } from "../stack/lifecycle.ts";
+import { LOOPBACK } from "../stack/supervisor.ts";
+import type { LocalTargetOptions, StartedTarget } from "./local.ts";
+
+/**
+ * `--target kubernetes`: the local cluster's inference pods behind the stack's gateway, Toxiproxy,
+ * Prometheus and Alertmanager, started for this run in its folder. The gateway follows each region's
+ * Service's EndpointSlices, Prometheus finds the pods through the API server, and the target file
+ * it writes has a kubernetes section, so the cluster faults (node, zone and pod loss, exec, rollouts)
+ * and the path faults (latency, partitions) both apply: the shipped experiments run unchanged.
+ */
+export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir: string; namespace?: string }): Promise<StartedTarget> {
+  const cluster = readClusterState(o.clusterDir);
+  if (cluster?.kubeconfig === undefined) throw new FaultlineError("E_TARGET", `no running cluster in ${o.clusterDir}: run \`make k8s-up\` first`);
+  const namespace = o.namespace ?? DEFAULT_FLEET.namespace;
+  const k = kube(cluster.kubeconfig);
+  const deployments = await k.apps.listNamespacedDeployment({ namespace, labelSelector: `${APP_LABEL}=inference` }).catch((err: unknown) => {
+    throw apiError(`list deployments in ${namespace}`, err);
+  });
+  // the gateway's regions are the config's (weights, standby) with the cluster's replica counts
+  const replicas = new Map<string, number>();
+  for (const d of deployments.items) {
+    const region = d.metadata?.labels?.[REGION_LABEL];
+    if (region !== undefined) replicas.set(region, (replicas.get(region) ?? 0) + (d.spec?.replicas ?? 1));
+  }
+  const sets = [...(o.sets ?? []), ...(o.webhookUrl ? [`alerting.webhookUrl=${o.webhookUrl}`] : [])];
+  const base = await loadStackConfig(o.configFile, sets);
+  const regions = base.regions.filter((r) => replicas.has(r.name)).map((r) => ({ ...r, replicas: replicas.get(r.name) as number }));
+  if (!regions.some((r) => !r.standby && r.weight > 0)) {
+    throw new FaultlineError("E_TARGET", `namespace ${namespace} has no inference Deployment in a serving region of the stack config (regions ${base.regions.map((r) => r.name).join(", ")}; the cluster has ${[...replicas.keys()].join(", ") || "none"})`);
+  }
+  const config = { ...base, regions };
+  const bridge = cluster.ports?.bridgeMetrics;
+  const placement = {
+    ...LOOPBACK,
+    kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape: bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : [] },
+  };
+  const state = await stackUp(config, { dir: o.dir, placement, timeoutMs: 90_000 });
+  try {
+    const target = await loadOne(state.targetFile, "Target");
+    return { target, targetFile: state.targetFile, config, stop: async () => void (await stackDown({ dir: o.dir })) };
+  } catch (err) {
+    await stackDown({ dir: o.dir });
+    throw err;
+  }
+}
