@@ -2,10 +2,9 @@ import { FaultlineError } from "../errors.ts";
 import { readClusterState } from "../k8s/cluster.ts";
 import { apiError, kube } from "../k8s/client.ts";
 import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, SERVICE_PREFIX } from "../k8s/fleet.ts";
-import { loadOne } from "../spec/load.ts";
 import { loadStackConfig } from "../stack/config.ts";
-import { stackDown, stackUp } from "../stack/lifecycle.ts";
 import { LOOPBACK } from "../stack/supervisor.ts";
+import { stackSets, startStack } from "./local.ts";
 import type { LocalTargetOptions, StartedTarget } from "./local.ts";
 
 /**
@@ -29,8 +28,7 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
     const region = d.metadata?.labels?.[REGION_LABEL];
     if (region !== undefined) replicas.set(region, (replicas.get(region) ?? 0) + (d.spec?.replicas ?? 1));
   }
-  const sets = [...(o.sets ?? []), ...(o.webhookUrl ? [`alerting.webhookUrl=${o.webhookUrl}`] : [])];
-  const base = await loadStackConfig(o.configFile, sets);
+  const base = await loadStackConfig(o.configFile, stackSets(o));
   const regions = base.regions.filter((r) => replicas.has(r.name)).map((r) => ({ ...r, replicas: replicas.get(r.name) as number }));
   if (!regions.some((r) => !r.standby && r.weight > 0)) {
     throw new FaultlineError("E_TARGET", `namespace ${namespace} has no inference Deployment in a serving region of the stack config (regions ${base.regions.map((r) => r.name).join(", ")}; the cluster has ${[...replicas.keys()].join(", ") || "none"})`);
@@ -41,12 +39,5 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
     ...LOOPBACK,
     kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape: bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : [] },
   };
-  const state = await stackUp(config, { dir: o.dir, placement, timeoutMs: 90_000 });
-  try {
-    const target = await loadOne(state.targetFile, "Target");
-    return { target, targetFile: state.targetFile, config, stop: async () => void (await stackDown({ dir: o.dir })) };
-  } catch (err) {
-    await stackDown({ dir: o.dir });
-    throw err;
-  }
+  return startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 });
 }

@@ -4,6 +4,7 @@ import type { Driver } from "../faults/types.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import type { StackConfig } from "../stack/config.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
+import type { UpOptions } from "../stack/lifecycle.ts";
 import { loadOne } from "../spec/load.ts";
 import type { Target } from "../spec/target.ts";
 
@@ -23,14 +24,22 @@ export interface StartedTarget {
 
 /** The `local` target: the reference stack, started for this run in its own folder and stopped after. */
 export async function startLocalTarget(o: LocalTargetOptions): Promise<StartedTarget> {
-  const sets = [...(o.sets ?? []), ...(o.webhookUrl ? [`alerting.webhookUrl=${o.webhookUrl}`] : [])];
-  const config = await loadStackConfig(o.configFile, sets);
-  const state = await stackUp(config, { dir: o.dir });
+  return startStack(await loadStackConfig(o.configFile, stackSets(o)), { dir: o.dir });
+}
+
+/** The `--stack-set` overrides, with the run's webhook as Alertmanager's receiver. */
+export function stackSets(o: Pick<LocalTargetOptions, "sets" | "webhookUrl">): string[] {
+  return [...(o.sets ?? []), ...(o.webhookUrl ? [`alerting.webhookUrl=${o.webhookUrl}`] : [])];
+}
+
+/** Starts a stack supervisor in `up.dir` and reads the target file it writes; stopping the target stops the stack. */
+export async function startStack(config: StackConfig, up: UpOptions & { dir: string }): Promise<StartedTarget> {
+  const state = await stackUp(config, up);
   try {
     const target = await loadOne(state.targetFile, "Target");
-    return { target, targetFile: state.targetFile, config, stop: async () => void (await stackDown({ dir: o.dir })) };
+    return { target, targetFile: state.targetFile, config, stop: async () => void (await stackDown({ dir: up.dir })) };
   } catch (err) {
-    await stackDown({ dir: o.dir });
+    await stackDown({ dir: up.dir });
     throw err;
   }
 }
