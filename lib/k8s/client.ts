@@ -44,10 +44,20 @@ export async function orNotFound<T>(fn: () => Promise<T>): Promise<T | undefined
   }
 }
 
+function safeJson(v: unknown): string | undefined {
+  try {
+    return JSON.stringify(v)?.slice(0, 500);
+  } catch {
+    return undefined; // circular
+  }
+}
+
 /** A driver error that says which call failed and what the API server said. */
 export function apiError(what: string, err: unknown): FaultlineError {
   const body = (err as { body?: unknown }).body;
-  let detail = errorMessage(err);
+  // the exec websocket rejects with plain objects (an ErrorEvent, a Status): say what they hold
+  const message = (err as { message?: unknown }).message;
+  let detail = err instanceof Error ? errorMessage(err) : typeof message === "string" ? message : safeJson(err) ?? errorMessage(err);
   if (typeof body === "string") {
     try {
       detail = (JSON.parse(body) as { message?: string }).message ?? detail;
@@ -66,6 +76,14 @@ export const selectorString = (labels: Record<string, string>): string =>
 /** A node's or pod's Ready condition is True. */
 export function isReady(o: { status?: { conditions?: { type: string; status: string }[] } }): boolean {
   return o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+}
+
+/** The pod condition the local cluster's pod bridge writes with Ready: kwok's own first Ready (before any probe) lacks it. */
+export const SERVING_CONDITION = "faultline.dev/ReplicaServing";
+
+/** Ready as the bridge's readiness probe last said: the replica behind the pod serves. */
+export function isServing(p: { status?: { conditions?: { type: string; status: string }[] } }): boolean {
+  return isReady(p) && p.status?.conditions?.some((c) => c.type === SERVING_CONDITION && c.status === "True") === true;
 }
 
 /**

@@ -82,7 +82,7 @@ function planNodes(f: { selector: Selector }, mode: "not-ready" | "drain", ctx: 
         }
         return {
           description: `node ${name} stops reporting Ready`,
-          undo: { driver: "kubernetes", op: "node-ready", ...ref, node: name },
+          undo: { driver: "kubernetes", op: "node-ready", ...ref, node: name, addresses: node.status?.addresses ?? [] },
           apply: async () => {
             await k.core.patchNode({ name, body: { metadata: { labels: { [NOT_READY_LABEL]: "true" } } } }, MERGE).catch((err: unknown) => {
               throw apiError(`label node ${name} not-ready`, err);
@@ -398,6 +398,22 @@ export const kubernetesDriver: Driver = {
             throw apiError(`unlabel node ${name}`, err);
           });
         }
+        // kwok's heartbeat drops a node's addresses when it reports Ready again after its not-ready
+        // stage; without an InternalIP the API server cannot reach the node's "kubelet" (exec, logs)
+        const addresses = Array.isArray(u.addresses) ? (u.addresses as { type: string; address: string }[]) : [];
+        if (addresses.length === 0) return;
+        await proveNode(k, name, isReady, "Ready again");
+        await retryUntil(
+          async () => {
+            const now = await k.core.readNode({ name });
+            if ((now.status?.addresses ?? []).length > 0) return true;
+            await k.core.patchNodeStatus({ name, body: { status: { addresses } } }, MERGE);
+            return false;
+          },
+          (ok) => ok,
+          ({ elapsedMs }) => new FaultlineError("E_DRIVER", `kubernetes: node ${name} still has no addresses ${elapsedMs}ms after its revert`),
+          { timeoutMs: 10_000, intervalMs: 500 },
+        );
         return;
       }
       case "uncordon": {
