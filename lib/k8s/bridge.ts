@@ -9,7 +9,7 @@ import { StackConfig } from "../stack/config.ts";
 import { Child } from "../stack/child.ts";
 import { OOM_EXIT_CODE } from "../stack/replica.ts";
 import type { Kube } from "./client.ts";
-import { follow, isReady, selectorString } from "./client.ts";
+import { SERVING_CONDITION, follow, isReady, selectorString } from "./client.ts";
 import { REGION_LABEL, ZONE_LABEL } from "./fleet.ts";
 
 const REPLICA_MAIN = fileURLToPath(new URL("../stack/replica-main.ts", import.meta.url));
@@ -36,6 +36,7 @@ interface Running {
 const STRATEGIC = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
 /** How often the bridge probes each replica's /readyz, as a readiness probe's periodSeconds. */
 export const READINESS_PERIOD_MS = 500;
+
 
 /**
  * Pods backed by real processes: for every running pod of the workload on a Ready node, a replica
@@ -171,7 +172,7 @@ export class PodBridge {
         if (r.ready === ok || this.stopped) return;
         const status = ok ? "True" : "False";
         const now = new Date();
-        const conditions = ["Ready", "ContainersReady"].map((type) => ({ type, status, lastTransitionTime: now, ...(ok ? {} : { reason: "ReadinessProbeFailed" }) }));
+        const conditions = ["Ready", "ContainersReady", SERVING_CONDITION].map((type) => ({ type, status, lastTransitionTime: now, ...(ok ? {} : { reason: "ReadinessProbeFailed" }) }));
         try {
           await this.k.core.patchNamespacedPodStatus({ name: r.pod, namespace: r.namespace, body: { status: { conditions } } }, STRATEGIC);
           r.ready = ok;

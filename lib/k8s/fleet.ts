@@ -2,7 +2,7 @@ import type { V1Deployment, V1Node, V1Service } from "@kubernetes/client-node";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
 import { KWOK_ANNOTATION_KEY } from "./cluster.ts";
-import { apiError, isReady, orNotFound, selectorString } from "./client.ts";
+import { apiError, isReady, isServing, orNotFound, selectorString } from "./client.ts";
 import type { Kube } from "./client.ts";
 
 export const REGION_LABEL = "topology.kubernetes.io/region";
@@ -172,5 +172,6 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
 
 export async function readyReplicas(k: Kube, namespace: string): Promise<number> {
   const pods = await k.core.listNamespacedPod({ namespace, labelSelector: selectorString({ [APP_LABEL]: "inference" }) });
-  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && isReady(p)).length;
+  // Ready by the bridge's readiness probe, not only by kwok's first Ready: the replica serves
+  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && isServing(p)).length;
 }

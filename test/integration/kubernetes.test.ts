@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
 import { driverFor, planFault } from "../../lib/faults/registry.ts";
 import { NETWORKCHAOS, NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
-import { isReady, kube } from "../../lib/k8s/client.ts";
+import { isReady, isServing, kube } from "../../lib/k8s/client.ts";
 import type { Kube } from "../../lib/k8s/client.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
 import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, ZONE_LABEL, applyFleet } from "../../lib/k8s/fleet.ts";
@@ -24,7 +24,8 @@ const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const JSON_PATCH = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 const log = pino({ level: "silent" });
 
-const podReady = (p: V1Pod): boolean => p.metadata?.deletionTimestamp === undefined && isReady(p);
+/** Ready, and its replica serves (the bridge's readiness probe said so, not only kwok). */
+const podReady = (p: V1Pod): boolean => p.metadata?.deletionTimestamp === undefined && isServing(p);
 
 async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
   return retryUntil(fn, ok, ({ value, elapsedMs }) => new Error(`${what}: not after ${elapsedMs}ms (last: ${JSON.stringify(value)?.slice(0, 300)})`), { timeoutMs, intervalMs: 200 });
@@ -203,6 +204,9 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
     await until("node Ready again", () => k.core.readNode({ name: "gpu-us-east-b-1" }), isReady);
     expect((await k.core.readNode({ name: "gpu-us-east-b-1" })).metadata?.labels?.[NOT_READY_LABEL]).to.equal(undefined);
+    // as it was: kwok drops the addresses on the way back, and without its InternalIP no exec reaches the node's pods
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await k.core.readNode({ name: "gpu-us-east-b-1" })).status?.addresses?.map((x) => x.type)).to.include("InternalIP");
   });
 
   it("node-loss (drain): the node is cordoned and its pods evicted; the revert uncordons it", async () => {
@@ -328,7 +332,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     // node-loss: the lost zone's replica left its gateway slot, and the pod that replaced it elsewhere took one
     const nodeLoss = runs.find((x) => x.record.experiment.name === "node-loss") as { d: string; record: RunRecord };
     const gatewayLog = readFileSync(join(out, nodeLoss.d, "stack", "logs", "supervisor.log"), "utf8");
-    expect(gatewayLog).to.match(/slot us-east-\d+ freed \(inference-us-east-\S+ at 127\.100\.\S+ no longer ready\)/);
+    expect(gatewayLog).to.match(/slot us-east-\d+ freed \(inference-us-east-\S+ at 198\.1[89]\.\S+ no longer ready\)/);
     const taken = [...gatewayLog.matchAll(/slot us-east-\d+ → (\S+) at/g)].map((m) => m[1]);
     expect(taken.filter((p) => !before.has(p)), "a rescheduled us-east pod took a slot").to.have.length.above(0);
     // gpu-oom: the exec'd ramp warned before the OOM, and the replica named us-east-1 was a pod of the cluster
