@@ -37,11 +37,11 @@ const STRATEGIC = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergeP
 /** How often the bridge probes each replica's /readyz, as a readiness probe's periodSeconds. */
 export const READINESS_PERIOD_MS = 500;
 
-
 /**
  * Pods backed by real processes: for every running pod of the workload on a Ready node, a replica
- * process listens at the pod's IP (kwok hands out loopback addresses) on port 8000; when the pod
- * goes away, or its node stops being Ready (its kubelet is gone), the process is stopped. So
+ * process listens at the pod's IP (kwok hands them out of a block local to lo, lib/k8s/podnet.ts)
+ * on port 8000; when the pod goes away, or its node stops being Ready (its kubelet is gone), the
+ * process is stopped. So
  * deleting a pod or losing a node changes real traffic, as it does on a real cluster. It is also
  * the kubelet's readiness probe: kwok marks a pod Ready when it starts it, but a replica serves
  * only once its model is loaded, so the bridge writes the pod's Ready condition from the process's
@@ -59,6 +59,7 @@ export class PodBridge {
   private readonly replica: StackConfig["replica"];
   private timer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
   private stopped = false;
   private metricsServer: Server | undefined;
   /** What the kubelet's container restarts tell kube-state-metrics, under the stack's names (its alert rules use them). */
@@ -159,6 +160,8 @@ export class PodBridge {
 
   /** One readiness probe per running replica; a change is written to its pod's Ready condition. */
   private async probe(): Promise<void> {
+    if (this.probing) return; // a slow round (many replicas) is not overlapped by the next
+    this.probing = true;
     await Promise.all(
       [...this.running.values()].map(async (r) => {
         let ok = false;
@@ -181,7 +184,7 @@ export class PodBridge {
           // the pod is going away: the next reconcile stops its process
         }
       }),
-    );
+    ).finally(() => (this.probing = false));
   }
 
   /** pod name → address of the process serving it */

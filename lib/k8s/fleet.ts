@@ -172,6 +172,8 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
 
 export async function readyReplicas(k: Kube, namespace: string): Promise<number> {
   const pods = await k.core.listNamespacedPod({ namespace, labelSelector: selectorString({ [APP_LABEL]: "inference" }) });
-  // Ready by the bridge's readiness probe, not only by kwok's first Ready: the replica serves
-  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && isServing(p)).length;
+  // In the bridge's namespace Ready by its readiness probe, not only by kwok's first Ready: the
+  // replica serves. Elsewhere (a benchmark's thousand-node fleet) pods are kwok's alone.
+  const ready = namespace === DEFAULT_FLEET.namespace ? isServing : isReady;
+  return pods.items.filter((p) => p.metadata?.deletionTimestamp === undefined && ready(p)).length;
 }
