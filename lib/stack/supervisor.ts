@@ -100,6 +100,8 @@ export class Supervisor {
   private startedAt = Date.now();
   private stopping = false;
   private tp: ToxiproxyApi | undefined;
+  /** the address Toxiproxy dials this stack by, resolved once at start (a free slot's proxies point here) */
+  private self = "127.0.0.1";
   private follower: EndpointFollower | undefined;
   /** kubernetes placement: slot name → the pod endpoint holding it */
   private readonly held = new Map<string, ReadyEndpoint>();
@@ -147,6 +149,7 @@ export class Supervisor {
     const listen = where.toxiproxy ? "0.0.0.0" : "127.0.0.1";
     // By address, not name: Toxiproxy would ask Docker's DNS again for every connection it opens.
     const self = isIP(where.selfHost) ? where.selfHost : (await lookup(where.selfHost)).address;
+    this.self = self;
     // A kubernetes slot's proxies point at its own reserved port (nothing listens there) until a pod takes the slot.
     for (const s of this.slots) {
       await tp.ensureProxy(s.proxyName, `${listen}:${s.proxyPort}`, `${self}:${s.port}`);
@@ -260,7 +263,7 @@ export class Supervisor {
   private async syncSlots(k: KubernetesReplicas, ready: Map<string, ReadyEndpoint[]>): Promise<void> {
     if (this.stopping || this.tp === undefined) return;
     const tp = this.tp;
-    const self = isIP(this.placement.selfHost) ? this.placement.selfHost : "127.0.0.1";
+    const self = this.self;
     for (const r of this.c.regions) {
       const eps = ready.get(`${k.servicePrefix}${r.name}`) ?? [];
       const addr = (e: ReadyEndpoint): string => `${e.ip}:${e.port}`;
