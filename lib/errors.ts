@@ -46,9 +46,19 @@ export interface Problem {
   message: string;
 }
 
+/** The longest problem message printed: the start of a long value says enough. */
+const MAX_MESSAGE = 400;
+
+/** One line a terminal shows as it is: control characters escaped, long text shortened. */
+export function printable(text: string, max = MAX_MESSAGE): string {
+  // eslint-disable-next-line no-control-regex -- the control characters are what is matched
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return safe.length > max ? `${safe.slice(0, max)}… (${safe.length - max} more characters)` : safe;
+}
+
 export function formatProblem(p: Problem): string {
   const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file;
-  return `${where}: ${p.path === "" ? "(document)" : p.path}: ${p.message}`;
+  return printable(`${where}: ${p.path === "" ? "(document)" : p.path}: ${p.message}`);
 }
 
 /** A fault backend (Toxiproxy, Kubernetes, a process) refused or could not be reached. */

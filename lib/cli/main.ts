@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
-import { ExitCode, FaultlineError, ValidationError, errorMessage } from "../errors.ts";
+import { ExitCode, FaultlineError, ValidationError, errorMessage, printable } from "../errors.ts";
 import { recoverAll, recoverRun } from "../engine/recover.ts";
 import type { RecoverResult } from "../engine/recover.ts";
 import { runExperiment } from "../engine/run.ts";
@@ -16,6 +16,7 @@ import type { SchemaKind } from "../spec/json-schema.ts";
 import type { AssertionResult, RunRecord, Verdict } from "../spec/run-record.ts";
 import type { Experiment } from "../spec/experiment.ts";
 import { judgeAll } from "../judge/index.ts";
+import { isBuiltinTarget, resolveTargetRef } from "../targets/index.ts";
 import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, loadBaselines, parseLimits } from "../gate/compare.ts";
 import type { Delta } from "../gate/compare.ts";
 import { ConsoleReporter, verdictMark } from "./console-reporter.ts";
@@ -57,9 +58,10 @@ async function validate(paths: string[]): Promise<number> {
       const docs = await loadFile(file);
       for (const d of docs) print(`ok   ${file} (${d.parsed.kind} ${d.parsed.value.metadata.name})`);
     } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
+      // an unreadable file (a dangling link, a FIFO) is one bad file: the others are still checked
+      if (!isInputError(err)) throw err;
       bad++;
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${err instanceof ValidationError ? err.message : printable(err.message)}\n`);
     }
   }
   if (files.length === 0) {
@@ -68,6 +70,11 @@ async function validate(paths: string[]): Promise<number> {
   }
   print(`${files.length - bad} valid, ${bad} invalid`);
   return bad > 0 ? ExitCode.invalid : ExitCode.pass;
+}
+
+/** A mistake in what the user gave (a document, a file that cannot be read): exit 2, never a stack trace. */
+function isInputError(err: unknown): err is FaultlineError {
+  return err instanceof ValidationError || (err instanceof FaultlineError && err.code === "E_FILE");
 }
 
 /** Installs SIGINT/SIGTERM handlers that abort the run (which then reverts); a third signal forces exit. */
@@ -118,18 +125,35 @@ async function run(paths: string[], flags: RunFlags): Promise<number> {
 /** Runs every experiment under `paths` in order; each leaves its run folder, the suite an index. */
 async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: number; records: { runDir: string; record: RunRecord }[] }> {
   const files = await expandPaths(paths);
-  const experiments = [];
+  const experiments: { file: string; exp: Experiment; targetRef: string }[] = [];
   const problems: string[] = [];
+  const targetFiles = new Set<string>();
   for (const file of files) {
     try {
-      experiments.push({ file, exp: await loadOne(file, "Experiment") });
+      const exp = await loadOne(file, "Experiment");
+      const targetRef = flags.target ?? (exp.target !== undefined ? resolveTargetRef(exp.target, dirname(file)) : undefined);
+      if (targetRef === undefined) {
+        problems.push(`${file}: no target: pass --target local, --target FILE, or set target: in the experiment`);
+        continue;
+      }
+      experiments.push({ file, exp, targetRef });
+      if (!isBuiltinTarget(targetRef)) targetFiles.add(targetRef);
     } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
+      if (!isInputError(err)) throw err;
+      problems.push(err.message);
+    }
+  }
+  // a target file is input like the experiments: a mistake in it is exit 2 before anything starts
+  for (const t of targetFiles) {
+    try {
+      await loadOne(t, "Target");
+    } catch (err) {
+      if (!isInputError(err)) throw err;
       problems.push(err.message);
     }
   }
   if (problems.length > 0) {
-    process.stderr.write(`${problems.join("\n")}\n`);
+    process.stderr.write(`${problems.map((p) => printable(p, 10_000)).join("\n")}\n`);
     return { worst: ExitCode.invalid, records: [] };
   }
   await mkdir(flags.out, { recursive: true });
@@ -138,19 +162,14 @@ async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: numb
   const records: { runDir: string; record: RunRecord }[] = [];
   const suiteStart = Date.now();
   try {
-    for (const { file, exp } of experiments) {
-      const ref = flags.target ?? exp.target;
-      const targetRef = ref === undefined || ref === "local" || ref === "kubernetes" || isAbsolute(ref) || flags.target !== undefined ? ref : join(dirname(file), ref);
-      if (targetRef === undefined) {
-        throw new FaultlineError("E_TARGET", `${file}: no target: pass --target local, --target FILE, or set target: in the experiment`);
-      }
+    for (const { file, exp, targetRef } of experiments) {
       const log = pino({ level: flags.logLevel, redact: ["*.token", "*.password", "*.authorization", "headers.authorization"] }, pino.destination(2));
       const { record, runDir } = await runExperiment({
         experiment: exp,
         experimentFile: file,
         experimentSource: sourceWithScenarios(file, exp.scenarios),
         target: targetRef,
-        ...(targetRef !== "local" && targetRef !== "kubernetes" ? { targetFile: targetRef } : {}),
+        ...(isBuiltinTarget(targetRef) ? {} : { targetFile: targetRef }),
         stackSets: flags.stackSet,
         ...(flags.stackConfig ? { stackConfig: flags.stackConfig } : {}),
         outDir: flags.out,

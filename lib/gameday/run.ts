@@ -11,6 +11,7 @@ import type { GameDay, GameDayStep } from "../spec/gameday.ts";
 import { loadOne } from "../spec/load.ts";
 import type { RunRecord } from "../spec/run-record.ts";
 import { sourceWithScenarios } from "../spec/scenario.ts";
+import { isBuiltinTarget, resolveTargetRef } from "../targets/index.ts";
 import { renderGameDayHtml, renderGameDayMarkdown } from "./report.ts";
 
 /** How a game day talks to its operator: a terminal, or nobody (then only `--yes` runs it). */
@@ -73,10 +74,14 @@ export async function runGameDay(file: string, plan: GameDay, io: OperatorIO, o:
   }
   const base = dirname(file);
   // every step's experiment is loaded (and validated) before the first one runs
-  const experiments: { path: string; exp: Experiment }[] = [];
+  const experiments: { path: string; exp: Experiment; targetRef: string | undefined }[] = [];
   for (const s of plan.steps) {
     const path = isAbsolute(s.experiment) ? s.experiment : join(base, s.experiment);
-    experiments.push({ path, exp: await loadOne(path, "Experiment") });
+    const exp = await loadOne(path, "Experiment");
+    // each `target:` is relative to the file that says it; --target is taken as given
+    const targetRef = o.target ?? (plan.target !== undefined ? resolveTargetRef(plan.target, base) : exp.target !== undefined ? resolveTargetRef(exp.target, dirname(path)) : undefined);
+    if (targetRef !== undefined && !isBuiltinTarget(targetRef)) await loadOne(targetRef, "Target");
+    experiments.push({ path, exp, targetRef });
   }
   const startedAt = Date.now();
   const dir = resolve(o.out, makeRunId(`gameday-${plan.metadata.name}`, startedAt));
@@ -85,7 +90,7 @@ export async function runGameDay(file: string, plan: GameDay, io: OperatorIO, o:
   const results: StepResult[] = [];
   let halted: number | undefined;
   for (const [i, step] of plan.steps.entries()) {
-    const { path, exp } = experiments[i] as { path: string; exp: Experiment };
+    const { path, exp, targetRef } = experiments[i] as (typeof experiments)[number];
     if (halted !== undefined || o.signal?.aborted) {
       results.push({ index: i, step, outcome: "skipped", notes: [], alertsFired: [], reason: halted !== undefined ? `the plan halted after step ${halted + 1}` : "interrupted" });
       continue;
@@ -110,13 +115,12 @@ export async function runGameDay(file: string, plan: GameDay, io: OperatorIO, o:
     });
     let declined = false;
     try {
-      const targetRef = o.target ?? plan.target ?? exp.target;
       if (targetRef === undefined) throw new FaultlineError("E_TARGET", `step ${i + 1}: no target (give the plan a target:, or --target)`);
       const { record, runDir } = await runExperiment({
         experiment: exp,
         experimentFile: path,
         experimentSource: sourceWithScenarios(path, exp.scenarios),
-        target: targetRef === "local" || targetRef === "kubernetes" || isAbsolute(targetRef) || o.target !== undefined ? targetRef : join(base, targetRef),
+        target: targetRef,
         outDir: dir,
         ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}),
         ...(o.rateScale !== undefined ? { rateScale: o.rateScale } : {}),

@@ -398,13 +398,18 @@ export const PromqlAbort = strictObject({
 export const AbortCondition = kindUnion("kind", [ProbeAbort, ErrorRateAbort, PromqlAbort], "abort condition kind");
 export type AbortCondition = z.infer<typeof AbortCondition>;
 
+/** The highest request rate (and in-flight cap) a load profile may ask for: 100 × the seed's 10,000 req/s. */
+export const MAX_RATE = 1_000_000;
+/** Prompt and output lengths: a million tokens is past any model's context. */
+const MAX_TOKENS = 1_000_000;
+
 const RequestTemplate = strictObject({
   name: z.string(),
   weight: z.number().positive().default(1),
   path: z.string().startsWith("/").default("/v1/chat/completions"),
   model: z.string().default("sim-7b"),
-  promptTokens: strictObject({ min: z.number().int().positive(), max: z.number().int().positive() }).prefault({ min: 32, max: 256 }),
-  maxTokens: z.number().int().positive().default(64),
+  promptTokens: strictObject({ min: z.number().int().positive().max(MAX_TOKENS), max: z.number().int().positive().max(MAX_TOKENS) }).prefault({ min: 32, max: 256 }),
+  maxTokens: z.number().int().positive().max(MAX_TOKENS).default(64),
   streamShare: z.number().min(0).max(1).default(0),
 });
 
@@ -422,9 +427,9 @@ export const LoadProfile = strictObject({
   engine: z.enum(["builtin", "k6", "k6-operator"]).default("builtin"),
   distributed: DistributedLoad.optional().meta({ description: "engine k6-operator: the TestRun's parallelism and where results are read" }),
   endpoint: z.string().default("gateway"),
-  rate: z.number().positive().meta({ description: "requests per second (open model)" }),
-  stages: z.array(strictObject({ duration: Duration, target: z.number().nonnegative() })).optional(),
-  maxInFlight: z.number().int().positive().default(10_000),
+  rate: z.number().positive().max(MAX_RATE).meta({ description: `requests per second (open model), at most ${MAX_RATE}` }),
+  stages: z.array(strictObject({ duration: Duration, target: z.number().nonnegative().max(MAX_RATE) })).optional(),
+  maxInFlight: z.number().int().positive().max(MAX_RATE).default(10_000),
   timeout: Duration.prefault("10s"),
   mix: z.array(RequestTemplate).min(1).optional(),
 }).refine((l) => l.engine !== "k6-operator" || l.distributed !== undefined, { message: "engine k6-operator needs a distributed: section (parallelism, prometheus)", path: ["distributed"] });

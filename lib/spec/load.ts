@@ -1,16 +1,17 @@
-import { readFile, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments } from "yaml";
+import { LineCounter, isMap, isPair, isScalar, isSeq } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
 import type { z } from "zod";
 import { FaultlineError, ValidationError } from "../errors.ts";
 import type { Problem } from "../errors.ts";
 import { Experiment } from "./experiment.ts";
 import { GameDay } from "./gameday.ts";
-import { Scenario, expandScenarios } from "./scenario.ts";
+import { Scenario, expandScenarios, scenarioProblems } from "./scenario.ts";
 import type { Origin } from "./scenario.ts";
-import { KEY_MESSAGE_SEPARATOR, didYouMean } from "./strict.ts";
+import { didYouMean, keyMessages } from "./strict.ts";
 import { Target } from "./target.ts";
+import { describeValue, parseYaml, quote, readDocumentFile } from "./yaml.ts";
 
 const SCHEMAS = { Experiment, Target, Scenario, GameDay } as const;
 export type DocumentKind = keyof typeof SCHEMAS;
@@ -55,8 +56,13 @@ function hasPath(doc: Document, path: Path): boolean {
   return path.length === 0 || doc.hasIn(path as unknown[]);
 }
 
+const PLAIN_KEY = /^[A-Za-z0-9_$-]{1,60}$/;
+
+/** `faults[0].params.latency`; a key that is not a plain word is quoted (control characters escaped) and shortened. */
 function pathText(path: Path): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
+  return path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : PLAIN_KEY.test(String(p)) ? `${i === 0 ? "" : "."}${String(p)}` : `[${quote(String(p), 40)}]`))
+    .join("");
 }
 
 export function problemsFromIssues(
@@ -76,17 +82,17 @@ export function problemsFromIssues(
   const suggested = new Set<string>();
   for (const issue of issues) {
     if (issue.code !== "unrecognized_keys") continue;
-    for (const m of issue.message.split(KEY_MESSAGE_SEPARATOR)) {
+    for (const m of keyMessages(issue.message, issue.keys)) {
       const guess = /did you mean "([^"]+)"/.exec(m)?.[1];
       if (guess !== undefined) suggested.add(pathText([...issue.path, guess]));
     }
   }
   for (const issue of issues) {
     if (issue.code === "unrecognized_keys") {
-      const messages = issue.message.split(KEY_MESSAGE_SEPARATOR);
+      const messages = keyMessages(issue.message, issue.keys);
       issue.keys.forEach((key, i) => {
         const path = [...issue.path, key];
-        out.push({ file, ...at(path, true), path: pathText(path), message: messages[i] ?? `unknown key "${key}"` });
+        out.push({ file, ...at(path, true), path: pathText(path), message: messages[i] ?? `unknown key ${quote(key)}` });
       });
       continue;
     }
@@ -127,34 +133,30 @@ function issuesToProblems(file: string, doc: Document, lc: LineCounter, issues: 
   return out;
 }
 
-/** Parses every YAML document in `source`, reporting all problems at once. */
+/** Problems past this many in one file are summed up in one line: the first ones are what to fix. */
+export const MAX_PROBLEMS = 50;
+
+function kindProblem(file: string, doc: Document, lc: LineCounter, kind: unknown): Problem {
+  const valid = Object.keys(SCHEMAS);
+  const node = locate(doc, ["kind"]);
+  const where = { file, ...position(lc, node?.range?.[0] ?? doc.range?.[0] ?? 0), path: "kind" };
+  if (kind === undefined) return { ...where, message: `missing "kind": expected one of ${valid.join(", ")}` };
+  if (typeof kind !== "string") return { ...where, message: `kind must be a string, found ${describeValue(kind)} (valid: ${valid.join(", ")})` };
+  const guess = didYouMean(kind, valid);
+  return { ...where, message: `unknown kind ${quote(kind)}${guess ? `; did you mean "${guess}"?` : ""} (valid: ${valid.join(", ")})` };
+}
+
+/** Parses every YAML document in `source`, reporting all problems at once; never throws. */
 export function parseDocuments(file: string, source: string): { docs: Parsed[]; problems: Problem[] } {
   const lc = new LineCounter();
   const docs: Parsed[] = [];
-  const problems: Problem[] = [];
-  for (const doc of parseAllDocuments(source, { lineCounter: lc, prettyErrors: false })) {
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        problems.push({ file, ...position(lc, e.pos[0]), path: "", message: `YAML syntax: ${e.message.split("\n")[0]}` });
-      }
-      continue;
-    }
-    const data: unknown = doc.toJS();
+  const { docs: parsed, problems } = parseYaml(file, source, lc);
+  for (const { doc, data } of parsed) {
     if (data === null || data === undefined) continue;
     const kind = typeof data === "object" && !Array.isArray(data) ? (data as Record<string, unknown>).kind : undefined;
-    if (typeof kind !== "string" || !(kind in SCHEMAS)) {
-      const valid = Object.keys(SCHEMAS);
-      const guess = typeof kind === "string" ? didYouMean(kind, valid) : undefined;
-      const node = locate(doc, ["kind"]);
-      problems.push({
-        file,
-        ...position(lc, node?.range?.[0] ?? 0),
-        path: "kind",
-        message:
-          kind === undefined
-            ? `missing "kind": expected one of ${valid.join(", ")}`
-            : `unknown kind "${String(kind)}"${guess ? `; did you mean "${guess}"?` : ""} (valid: ${valid.join(", ")})`,
-      });
+    // own keys only: `kind: toString` names no schema
+    if (typeof kind !== "string" || !Object.hasOwn(SCHEMAS, kind)) {
+      problems.push(kindProblem(file, doc, lc, typeof data === "object" && data !== null && !Array.isArray(data) && Object.hasOwn(data, "kind") ? kind : undefined));
       continue;
     }
     let input = data;
@@ -167,25 +169,35 @@ export function parseDocuments(file: string, source: string): { docs: Parsed[]; 
       if (ex.problems.length > 0) continue;
     }
     const result = SCHEMAS[kind as DocumentKind].safeParse(input);
-    if (result.success) docs.push({ kind, value: result.data } as Parsed);
-    else problems.push(...issuesToProblems(file, doc, lc, result.error.issues, origins));
+    if (!result.success) {
+      problems.push(...issuesToProblems(file, doc, lc, result.error.issues.slice(0, MAX_PROBLEMS + 1), origins));
+      continue;
+    }
+    if (kind === "Scenario") {
+      // a scenario's own faults and assertions are checked as far as they do not wait for a parameter
+      const own = scenarioProblems(result.data as Scenario, (issues) => problemsFromIssues(file, doc, lc, issues));
+      if (own.length > 0) {
+        problems.push(...own);
+        continue;
+      }
+    }
+    docs.push({ kind, value: result.data } as Parsed);
   }
   // this file's problems first, in order; then those found in the scenarios it uses
   problems.sort((a, b) => Number(a.file !== file) - Number(b.file !== file) || a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col);
+  if (problems.length > MAX_PROBLEMS) {
+    const more = problems.length - MAX_PROBLEMS;
+    return { docs, problems: [...problems.slice(0, MAX_PROBLEMS), { file, line: 0, col: 0, path: "", message: `… and ${more} more problem(s) not shown` }] };
+  }
   return { docs, problems };
 }
 
 export async function loadFile(file: string): Promise<LoadedDocument[]> {
-  let source: string;
-  try {
-    source = await readFile(file, "utf8");
-  } catch (cause) {
-    throw new FaultlineError("E_FILE", `cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
-  }
+  const source = readDocumentFile(file);
   const { docs, problems } = parseDocuments(file, source);
   if (problems.length > 0) throw new ValidationError(problems);
   if (docs.length === 0) {
-    throw new ValidationError([{ file, line: 1, col: 1, path: "", message: "empty file: expected an Experiment, a Target or a Scenario" }]);
+    throw new ValidationError([{ file, line: 1, col: 1, path: "", message: "empty file: expected an Experiment, a Target, a Scenario or a GameDay" }]);
   }
   return docs.map((parsed) => ({ file, parsed, source }));
 }

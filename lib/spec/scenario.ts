@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { LineCounter, parseAllDocuments } from "yaml";
+import { LineCounter } from "yaml";
 import type { Document } from "yaml";
 import { z } from "zod";
 import type { Problem } from "../errors.ts";
-import { API_VERSION, Metadata, ParamValue, ScenarioUse } from "./experiment.ts";
+import { API_VERSION, Assertion, Fault, Metadata, ParamValue, ScenarioUse } from "./experiment.ts";
 import { didYouMean, strictObject } from "./strict.ts";
+import { UnreadableFile, parseYaml, quote, readDocumentFile } from "./yaml.ts";
 
 /**
  * Scenarios: reusable, parameterised faults (and the assertions that go with them) that experiments
@@ -87,10 +88,10 @@ function resolveScenario(use: string, experimentFile: string): { file?: string; 
 
 /** The experiment's text followed by that of every scenario it uses, for the report and post-mortems. */
 export function sourceWithScenarios(experimentFile: string, uses: readonly { use: string }[]): string {
-  let out = readFileSync(experimentFile, "utf8");
+  let out = readDocumentFile(experimentFile);
   for (const file of new Set(uses.map((u) => resolveScenario(u.use, experimentFile).file))) {
     if (file === undefined) continue;
-    out += `\n# ---- scenario ${relative(dirname(experimentFile), file)} ----\n${readFileSync(file, "utf8")}`;
+    out += `\n# ---- scenario ${relative(dirname(experimentFile), file)} ----\n${readDocumentFile(file)}`;
   }
   return out;
 }
@@ -104,12 +105,12 @@ export function substitute(value: unknown, params: Record<string, ParamValue>, p
     const whole = WHOLE.exec(value);
     if (whole) {
       const name = whole[1] as string;
-      if (name in params) return params[name];
+      if (Object.hasOwn(params, name)) return params[name];
       unknown.push({ path, name });
       return value;
     }
     return value.replace(ANY, (m, name: string) => {
-      if (name in params) return String(params[name]);
+      if (Object.hasOwn(params, name)) return String(params[name]);
       unknown.push({ path, name });
       return m;
     });
@@ -129,27 +130,121 @@ interface LoadedScenario {
 
 type ProblemsAt = (file: string, doc: Document, lc: LineCounter, path: Path, message: string, keyOf?: boolean) => Problem;
 
-function loadScenario(file: string, at: ProblemsAt, issuesToProblems: (file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[]) => Problem[]): LoadedScenario | Problem[] {
+function loadScenario(file: string, at: ProblemsAt, issuesToProblems: (file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[]) => Problem[]): LoadedScenario | Problem[] | UnreadableFile {
   let source: string;
   try {
-    source = readFileSync(file, "utf8");
-  } catch (cause) {
-    return [{ file, line: 0, col: 0, path: "", message: `cannot read: ${(cause as NodeJS.ErrnoException).code ?? String(cause)}` }];
+    source = readDocumentFile(file);
+  } catch (err) {
+    if (!(err instanceof UnreadableFile)) throw err;
+    return err;
   }
   const lc = new LineCounter();
-  const docs = parseAllDocuments(source, { lineCounter: lc, prettyErrors: false });
-  const doc = Array.isArray(docs) ? docs[0] : undefined;
-  if (doc === undefined) return [{ file, line: 1, col: 1, path: "", message: "empty file: expected a Scenario" }];
-  if (doc.errors.length > 0) {
-    return doc.errors.map((e) => ({ file, ...lc.linePos(e.pos[0]), path: "", message: `YAML syntax: ${e.message.split("\n")[0]}` }));
-  }
-  const result = Scenario.safeParse(doc.toJS());
+  const { docs, problems } = parseYaml(file, source, lc);
+  if (problems.length > 0) return problems;
+  const first = docs[0];
+  if (first === undefined) return [{ file, line: 1, col: 1, path: "", message: "empty file: expected a Scenario" }];
+  const { doc, data } = first;
+  const result = Scenario.safeParse(data);
   if (!result.success) {
-    const kind = (doc.toJS() as { kind?: unknown } | null)?.kind;
-    if (kind !== "Scenario") return [at(file, doc, lc, ["kind"], `expected kind: Scenario, found ${JSON.stringify(kind ?? null)}`)];
+    const kind = data !== null && typeof data === "object" && Object.hasOwn(data, "kind") ? (data as { kind?: unknown }).kind : undefined;
+    if (kind !== "Scenario") return [at(file, doc, lc, ["kind"], `expected kind: Scenario, found ${kind === undefined ? "none" : quote(kind)}`)];
     return issuesToProblems(file, doc, lc, result.error.issues);
   }
+  const own = scenarioProblems(result.data, (issues) => issuesToProblems(file, doc, lc, issues));
+  if (own.length > 0) return own;
   return { scenario: result.data, doc, lc };
+}
+
+/** Whether a placeholder (`${x}`) sits anywhere in `value`: what depends on a parameter is checked once it is filled. */
+function hasPlaceholder(value: unknown): boolean {
+  if (typeof value === "string") return value.includes("${");
+  if (Array.isArray(value)) return value.some(hasPlaceholder);
+  if (value !== null && typeof value === "object") return Object.values(value).some(hasPlaceholder);
+  return false;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const seg of path) {
+    if (node === null || typeof node !== "object" || !Object.hasOwn(node, seg)) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[seg];
+  }
+  return node;
+}
+
+/**
+ * The problems a scenario has on its own: parameters whose defaults refer to each other in a circle,
+ * `${x}` naming no parameter, and faults and assertions that are wrong whatever the parameters
+ * (`kind: nonsense`, `duration: soon`). What still holds a placeholder after the defaults are filled
+ * in is left for the experiment that gives the parameter.
+ */
+export function scenarioProblems(s: Scenario, toProblems: (issues: z.core.$ZodIssue[]) => Problem[]): Problem[] {
+  const issues: z.core.$ZodIssue[] = [];
+  const custom = (path: PropertyKey[], message: string): void => void issues.push({ code: "custom", path, message, input: undefined } as z.core.$ZodIssue);
+  const declared = Object.keys(s.params);
+  const givenDefaults: Record<string, ParamValue> = {};
+  for (const [name, p] of Object.entries(s.params)) if (p.default !== undefined) givenDefaults[name] = p.default;
+  const resolved = resolveParams(givenDefaults, declared);
+  for (const c of resolved.problems) custom(["params", c.name, "default"], c.message);
+  const schemas = { faults: Fault, assertions: Assertion } as const;
+  for (const list of ["faults", "assertions"] as const) {
+    s[list].forEach((item, j) => {
+      const unknown: { path: PropertyKey[]; name: string }[] = [];
+      const filled = substitute(item, resolved.values, [], unknown);
+      for (const u of unknown) {
+        if (Object.hasOwn(s.params, u.name)) continue; // given by the experiment
+        const guess = didYouMean(u.name, declared);
+        custom([list, j, ...u.path], `\${${u.name}} names no parameter${guess ? `; did you mean "\${${guess}}"?` : ""} (declared: ${declared.join(", ") || "none"})`);
+      }
+      const r = schemas[list].safeParse(filled);
+      if (r.success) return;
+      for (const issue of r.error.issues) {
+        // a discriminator that waits for a parameter decides the schema: nothing below it can be judged yet
+        const kindField = valueAt(filled, [...issue.path, "kind"]) ?? valueAt(filled, [...issue.path, "type"]);
+        if (issue.code === "invalid_union" && hasPlaceholder(kindField)) continue;
+        if (hasPlaceholder(valueAt(filled, issue.path)) || hasPlaceholder(valueAt(filled, ["kind"]))) continue;
+        issues.push({ ...issue, path: [list, j, ...issue.path] });
+      }
+    });
+  }
+  return issues.length > 0 ? toProblems(issues) : [];
+}
+
+/**
+ * Parameter values may refer to other parameters (`default: "\${region}-a"`). Fills them in, and
+ * reports a circle (`x` → `y` → `x`) or a reference to no parameter instead of leaving the literal.
+ */
+export function resolveParams(given: Record<string, ParamValue>, declared: readonly string[]): { values: Record<string, ParamValue>; problems: { name: string; message: string }[] } {
+  const values: Record<string, ParamValue> = {};
+  const problems: { name: string; message: string }[] = [];
+  const failed = new Set<string>();
+  const visit = (name: string, chain: string[]): ParamValue | undefined => {
+    if (Object.hasOwn(values, name)) return values[name];
+    if (failed.has(name) || !Object.hasOwn(given, name)) return undefined; // failed, or waits for the experiment
+    if (chain.includes(name)) {
+      const circle = chain.slice(chain.indexOf(name));
+      for (const n of circle) failed.add(n);
+      problems.push({ name, message: `parameter "${name}" refers to itself: ${[...circle, name].join(" → ")}` });
+      return undefined;
+    }
+    const raw = given[name] as ParamValue;
+    if (typeof raw !== "string" || !raw.includes("${")) return (values[name] = raw);
+    const refs: Record<string, ParamValue> = {};
+    for (const m of raw.matchAll(ANY)) {
+      const ref = m[1] as string;
+      if (!declared.includes(ref)) {
+        failed.add(name);
+        problems.push({ name, message: `\${${ref}} in the value of "${name}" names no parameter (declared: ${declared.join(", ") || "none"})` });
+        return undefined;
+      }
+      const v = visit(ref, [...chain, name]);
+      if (v === undefined) return undefined;
+      refs[ref] = v;
+    }
+    return (values[name] = substitute(raw, refs, [], []) as ParamValue);
+  };
+  for (const name of Object.keys(given)) visit(name, []);
+  return { values, problems };
 }
 
 /**
@@ -179,10 +274,14 @@ export function expandScenarios(
     const found = resolveScenario(use.use, experimentFile);
     if (found.file === undefined) {
       const guess = didYouMean(use.use, found.known);
-      problems.push(expAt(["scenarios", k, "use"], `no scenario "${use.use}"${guess ? `; did you mean "${guess}"?` : ""}${found.known.length ? ` (have: ${found.known.join(", ")})` : ` (looked in ${found.tried.join(", ")})`}`));
+      problems.push(expAt(["scenarios", k, "use"], `no scenario ${quote(use.use)}${guess ? `; did you mean "${guess}"?` : ""}${found.known.length ? ` (have: ${found.known.join(", ")})` : ` (looked in ${found.tried.join(", ")})`}`));
       return;
     }
     const loaded = loadScenario(found.file, at, issuesToProblems);
+    if (loaded instanceof UnreadableFile) {
+      problems.push(expAt(["scenarios", k, "use"], `scenario ${quote(use.use)}: cannot read ${found.file}: ${loaded.reason}`));
+      return;
+    }
     if (Array.isArray(loaded)) {
       problems.push(...loaded);
       return;
@@ -190,31 +289,28 @@ export function expandScenarios(
     const { scenario, doc, lc } = loaded;
     const declared = Object.keys(scenario.params);
     for (const name of Object.keys(use.with)) {
-      if (!(name in scenario.params)) {
+      if (!Object.hasOwn(scenario.params, name)) {
         const guess = didYouMean(name, declared);
-        problems.push(expAt(["scenarios", k, "with", name], `scenario "${use.use}" has no parameter "${name}"${guess ? `; did you mean "${guess}"?` : ""} (has: ${declared.join(", ") || "none"})`, true));
+        problems.push(expAt(["scenarios", k, "with", name], `scenario "${use.use}" has no parameter ${quote(name)}${guess ? `; did you mean "${guess}"?` : ""} (has: ${declared.join(", ") || "none"})`, true));
       }
     }
-    const params: Record<string, ParamValue> = {};
+    const given: Record<string, ParamValue> = {};
     for (const [name, p] of Object.entries(scenario.params)) {
-      const v = use.with[name] ?? p.default;
+      const v = Object.hasOwn(use.with, name) ? use.with[name] : p.default;
       if (v === undefined) {
         problems.push(expAt(["scenarios", k, "use"], `scenario "${use.use}" needs parameter "${name}"${p.description ? ` (${p.description})` : ""}: give it under with:`));
       } else {
-        params[name] = v;
+        given[name] = v;
       }
     }
+    const { values: params, problems: circles } = resolveParams(given, declared);
+    for (const c of circles) problems.push(expAt(["scenarios", k, Object.hasOwn(use.with, c.name) ? "with" : "use", ...(Object.hasOwn(use.with, c.name) ? [c.name] : [])], `scenario "${use.use}": ${c.message}`));
     const usedPos = expAt(["scenarios", k, "use"], "");
     const usedAt = `scenario "${use.use}" used at ${experimentFile}:${usedPos.line}`;
     for (const list of ["faults", "assertions"] as const) {
       scenario[list].forEach((item, j) => {
-        const unknown: { path: PropertyKey[]; name: string }[] = [];
-        const filled = substitute(item, params, [list, j], unknown);
-        for (const u of unknown) {
-          if (u.name in scenario.params) continue; // a missing parameter, reported above
-          const guess = didYouMean(u.name, declared);
-          problems.push(at(found.file as string, doc, lc, u.path, `\${${u.name}} names no parameter${guess ? `; did you mean "\${${guess}}"?` : ""} (declared: ${declared.join(", ") || "none"}) — ${usedAt}`));
-        }
+        // a name left unfilled is a missing parameter or a circle, reported above
+        const filled = substitute(item, params, [list, j], []);
         origins.set(`${list}.${lists[list].length}`, { file: found.file as string, doc, lc, path: [list, j], usedAt });
         lists[list].push(filled);
       });

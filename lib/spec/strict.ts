@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { describeValue, quote } from "./yaml.ts";
 
 /** Levenshtein distance, small inputs only (key names). */
 export function editDistance(a: string, b: string): number {
@@ -29,17 +30,25 @@ export function didYouMean(input: string, candidates: readonly string[]): string
   return bestScore <= limit ? best : undefined;
 }
 
-/**
- * Separates the per-key messages of one unrecognized_keys issue; the loader splits on it so that
- * each unknown key is reported at its own line and column.
- */
-export const KEY_MESSAGE_SEPARATOR = "\u001f";
-
 export function unknownKeyMessage(key: string, valid: readonly string[]): string {
-  const guess = didYouMean(key, valid);
+  const guess = key.length > 200 ? undefined : didYouMean(key, valid);
   return guess === undefined
-    ? `unknown key "${key}"; expected one of: ${valid.join(", ")}`
-    : `unknown key "${key}"; did you mean "${guess}"?`;
+    ? `unknown key ${quote(key)}; expected one of: ${valid.join(", ")}`
+    : `unknown key ${quote(key)}; did you mean "${guess}"?`;
+}
+
+/**
+ * The per-key messages of one unrecognized_keys issue, which carries them as a JSON list (a key may
+ * hold any character, so no separator would do); the loader reports each key at its own line.
+ */
+export function keyMessages(message: string, keys: readonly string[]): string[] {
+  try {
+    const list: unknown = JSON.parse(message);
+    if (Array.isArray(list) && list.every((m) => typeof m === "string")) return list;
+  } catch {
+    // a message zod wrote itself
+  }
+  return keys.map((k) => `unknown key ${quote(k)}`);
 }
 
 /** A strict object whose unknown-key errors suggest the closest valid key. */
@@ -48,7 +57,7 @@ export function strictObject<Shape extends z.core.$ZodLooseShape>(shape: Shape) 
   return z.strictObject(shape, {
     error: (iss) => {
       if (iss.code !== "unrecognized_keys") return undefined;
-      return iss.keys.map((k) => unknownKeyMessage(k, valid)).join(KEY_MESSAGE_SEPARATOR);
+      return JSON.stringify(iss.keys.map((k) => unknownKeyMessage(k, valid)));
     },
   });
 }
@@ -64,9 +73,10 @@ export function kindUnion<const Options extends readonly [z.core.$ZodTypeDiscrim
     error: (iss) => {
       if (iss.code !== "invalid_union") return undefined;
       const input = (iss.input as Record<string, unknown> | undefined)?.[discriminator];
-      if (typeof input !== "string") return `${discriminator} is required: one of ${values.join(", ")}`;
-      const guess = didYouMean(input, values);
-      return `unknown ${what} "${input}"${guess ? `; did you mean "${guess}"?` : ""} (valid: ${values.join(", ")})`;
+      if (input === undefined) return `${discriminator} is required: one of ${values.join(", ")}`;
+      if (typeof input !== "string") return `${discriminator} must be a string, found ${describeValue(input)}: one of ${values.join(", ")}`;
+      const guess = input.length > 200 ? undefined : didYouMean(input, values);
+      return `unknown ${what} ${quote(input)}${guess ? `; did you mean "${guess}"?` : ""} (valid: ${values.join(", ")})`;
     },
   });
 }

@@ -1,4 +1,5 @@
 import { parseDuration } from "./duration.ts";
+import { quote } from "./yaml.ts";
 
 /**
  * k6's threshold grammar, the part that reads well here:
@@ -23,18 +24,18 @@ export interface ParsedThreshold {
 const RE = /^\s*([a-z_]+)\s*:\s*(p\((\d+(?:\.\d+)?)\)|avg|max|med|rate)\s*(<=|>=|<|>)\s*(\S+)\s*$/;
 
 export function parseThreshold(source: string): ParsedThreshold | string {
-  const m = RE.exec(source);
-  if (m === null) return `cannot read threshold "${source}": expected METRIC: AGG OP VALUE, e.g. "http_req_duration: p(99) < 500ms" or "http_req_failed: rate < 0.01"`;
+  const m = source.length > 200 ? null : RE.exec(source);
+  if (m === null) return `cannot read threshold ${quote(source)}: expected METRIC: AGG OP VALUE, e.g. "http_req_duration: p(99) < 500ms" or "http_req_failed: rate < 0.01"`;
   const metric = m[1] as ThresholdMetric;
-  if (!THRESHOLD_METRICS.includes(metric)) return `threshold "${source}": unknown metric "${m[1]}" (known: ${THRESHOLD_METRICS.join(", ")})`;
+  if (!THRESHOLD_METRICS.includes(metric)) return `threshold ${quote(source)}: unknown metric ${quote(m[1])} (known: ${THRESHOLD_METRICS.join(", ")})`;
   const agg = m[3] !== undefined ? { kind: "p" as const, q: Number(m[3]) } : { kind: m[2] as "avg" | "max" | "med" | "rate" };
-  if (metric === "http_req_failed" && agg.kind !== "rate") return `threshold "${source}": http_req_failed takes "rate"`;
-  if (metric !== "http_req_failed" && agg.kind === "rate") return `threshold "${source}": "rate" goes with http_req_failed`;
+  if (metric === "http_req_failed" && agg.kind !== "rate") return `threshold ${quote(source)}: http_req_failed takes "rate"`;
+  if (metric !== "http_req_failed" && agg.kind === "rate") return `threshold ${quote(source)}: "rate" goes with http_req_failed`;
   // The series keeps p50, p90, p95 and p99 (and k6 series only those): another q would be a guess.
-  if (agg.kind === "p" && !SUPPORTED_P.includes(agg.q)) return `threshold "${source}": p(q) takes q = ${SUPPORTED_P.join(", ")}`;
+  if (agg.kind === "p" && !SUPPORTED_P.includes(agg.q)) return `threshold ${quote(source)}: p(q) takes q = ${SUPPORTED_P.join(", ")}`;
   const raw = m[5] as string;
   const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : metric === "http_req_failed" ? NaN : parseDuration(raw);
-  if (value === undefined || Number.isNaN(value)) return `threshold "${source}": "${raw}" is not a ${metric === "http_req_failed" ? "number" : "duration"}`;
+  if (value === undefined || !Number.isFinite(value)) return `threshold ${quote(source)}: ${quote(raw)} is not a ${metric === "http_req_failed" ? "number" : "duration"}`;
   return { metric, agg, op: m[4] as ParsedThreshold["op"], value, source };
 }
 

@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
-import { LineCounter, parseDocument, parse as parseYamlValue } from "yaml";
+import { Document, LineCounter, parse as parseYamlValue } from "yaml";
 import { z } from "zod";
-import { FaultlineError, ValidationError } from "../errors.ts";
+import { FaultlineError, ValidationError, errorMessage } from "../errors.ts";
 import { problemsFromIssues } from "../spec/load.ts";
 import { strictObject } from "../spec/strict.ts";
+import { parseYaml, quote, readDocumentFile } from "../spec/yaml.ts";
 
 
 const Pct = z.number().min(0);
@@ -123,7 +123,8 @@ export function parseKeyPath(key: string): (string | number)[] {
   const out: (string | number)[] = [];
   for (const part of key.split(".")) {
     const m = /^([^[\]]+)((?:\[\d+\])*)$/.exec(part);
-    if (m === null) throw new FaultlineError("E_INVALID_INPUT", `bad key "${key}": expected a.b.c or a[0].b`);
+    if (m === null) throw new FaultlineError("E_INVALID_INPUT", `bad key ${quote(key)}: expected a.b.c or a[0].b`);
+    if (["__proto__", "constructor", "prototype"].includes(m[1] as string)) throw new FaultlineError("E_INVALID_INPUT", `bad key ${quote(key)}: "${m[1]}" names no setting`);
     out.push(m[1] as string);
     for (const idx of (m[2] as string).matchAll(/\[(\d+)\]/g)) out.push(Number(idx[1]));
   }
@@ -135,13 +136,21 @@ export function applySets(raw: Record<string, unknown>, sets: readonly string[])
   const root = structuredClone(raw);
   for (const set of sets) {
     const eq = set.indexOf("=");
-    if (eq <= 0) throw new FaultlineError("E_INVALID_INPUT", `bad --set "${set}": expected key=value`);
+    if (eq <= 0) throw new FaultlineError("E_INVALID_INPUT", `bad --set ${quote(set)}: expected key=value`);
     const path = parseKeyPath(set.slice(0, eq));
-    const value: unknown = parseYamlValue(set.slice(eq + 1));
+    let value: unknown;
+    try {
+      value = parseYamlValue(set.slice(eq + 1), { maxAliasCount: 0 });
+    } catch (cause) {
+      throw new FaultlineError("E_INVALID_INPUT", `bad --set ${quote(set)}: the value is not YAML (${errorMessage(cause)})`, { cause });
+    }
     let node: Record<string | number, unknown> = root;
     for (let i = 0; i < path.length - 1; i++) {
       const seg = path[i] as string | number;
       const next = path[i + 1];
+      if (node[seg] !== undefined && node[seg] !== null && typeof node[seg] !== "object") {
+        throw new FaultlineError("E_INVALID_INPUT", `bad --set ${quote(set)}: ${path.slice(0, i + 1).join(".")} is a value, not a section`);
+      }
       if (node[seg] === undefined || node[seg] === null) {
         // `regions[1].weight` on a config without regions starts from the defaults, so indexes mean what they say.
         node[seg] = seg === "regions" && i === 0 ? structuredClone(StackConfig.parse({}).regions) : typeof next === "number" ? [] : {};
@@ -155,27 +164,23 @@ export function applySets(raw: Record<string, unknown>, sets: readonly string[])
 
 /** Loads the stack config (file optional), applies `--set` overrides, and reports every problem at once. */
 export async function loadStackConfig(file: string | undefined, sets: readonly string[] = []): Promise<StackConfig> {
-  let source = "";
-  if (file !== undefined) {
-    try {
-      source = await readFile(file, "utf8");
-    } catch (cause) {
-      throw new FaultlineError("E_FILE", `cannot read stack config ${file}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
-    }
-  }
+  const source = file !== undefined ? readDocumentFile(file) : "";
   const lc = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lc });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(doc.errors.map((e) => ({ file: file ?? "--set", ...lc.linePos(e.pos[0]), path: "", message: `YAML syntax: ${e.message.split("\n")[0]}` })));
+  const { docs, problems: yamlProblems } = parseYaml(file ?? "--set", source, lc);
+  if (yamlProblems.length > 0) throw new ValidationError(yamlProblems);
+  const doc = docs[0]?.doc ?? new Document({});
+  const data = docs[0]?.data;
+  if (data !== undefined && data !== null && (typeof data !== "object" || Array.isArray(data))) {
+    throw new ValidationError([{ file: file ?? "--set", line: 1, col: 1, path: "", message: "a stack config is a mapping of settings" }]);
   }
-  const raw = (doc.toJS() as Record<string, unknown> | null) ?? {};
+  const raw = (data as Record<string, unknown> | null | undefined) ?? {};
   const merged = applySets(raw, sets);
   const r = StackConfig.safeParse(merged);
   if (r.success) return r.data;
   const present = (path: readonly PropertyKey[]): boolean => {
     let node: unknown = merged;
     for (const seg of path) {
-      if (node === null || typeof node !== "object" || !(String(seg) in node)) return false;
+      if (node === null || typeof node !== "object" || !Object.hasOwn(node, String(seg))) return false;
       node = (node as Record<string, unknown>)[String(seg)];
     }
     return true;

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { FaultlineError } from "../errors.ts";
 import { loadOne } from "../spec/load.ts";
@@ -10,8 +10,20 @@ export type { StartedTarget };
 export { localStackDir };
 export { localStackDriver } from "./local.ts";
 
+/** The targets faultline starts itself, by name; any other reference is a target file. */
+export const BUILTIN_TARGETS = ["local", "testcontainers", "kubernetes"] as const;
+
+export function isBuiltinTarget(ref: string): boolean {
+  return (BUILTIN_TARGETS as readonly string[]).includes(ref);
+}
+
+/** A target as written inside a file (an experiment's or a game day's `target:`): a built-in name, or a path relative to that file. */
+export function resolveTargetRef(ref: string, baseDir: string): string {
+  return isBuiltinTarget(ref) || isAbsolute(ref) ? ref : join(baseDir, ref);
+}
+
 export interface TargetRequest {
-  /** "local", or a target file */
+  /** a built-in target's name, or a target file */
   ref: string;
   runDir: string;
   runId: string;

@@ -1,6 +1,9 @@
 import { expect } from "chai";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+import { CRASH_INPUTS, hostileWorkspace } from "../helpers/hostile.ts";
 
 describe("cli: as a user types it", function () {
   this.timeout(30_000);
@@ -51,5 +54,50 @@ describe("cli: as a user types it", function () {
     const bad = await runCli(["frobnicate"]);
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.match(/unknown command 'frobnicate'/);
+  });
+
+  it("hostile files through validate: each a located error, exit 2, no stack trace; a folder is checked to the end past a dangling link and a FIFO", async () => {
+    const dir = tempDir("hostile-cli");
+    hostileWorkspace(dir); // its scenarios/ is found from cases/, a folder below
+    const cases = join(dir, "cases");
+    mkdirSync(cases);
+    for (const [name, c] of Object.entries(CRASH_INPUTS)) writeFileSync(join(cases, `${name}.yaml`), c.source);
+    symlinkSync(join(dir, "gone.yaml"), join(cases, "a-dangling.yaml"));
+    const { execFileSync } = await import("node:child_process");
+    execFileSync("mkfifo", [join(cases, "b-fifo.yaml")]);
+    writeFileSync(join(cases, "zz-valid.yaml"), readFileSync("experiments/region-partition.yaml", "utf8").replace(/^# yaml-language.*\n/, ""));
+    const r = await runCli(["validate", cases]);
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stderr).to.not.match(/^\s+at /m);
+    expect(r.stderr).to.not.match(/internal error/);
+    for (const [name, c] of Object.entries(CRASH_INPUTS)) {
+      const line = r.stderr.split("\n").find((l) => l.includes(`${name}.yaml`));
+      expect(line, `${name}: ${r.stderr.slice(0, 2000)}`).to.match(/\.yaml:\d+:\d+: /);
+      expect(r.stderr, name).to.match(c.says);
+    }
+    expect(r.stderr).to.match(/a-dangling\.yaml: ENOENT \(a symbolic link to a file that does not exist\)/);
+    expect(r.stderr).to.match(/b-fifo\.yaml: a FIFO, not a regular file/);
+    // the file after them was still checked, and the summary counts every file
+    expect(r.stdout).to.match(/ok {3}.*zz-valid\.yaml \(Experiment region-partition\)/);
+    const n = Object.keys(CRASH_INPUTS).length + 2;
+    expect(r.stdout).to.match(new RegExp(`^1 valid, ${n} invalid$`, "m"));
+  });
+
+  it("run with a target file that is missing, invalid or of the wrong kind exits 2 (invalid input) before anything starts", async () => {
+    const dir = tempDir("bad-target");
+    const wrongKind = join(dir, "wrong-kind.yaml");
+    writeFileSync(wrongKind, "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {name: not-a-target}\n");
+    const invalid = join(dir, "invalid.yaml");
+    writeFileSync(invalid, "apiVersion: faultline.dev/v1\nkind: Target\nmetadata: {name: t}\ntoxiproxy: {api: 3}\n");
+    for (const [t, says] of [
+      [join(dir, "missing.yaml"), /cannot read .*missing\.yaml: ENOENT/],
+      [invalid, /invalid\.yaml:4:\d+: toxiproxy\.api: /],
+      [wrongKind, /wrong-kind\.yaml:1:1: kind: expected a document of kind Target/],
+    ] as const) {
+      const r = await runCli(["run", "experiments/node-loss.yaml", "--target", t, "--out", join(dir, "out")]);
+      expect(r.code, `${t}: ${r.stderr}`).to.equal(2);
+      expect(r.stderr).to.match(says);
+      expect(r.stderr).to.not.match(/^\s+at /m);
+    }
   });
 });
