@@ -1,4 +1,8 @@
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { FaultlineError } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
 
@@ -20,6 +24,26 @@ export function fdHardLimit(): number {
   }
 }
 
+/** HAProxy's limit for a UNIX socket path: sun_path's 108 bytes less the `.<pid>.tmp` it binds first. */
+export const MAX_SOCKET_PATH = 97;
+
+/**
+ * The stats socket of the stack in `stackDir`. It lives in a short runtime folder (XDG_RUNTIME_DIR,
+ * else the temp folder), named by a hash of the stack's folder, not in that folder: a run folder in
+ * a game day's folder in a deep checkout is past HAProxy's limit. The folder is created (mode 700).
+ */
+export function statsSocketPath(stackDir: string): string {
+  const name = `haproxy-${createHash("sha256").update(resolve(stackDir)).digest("hex").slice(0, 16)}.sock`;
+  const uid = process.getuid?.() ?? 0;
+  const bases = [process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, "faultline") : undefined, join(tmpdir(), `faultline-${uid}`), `/tmp/faultline-${uid}`];
+  for (const base of bases) {
+    if (base === undefined || Buffer.byteLength(join(base, name)) > MAX_SOCKET_PATH) continue;
+    mkdirSync(base, { recursive: true, mode: 0o700 });
+    return join(base, name);
+  }
+  throw new FaultlineError("E_TOOL", `no runtime folder gives HAProxy's stats socket a path of at most ${MAX_SOCKET_PATH} bytes (tried ${bases.filter(Boolean).join(", ")})`);
+}
+
 /** Where HAProxy binds its frontends, and the host it dials for the Toxiproxy proxies in front of each replica. */
 export interface GatewayHosts {
   bind: string;
@@ -28,7 +52,7 @@ export interface GatewayHosts {
   disabled?: boolean;
 }
 
-export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], dir: string, luaFile: string, hosts: GatewayHosts = { bind: "127.0.0.1", toxiproxy: "127.0.0.1" }, fdLimit = fdHardLimit()): string {
+export function haproxyConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], statsSocket: string, luaFile: string, hosts: GatewayHosts = { bind: "127.0.0.1", toxiproxy: "127.0.0.1" }, fdLimit = fdHardLimit()): string {
   const g = { ...c.gateway, maxConn: Math.min(c.gateway.maxConn, Math.floor((fdLimit - 200) / 2)) };
   const hc = g.healthCheck;
   const servers = replicas
@@ -43,7 +67,7 @@ global
   maxconn ${g.maxConn}
   # one thread: the stack shares two cores with the replicas, and the Lua state is shared (locked)
   nbthread 1
-  stats socket ${dir}/haproxy.sock mode 600 level admin
+  stats socket ${statsSocket} mode 600 level admin
   lua-load ${luaFile}
   tune.bufsize 32768
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
+import { statsSocketPath } from "./haproxy.ts";
 import type { Placement, StackState } from "./supervisor.ts";
 
 const MAIN = fileURLToPath(new URL("./stack-main.ts", import.meta.url));
@@ -143,6 +144,8 @@ export async function stackDown(opts: { dir?: string; timeoutMs?: number } = {})
   const stopped = await stopGroup(pgid, opts.timeoutMs ?? 8000);
   rmSync(join(dir, "stack.pgid"), { force: true });
   rmSync(join(dir, "stack.json"), { force: true });
+  // a killed supervisor leaves HAProxy's socket in the runtime folder
+  rmSync(statsSocketPath(dir), { force: true });
   return { stopped, wasRunning: stopped > 0 };
 }
 

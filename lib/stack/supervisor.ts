@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { lookup } from "node:dns/promises";
@@ -13,7 +13,7 @@ import { FaultlineError, errorMessage } from "../errors.ts";
 import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
 import { Child } from "./child.ts";
 import type { StackConfig } from "./config.ts";
-import { haproxyConfig } from "./haproxy.ts";
+import { haproxyConfig, statsSocketPath } from "./haproxy.ts";
 import { POD_TARGETS_FILE, alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.ts";
 import type { PodDiscovery } from "./monitoring.ts";
 import { reservePorts } from "./ports.ts";
@@ -83,10 +83,28 @@ function tool(name: string): string {
   return join(ROOT, "tools/bin", name);
 }
 
+/**
+ * The line of a dead process's log that says why (HAProxy's first [ALERT], a panic, an error), not
+ * the whole tail joined into one line; shortened, with where the whole log is.
+ */
+export function whyItDied(logFile: string | undefined): string {
+  let lines: string[];
+  try {
+    lines = readFileSync(logFile ?? "", "utf8").trim().split("\n").filter((l) => l.trim() !== "");
+  } catch {
+    return "(no log)";
+  }
+  const line = lines.find((l) => /\[ALERT\]|\bpanic\b|\bfatal\b|\berror\b/i.test(l)) ?? lines.at(-1) ?? "(empty log)";
+  const short = line.length > 300 ? `${line.slice(0, 300)}…` : line;
+  return `${short.trim()} (whole log: ${logFile})`;
+}
+
 /** Runs every process of the reference stack and keeps them running until stopped. */
 export class Supervisor {
   readonly c: StackConfig;
   readonly dir: string;
+  /** HAProxy's stats socket, in a short runtime folder (see statsSocketPath) */
+  private readonly socket: string;
   private ports!: Ports;
   private slots: ReplicaSlot[] = [];
   private readonly children = new Map<string, Child>();
@@ -112,6 +130,7 @@ export class Supervisor {
   constructor(c: StackConfig, dir: string, placement: Placement = LOOPBACK) {
     this.c = c;
     this.dir = dir;
+    this.socket = statsSocketPath(dir);
     this.placement = placement;
     const r = [this.registry];
     this.metrics = {
@@ -166,7 +185,7 @@ export class Supervisor {
 
     const lua = join(HERE, "gateway-latency.lua");
     const gatewayHosts = { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1", disabled: where.kubernetes !== undefined };
-    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.dir, lua, gatewayHosts));
+    writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.socket, lua, gatewayHosts));
     const haproxy = this.spawn("haproxy", "haproxy", ["-f", this.path("haproxy.cfg"), "-db"]);
 
     writeFileSync(this.path("alertmanager.yml"), alertmanagerConfig(this.c));
@@ -316,22 +335,13 @@ export class Supervisor {
         new FaultlineError("E_TIMEOUT", `${what} not ready after ${elapsedMs}ms${error ? `: ${errorMessage(error)}` : ""} (logs in ${this.path("logs")})`),
       { timeoutMs, intervalMs: 100 },
     );
-    if (r === "dead") {
-      const log = (() => {
-        try {
-          return readFileSync(child?.o.logFile ?? "", "utf8").trim().split("\n").slice(-5).join(" | ");
-        } catch {
-          return "(no log)";
-        }
-      })();
-      throw new FaultlineError("E_TOOL", `${what} exited while starting: ${log}`);
-    }
+    if (r === "dead") throw new FaultlineError("E_TOOL", `${what} exited while starting: ${whyItDied(child?.o.logFile)}`);
     process.stderr.write(`${new Date().toISOString()} ${what} ready (${Date.now() - t0}ms, ${Date.now() - this.startedAt}ms since start)\n`);
   }
 
   private haproxyCommand(cmd: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const sock = connect({ path: this.path("haproxy.sock") });
+      const sock = connect({ path: this.socket });
       let out = "";
       sock.setTimeout(2000, () => sock.destroy(new Error(`haproxy socket: no answer to "${cmd}"`)));
       sock.on("data", (d: Buffer) => (out += d.toString()));
@@ -534,6 +544,7 @@ export class Supervisor {
     for (const t of this.ejected.values()) clearTimeout(t);
     await this.rollout?.close();
     await Promise.all([...this.children.values()].map((c) => c.stop()));
+    rmSync(this.socket, { force: true });
     this.control?.closeAllConnections();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
   }

@@ -13,9 +13,9 @@ export interface CliRun {
 }
 
 /** Starts `faultline ARGS` as a user would (bin/faultline.js), without a terminal. */
-export function startCli(args: string[], env: Record<string, string> = {}): CliRun {
+export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): CliRun {
   const child = spawn(process.execPath, [join(ROOT, "bin/faultline.js"), ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, CI: "true", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -29,8 +29,8 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliR
   return { child, stdout: () => out, stderr: () => err, exit };
 }
 
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = startCli(args, env);
+export async function runCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = startCli(args, env, cwd);
   const { code } = await r.exit;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
