@@ -1,19 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (Node >= 22.18 strips types). On an older node, re-runs
-// itself with the Node that `make setup` provisioned into tools/node.
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+// Runs the TypeScript sources directly (Node >= 22.22 strips types). On an older Node, re-runs
+// itself on the Node that `make setup` provisioned, passing every signal on (see launch.js).
 import { fileURLToPath } from "node:url";
+import { NODE_OK, relaunch } from "./launch.js";
 
-const [major, minor] = process.versions.node.split(".").map(Number);
-if (major < 22 || (major === 22 && minor < 22)) {
-  const provisioned = fileURLToPath(new URL("../tools/node/bin/node", import.meta.url));
-  if (!existsSync(provisioned)) {
-    console.error(`faultline needs Node >= 22.22 (this is ${process.versions.node}); run \`make setup\` to provision one.`);
-    process.exit(4);
-  }
-  const r = spawnSync(provisioned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
-  process.exit(r.status ?? (r.signal ? 128 + 2 : 4));
+if (!NODE_OK) {
+  relaunch(fileURLToPath(import.meta.url), process.argv.slice(2));
+} else {
+  const { main } = await import("../lib/cli/main.ts");
+  process.exitCode = await main(process.argv);
 }
-const { main } = await import("../lib/cli/main.ts");
-process.exitCode = await main(process.argv);

@@ -6,6 +6,7 @@ import type { OperatorIO } from "../gameday/run.ts";
 import { loadOne } from "../spec/load.ts";
 import { ConsoleReporter } from "./console-reporter.ts";
 import { positiveNumber } from "./options.ts";
+import { interruptible } from "./signals.ts";
 
 /**
  * The operator's terminal: answers to questions go to the question, every other typed line
@@ -40,7 +41,7 @@ function terminalIO(): { io: OperatorIO; close(): void } {
   return { io, close: () => rl?.close() };
 }
 
-export function addGameDayCommand(program: Command, setExit: (code: number) => void, interruptible: () => { signal: AbortSignal; dispose(): void }): void {
+export function addGameDayCommand(program: Command, setExit: (code: number) => void): void {
   program
     .command("gameday")
     .description("run a game day plan: each step shows what it will hit and asks before injecting; typed lines become notes; one report for the whole day")

@@ -28,6 +28,7 @@ import { collect, positiveNumber } from "./options.ts";
 import { addStackCommands } from "./stack-commands.ts";
 import { addK8sCommands } from "./k8s-commands.ts";
 import { addGameDayCommand } from "./gameday-command.ts";
+import { interruptible } from "./signals.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -75,32 +76,6 @@ async function validate(paths: string[]): Promise<number> {
 /** A mistake in what the user gave (a document, a file that cannot be read): exit 2, never a stack trace. */
 function isInputError(err: unknown): err is FaultlineError {
   return err instanceof ValidationError || (err instanceof FaultlineError && err.code === "E_FILE");
-}
-
-/** Installs SIGINT/SIGTERM handlers that abort the run (which then reverts); a third signal forces exit. */
-function interruptible(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  let count = 0;
-  const handler = (sig: NodeJS.Signals): void => {
-    count++;
-    if (count === 1) {
-      process.stderr.write(`\n${sig}: reverting every fault before exit…\n`);
-      controller.abort(new FaultlineError("E_INTERRUPTED", `interrupted by ${sig}`));
-    } else if (count === 2) {
-      process.stderr.write(`${sig} again: still reverting; once more exits at once and leaves the rest to \`faultline recover\`\n`);
-    } else {
-      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
-    }
-  };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off("SIGINT", handler);
-      process.off("SIGTERM", handler);
-    },
-  };
 }
 
 interface RunFlags {
@@ -265,11 +240,14 @@ function printRecover(r: RecoverResult): void {
 async function recover(flags: { run?: string; out: string; sweep?: boolean; toxiproxy?: string; force?: boolean; containers?: boolean }): Promise<number> {
   let failed = 0;
   let reverted = 0;
-  const results = flags.run !== undefined ? [await recoverRun(flags.run, { force: flags.force ?? false })] : await recoverAll(flags.out);
+  let running = 0;
+  const force = { force: flags.force ?? false };
+  const results = flags.run !== undefined ? [await recoverRun(flags.run, force)] : await recoverAll(flags.out, force);
   for (const r of results) {
     printRecover(r);
     failed += r.failed.length;
     reverted += r.reverted.length;
+    if (r.skipped !== undefined) running++;
   }
   if (flags.sweep) {
     if (flags.toxiproxy === undefined) throw new FaultlineError("E_INVALID_INPUT", "--sweep needs --toxiproxy URL");
@@ -292,7 +270,9 @@ async function recover(flags: { run?: string; out: string; sweep?: boolean; toxi
       reverted++;
     }
   }
-  print(reverted + failed === 0 ? "nothing to recover" : `${reverted} reverted, ${failed} failed`);
+  if (reverted + failed > 0) print(`${reverted} reverted, ${failed} failed`);
+  if (running > 0) print(`${running} run(s) still running with faults injected: left to them (--force reverts them now)`);
+  if (reverted + failed + running === 0) print("nothing to recover");
   return failed > 0 ? ExitCode.error : ExitCode.pass;
 }
 
@@ -363,7 +343,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("revert every fault a crashed or killed run left behind, from its journal")
     .option("--run <dir>", "one run folder (default: every unfinished run under --out)")
     .option("-o, --out <dir>", "where run folders are", "reports")
-    .option("--force", "recover even if the run that owns the journal looks alive")
+    .option("--force", "also revert runs whose process is still alive (a runner left behind by its wrapper, say)")
     .option("--sweep", "also remove every faultline toxic found on --toxiproxy, journal or not")
     .option("--toxiproxy <url>", "Toxiproxy API for --sweep")
     .option("--containers", "also remove the containers and networks of testcontainers runs whose process on this host is gone, journal or not")
@@ -398,7 +378,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   addStackCommands(program, setExit);
   addK8sCommands(program, setExit);
-  addGameDayCommand(program, setExit, interruptible);
+  addGameDayCommand(program, setExit);
   addLoadCommands(program, setExit);
   return program;
 }

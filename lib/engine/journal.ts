@@ -93,15 +93,15 @@ export function ownerAlive(entries: readonly JournalEntry[]): boolean {
   return processAlive(start.pid);
 }
 
-/** Run folders under `outDir` whose journal still has unreverted actions and no live owner. */
-export async function findOrphanedRuns(outDir: string): Promise<string[]> {
+/** Run folders under `outDir` whose journal still has unreverted actions; `owner` when the run that wrote it is alive. */
+export async function findUnfinishedRuns(outDir: string): Promise<{ runDir: string; owner?: number }[]> {
   let names: string[];
   try {
     names = await readdir(outDir);
   } catch {
     return [];
   }
-  const out: string[] = [];
+  const out: { runDir: string; owner?: number }[] = [];
   for (const name of names.sort()) {
     const path = join(outDir, name, JOURNAL_FILE);
     let entries: JournalEntry[];
@@ -110,8 +110,9 @@ export async function findOrphanedRuns(outDir: string): Promise<string[]> {
     } catch {
       continue;
     }
-    if (pendingActions(entries).length > 0 && !ownerAlive(entries)) out.push(join(outDir, name));
+    if (pendingActions(entries).length === 0) continue;
+    const owner = ownerAlive(entries) ? runStart(entries)?.pid : undefined;
+    out.push({ runDir: join(outDir, name), ...(owner !== undefined ? { owner } : {}) });
   }
   return out;
 }
-

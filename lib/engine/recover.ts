@@ -3,7 +3,7 @@ import { errorMessage } from "../errors.ts";
 import { driverFor, registerDriver } from "../faults/registry.ts";
 import { localStackDriver } from "../targets/index.ts";
 import { testcontainersDriver } from "../targets/testcontainers.ts";
-import { Journal, JOURNAL_FILE, findOrphanedRuns, ownerAlive, pendingActions, readJournal } from "./journal.ts";
+import { Journal, JOURNAL_FILE, findUnfinishedRuns, ownerAlive, pendingActions, readJournal, runStart } from "./journal.ts";
 
 // A local stack started for a run is journaled like a fault: a killed run's stack is stopped by recover.
 registerDriver(localStackDriver);
@@ -26,7 +26,8 @@ export async function recoverRun(runDir: string, opts: { force?: boolean } = {})
   const pending = pendingActions(entries);
   if (pending.length === 0) return result;
   if (!opts.force && ownerAlive(entries)) {
-    result.skipped = "the run that owns this journal is still running";
+    const pid = runStart(entries)?.pid;
+    result.skipped = `still running as pid ${pid} on this host, which reverts its own faults when it ends: stop it with \`kill -TERM ${pid}\`, or revert now with \`faultline recover --force\``;
     return result;
   }
   const journal = new Journal(runDir);
@@ -48,8 +49,12 @@ export async function recoverRun(runDir: string, opts: { force?: boolean } = {})
   return result;
 }
 
-export async function recoverAll(outDir: string): Promise<RecoverResult[]> {
+/**
+ * Every unfinished run under `outDir`: orphans are recovered; a run whose owner is alive is left to
+ * it (reported as skipped), unless `force`.
+ */
+export async function recoverAll(outDir: string, opts: { force?: boolean } = {}): Promise<RecoverResult[]> {
   const results: RecoverResult[] = [];
-  for (const dir of await findOrphanedRuns(outDir)) results.push(await recoverRun(dir));
+  for (const { runDir } of await findUnfinishedRuns(outDir)) results.push(await recoverRun(runDir, opts));
   return results;
 }

@@ -156,6 +156,10 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
 
   // Faults left behind by runs that crashed are reverted before this run touches anything.
   for (const r of await recoverAll(opts.outDir)) {
+    if (r.skipped !== undefined) {
+      event("recover", `${r.runDir} is ${r.skipped}; its faults are left to it`, { runDir: r.runDir });
+      continue;
+    }
     event("recover", `reverted ${r.reverted.length} action(s) left by ${r.runDir}${r.failed.length ? `; ${r.failed.length} could not be reverted` : ""}`, {
       runDir: r.runDir,
       failed: r.failed,

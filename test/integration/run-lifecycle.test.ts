@@ -69,6 +69,24 @@ describe("run lifecycle: nothing is left behind (real toxiproxy-server, the CLI 
     expect(second.stdout).to.match(/nothing to recover/);
   });
 
+  it("recover leaves a run that is still alive to itself, says so with its pid, and --force reverts it now", async () => {
+    const out = join(dir, "reports");
+    const run = startCli(["run", expFile, "--target", targetFile, "--out", out]);
+    await waitForJournal(out, "injected");
+    await waitFor(async () => (await toxics()).length === 2);
+    const polite = await runCli(["recover", "--out", out]);
+    expect(polite.code, polite.stderr).to.equal(0);
+    expect(polite.stdout).to.match(new RegExp(`still running as pid ${run.child.pid} on this host.*kill -TERM ${run.child.pid}.*faultline recover --force`));
+    expect(polite.stdout).to.match(/1 run\(s\) still running with faults injected/);
+    expect(polite.stdout).to.not.match(/nothing to recover/);
+    expect(await toxics()).to.have.length(2);
+    const forced = await runCli(["recover", "--out", out, "--force"]);
+    expect(forced.stdout).to.match(/2 reverted, 0 failed/);
+    expect(await toxics()).to.deep.equal([]);
+    // the run finds its fault gone from under it: an error, not a pass
+    expect((await run.exit).code).to.equal(4);
+  });
+
   it("a new run first reverts what a killed run left behind", async () => {
     const out = join(dir, "reports");
     const run = startCli(["run", expFile, "--target", targetFile, "--out", out]);

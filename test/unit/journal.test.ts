@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Journal, findOrphanedRuns, pendingActions, readJournal } from "../../lib/engine/journal.ts";
+import { Journal, findUnfinishedRuns, pendingActions, readJournal } from "../../lib/engine/journal.ts";
 
 const undo = { driver: "toxiproxy", api: "http://127.0.0.1:1", proxy: "p", toxic: "t" };
 
@@ -42,6 +42,6 @@ describe("engine: journal", () => {
     };
     write("dead", 2 ** 22 + 7); // above the kernel's pid_max default: no such process
     write("alive", process.pid);
-    expect(await findOrphanedRuns(out)).to.deep.equal([join(out, "dead")]);
+    expect(await findUnfinishedRuns(out)).to.deep.equal([{ runDir: join(out, "alive"), owner: process.pid }, { runDir: join(out, "dead") }]);
   });
 });
