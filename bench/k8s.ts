@@ -7,10 +7,10 @@
 // control plane's rescheduling and faultline's cost of watching it (kwok's Ready, no model load).
 import pino from "pino";
 import { runExperiment } from "../lib/engine/run.ts";
-import { kube } from "../lib/k8s/client.ts";
+import { kube } from "../lib/clients/kubernetes.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../lib/k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../lib/k8s/fleet.ts";
-import { Experiment } from "../lib/spec/experiment.ts";
+import { Experiment } from "../lib/schema/experiment.ts";
 import { tempDir } from "../test/helpers/fixtures.ts";
 import { table } from "./cpu.ts";
 

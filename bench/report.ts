@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { chromium } from "playwright-core";
-import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../lib/load/series.ts";
-import type { LoadBucket } from "../lib/load/series.ts";
+import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../lib/schema/series.ts";
+import type { LoadBucket } from "../lib/schema/series.ts";
 import { renderRunHtml } from "../lib/report/html.ts";
-import type { RunRecord } from "../lib/spec/run-record.ts";
+import type { RunRecord } from "../lib/schema/run-record.ts";
 import { table } from "./cpu.ts";
 
 function synthetic(minutes: number, rate: number): RunRecord {

@@ -3,8 +3,9 @@ export { ExitCode, FaultlineError, ValidationError, DriverError, formatProblem }
 export type { Problem, ErrorCode } from "./errors.ts";
 export { systemClock, retryUntil } from "./clock.ts";
 export type { Clock } from "./clock.ts";
-export * from "./spec/index.ts";
-export type { RunRecord, AssertionResult, TimelineEvent, Verdict } from "./spec/run-record.ts";
+export * from "./schema/index.ts";
+export * from "./loader/documents.ts";
+export type { RunRecord, AssertionResult, TimelineEvent, Verdict } from "./schema/run-record.ts";
 export { runExperiment, makeRunId } from "./engine/run.ts";
 export type { RunOptions, RunResult } from "./engine/run.ts";
 export type { RunReporter } from "./engine/reporter.ts";
@@ -13,7 +14,7 @@ export { registerFaultKind, registerDriver, planFault } from "./faults/registry.
 export type { Driver, FaultKindHandler, Action, UndoRecord } from "./faults/types.ts";
 export { loadEngine, registerLoadEngine } from "./load/registry.ts";
 export type { LoadEngine, LoadRun, ResolvedLoad } from "./load/types.ts";
-export type { LoadSeries, LoadBucket } from "./load/series.ts";
+export type { LoadSeries, LoadBucket } from "./schema/series.ts";
 export { summarize } from "./load/summary.ts";
 export { judgeAll } from "./judge/index.ts";
 export { renderRunHtml } from "./report/html.ts";

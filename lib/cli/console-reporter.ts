@@ -1,6 +1,6 @@
-import { formatDuration } from "../spec/duration.ts";
+import { formatDuration } from "../schema/duration.ts";
 import type { RunReporter } from "../engine/reporter.ts";
-import type { RunRecord, TimelineEvent } from "../spec/run-record.ts";
+import type { RunRecord, TimelineEvent } from "../schema/run-record.ts";
 
 /**
  * On a terminal: event lines plus one status line (phase, elapsed, active faults) redrawn in

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { ExitCode } from "../errors.ts";
 import { runGameDay } from "../gameday/run.ts";
 import type { OperatorIO } from "../gameday/run.ts";
-import { loadOne } from "../spec/load.ts";
+import { loadOne } from "../loader/documents.ts";
 import { ConsoleReporter } from "./console-reporter.ts";
 import { positiveNumber } from "./options.ts";
 import { interruptible } from "./signals.ts";

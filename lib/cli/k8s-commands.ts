@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode } from "../errors.ts";
-import { kube } from "../k8s/client.ts";
+import { kube } from "../clients/kubernetes.ts";
 import { DEFAULT_CLUSTER_DIR, clusterDown, clusterRunning, clusterUp, readClusterState, writeClusterTarget } from "../k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../k8s/fleet.ts";
 

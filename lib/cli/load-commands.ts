@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "commander";
 import { writeFile } from "node:fs/promises";
 import { ExitCode, FaultlineError } from "../errors.ts";
 import { k6Script } from "../load/k6.ts";
-import { loadOne } from "../spec/load.ts";
+import { loadOne } from "../loader/documents.ts";
 import { loadEngine } from "../load/registry.ts";
 import { summarize } from "../load/summary.ts";
 import { DEFAULT_MIX } from "../load/types.ts";

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../spec/duration.ts";
+import { parseDuration } from "../schema/duration.ts";
 
 /** Option parsers shared by the commands: each says what it expected, as commander reports it. */
 export const positiveNumber = (v: string): number => {

@@ -1,29 +1,9 @@
-import { readFileSync } from "node:fs";
 import { FaultlineError } from "../errors.ts";
+import { procStat } from "../proc/group.ts";
 
 /** A terminal signals the whole process group and a wrapper (npx, make, bin/launch.js) passes it on too: one press, two deliveries. */
 const SAME_SIGNAL_MS = 300;
 const ANCESTOR_CHECK_MS = 500;
-
-interface ProcStat {
-  comm: string;
-  state: string;
-  ppid: number;
-  session: number;
-  /** clock ticks since boot: with the pid, names a process even after its pid is reused */
-  start: string;
-}
-
-function procStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = text.lastIndexOf(")");
-    const f = text.slice(close + 2).split(" ");
-    return { comm: text.slice(text.indexOf("(") + 1, close), state: f[0] ?? "", ppid: Number(f[1]), session: Number(f[3]), start: f[19] ?? "" };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The processes between this one and what the user typed: parent, grandparent, … up to this

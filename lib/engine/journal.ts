@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { UndoRecord } from "../faults/types.ts";
+import { alive } from "../proc/group.ts";
 
 export const JOURNAL_FILE = "journal.jsonl";
 
@@ -72,11 +73,7 @@ export function runStart(entries: readonly JournalEntry[]): Entry<"run-start"> |
 }
 
 function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+  if (!alive(pid)) return false;
   try {
     // A recycled pid that is not a node process is not our run.
     return /node|faultline/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8"));

@@ -1,4 +1,4 @@
-import type { RunRecord, TimelineEvent } from "../spec/run-record.ts";
+import type { RunRecord, TimelineEvent } from "../schema/run-record.ts";
 
 /** Optional hooks; a reporter that throws is reported once and ignored, never ends the run. */
 export interface RunReporter {

@@ -1,5 +1,5 @@
 import { FaultlineError } from "../errors.ts";
-import type { Fault } from "../spec/experiment.ts";
+import type { Fault } from "../schema/experiment.ts";
 import { kubernetesDriver, kubernetesKinds } from "./kubernetes/kinds.ts";
 import { stackDriver, stackKinds } from "./stack/kinds.ts";
 import { toxiproxyDriver, toxiproxyKinds } from "./toxiproxy/kinds.ts";

@@ -1,5 +1,5 @@
 import { FaultlineError } from "../errors.ts";
-import type { Selector } from "../spec/experiment.ts";
+import type { Selector } from "../schema/experiment.ts";
 
 export interface Selectable {
   name: string;

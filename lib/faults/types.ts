@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { Fault } from "../spec/experiment.ts";
-import type { Target } from "../spec/target.ts";
+import type { Fault } from "../schema/experiment.ts";
+import type { Target } from "../schema/target.ts";
 
 /**
  * Everything needed to undo one action, as plain JSON: recovery after a crash has nothing else.

@@ -1,7 +1,7 @@
 import { relative } from "node:path";
 import { escapeHtml as esc } from "../report/html.ts";
 import { headline } from "../report/markdown.ts";
-import type { GameDayResult, StepResult } from "./run.ts";
+import type { GameDayResult, StepResult } from "./types.ts";
 
 const MARK: Record<StepResult["outcome"], string> = { pass: "✅", fail: "❌", aborted: "⏹", error: "⚠️", declined: "🚫", skipped: "⏭" };
 const time = (t: number): string => new Date(t).toISOString().slice(11, 19);

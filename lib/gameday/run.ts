@@ -6,13 +6,15 @@ import { makeRunId, runExperiment } from "../engine/run.ts";
 import type { PlannedRun } from "../engine/run.ts";
 import type { RunReporter } from "../engine/reporter.ts";
 import { writeIndex, writeRunReports } from "../report/write.ts";
-import type { Experiment } from "../spec/experiment.ts";
-import type { GameDay, GameDayStep } from "../spec/gameday.ts";
-import { loadOne } from "../spec/load.ts";
-import type { RunRecord } from "../spec/run-record.ts";
-import { sourceWithScenarios } from "../spec/scenario.ts";
+import type { Experiment } from "../schema/experiment.ts";
+import type { GameDay } from "../schema/gameday.ts";
+import { loadOne } from "../loader/documents.ts";
+import { sourceWithScenarios } from "../loader/scenarios.ts";
 import { isBuiltinTarget, resolveTargetRef } from "../targets/index.ts";
 import { renderGameDayHtml, renderGameDayMarkdown } from "./report.ts";
+import type { GameDayResult, StepOutcome, StepResult } from "./types.ts";
+
+export type { GameDayResult, StepOutcome, StepResult };
 
 /** How a game day talks to its operator: a terminal, or nobody (then only `--yes` runs it). */
 export interface OperatorIO {
@@ -22,29 +24,6 @@ export interface OperatorIO {
   ask(question: string): Promise<string>;
   /** Lines typed while a step runs (not answers): each becomes a note. Returns an unsubscribe. */
   onNote(fn: (line: string) => void): () => void;
-}
-
-export type StepOutcome = "pass" | "fail" | "aborted" | "error" | "declined" | "skipped";
-
-export interface StepResult {
-  index: number;
-  step: GameDayStep;
-  outcome: StepOutcome;
-  runDir?: string;
-  record?: RunRecord;
-  notes: { t: number; text: string }[];
-  alertsFired: string[];
-  reason?: string;
-}
-
-export interface GameDayResult {
-  plan: GameDay;
-  file: string;
-  dir: string;
-  startedAt: number;
-  endedAt: number;
-  steps: StepResult[];
-  halted?: number;
 }
 
 export interface GameDayOptions {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FaultlineError } from "../errors.ts";
 import { p, windowOf } from "../judge/context.ts";
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 
 /**
  * The regression gate: a run may pass every assertion and still be worse than the release before

@@ -1,7 +1,7 @@
-import { BUCKET_MS, completedOf, errorsOf, latencyOver } from "../load/series.ts";
-import type { LoadBucket, LoadSeries } from "../load/series.ts";
-import type { PhaseName } from "../spec/experiment.ts";
-import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../spec/run-record.ts";
+import { BUCKET_MS, completedOf, errorsOf, latencyOver } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries } from "../schema/series.ts";
+import type { PhaseName } from "../schema/experiment.ts";
+import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 
 export interface Window {
   start: number;

@@ -1,6 +1,6 @@
-import { BUCKET_MS } from "../load/series.ts";
-import type { FailoverAssertion } from "../spec/experiment.ts";
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+import { BUCKET_MS } from "../schema/series.ts";
+import type { FailoverAssertion } from "../schema/experiment.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.ts";
 

@@ -1,6 +1,6 @@
-import type { Assertion, Experiment } from "../spec/experiment.ts";
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
-import { compare, parseThreshold } from "../spec/threshold.ts";
+import type { Assertion, Experiment } from "../schema/experiment.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
+import { compare, parseThreshold } from "../schema/threshold.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
 import { pct, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";

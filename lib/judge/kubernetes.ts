@@ -1,5 +1,5 @@
-import type { CapacityAssertion, RescheduledAssertion } from "../spec/experiment.ts";
-import type { AssertionResult, RunRecord, TimelineEvent } from "../spec/run-record.ts";
+import type { CapacityAssertion, RescheduledAssertion } from "../schema/experiment.ts";
+import type { AssertionResult, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { events, faultOf, missing, runEnd, windowOf } from "./context.ts";
 

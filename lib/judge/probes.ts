@@ -1,5 +1,5 @@
-import type { ProbeAbort, ProbeAssertion } from "../spec/experiment.ts";
-import type { AssertionResult, ProbeSample } from "../spec/run-record.ts";
+import type { ProbeAbort, ProbeAssertion } from "../schema/experiment.ts";
+import type { AssertionResult, ProbeSample } from "../schema/run-record.ts";
 import type { z } from "zod";
 
 type Window = { start: number; end: number };

@@ -1,6 +1,6 @@
-import { BUCKET_MS } from "../load/series.ts";
-import type { PromotionAssertion, RollbackAssertion, TrafficSplitAssertion } from "../spec/experiment.ts";
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+import { BUCKET_MS } from "../schema/series.ts";
+import type { PromotionAssertion, RollbackAssertion, TrafficSplitAssertion } from "../schema/experiment.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { bucketsIn, events, evidenceRow, faultOf, missing, p, pct, stats, windowOf } from "./context.ts";
 

@@ -1,9 +1,9 @@
-import type { SloAssertion, ThresholdAssertion } from "../spec/experiment.ts";
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
-import { compare, parseThreshold } from "../spec/threshold.ts";
-import type { ParsedThreshold } from "../spec/threshold.ts";
-import { latencyOver } from "../load/series.ts";
-import type { LoadSeries } from "../load/series.ts";
+import type { SloAssertion, ThresholdAssertion } from "../schema/experiment.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
+import { compare, parseThreshold } from "../schema/threshold.ts";
+import type { ParsedThreshold } from "../schema/threshold.ts";
+import { latencyOver } from "../schema/series.ts";
+import type { LoadSeries } from "../schema/series.ts";
 import type { z } from "zod";
 import { bucketsIn, missing, p, pct, stats, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";

@@ -3,8 +3,8 @@
 import { join } from "node:path";
 import { errorMessage } from "../errors.ts";
 import { PodBridge } from "./bridge.ts";
-import { kube } from "./client.ts";
-import { APP_LABEL, DEFAULT_FLEET } from "./fleet.ts";
+import { APP_LABEL, kube } from "../clients/kubernetes.ts";
+import { DEFAULT_FLEET } from "./fleet.ts";
 
 const dir = process.argv[2];
 const metricsPort = Number(process.argv[3] ?? 0);

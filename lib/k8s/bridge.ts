@@ -6,11 +6,10 @@ import { join } from "node:path";
 import { Counter, Registry } from "prom-client";
 import { fileURLToPath } from "node:url";
 import { StackConfig } from "../stack/config.ts";
-import { Child } from "../stack/child.ts";
+import { Child } from "../proc/child.ts";
 import { OOM_EXIT_CODE } from "../stack/replica.ts";
-import type { Kube } from "./client.ts";
-import { SERVING_CONDITION, follow, isReady, selectorString } from "./client.ts";
-import { REGION_LABEL, ZONE_LABEL } from "./fleet.ts";
+import type { Kube } from "../clients/kubernetes.ts";
+import { REGION_LABEL, SERVING_CONDITION, ZONE_LABEL, follow, isReady, selectorString } from "../clients/kubernetes.ts";
 
 const REPLICA_MAIN = fileURLToPath(new URL("../stack/replica-main.ts", import.meta.url));
 export const POD_PORT = 8000;

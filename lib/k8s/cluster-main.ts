@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, fetch as ufetch } from "undici";
 import { errorMessage } from "../errors.ts";
-import { Child } from "../stack/child.ts";
-import { reservePorts } from "../stack/ports.ts";
+import { Child } from "../proc/child.ts";
+import { reservePorts } from "../proc/ports.ts";
 import type { ClusterOptions, ClusterState } from "./cluster.ts";
 
 if (process.argv[2] === undefined) {

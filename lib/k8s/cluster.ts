@@ -1,14 +1,14 @@
+import { KWOK_ANNOTATION_KEY } from "../clients/kubernetes.ts";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FaultlineError } from "../errors.ts";
 import { claimPodBlock, kwokCidr, releasePodBlock } from "./podnet.ts";
-import { groupMembers, readPgid, startGroupLeader, stopGroup } from "../stack/lifecycle.ts";
+import { groupMembers, readPgid, startGroupLeader, stopGroup } from "../proc/group.ts";
 
 const MAIN = fileURLToPath(new URL("./cluster-main.ts", import.meta.url));
 export const DEFAULT_CLUSTER_DIR = ".faultline/k8s";
 /** kwok manages (heartbeats, runs the pods of) only the nodes carrying this annotation. */
-export const KWOK_ANNOTATION_KEY = "kwok.x-k8s.io/node";
 export const KWOK_ANNOTATION = `${KWOK_ANNOTATION_KEY}=fake`;
 
 export interface ClusterOptions {

@@ -1,15 +1,10 @@
 import type { V1Deployment, V1Node, V1Service } from "@kubernetes/client-node";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
-import { KWOK_ANNOTATION_KEY } from "./cluster.ts";
-import { apiError, isReady, isServing, orNotFound, selectorString } from "./client.ts";
-import type { Kube } from "./client.ts";
+import { APP_LABEL, GPU, KWOK_ANNOTATION_KEY, REGION_LABEL, ZONE_LABEL, apiError, isReady, isServing, orNotFound, selectorString } from "../clients/kubernetes.ts";
+import type { Kube } from "../clients/kubernetes.ts";
 
-export const REGION_LABEL = "topology.kubernetes.io/region";
-export const ZONE_LABEL = "topology.kubernetes.io/zone";
-export const GPU = "nvidia.com/gpu";
 export const FLEET_LABEL = "faultline.dev/fleet";
-export const APP_LABEL = "app.kubernetes.io/name";
 
 export interface FleetRegion {
   name: string;

@@ -1,8 +1,8 @@
 import { Agent } from "undici";
 import type { Dispatcher } from "undici";
 import { FaultlineError } from "../errors.ts";
-import { BUCKET_MS, SERIES_VERSION, emptyOutcomes, newHistogram, quantiles } from "./series.ts";
-import type { LoadBucket, LoadSeries, Outcome } from "./series.ts";
+import { BUCKET_MS, SERIES_VERSION, emptyOutcomes, newHistogram, quantiles } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries, Outcome } from "../schema/series.ts";
 import type { Histogram } from "hdr-histogram-js";
 import * as hdr from "hdr-histogram-js";
 import { prepareBodies } from "./requests.ts";

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { FaultlineError, errorMessage } from "../errors.ts";
-import { apiError, orNotFound } from "../k8s/client.ts";
-import type { Kube } from "../k8s/client.ts";
+import { apiError, orNotFound } from "../clients/kubernetes.ts";
+import type { Kube } from "../clients/kubernetes.ts";
 import { K6_BUCKET_MS, k6Script, readBack } from "./k6.ts";
-import { SERIES_VERSION } from "./series.ts";
-import type { LoadSeries } from "./series.ts";
+import { SERIES_VERSION } from "../schema/series.ts";
+import type { LoadSeries } from "../schema/series.ts";
 import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
 
 export const TESTRUN = { group: "k6.io", version: "v1alpha1", plural: "testruns" } as const;

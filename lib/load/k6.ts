@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError } from "../errors.ts";
-import { reservePorts } from "../stack/ports.ts";
-import { SERIES_VERSION, emptyOutcomes } from "./series.ts";
-import type { LoadBucket, LoadSeries, Quantiles } from "./series.ts";
+import { reservePorts } from "../proc/ports.ts";
+import { SERIES_VERSION, emptyOutcomes } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries, Quantiles } from "../schema/series.ts";
 import { prepareBodies } from "./requests.ts";
 import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
 

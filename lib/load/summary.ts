@@ -1,5 +1,5 @@
-import { BUCKET_MS, completedOf, errorsOf, latencyOver, totalsOver } from "./series.ts";
-import type { LoadSeries, Outcome } from "./series.ts";
+import { BUCKET_MS, completedOf, errorsOf, latencyOver, totalsOver } from "../schema/series.ts";
+import type { LoadSeries, Outcome } from "../schema/series.ts";
 
 export interface LoadSummary {
   engine: string;

@@ -1,4 +1,4 @@
-import type { LoadSeries } from "./series.ts";
+import type { LoadSeries } from "../schema/series.ts";
 
 export interface RequestTemplate {
   name: string;

@@ -1,8 +1,7 @@
 import { makeInformer } from "@kubernetes/client-node";
 import type { Informer, KubernetesObject, V1Node, V1Pod } from "@kubernetes/client-node";
-import { follow, isReady, kube, selectorString } from "../k8s/client.ts";
-import { GPU } from "../k8s/fleet.ts";
-import type { Target } from "../spec/target.ts";
+import { GPU, follow, isReady, kube, selectorString } from "../clients/kubernetes.ts";
+import type { Target } from "../schema/target.ts";
 import type { EventSink, Observer } from "./observer.ts";
 
 type K8sSection = NonNullable<Target["kubernetes"]>;

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.ts";
 import { errorMessage } from "../errors.ts";
-import type { HttpProbe } from "../spec/experiment.ts";
-import type { ProbeSample } from "../spec/run-record.ts";
+import type { HttpProbe } from "../schema/experiment.ts";
+import type { ProbeSample } from "../schema/run-record.ts";
 
 /**
  * Calls each probe on its own schedule until stopped, recording every outcome. A probe that fails

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import type { RunRecord } from "../spec/run-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 import { reportModel } from "./model.ts";
 
 const require = createRequire(import.meta.url);

@@ -1,6 +1,6 @@
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunRecord } from "../spec/run-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 import { escapeHtml } from "./html.ts";
 import { headline } from "./markdown.ts";
 

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { RunRecord } from "../spec/run-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 
 // XML 1.0 forbids most control characters, even escaped: they are dropped.
 // eslint-disable-next-line no-control-regex

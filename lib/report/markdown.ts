@@ -1,4 +1,4 @@
-import type { AssertionResult, RunRecord } from "../spec/run-record.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 
 const ICON: Record<string, string> = { pass: "✅", fail: "❌", aborted: "⛔", error: "⚠️" };
 

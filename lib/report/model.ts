@@ -1,6 +1,6 @@
-import { BUCKET_MS } from "../load/series.ts";
-import type { LoadBucket } from "../load/series.ts";
-import type { RunRecord } from "../spec/run-record.ts";
+import { BUCKET_MS } from "../schema/series.ts";
+import type { LoadBucket } from "../schema/series.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 
 /**
  * What the HTML report draws: the run record without the raw histograms, and the load series

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import type { RunRecord } from "../spec/run-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 import { renderRunHtml } from "./html.ts";
 import { listRuns, renderIndex } from "./index-page.ts";
 import { renderJunit } from "./junit.ts";

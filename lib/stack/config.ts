@@ -1,9 +1,10 @@
 import { Document, LineCounter, parse as parseYamlValue } from "yaml";
 import { z } from "zod";
 import { FaultlineError, ValidationError, errorMessage } from "../errors.ts";
-import { problemsFromIssues } from "../spec/load.ts";
-import { strictObject } from "../spec/strict.ts";
-import { parseYaml, quote, readDocumentFile } from "../spec/yaml.ts";
+import { problemsFromIssues } from "../loader/documents.ts";
+import { strictObject } from "../schema/strict.ts";
+import { parseYaml, readDocumentFile } from "../loader/yaml.ts";
+import { quote } from "../text.ts";
 
 
 const Pct = z.number().min(0);

@@ -10,15 +10,15 @@ import { readBody, sendJson as json } from "./http.ts";
 import { stringify } from "yaml";
 import { retryUntil } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
-import { ToxiproxyApi } from "../faults/toxiproxy/client.ts";
-import { Child } from "./child.ts";
+import { ToxiproxyApi } from "../clients/toxiproxy.ts";
+import { Child } from "../proc/child.ts";
 import type { StackConfig } from "./config.ts";
 import { haproxyConfig, statsSocketPath } from "./haproxy.ts";
 import { POD_TARGETS_FILE, alertRules, alertmanagerConfig, prometheusConfig } from "./monitoring.ts";
 import type { PodDiscovery } from "./monitoring.ts";
-import { reservePorts } from "./ports.ts";
+import { reservePorts } from "../proc/ports.ts";
 import { OOM_EXIT_CODE } from "./replica.ts";
-import type { ReadyEndpoint, EndpointFollower } from "../k8s/endpoints.ts";
+import type { ReadyEndpoint, EndpointFollower } from "../clients/endpoint-slices.ts";
 import { RolloutController } from "./rollout.ts";
 import { assignPorts, portsNeeded } from "./topology.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
@@ -266,8 +266,8 @@ export class Supervisor {
    * Returns once every region that should serve has at least one pod in a slot.
    */
   private async followEndpoints(k: KubernetesReplicas, haproxy: Child): Promise<void> {
-    const { kube } = await import("../k8s/client.ts");
-    const { EndpointFollower } = await import("../k8s/endpoints.ts");
+    const { kube } = await import("../clients/kubernetes.ts");
+    const { EndpointFollower } = await import("../clients/endpoint-slices.ts");
     const services = this.c.regions.map((r) => `${k.servicePrefix}${r.name}`);
     this.follower = new EndpointFollower(kube(k.kubeconfig, k.context), k.namespace, services, (ready) => {
       this.syncing = this.syncing

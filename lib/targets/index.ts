@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { FaultlineError } from "../errors.ts";
-import { loadOne } from "../spec/load.ts";
+import { loadOne } from "../loader/documents.ts";
 import { localStackDir, startLocalTarget } from "./local.ts";
 import type { StartedTarget } from "./local.ts";
 import type { UndoRecord } from "../faults/types.ts";

@@ -1,7 +1,7 @@
 import { FaultlineError } from "../errors.ts";
 import { readClusterState } from "../k8s/cluster.ts";
-import { apiError, kube } from "../k8s/client.ts";
-import { APP_LABEL, DEFAULT_FLEET, REGION_LABEL, SERVICE_PREFIX } from "../k8s/fleet.ts";
+import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
+import { DEFAULT_FLEET, SERVICE_PREFIX } from "../k8s/fleet.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { LOOPBACK } from "../stack/supervisor.ts";
 import { stackSets, startStack } from "./local.ts";

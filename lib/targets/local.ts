@@ -5,8 +5,8 @@ import { loadStackConfig } from "../stack/config.ts";
 import type { StackConfig } from "../stack/config.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
 import type { UpOptions } from "../stack/lifecycle.ts";
-import { loadOne } from "../spec/load.ts";
-import type { Target } from "../spec/target.ts";
+import { loadOne } from "../loader/documents.ts";
+import type { Target } from "../schema/target.ts";
 
 export interface LocalTargetOptions {
   dir: string;

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { RunRecord } from "../../lib/spec/run-record.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 

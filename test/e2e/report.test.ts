@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
-import type { RunRecord } from "../../lib/spec/run-record.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
 import { ROOT, freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";
@@ -117,7 +117,7 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     const summary = readFileSync(join(runDir, "summary.md"), "utf8");
     expect(summary).to.match(/\| ❌ \| report-e2e \| fail \|/);
     expect(statSync(join(runDir, "report.html")).size).to.be.below(3 * 1024 * 1024);
-    const { RunRecordSchema } = await import("../../lib/spec/run-schema.ts");
+    const { RunRecordSchema } = await import("../../lib/schema/run-schema.ts");
     const parsed = RunRecordSchema.safeParse(JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")));
     expect(parsed.success, JSON.stringify(parsed.error?.issues.slice(0, 3))).to.equal(true);
     expect(existsSync(join(runDir, "journal.jsonl"))).to.equal(true);

@@ -1,5 +1,6 @@
 import { loadStackConfig } from "../../lib/stack/config.ts";
-import { groupMembers, stackDown, stackUp } from "../../lib/stack/lifecycle.ts";
+import { groupMembers } from "../../lib/proc/group.ts";
+import { stackDown, stackUp } from "../../lib/stack/lifecycle.ts";
 import type { StackState } from "../../lib/stack/supervisor.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { join } from "node:path";
 import { runExperiment } from "../../lib/engine/run.ts";
-import { ToxiproxyApi } from "../../lib/faults/toxiproxy/client.ts";
-import { loadOne } from "../../lib/spec/load.ts";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
+import { loadOne } from "../../lib/loader/documents.ts";
 import { journalTypes } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
 import { freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { errorsOf } from "../../lib/load/series.ts";
-import type { RunRecord } from "../../lib/spec/run-record.ts";
+import { errorsOf } from "../../lib/schema/series.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ToxiproxyApi } from "../../lib/faults/toxiproxy/client.ts";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
 import { journalTypes, runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
 import { freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";

@@ -4,7 +4,7 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
-import { ToxiproxyApi } from "../../lib/faults/toxiproxy/client.ts";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
 import { waitForJournal } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
 import { ROOT, freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { retryUntil } from "../../lib/clock.ts";
-import { loadOne } from "../../lib/spec/load.ts";
+import { loadOne } from "../../lib/loader/documents.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { groupMembers } from "../helpers/stack.ts";

@@ -3,7 +3,7 @@ import Docker from "dockerode";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import type { RunRecord } from "../../lib/spec/run-record.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { RUN_LABEL, networkName } from "../../lib/targets/testcontainers.ts";
 import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";

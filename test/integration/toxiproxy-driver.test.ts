@@ -2,9 +2,9 @@ import { expect } from "chai";
 import { request } from "node:http";
 import { pino } from "pino";
 import { driverFor, planFault } from "../../lib/faults/registry.ts";
-import { ToxiproxyApi } from "../../lib/faults/toxiproxy/client.ts";
-import type { Fault } from "../../lib/spec/experiment.ts";
-import { Target } from "../../lib/spec/target.ts";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
+import type { Fault } from "../../lib/schema/experiment.ts";
+import { Target } from "../../lib/schema/target.ts";
 import { freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";
 import type { StartedHttp, StartedToxiproxy } from "../helpers/servers.ts";
 

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, parseLimits } from "../../lib/gate/compare.ts";
-import type { AssertionResult, RunRecord } from "../../lib/spec/run-record.ts";
+import type { AssertionResult, RunRecord } from "../../lib/schema/run-record.ts";
 
 const W = { start: 0, end: 1 };
 function run(assertions: Partial<AssertionResult>[]): RunRecord {

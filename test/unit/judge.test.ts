@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { abortTriggered, judgeProbeAssertion, judgeSteadyState } from "../../lib/judge/probes.ts";
 import { select } from "../../lib/faults/select.ts";
-import type { ProbeSample } from "../../lib/spec/run-record.ts";
+import type { ProbeSample } from "../../lib/schema/run-record.ts";
 
 const series = (spec: string, stepMs = 100, slowMs = 5): ProbeSample[] =>
   [...spec].map((c, i) => ({ t: i * stepMs, ok: c !== "x", ms: c === "s" ? 900 : slowMs, ...(c === "x" ? { error: "boom" } : {}) }));

@@ -5,10 +5,10 @@ import { judgeFailover } from "../../lib/judge/failover.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
 import { judgeSlo, judgeThreshold } from "../../lib/judge/slo.ts";
-import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/load/series.ts";
-import type { LoadBucket } from "../../lib/load/series.ts";
-import type { RunRecord, TimelineEvent } from "../../lib/spec/run-record.ts";
-import { parseThreshold } from "../../lib/spec/threshold.ts";
+import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/schema/series.ts";
+import type { LoadBucket } from "../../lib/schema/series.ts";
+import type { RunRecord, TimelineEvent } from "../../lib/schema/run-record.ts";
+import { parseThreshold } from "../../lib/schema/threshold.ts";
 
 const T0 = 1_000_000;
 

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FaultlineError, ValidationError, formatProblem } from "../../lib/errors.ts";
-import { loadFile } from "../../lib/spec/load.ts";
+import { loadFile } from "../../lib/loader/documents.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { CRASH_INPUTS, hostileDocument, hostileWorkspace, prng } from "../helpers/hostile.ts";
 import { ROOT } from "../helpers/servers.ts";

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatProblem } from "../../lib/errors.ts";
-import { loadOne, parseDocuments } from "../../lib/spec/load.ts";
+import { loadOne, parseDocuments } from "../../lib/loader/documents.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 const SCENARIO = `apiVersion: faultline.dev/v1

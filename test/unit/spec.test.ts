@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { formatProblem } from "../../lib/errors.ts";
-import { formatDuration, parseDuration } from "../../lib/spec/duration.ts";
-import { SCHEMA_KINDS, jsonSchema } from "../../lib/spec/json-schema.ts";
-import type { SchemaKind } from "../../lib/spec/json-schema.ts";
-import { parseDocuments } from "../../lib/spec/load.ts";
-import { didYouMean } from "../../lib/spec/strict.ts";
+import { formatDuration, parseDuration } from "../../lib/schema/duration.ts";
+import { SCHEMA_KINDS, jsonSchema } from "../../lib/schema/json-schema.ts";
+import type { SchemaKind } from "../../lib/schema/json-schema.ts";
+import { parseDocuments } from "../../lib/loader/documents.ts";
+import { didYouMean } from "../../lib/schema/strict.ts";
 
 const HEADER = "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata:\n  name: t\n";
 

@@ -1,6 +1,6 @@
 import { FaultlineError, errorMessage } from "../../errors.ts";
-import type { Fault } from "../../spec/experiment.ts";
-import type { Target } from "../../spec/target.ts";
+import type { Fault } from "../../schema/experiment.ts";
+import type { Target } from "../../schema/target.ts";
 import { startGpuRamp, stopGpuRamp } from "../gpu-ramp.ts";
 import type { GpuState } from "../gpu-ramp.ts";
 import { select } from "../select.ts";

@@ -1,10 +1,10 @@
 import type { ToxicType as ClientToxicType } from "toxiproxy-node-client";
 import { FaultlineError } from "../../errors.ts";
-import type { Direction, Fault } from "../../spec/experiment.ts";
+import type { Direction, Fault } from "../../schema/experiment.ts";
 import { select } from "../select.ts";
 import type { Action, Driver, FaultKindHandler, FaultPlan, PlanContext, UndoRecord } from "../types.ts";
-import { ToxiproxyApi } from "./client.ts";
-import type { ToxicSpec } from "./client.ts";
+import { ToxiproxyApi } from "../../clients/toxiproxy.ts";
+import type { ToxicSpec } from "../../clients/toxiproxy.ts";
 
 export const TOXIC_PREFIX = "faultline.";
 

@@ -1,5 +1,4 @@
 export * from "./duration.ts";
 export * from "./experiment.ts";
 export * from "./target.ts";
-export * from "./load.ts";
 export * from "./json-schema.ts";

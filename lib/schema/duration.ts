@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { quote } from "./yaml.ts";
+import { quote } from "../text.ts";
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

@@ -1,5 +1,5 @@
 import { parseDuration } from "./duration.ts";
-import { quote } from "./yaml.ts";
+import { quote } from "../text.ts";
 
 /**
  * k6's threshold grammar, the part that reads well here:

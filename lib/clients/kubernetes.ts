@@ -3,6 +3,14 @@ import type { Informer, KubernetesObject } from "@kubernetes/client-node";
 import { Writable } from "node:stream";
 import { FaultlineError, errorMessage } from "../errors.ts";
 
+/** Well-known label and resource names that faults, observers and the local fleet share. */
+export const REGION_LABEL = "topology.kubernetes.io/region";
+export const ZONE_LABEL = "topology.kubernetes.io/zone";
+export const APP_LABEL = "app.kubernetes.io/name";
+export const GPU = "nvidia.com/gpu";
+/** kwok manages the nodes annotated with this key (value "fake"). */
+export const KWOK_ANNOTATION_KEY = "kwok.x-k8s.io/node";
+
 export interface Kube {
   kc: KubeConfig;
   core: CoreV1Api;

@@ -1,7 +1,7 @@
 import { connect } from "node:net";
 import { Toxiproxy } from "toxiproxy-node-client";
 import type { ICreateToxicBody, Proxy, ToxicType } from "toxiproxy-node-client";
-import { DriverError } from "../../errors.ts";
+import { DriverError } from "../errors.ts";
 
 const CALL_TIMEOUT_MS = 5_000;
 

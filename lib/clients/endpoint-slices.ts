@@ -1,7 +1,7 @@
 import { DiscoveryV1Api, makeInformer } from "@kubernetes/client-node";
 import type { Informer, V1EndpointSlice } from "@kubernetes/client-node";
-import type { Kube } from "./client.ts";
-import { follow } from "./client.ts";
+import type { Kube } from "./kubernetes.ts";
+import { follow } from "./kubernetes.ts";
 
 /** The label the EndpointSlice controller puts on every slice it makes for a Service. */
 export const SERVICE_NAME_LABEL = "kubernetes.io/service-name";

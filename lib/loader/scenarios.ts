@@ -2,11 +2,14 @@ import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { LineCounter } from "yaml";
 import type { Document } from "yaml";
-import { z } from "zod";
+import type { z } from "zod";
 import type { Problem } from "../errors.ts";
-import { API_VERSION, Assertion, Fault, Metadata, ParamValue, ScenarioUse } from "./experiment.ts";
-import { didYouMean, strictObject } from "./strict.ts";
-import { UnreadableFile, parseYaml, quote, readDocumentFile } from "./yaml.ts";
+import { Assertion, Fault, ScenarioUse } from "../schema/experiment.ts";
+import type { ParamValue } from "../schema/experiment.ts";
+import { Scenario } from "../schema/scenario.ts";
+import { didYouMean } from "../schema/strict.ts";
+import { quote } from "../text.ts";
+import { UnreadableFile, parseYaml, readDocumentFile } from "./yaml.ts";
 
 /**
  * Scenarios: reusable, parameterised faults (and the assertions that go with them) that experiments
@@ -17,23 +20,6 @@ import { UnreadableFile, parseYaml, quote, readDocumentFile } from "./yaml.ts";
  * the scenario file, naming the experiment line that used it.
  */
 
-
-export const ScenarioParam = strictObject({
-  description: z.string().optional(),
-  default: ParamValue.optional().meta({ description: "without one, every experiment that uses the scenario must give the parameter" }),
-});
-
-const ParamName = z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, "expected a name of letters, digits and _");
-
-export const Scenario = strictObject({
-  apiVersion: z.literal(API_VERSION),
-  kind: z.literal("Scenario"),
-  metadata: Metadata,
-  params: z.record(ParamName, ScenarioParam).default({}),
-  faults: z.array(z.record(z.string(), z.unknown())).default([]).meta({ description: "faults as in an experiment; checked once the parameters are filled in" }),
-  assertions: z.array(z.record(z.string(), z.unknown())).default([]).meta({ description: "assertions as in an experiment; checked once the parameters are filled in" }),
-}).refine((s) => s.faults.length + s.assertions.length > 0, { message: "a scenario needs faults or assertions", path: ["faults"] });
-export type Scenario = z.infer<typeof Scenario>;
 
 type Path = readonly PropertyKey[];
 

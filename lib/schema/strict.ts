@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { describeValue, quote } from "./yaml.ts";
+import { describeValue, quote } from "../text.ts";
 
 /** Levenshtein distance, small inputs only (key names). */
 export function editDistance(a: string, b: string): number {

@@ -3,6 +3,7 @@ import { Lexer, LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseAllDo
 import type { Document, Node as YamlNode } from "yaml";
 import { FaultlineError } from "../errors.ts";
 import type { Problem } from "../errors.ts";
+import { quote } from "../text.ts";
 
 /**
  * What a faultline document may be. An experiment is a few kilobytes; these bounds keep a hostile or
@@ -230,22 +231,4 @@ export function parseYaml(file: string, source: string, lc: LineCounter = new Li
     }
   }
   return { docs, problems };
-}
-
-const MAX_QUOTED = 60;
-
-/** A user's value in a message: JSON-quoted (control characters escaped) and shortened. */
-export function quote(value: unknown, max = MAX_QUOTED): string {
-  const text = typeof value === "string" ? value : describeValue(value);
-  const short = text.length > max ? `${text.slice(0, max)}…` : text;
-  const json = JSON.stringify(short);
-  return text.length > max ? `${json} (${text.length} characters)` : json;
-}
-
-/** What a value is, in a user's words: `a mapping`, `a list`, `the number 3`. */
-export function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (typeof value === "object") return "a mapping";
-  return String(value);
 }

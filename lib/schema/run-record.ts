@@ -2,7 +2,7 @@
  * run.json, version 1: everything a run recorded, enough to re-judge and re-render it offline.
  * Times are milliseconds since the Unix epoch.
  */
-import type { LoadSeries } from "../load/series.ts";
+import type { LoadSeries } from "./series.ts";
 
 export const RUN_SCHEMA_VERSION = 1;
 
