@@ -45,12 +45,13 @@ lint: setup ## eslint
 typecheck: setup ## tsc --noEmit (strict)
 	@echo "make: typecheck"; tsc --noEmit -p .
 
-schemas: setup ## regenerate schemas/*.json from the zod schemas
+schemas: setup ## regenerate schemas/*.json and docs/fault-kinds.md from the zod schemas and the fault catalog
 	@node bin/faultline.js schema --kind experiment > schemas/experiment.schema.json
 	@node bin/faultline.js schema --kind target > schemas/target.schema.json
 	@node bin/faultline.js schema --kind scenario > schemas/scenario.schema.json
 	@node bin/faultline.js schema --kind gameday > schemas/gameday.schema.json
 	@node bin/faultline.js schema --kind run > schemas/run.schema.json
+	@node bin/faultline.js kinds > docs/fault-kinds.md
 
 test-unit: setup
 	@mocha 'test/unit/**/*.test.ts'

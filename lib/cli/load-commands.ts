@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { writeFile } from "node:fs/promises";
 import { ExitCode, FaultlineError } from "../errors.ts";
 import { k6Script } from "../load/k6.ts";
@@ -46,14 +46,14 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
     .argument("<url>", "base URL, e.g. http://127.0.0.1:8080 (requests go to the template's path)")
     .requiredOption("--rate <n>", "requests per second (open model)", positiveNumber)
     .requiredOption("--duration <d>", "how long, e.g. 30s", durationMs)
-    .option("--engine <name>", "builtin | k6", "builtin")
+    .addOption(new Option("--engine <name>", "the load engine").choices(["builtin", "k6"]).default("builtin"))
     .option("--stream-share <f>", "share of requests with stream: true", share, 0)
     .option("--max-tokens <n>", "max_tokens per request", positiveNumber, 16)
     .option("--path <path>", "request path", "/v1/chat/completions")
     .option("--timeout <d>", "per-request timeout", durationMs, 10_000)
     .option("--max-in-flight <n>", "requests in flight before new ones are dropped", positiveNumber, 10_000)
     .option("--json", "print the summary as JSON")
-    .action(async (url: string, f: { rate: number; duration: number; engine: string; streamShare: number; maxTokens: number; path: string; timeout: number; maxInFlight: number; json?: boolean }) => {
+    .action(async (url: string, f: { rate: number; duration: number; engine: "builtin" | "k6"; streamShare: number; maxTokens: number; path: string; timeout: number; maxInFlight: number; json?: boolean }) => {
       const engine = loadEngine(f.engine);
       const mix = DEFAULT_MIX.map((t) => ({ ...t, path: f.path, maxTokens: f.maxTokens, streamShare: f.streamShare }));
       const run = await engine.start({ baseUrl: url, rate: f.rate, durationMs: f.duration, maxInFlight: f.maxInFlight, timeoutMs: f.timeout, mix });

@@ -4,19 +4,19 @@ import { dirname, join } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { pino } from "pino";
 import { ExitCode, FaultlineError, ValidationError, errorMessage, printable } from "../errors.ts";
+import { undoBackend } from "../engine/backends.ts";
 import { recoverAll, recoverRun } from "../engine/recover.ts";
 import type { RecoverResult } from "../engine/recover.ts";
 import { runExperiment } from "../engine/run.ts";
-import { ToxiproxyApi } from "../clients/toxiproxy.ts";
-import { TOXIC_PREFIX } from "../faults/toxiproxy/kinds.ts";
 import { expandPaths, loadFile, loadOne } from "../loader/documents.ts";
 import { sourceWithScenarios } from "../loader/scenarios.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../schema/json-schema.ts";
+import { faultKindsMarkdown } from "../schema/faults.ts";
 import type { SchemaKind } from "../schema/json-schema.ts";
 import type { AssertionResult, RunRecord, Verdict } from "../schema/run-record.ts";
 import type { Experiment } from "../schema/experiment.ts";
 import { judgeAll } from "../judge/index.ts";
-import { isBuiltinTarget, resolveTargetRef } from "../targets/index.ts";
+import { isBuiltinTarget, loadTargetFile, resolveTargetRef } from "../targets/index.ts";
 import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, loadBaselines, parseLimits } from "../gate/compare.ts";
 import type { Delta } from "../gate/compare.ts";
 import { ConsoleReporter, verdictMark } from "./console-reporter.ts";
@@ -121,7 +121,7 @@ async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: numb
   // a target file is input like the experiments: a mistake in it is exit 2 before anything starts
   for (const t of targetFiles) {
     try {
-      await loadOne(t, "Target");
+      await loadTargetFile(t);
     } catch (err) {
       if (!isInputError(err)) throw err;
       problems.push(err.message);
@@ -249,26 +249,15 @@ async function recover(flags: { run?: string; out: string; sweep?: boolean; toxi
     reverted += r.reverted.length;
     if (r.skipped !== undefined) running++;
   }
-  if (flags.sweep) {
-    if (flags.toxiproxy === undefined) throw new FaultlineError("E_INVALID_INPUT", "--sweep needs --toxiproxy URL");
-    const api = new ToxiproxyApi(flags.toxiproxy);
-    for (const t of await api.findToxics(TOXIC_PREFIX)) {
-      try {
-        await api.removeToxic(t.proxy, t.toxic);
-        print(`swept     toxic ${t.toxic} on proxy ${t.proxy}`);
-        reverted++;
-      } catch (err) {
-        print(`FAILED    toxic ${t.toxic} on proxy ${t.proxy}: ${errorMessage(err)}`);
-        failed++;
-      }
-    }
-  }
-  if (flags.containers) {
-    const { reapOrphans } = await import("../targets/testcontainers.ts");
-    for (const what of await reapOrphans()) {
-      print(`reaped    ${what}`);
-      reverted++;
-    }
+  // by name and label, journal or not: Toxiproxy's toxics (--sweep), dead runs' containers (--containers)
+  if (flags.sweep && flags.toxiproxy === undefined) throw new FaultlineError("E_INVALID_INPUT", "--sweep needs --toxiproxy URL");
+  const sweeps = [...(flags.sweep ? ["toxiproxy"] : []), ...(flags.containers ? ["testcontainers"] : [])];
+  for (const name of sweeps) {
+    const r = await undoBackend(name).sweep?.({ ...(flags.toxiproxy ? { toxiproxy: flags.toxiproxy } : {}) });
+    for (const what of r?.swept ?? []) print(`swept     ${what}`);
+    for (const f of r?.failed ?? []) print(`FAILED    ${f.what}: ${f.error}`);
+    reverted += r?.swept.length ?? 0;
+    failed += r?.failed.length ?? 0;
   }
   if (reverted + failed > 0) print(`${reverted} reverted, ${failed} failed`);
   if (running > 0) print(`${running} run(s) still running with faults injected: left to them (--force reverts them now)`);
@@ -375,6 +364,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option("--kind <kind>", "document kind").choices(Object.keys(SCHEMA_KINDS)).default("experiment"))
     .option("--run", "the schema of run.json (same as --kind run)")
     .action((flags: { kind: SchemaKind; run?: boolean }) => print(JSON.stringify(jsonSchema(flags.run ? "run" : flags.kind), null, 2)));
+
+  program
+    .command("kinds")
+    .description("list the fault kinds: which backends inject each, what it does, its parameters")
+    .action(() => {
+      print(faultKindsMarkdown());
+      setExit(ExitCode.pass);
+    });
 
   addStackCommands(program, setExit);
   addK8sCommands(program, setExit);

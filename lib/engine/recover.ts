@@ -1,13 +1,7 @@
 import { join } from "node:path";
-import { errorMessage } from "../errors.ts";
-import { driverFor, registerDriver } from "../faults/registry.ts";
-import { localStackDriver } from "../targets/index.ts";
-import { testcontainersDriver } from "../targets/testcontainers.ts";
+import { FaultlineError, errorMessage } from "../errors.ts";
+import { undoBackend } from "./backends.ts";
 import { Journal, JOURNAL_FILE, findUnfinishedRuns, ownerAlive, pendingActions, readJournal, runStart } from "./journal.ts";
-
-// A local stack started for a run is journaled like a fault: a killed run's stack is stopped by recover.
-registerDriver(localStackDriver);
-registerDriver(testcontainersDriver);
 
 export interface RecoverResult {
   runDir: string;
@@ -34,7 +28,11 @@ export async function recoverRun(runDir: string, opts: { force?: boolean } = {})
   try {
     for (const action of pending) {
       try {
-        await driverFor(action.undo.driver).revert(action.undo);
+        // the record is checked against its backend's schema first: a damaged line is reported, not half undone
+        const backend = undoBackend(action.undo.driver);
+        const undo = backend.parse(action.undo);
+        if (typeof undo === "string") throw new FaultlineError("E_INVALID_INPUT", undo);
+        await backend.revert(undo);
         journal.append({ type: "reverted", actionId: action.actionId, by: "recover" });
         result.reverted.push(action.description);
       } catch (err) {

@@ -10,7 +10,7 @@ import type { Experiment } from "../schema/experiment.ts";
 import type { GameDay } from "../schema/gameday.ts";
 import { loadOne } from "../loader/documents.ts";
 import { sourceWithScenarios } from "../loader/scenarios.ts";
-import { isBuiltinTarget, resolveTargetRef } from "../targets/index.ts";
+import { isBuiltinTarget, loadTargetFile, resolveTargetRef } from "../targets/index.ts";
 import { renderGameDayHtml, renderGameDayMarkdown } from "./report.ts";
 import type { GameDayResult, StepOutcome, StepResult } from "./types.ts";
 
@@ -59,7 +59,7 @@ export async function runGameDay(file: string, plan: GameDay, io: OperatorIO, o:
     const exp = await loadOne(path, "Experiment");
     // each `target:` is relative to the file that says it; --target is taken as given
     const targetRef = o.target ?? (plan.target !== undefined ? resolveTargetRef(plan.target, base) : exp.target !== undefined ? resolveTargetRef(exp.target, dirname(path)) : undefined);
-    if (targetRef !== undefined && !isBuiltinTarget(targetRef)) await loadOne(targetRef, "Target");
+    if (targetRef !== undefined && !isBuiltinTarget(targetRef)) await loadTargetFile(targetRef);
     experiments.push({ path, exp, targetRef });
   }
   const startedAt = Date.now();

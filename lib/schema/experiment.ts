@@ -1,13 +1,10 @@
 import { z } from "zod";
 import { Duration } from "./duration.ts";
+import { Fault, faultName } from "./faults.ts";
 import { thresholdError } from "./threshold.ts";
-import { Labels, kindUnion, strictObject } from "./strict.ts";
+import { Labels, Name, kindUnion, strictObject } from "./strict.ts";
 
 export const API_VERSION = "faultline.dev/v1";
-
-const Name = z
-  .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "expected lower-case letters, digits and '-' (like a DNS label)");
 
 export const Metadata = strictObject({
   name: Name,
@@ -17,214 +14,8 @@ export const Metadata = strictObject({
   runbook: z.url().optional().meta({ description: "runbook URL for the on-call engineer" }),
 });
 
-/** Chooses what a fault hits by label, never by port. */
-export const Selector = strictObject({
-  matchLabels: Labels.optional(),
-  names: z.array(z.string()).min(1).optional(),
-  count: z.number().int().positive().optional().meta({ description: "hit at most this many of the matches" }),
-  percent: z.number().gt(0).max(100).optional().meta({ description: "hit this share of the matches (rounded up)" }),
-}).refine((s) => s.matchLabels !== undefined || s.names !== undefined, {
-  message: "a selector needs matchLabels or names",
-});
-export type Selector = z.infer<typeof Selector>;
-
-export const Direction = z.enum(["upstream", "downstream", "both"]).meta({
-  description: "upstream: client to server; downstream: server to client",
-});
-export type Direction = z.infer<typeof Direction>;
-
-const Toxicity = z.number().min(0).max(1).meta({ description: "share of connections affected, 0..1" });
-
-const faultBase = {
-  name: Name.optional(),
-  selector: Selector,
-  at: Duration.prefault("0s").meta({ description: "offset from the start of the fault phase" }),
-  duration: Duration.meta({ description: "how long the fault lasts; the engine reverts it then" }),
-};
-
-export const LatencyFault = strictObject({
-  ...faultBase,
-  kind: z.literal("latency"),
-  params: strictObject({
-    latency: Duration,
-    jitter: Duration.prefault("0ms"),
-    direction: Direction.default("downstream"),
-    toxicity: Toxicity.default(1),
-  }),
-});
-
-export const BandwidthFault = strictObject({
-  ...faultBase,
-  kind: z.literal("bandwidth"),
-  params: strictObject({
-    rateKBps: z.number().int().nonnegative().meta({ description: "KB/s" }),
-    direction: Direction.default("downstream"),
-    toxicity: Toxicity.default(1),
-  }),
-});
-
-export const PartitionFault = strictObject({
-  ...faultBase,
-  kind: z.literal("partition"),
-  params: strictObject({
-    mode: z.enum(["blackhole", "reset"]).default("blackhole").meta({
-      description: "blackhole: bytes vanish both ways and connections hang; reset: every connection is reset at once",
-    }),
-  }).prefault({}),
-});
-
-export const FlakyConnectionFault = strictObject({
-  ...faultBase,
-  kind: z.literal("flaky-connection"),
-  params: strictObject({
-    toxicity: Toxicity.default(0.1),
-    after: Duration.prefault("0ms").meta({ description: "reset the connection this long after it opens" }),
-    direction: Direction.default("downstream"),
-  }).prefault({}),
-});
-
-const toxicAttrs = {
-  latency: strictObject({ latency: Duration, jitter: Duration.prefault("0ms") }),
-  bandwidth: strictObject({ rateKBps: z.number().int().nonnegative() }),
-  slow_close: strictObject({ delay: Duration }),
-  timeout: strictObject({ timeout: Duration }),
-  reset_peer: strictObject({ timeout: Duration.prefault("0ms") }),
-  slicer: strictObject({
-    averageSize: z.number().int().positive(),
-    sizeVariation: z.number().int().nonnegative().default(0),
-    delay: Duration.prefault("0ms"),
-  }),
-  limit_data: strictObject({ bytes: z.number().int().positive() }),
-};
-export type ToxicType = keyof typeof toxicAttrs;
-
-const toxicParam = <T extends ToxicType>(type: T) =>
-  strictObject({
-    type: z.literal(type),
-    attributes: toxicAttrs[type],
-    direction: Direction.default("downstream"),
-    toxicity: Toxicity.default(1),
-  });
-
-/** Any Toxiproxy toxic, for cases the named kinds do not cover. */
-export const ToxicFault = strictObject({
-  ...faultBase,
-  kind: z.literal("toxic"),
-  params: kindUnion(
-    "type",
-    [
-      toxicParam("latency"),
-      toxicParam("bandwidth"),
-      toxicParam("slow_close"),
-      toxicParam("timeout"),
-      toxicParam("reset_peer"),
-      toxicParam("slicer"),
-      toxicParam("limit_data"),
-    ],
-    "toxic type",
-  ),
-});
-
-/** Every path into the selected region(s) partitioned: the proxies labelled with the region. */
-export const RegionOutageFault = strictObject({
-  ...faultBase,
-  kind: z.literal("region-outage"),
-  params: strictObject({ mode: z.enum(["blackhole", "reset"]).default("blackhole") }).prefault({}),
-});
-
-/** Replicas lost (their processes killed), chosen by labels (region, zone) and count. */
-export const NodeLossFault = strictObject({
-  ...faultBase,
-  kind: z.literal("node-loss"),
-  params: strictObject({
-    restart: z.boolean().default(false).meta({ description: "let the supervisor restart them (false: they stay down until reverted)" }),
-    signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL"),
-    mode: z.enum(["not-ready", "drain"]).default("not-ready").meta({
-      description: "on kubernetes: the node stops reporting Ready (kwok nodes), or is cordoned and drained (any cluster)",
-    }),
-  }).prefault({}),
-});
-
-/** Kubernetes: every node of a zone lost (the selector names the zone: matchLabels { zone: us-east-a }). */
-export const ZoneOutageFault = strictObject({
-  ...faultBase,
-  kind: z.literal("zone-outage"),
-  params: strictObject({ mode: z.enum(["not-ready", "drain"]).default("not-ready") }).prefault({}),
-});
-
-/** Kubernetes: pods deleted (the selector matches pod labels; region and zone mean the topology labels). */
-export const PodKillFault = strictObject({
-  ...faultBase,
-  kind: z.literal("pod-kill"),
-  params: strictObject({
-    gracePeriodSeconds: z.number().int().min(0).default(0),
-    namespace: z.string().optional().meta({ description: "default: the target's first allowed namespace" }),
-  }).prefault({}),
-});
-
-/** Kubernetes with Chaos Mesh: a NetworkChaos partition between the selected pods and a target (or everything). */
-export const NetworkPartitionFault = strictObject({
-  ...faultBase,
-  kind: z.literal("network-partition"),
-  params: strictObject({
-    direction: z.enum(["to", "from", "both"]).default("both"),
-    target: Labels.optional().meta({ description: "the pods on the other side (default: Chaos Mesh partitions the selected pods from everything)" }),
-    namespace: z.string().optional().meta({ description: "default: the target's first allowed namespace" }),
-  }).prefault({}),
-});
-
-export const ProcessKillFault = strictObject({
-  ...faultBase,
-  kind: z.literal("process-kill"),
-  params: strictObject({ signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL") }).prefault({}),
-});
-
-/** A replica's GPU memory driven up in steps until it runs out (or to `targetPct`). */
-export const GpuOomFault = strictObject({
-  ...faultBase,
-  kind: z.literal("gpu-oom"),
-  params: strictObject({
-    rampTo: z.number().min(1).max(200).default(105).meta({ description: "percent of GPU memory to reach; above 100 means OOM" }),
-    steps: z.number().int().min(1).max(100).default(10),
-    stepEvery: Duration.prefault("2s"),
-    command: z.array(z.string()).min(1).optional().meta({
-      description: "kubernetes target: exec this in each selected pod's container instead of the simulated replica's pressure call, e.g. a CUDA allocation on a real GPU node; ${pod}, ${podIP} and ${namespace} are filled in",
-    }),
-    revertCommand: z.array(z.string()).min(1).optional().meta({ description: "kubernetes target: exec'd on revert (default: clear the simulated pressure)" }),
-    container: z.string().optional().meta({ description: "kubernetes target: the container to exec in (default: the pod's first)" }),
-    namespace: z.string().optional().meta({ description: "kubernetes target: the pods' namespace (default: the target's first)" }),
-  }).prefault({}),
-});
-
-/** A rollout of a (regressed) version through the stack's rollout controller. */
-export const BadRolloutFault = strictObject({
-  ...faultBase,
-  kind: z.literal("bad-rollout"),
-  params: strictObject({
-    version: z.string().default("v2-bad"),
-    model: z.string().optional(),
-    image: z.string().optional().meta({ description: "on kubernetes: also set the containers' image" }),
-  }).prefault({}),
-});
-
-/** A rollout of a good version: the change itself is the perturbation. */
-export const RolloutFault = strictObject({
-  ...faultBase,
-  kind: z.literal("rollout"),
-  params: strictObject({
-    version: z.string().default("v2"),
-    model: z.string().optional(),
-    image: z.string().optional().meta({ description: "on kubernetes: also set the containers' image" }),
-  }).prefault({}),
-});
-
-export const Fault = kindUnion(
-  "kind",
-  [LatencyFault, BandwidthFault, PartitionFault, FlakyConnectionFault, ToxicFault, RegionOutageFault, NodeLossFault, ZoneOutageFault, PodKillFault, NetworkPartitionFault, ProcessKillFault, GpuOomFault, BadRolloutFault, RolloutFault],
-  "fault kind",
-);
-export type Fault = z.infer<typeof Fault>;
-export type FaultKind = Fault["kind"];
+export { Fault, FAULT_KINDS, Selector, faultName } from "./faults.ts";
+export type { FaultKind, FaultOf } from "./faults.ts";
 
 export const HttpProbe = strictObject({
   name: Name,
@@ -398,6 +189,10 @@ export const PromqlAbort = strictObject({
 export const AbortCondition = kindUnion("kind", [ProbeAbort, ErrorRateAbort, PromqlAbort], "abort condition kind");
 export type AbortCondition = z.infer<typeof AbortCondition>;
 
+/** The load engines (lib/load/registry.ts has one for each). */
+export const LOAD_ENGINES = ["builtin", "k6", "k6-operator"] as const;
+export type LoadEngineName = (typeof LOAD_ENGINES)[number];
+
 /** The highest request rate (and in-flight cap) a load profile may ask for: 100 × the seed's 10,000 req/s. */
 export const MAX_RATE = 1_000_000;
 /** Prompt and output lengths: a million tokens is past any model's context. */
@@ -424,7 +219,7 @@ export const DistributedLoad = strictObject({
 export type DistributedLoad = z.infer<typeof DistributedLoad>;
 
 export const LoadProfile = strictObject({
-  engine: z.enum(["builtin", "k6", "k6-operator"]).default("builtin"),
+  engine: z.enum(LOAD_ENGINES).default("builtin").meta({ description: "builtin (an open-model generator in faultline), k6, or k6-operator (k6 on runner pods in a cluster)" }),
   distributed: DistributedLoad.optional().meta({ description: "engine k6-operator: the TestRun's parallelism and where results are read" }),
   endpoint: z.string().default("gateway"),
   rate: z.number().positive().max(MAX_RATE).meta({ description: `requests per second (open model), at most ${MAX_RATE}` }),
@@ -438,7 +233,7 @@ export type LoadProfile = z.infer<typeof LoadProfile>;
 export const ParamValue = z.union([z.string(), z.number(), z.boolean()]);
 export type ParamValue = z.infer<typeof ParamValue>;
 
-/** A reference to a reusable scenario (lib/spec/scenario.ts): its faults and assertions are appended to the experiment's. */
+/** A reference to a reusable scenario (lib/loader/scenarios.ts): its faults and assertions are appended to the experiment's. */
 export const ScenarioUse = strictObject({
   use: z.string().min(1).meta({ description: "a scenario name (scenarios/<name>.yaml beside or above the experiment's folder) or a path relative to the experiment" }),
   with: z.record(z.string(), ParamValue).default({}).meta({ description: "the scenario's parameters" }),
@@ -504,7 +299,3 @@ export const Experiment = strictObject({
   }
 });
 export type Experiment = z.infer<typeof Experiment>;
-
-export function faultName(f: Fault, index: number): string {
-  return f.name ?? `${f.kind}-${index + 1}`;
-}

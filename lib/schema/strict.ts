@@ -82,3 +82,8 @@ export function kindUnion<const Options extends readonly [z.core.$ZodTypeDiscrim
 }
 
 export const Labels = z.record(z.string(), z.string());
+
+/** A name as Kubernetes names things: lower-case letters, digits and '-'. */
+export const Name = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "expected lower-case letters, digits and '-' (like a DNS label)");

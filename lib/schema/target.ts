@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FaultlineError } from "../errors.ts";
 import { API_VERSION, Metadata } from "./experiment.ts";
 import { Labels, strictObject } from "./strict.ts";
 
@@ -40,3 +41,12 @@ export const Target = strictObject({
   alertmanager: strictObject({ url: z.url() }).optional(),
 });
 export type Target = z.infer<typeof Target>;
+
+/** The namespace `who` (a fault, the distributed load) wants (default: the target's first), refused unless the target allows it. */
+export function allowedNamespace(s: Pick<NonNullable<Target["kubernetes"]>, "namespaces">, wanted: string | undefined, who: string): string {
+  const namespace = wanted ?? (s.namespaces[0] as string);
+  if (!s.namespaces.includes(namespace)) {
+    throw new FaultlineError("E_TARGET", `${who}: namespace ${namespace} is not in the target's allow-list (${s.namespaces.join(", ")})`);
+  }
+  return namespace;
+}

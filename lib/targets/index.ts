@@ -1,26 +1,16 @@
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { FaultlineError } from "../errors.ts";
+import type { Backend, UndoRecord } from "../faults/types.ts";
+import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { loadOne } from "../loader/documents.ts";
-import { localStackDir, startLocalTarget } from "./local.ts";
+import { didYouMean } from "../schema/strict.ts";
+import type { Target } from "../schema/target.ts";
+import { localStackBackend, localStackDir, startLocalTarget } from "./local.ts";
 import type { StartedTarget } from "./local.ts";
-import type { UndoRecord } from "../faults/types.ts";
+import { testcontainersBackend } from "./testcontainers.ts";
 
 export type { StartedTarget };
 export { localStackDir };
-export { localStackDriver } from "./local.ts";
-
-/** The targets faultline starts itself, by name; any other reference is a target file. */
-export const BUILTIN_TARGETS = ["local", "testcontainers", "kubernetes"] as const;
-
-export function isBuiltinTarget(ref: string): boolean {
-  return (BUILTIN_TARGETS as readonly string[]).includes(ref);
-}
-
-/** A target as written inside a file (an experiment's or a game day's `target:`): a built-in name, or a path relative to that file. */
-export function resolveTargetRef(ref: string, baseDir: string): string {
-  return isBuiltinTarget(ref) || isAbsolute(ref) ? ref : join(baseDir, ref);
-}
 
 export interface TargetRequest {
   /** a built-in target's name, or a target file */
@@ -32,44 +22,87 @@ export interface TargetRequest {
   stackConfig?: string;
 }
 
-/**
- * What undoes starting this target (stopping the stack, removing the containers), for the journal:
- * written before the target starts, so that `recover` finds what a killed run left. A target file
- * starts nothing.
- */
+interface BuiltinTarget {
+  description: string;
+  /** What undoes starting it, journaled before it starts, so that `recover` finds what a killed run left. */
+  undo(r: Pick<TargetRequest, "runDir" | "runId">): UndoRecord;
+  start(r: TargetRequest, stack: { dir: string; sets: string[]; configFile?: string; webhookUrl?: string }): Promise<StartedTarget>;
+}
+
+/** The targets faultline starts itself, by name. Any other reference is a target file. */
+const BUILTIN = {
+  local: {
+    description: "the reference stack as processes on loopback, for the run",
+    undo: (r) => ({ driver: "local-stack", op: "stop", dir: localStackDir(r.runDir) }),
+    start: (_r, stack) => startLocalTarget(stack),
+  },
+  testcontainers: {
+    description: "the reference stack in Docker, one network per run",
+    undo: (r) => ({ driver: "testcontainers", op: "remove", run: r.runId }),
+    // loaded only here: testcontainers and dockerode are not needed by any other target
+    start: async (r, stack) => (await import("./testcontainers.ts")).startTestcontainersTarget({ ...stack, runId: r.runId }),
+  },
+  kubernetes: {
+    description: "the stack's gateway in front of the local cluster's pods (FAULTLINE_K8S_DIR, default .faultline/k8s)",
+    undo: (r) => ({ driver: "local-stack", op: "stop", dir: localStackDir(r.runDir) }),
+    start: async (_r, stack) => {
+      const clusterDir = process.env.FAULTLINE_K8S_DIR ?? DEFAULT_CLUSTER_DIR;
+      if (!clusterRunning(clusterDir)) throw new FaultlineError("E_TARGET", `--target kubernetes needs the local control plane in ${clusterDir}: run \`make k8s-up\` (or \`faultline k8s up\`) first`);
+      return (await import("./kubernetes.ts")).startKubernetesTarget({ ...stack, clusterDir });
+    },
+  },
+} satisfies Record<string, BuiltinTarget>;
+export type BuiltinTargetName = keyof typeof BUILTIN;
+export const BUILTIN_TARGETS = Object.keys(BUILTIN) as BuiltinTargetName[];
+
+/** What the targets journal when they start: undone by `recover` like a fault. */
+export const TARGET_BACKENDS: Record<string, Backend> = { "local-stack": localStackBackend, testcontainers: testcontainersBackend };
+
+export function isBuiltinTarget(ref: string): ref is BuiltinTargetName {
+  return Object.hasOwn(BUILTIN, ref);
+}
+
+/** A target as written inside a file (an experiment's or a game day's `target:`): a built-in name, or a path relative to that file. */
+export function resolveTargetRef(ref: string, baseDir: string): string {
+  return isBuiltinTarget(ref) || isAbsolute(ref) ? ref : join(baseDir, ref);
+}
+
+/** What undoes starting the target, for the journal; a target file starts nothing. */
 export function targetUndo(r: Pick<TargetRequest, "ref" | "runDir" | "runId">): UndoRecord | undefined {
-  if (r.ref === "local" || r.ref === "kubernetes") return { driver: "local-stack", dir: localStackDir(r.runDir) };
-  if (r.ref === "testcontainers") return { driver: "testcontainers", run: r.runId };
-  return undefined;
+  return isBuiltinTarget(r.ref) ? BUILTIN[r.ref].undo(r) : undefined;
+}
+
+/** A target file that does not exist, with the built-in names when it looks like one misspelt. */
+function notAFile(ref: string): string | undefined {
+  if (ref.includes("/") || /\.ya?ml$/.test(ref)) return undefined;
+  const guess = didYouMean(ref, BUILTIN_TARGETS);
+  return `"${ref}" is no built-in target${guess ? ` (did you mean "${guess}"?)` : ""} and no file: the built-in targets are ${BUILTIN_TARGETS.join(", ")}`;
+}
+
+/** A target file, read and checked; paths in it are relative to it. A mistake in it is invalid input (exit 2). */
+export async function loadTargetFile(ref: string): Promise<Target> {
+  const target = await loadOne(ref, "Target").catch((err: unknown) => {
+    const hint = err instanceof FaultlineError && err.code === "E_FILE" ? notAFile(ref) : undefined;
+    throw hint === undefined ? err : new FaultlineError("E_FILE", hint, { cause: err });
+  });
+  if (target.kubernetes && !isAbsolute(target.kubernetes.kubeconfig)) {
+    target.kubernetes.kubeconfig = resolve(dirname(ref), target.kubernetes.kubeconfig);
+  }
+  return target;
 }
 
 /**
- * Resolves a target reference into endpoints. `local` starts the reference stack for the run,
- * `testcontainers` the same in containers, `kubernetes` its gateway in front of the local cluster's
- * pods (FAULTLINE_K8S_DIR, default .faultline/k8s); a file is read as it is. Either way, what the experiment names (endpoints, proxies by label,
+ * Resolves a target reference into endpoints: a built-in target starts for the run (see BUILTIN), a
+ * file is read as it is. Either way, what the experiment names (endpoints, proxies by label,
  * replicas) comes from the Target document.
  */
 export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
-  const stackOptions = { dir: localStackDir(r.runDir), sets: r.stackSets ?? [], ...(r.stackConfig ? { configFile: r.stackConfig } : {}), ...(r.webhookUrl ? { webhookUrl: r.webhookUrl } : {}) };
-  if (r.ref === "local") return startLocalTarget(stackOptions);
-  if (r.ref === "testcontainers") {
-    // loaded only here: testcontainers and dockerode are not needed by any other target
-    const { startTestcontainersTarget } = await import("./testcontainers.ts");
-    return startTestcontainersTarget({ ...stackOptions, runId: r.runId });
-  }
-  if (r.ref === "kubernetes") {
-    const clusterDir = process.env.FAULTLINE_K8S_DIR ?? DEFAULT_CLUSTER_DIR;
-    if (!clusterRunning(clusterDir)) throw new FaultlineError("E_TARGET", `--target kubernetes needs the local control plane in ${clusterDir}: run \`make k8s-up\` (or \`faultline k8s up\`) first`);
-    const { startKubernetesTarget } = await import("./kubernetes.ts");
-    return startKubernetesTarget({ ...stackOptions, clusterDir });
-  }
+  const stack = { dir: localStackDir(r.runDir), sets: r.stackSets ?? [], ...(r.stackConfig ? { configFile: r.stackConfig } : {}), ...(r.webhookUrl ? { webhookUrl: r.webhookUrl } : {}) };
+  if (isBuiltinTarget(r.ref)) return BUILTIN[r.ref].start(r, stack);
   if ((r.stackSets ?? []).length > 0) {
-    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to --target local, testcontainers or kubernetes (the target is ${r.ref})`);
+    throw new FaultlineError("E_INVALID_INPUT", `--stack-set only applies to the built-in targets ${BUILTIN_TARGETS.join(", ")} (the target is ${r.ref})`);
   }
-  const target = await loadOne(r.ref, "Target");
-  if (target.kubernetes && !isAbsolute(target.kubernetes.kubeconfig)) {
-    target.kubernetes.kubeconfig = resolve(dirname(r.ref), target.kubernetes.kubeconfig);
-  }
+  const target = await loadTargetFile(r.ref);
   const control = target.stack?.control;
   if (control !== undefined && r.webhookUrl !== undefined) {
     // A stack that speaks the control API sends its alert notifications to this run.

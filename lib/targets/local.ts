@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import { FaultlineError } from "../errors.ts";
-import type { Driver } from "../faults/types.ts";
+import { z } from "zod";
+import { opsBackend } from "../faults/types.ts";
+import type { UndoOp } from "../faults/types.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import type { StackConfig } from "../stack/config.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
@@ -49,10 +50,8 @@ export function localStackDir(runDir: string): string {
 }
 
 /** Undo of "a local stack was started for a run": stop it. Journaled, so a killed run's stack is found. */
-export const localStackDriver: Driver = {
-  name: "local-stack",
-  async revert(undo) {
-    if (typeof undo.dir !== "string") throw new FaultlineError("E_INVALID_INPUT", `malformed local-stack undo record: ${JSON.stringify(undo)}`);
-    await stackDown({ dir: undo.dir });
-  },
-};
+const StopStack = z.strictObject({ driver: z.literal("local-stack"), op: z.literal("stop"), dir: z.string() });
+type StopStack = z.infer<typeof StopStack>;
+const stopStack: UndoOp<StopStack> = { schema: StopStack, revert: async (u) => void (await stackDown({ dir: u.dir })) };
+
+export const localStackBackend = opsBackend("local-stack", { stop: stopStack }, { defaultOp: "stop" });

@@ -5,8 +5,10 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import type Dockerode from "dockerode";
 import { stringify } from "yaml";
+import { z } from "zod";
 import { FaultlineError, errorMessage } from "../errors.ts";
-import type { Driver } from "../faults/types.ts";
+import { opsBackend } from "../faults/types.ts";
+import type { UndoOp } from "../faults/types.ts";
 import { loadOne } from "../loader/documents.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { alive } from "../proc/group.ts";
@@ -95,17 +97,16 @@ export async function reapOrphans(): Promise<string[]> {
 }
 
 /** Undo of "containers were started for a run": remove them. Journaled before the first one starts. */
-export const testcontainersDriver: Driver = {
-  name: "testcontainers",
-  async revert(undo) {
-    if (typeof undo.run !== "string") throw new FaultlineError("E_INVALID_INPUT", `malformed testcontainers undo record: ${JSON.stringify(undo)}`);
-    await removeRun(undo.run);
-  },
-  async isActive(undo) {
-    const d = await docker();
-    return (await d.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${String(undo.run)}`] } })).length > 0;
-  },
+const RemoveContainers = z.strictObject({ driver: z.literal("testcontainers"), op: z.literal("remove"), run: z.string() });
+type RemoveContainers = z.infer<typeof RemoveContainers>;
+const removeContainers: UndoOp<RemoveContainers> = {
+  schema: RemoveContainers,
+  revert: async (u) => void (await removeRun(u.run)),
+  isActive: async (u) => (await (await docker()).listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${u.run}`] } })).length > 0,
 };
+
+/** The containers of testcontainers runs; its sweep is the reaper (Ryuk's image cannot be pulled here). */
+export const testcontainersBackend = opsBackend("testcontainers", { remove: removeContainers }, { defaultOp: "remove", sweep: async () => ({ swept: await reapOrphans(), failed: [] }) });
 
 /**
  * Alertmanager runs in a container and must reach the run's webhook receiver, which listens on

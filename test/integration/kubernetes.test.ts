@@ -4,13 +4,15 @@ import { expect } from "chai";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
-import { driverFor, planFault } from "../../lib/faults/registry.ts";
-import { NETWORKCHAOS, NOT_READY_LABEL } from "../../lib/faults/kubernetes/kinds.ts";
+import { undoBackend } from "../../lib/engine/backends.ts";
+import { planFault } from "../../lib/faults/catalog.ts";
+import { NETWORKCHAOS } from "../../lib/faults/kubernetes/network-partition.ts";
+import { NOT_READY_LABEL } from "../../lib/faults/kubernetes/nodes.ts";
 import { APP_LABEL, REGION_LABEL, ZONE_LABEL, isReady, isServing, kube } from "../../lib/clients/kubernetes.ts";
 import type { Kube } from "../../lib/clients/kubernetes.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../../lib/k8s/fleet.ts";
-import { Fault } from "../../lib/schema/experiment.ts";
+import { Fault } from "../../lib/schema/faults.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import type { Target } from "../../lib/schema/target.ts";
 import { startTarget } from "../../lib/targets/index.ts";
@@ -159,7 +161,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const state = (await (await fetch(`http://${ip}:8000/admin/state`)).json()) as { gpu: { pressureMiB: number } };
     expect(state.gpu.pressureMiB).to.equal(0);
     // the revert clears pressure through the same exec; it is harmless on a fresh process
-    await driverFor("kubernetes").revert(p.actions[0]!.undo);
+    await undoBackend("kubernetes").revert(p.actions[0]!.undo);
     expect(await servedBy(ip)).to.equal(victim);
 
     // a user's own command (a CUDA allocation on a real node) runs instead, with ${pod} and ${podIP} filled in
@@ -185,7 +187,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const killed = (p.targets[0] as string).split("/")[1];
     const after = await until("a replacement Ready", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.metadata?.name === killed));
     expect(after.map((x) => x.metadata?.name).filter((n) => !before.includes(n))).to.have.length(1);
-    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
   });
 
   it("node-loss (not-ready): the node goes NotReady, its replica is evicted and Ready on another node; the revert brings the node back", async () => {
@@ -200,8 +202,8 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     await until("the lost node's replica stops answering", () => servedBy(victimIp), (n) => n !== victim);
     const moved = await until("replicas Ready elsewhere", () => pods({ [REGION_LABEL]: "us-east" }), (ps) => ps.filter((x) => podReady(x) && x.spec?.nodeName !== "gpu-us-east-b-1").length === 3, 40_000);
     expect(moved.filter(podReady).map((x) => x.metadata?.name)).to.not.include(victim);
-    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
-    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
+    for (const a of p.actions) await undoBackend("kubernetes").revert(a.undo);
     await until("node Ready again", () => k.core.readNode({ name: "gpu-us-east-b-1" }), isReady);
     expect((await k.core.readNode({ name: "gpu-us-east-b-1" })).metadata?.labels?.[NOT_READY_LABEL]).to.equal(undefined);
     // as it was: kwok drops the addresses on the way back, and without its InternalIP no exec reaches the node's pods
@@ -214,7 +216,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     for (const a of p.actions) await a.apply();
     expect((await k.core.readNode({ name: "gpu-us-west-a-1" })).spec?.unschedulable).to.equal(true);
     await until("no replica left on the drained node, 3 Ready elsewhere", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.spec?.nodeName === "gpu-us-west-a-1"), 40_000);
-    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    for (const a of p.actions) await undoBackend("kubernetes").revert(a.undo);
     expect((await k.core.readNode({ name: "gpu-us-west-a-1" })).spec?.unschedulable).to.equal(undefined);
   });
 
@@ -226,7 +228,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     for (const a of region.actions) await a.apply();
     expect((await nodes({ [REGION_LABEL]: "eu-west" })).filter(isReady)).to.have.length(0);
     expect((await nodes()).filter(isReady)).to.have.length(6);
-    for (const a of region.actions) await driverFor("kubernetes").revert(a.undo);
+    for (const a of region.actions) await undoBackend("kubernetes").revert(a.undo);
     await until("eu-west Ready again", () => nodes({ [REGION_LABEL]: "eu-west" }), (ns) => ns.filter(isReady).length === 3);
     // the region's replicas had nowhere to go (the Deployment is bound to its region): they come back on its nodes
     await until("eu-west replicas Ready", () => pods({ [REGION_LABEL]: "eu-west" }), (ps) => ps.filter(podReady).length === 3, 40_000);
@@ -247,11 +249,11 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
       (await pods({ [REGION_LABEL]: "us-west" })).filter(podReady).map((x) => x.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value);
     const env = await until("only v2-bad replicas serve", versions, (vs) => vs.length === 3 && vs.every((v) => v === "v2-bad"), 30_000);
     expect(env).to.deep.equal(["v2-bad", "v2-bad", "v2-bad"]);
-    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
-    for (const a of p.actions) await driverFor("kubernetes").revert(a.undo);
+    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
+    for (const a of p.actions) await undoBackend("kubernetes").revert(a.undo);
     const back = await until("back on the previous ReplicaSet", rsOf, (h) => h === original, 60_000);
     expect(back).to.not.equal(rolled);
-    expect(await driverFor("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
   });
 
   it("network-partition creates a Chaos Mesh NetworkChaos (its CRD installed) and deletes it on revert; without the CRD it says so", async () => {
@@ -274,10 +276,10 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
       target: { mode: "all", selector: { namespaces: [NS], labelSelectors: { [REGION_LABEL]: "us-west" } } },
       duration: "90s",
     });
-    expect(await driverFor("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(true);
-    await driverFor("kubernetes").revert(p!.actions[0]!.undo);
+    expect(await undoBackend("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(true);
+    await undoBackend("kubernetes").revert(p!.actions[0]!.undo);
     expect(await chaos()).to.deep.equal([]);
-    expect(await driverFor("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(false);
+    expect(await undoBackend("kubernetes").isActive?.(p!.actions[0]!.undo)).to.equal(false);
   });
 
   const runOf = (out: string): RunRecord => {

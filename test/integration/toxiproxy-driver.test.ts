@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import { request } from "node:http";
 import { pino } from "pino";
-import { driverFor, planFault } from "../../lib/faults/registry.ts";
+import { undoBackend } from "../../lib/engine/backends.ts";
+import { planFault } from "../../lib/faults/catalog.ts";
 import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
-import type { Fault } from "../../lib/schema/experiment.ts";
+import type { Fault } from "../../lib/schema/faults.ts";
 import { Target } from "../../lib/schema/target.ts";
 import { freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";
 import type { StartedHttp, StartedToxiproxy } from "../helpers/servers.ts";
@@ -71,8 +72,8 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
     expect(await api.findToxics("faultline.t1.")).to.deep.equal([{ proxy: "svc-a", toxic: "faultline.t1.lat.downstream" }]);
     const during = await medianRoundTrip(proxyPort);
     for (const a of plan.actions) {
-      await driverFor(a.undo.driver).revert(a.undo);
-      await driverFor(a.undo.driver).revert(a.undo); // idempotent
+      await undoBackend(a.undo.driver).revert(a.undo);
+      await undoBackend(a.undo.driver).revert(a.undo); // idempotent
     }
     const after = await medianRoundTrip(proxyPort);
     expect(during - baseline, `baseline ${baseline.toFixed(1)}ms, during ${during.toFixed(1)}ms`).to.be.at.least(200);
@@ -82,7 +83,7 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
 
   it("a blackhole partition makes requests hang in both directions until reverted", async () => {
     const plan = await planFault(fault("partition", { mode: "blackhole" }), { runId: "t2", faultName: "cut", target, log });
-    expect(plan.actions.map((a) => a.undo.toxic)).to.deep.equal(["faultline.t2.cut.upstream", "faultline.t2.cut.downstream"]);
+    expect(plan.actions.map((a) => a.undo["toxic"])).to.deep.equal(["faultline.t2.cut.upstream", "faultline.t2.cut.downstream"]);
     for (const a of plan.actions) await a.apply();
     let err: unknown;
     try {
@@ -91,7 +92,7 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
       err = e;
     }
     expect(String(err)).to.match(/no answer within 500ms/);
-    for (const a of [...plan.actions].reverse()) await driverFor("toxiproxy").revert(a.undo);
+    for (const a of [...plan.actions].reverse()) await undoBackend("toxiproxy").revert(a.undo);
     expect(await roundTrip(proxyPort)).to.be.below(500);
   });
 
@@ -105,7 +106,7 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
       err = e;
     }
     expect(String(err)).to.match(/ECONNRESET|socket hang up/);
-    for (const a of plan.actions) await driverFor("toxiproxy").revert(a.undo);
+    for (const a of plan.actions) await undoBackend("toxiproxy").revert(a.undo);
   });
 
   it("accepts every Toxiproxy toxic type, both directions, with toxicity", async () => {
@@ -133,7 +134,7 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
         [type, "downstream", 0.5],
       ]);
       if (type === "slicer") expect(mine[0]?.attributes).to.deep.include({ average_size: 64, size_variation: 8, delay: 1000 });
-      for (const a of plan.actions) await driverFor("toxiproxy").revert(a.undo);
+      for (const a of plan.actions) await undoBackend("toxiproxy").revert(a.undo);
     }
     expect(await api.findToxics("faultline.")).to.deep.equal([]);
   });
@@ -142,7 +143,7 @@ describe("toxiproxy driver against a real toxiproxy-server", function () {
     const undo = { driver: "toxiproxy", api: `http://127.0.0.1:${await freePort()}`, proxy: "svc-a", toxic: "x" };
     let err: unknown;
     try {
-      await driverFor("toxiproxy").revert(undo);
+      await undoBackend("toxiproxy").revert(undo);
     } catch (e) {
       err = e;
     }

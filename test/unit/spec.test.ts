@@ -4,6 +4,7 @@ import { formatProblem } from "../../lib/errors.ts";
 import { formatDuration, parseDuration } from "../../lib/schema/duration.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../../lib/schema/json-schema.ts";
 import type { SchemaKind } from "../../lib/schema/json-schema.ts";
+import { faultKindsMarkdown } from "../../lib/schema/faults.ts";
 import { parseDocuments } from "../../lib/loader/documents.ts";
 import { didYouMean } from "../../lib/schema/strict.ts";
 
@@ -96,11 +97,12 @@ describe("spec: JSON Schema", () => {
     expect(s.additionalProperties).to.equal(false);
     expect(s.properties.phases?.properties?.baseline).to.deep.include({ type: "string" });
   });
-  it("matches the committed schemas/ files (run `make schemas` after changing lib/spec)", () => {
+  it("matches the committed schemas/ files (run `make schemas` after changing lib/schema)", () => {
     for (const kind of Object.keys(SCHEMA_KINDS) as SchemaKind[]) {
       const committed = JSON.parse(readFileSync(`schemas/${kind}.schema.json`, "utf8")) as unknown;
       expect(committed, kind).to.deep.equal(jsonSchema(kind));
     }
+    expect(readFileSync("docs/fault-kinds.md", "utf8"), "docs/fault-kinds.md").to.equal(`${faultKindsMarkdown()}\n`);
   });
 });
 

@@ -1,0 +1,30 @@
+import { kubernetesObserver } from "../observe/kubernetes.ts";
+import type { EventSink, Observer } from "../observe/observer.ts";
+import { prometheusAlerts } from "../observe/prometheus.ts";
+import { rolloutEvents } from "../observe/rollout.ts";
+import type { Target } from "../schema/target.ts";
+
+/** What is watched during a run, by name: each observer starts when the target has what it watches. */
+const OBSERVERS = {
+  "prometheus-alerts": (t: Target, event: EventSink) => (t.prometheus ? prometheusAlerts(t.prometheus.url, event) : undefined),
+  "stack-rollout": (t: Target, event: EventSink) => (t.stack?.rollout ? rolloutEvents(t.stack.rollout, event) : undefined),
+  kubernetes: (t: Target, event: EventSink) => (t.kubernetes ? kubernetesObserver(t.kubernetes, event) : undefined),
+} satisfies Record<string, (t: Target, event: EventSink) => Observer | undefined>;
+
+export type ObserverName = keyof typeof OBSERVERS;
+
+/** The observers this target calls for, started; one that fails to start is reported, never ends the run. */
+export async function startObservers(target: Target, event: EventSink): Promise<Observer[]> {
+  const started: Observer[] = [];
+  for (const make of Object.values(OBSERVERS)) {
+    const o = make(target, event);
+    if (o === undefined) continue;
+    await o.start();
+    started.push(o);
+  }
+  return started;
+}
+
+export async function stopObservers(observers: Observer[]): Promise<void> {
+  for (const o of observers.splice(0)) await o.stop().catch(() => undefined);
+}

@@ -1,0 +1,164 @@
+import type { Clock } from "../clock.ts";
+import { FaultlineError, errorMessage } from "../errors.ts";
+import type { Action, Backend, FaultPlan } from "../faults/types.ts";
+import type { Fault } from "../schema/faults.ts";
+import type { ActionRecord, FaultRecord } from "../schema/run-record.ts";
+import type { Journal } from "./journal.ts";
+
+interface ActiveAction {
+  id: string;
+  fault: string;
+  action: Action;
+  record: ActionRecord;
+}
+
+interface ScheduledFault {
+  fault: Fault;
+  name: string;
+  /** offsets from the start of the fault phase, scaled */
+  at: number;
+  until: number;
+  plan: FaultPlan;
+  record: FaultRecord;
+  state: "waiting" | "active" | "done";
+}
+
+export interface SchedulerOptions {
+  journal: Journal;
+  clock: Clock;
+  backend(name: string): Backend;
+  /** when the run started: a journaled action's deadline is absolute */
+  runStartedAt: number;
+  event(type: string, message: string, data?: Record<string, unknown>): void;
+  onActiveFaults(names: string[]): void;
+}
+
+/** A backend that does not answer may miss a check or two: contact counts as lost after this many in a row. */
+const MISSED_CHECKS = 3;
+
+/**
+ * Injects each planned fault at its time and reverts it when its duration is over — journal first,
+ * then act; undo newest first — and proves while faults are active that they still hold.
+ */
+export class FaultScheduler {
+  private readonly scheduled: ScheduledFault[] = [];
+  private readonly active: ActiveAction[] = [];
+  /** what could not be reverted, in words: the run ends `error` with these */
+  readonly revertFailures: string[] = [];
+  private failedChecks = 0;
+  private readonly o: SchedulerOptions;
+
+  constructor(o: SchedulerOptions) {
+    this.o = o;
+  }
+
+  add(fault: Fault, name: string, at: number, until: number, plan: FaultPlan, record: FaultRecord): void {
+    this.scheduled.push({ fault, name, at, until, plan, record, state: "waiting" });
+  }
+
+  /** How long the fault phase lasts: until the last fault ends. */
+  get faultPhaseMs(): number {
+    return Math.max(0, ...this.scheduled.map((s) => s.until));
+  }
+
+  get planned(): readonly { name: string; fault: Fault; at: number; until: number; plan: FaultPlan }[] {
+    return this.scheduled;
+  }
+
+  get hasActive(): boolean {
+    return this.active.length > 0;
+  }
+
+  private activeNames(): string[] {
+    return this.scheduled.filter((s) => s.state === "active").map((s) => s.name);
+  }
+
+  /** At `elapsed` into the fault phase: reverts what is due to end, then injects what is due to start. */
+  async tick(elapsed: number): Promise<void> {
+    for (const s of this.scheduled) if (s.state === "active" && elapsed >= s.until) await this.revertFault(s, "duration elapsed");
+    for (const s of this.scheduled) if (s.state === "waiting" && elapsed >= s.at) await this.inject(s);
+  }
+
+  /** Every fault still active, newest first; then any action left over (a fault that failed half-way). */
+  async revertAll(why: string): Promise<number> {
+    const left = this.active.length;
+    for (const s of [...this.scheduled].reverse()) if (s.state === "active") await this.revertFault(s, why);
+    if (this.active.length > 0) await this.revertActions([...this.active]);
+    return left;
+  }
+
+  private async inject(s: ScheduledFault): Promise<void> {
+    s.state = "active";
+    s.plan.actions.forEach((action, i) => {
+      s.record.actions[i] = { id: `${s.name}#${i}`, description: action.description };
+    });
+    for (const [i, action] of s.plan.actions.entries()) {
+      const id = `${s.name}#${i}`;
+      const rec = s.record.actions[i] as ActionRecord;
+      // Journal first, then act: a crash between the two leaves a line that recover can undo.
+      this.o.journal.append({ type: "inject", actionId: id, fault: s.name, description: action.description, deadline: this.o.runStartedAt + s.until, undo: action.undo });
+      this.active.push({ id, fault: s.name, action, record: rec });
+      try {
+        await action.apply();
+      } catch (err) {
+        this.o.journal.append({ type: "inject-failed", actionId: id, error: errorMessage(err) });
+        rec.error = errorMessage(err);
+        throw new FaultlineError("E_DRIVER", `injecting ${s.name} failed at ${action.description}: ${errorMessage(err)}`, { cause: err });
+      }
+      this.o.journal.append({ type: "injected", actionId: id });
+      rec.injectedAt = this.o.clock.now();
+      // The fault takes effect with its first action, not its last.
+      s.record.injectedAt ??= rec.injectedAt;
+    }
+    this.o.event("fault.injected", `${s.name} injected: ${s.fault.kind} on ${s.plan.targets.join(", ")}`, { fault: s.name, kind: s.fault.kind, targets: s.plan.targets });
+    this.o.onActiveFaults(this.activeNames());
+  }
+
+  private async revertFault(s: ScheduledFault, why: string): Promise<void> {
+    if (s.state !== "active") return;
+    s.state = "done";
+    await this.revertActions(this.active.filter((a) => a.fault === s.name));
+    s.record.revertedAt = this.o.clock.now();
+    this.o.event("fault.reverted", `${s.name} reverted (${why})`, { fault: s.name, kind: s.fault.kind });
+    this.o.onActiveFaults(this.activeNames());
+  }
+
+  private async revertActions(actions: ActiveAction[]): Promise<void> {
+    for (const a of [...actions].reverse()) {
+      const i = this.active.indexOf(a);
+      if (i >= 0) this.active.splice(i, 1);
+      try {
+        await this.o.backend(a.action.undo.driver).revert(a.action.undo);
+        this.o.journal.append({ type: "reverted", actionId: a.id, by: "run" });
+        a.record.revertedAt = this.o.clock.now();
+      } catch (err) {
+        const error = errorMessage(err);
+        this.o.journal.append({ type: "revert-failed", actionId: a.id, error, by: "run" });
+        a.record.error = error;
+        this.revertFailures.push(`${a.action.description}: ${error}`);
+        this.o.event("fault.revert-failed", `could not revert ${a.action.description}: ${error}`, { fault: a.fault, actionId: a.id });
+      }
+    }
+  }
+
+  /** Proves the active faults still hold; a backend that vanished makes the run an error. */
+  async checkActive(): Promise<void> {
+    for (const a of this.active) {
+      const backend = this.o.backend(a.action.undo.driver);
+      if (backend.isActive === undefined) continue;
+      let still: boolean;
+      try {
+        still = await backend.isActive(a.action.undo);
+        this.failedChecks = 0;
+      } catch (err) {
+        this.failedChecks++;
+        if (this.failedChecks < MISSED_CHECKS) {
+          this.o.event("observer.error", `checking ${a.fault}: ${errorMessage(err)} (${this.failedChecks} in a row)`, { fault: a.fault });
+          return;
+        }
+        throw new FaultlineError("E_DRIVER", `lost contact with the fault backend of ${a.fault}: ${errorMessage(err)}`, { cause: err });
+      }
+      if (!still) throw new FaultlineError("E_DRIVER", `${a.action.description} disappeared while active (removed outside faultline?)`);
+    }
+  }
+}
