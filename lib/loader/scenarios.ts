@@ -172,6 +172,15 @@ export function scenarioProblems(s: Scenario, toProblems: (issues: z.core.$ZodIs
   for (const [name, p] of Object.entries(s.params)) if (p.default !== undefined) givenDefaults[name] = p.default;
   const resolved = resolveParams(givenDefaults, declared);
   for (const c of resolved.problems) custom(["params", c.name, "default"], c.message);
+  // a name must vary with a parameter the experiment has to give: two uses (us-east, us-west) then name two things
+  const required = declared.filter((n) => s.params[n]?.default === undefined);
+  for (const list of ["faults", "assertions"] as const) {
+    s[list].forEach((item, j) => {
+      const name = item.name;
+      if (typeof name !== "string" || required.some((r) => name.includes(`\${${r}}`))) return;
+      custom([list, j, "name"], `name ${quote(name)} takes no parameter without a default${required.length ? ` (${required.map((r) => `\${${r}}`).join(", ")})` : ""}: two uses of the scenario would give it twice; put one in it${required.length ? "" : ", or declare a parameter without a default for it"}`);
+    });
+  }
   const schemas = { faults: Fault, assertions: Assertion } as const;
   for (const list of ["faults", "assertions"] as const) {
     s[list].forEach((item, j) => {

@@ -50,19 +50,19 @@ describe("gate: a regression against the baseline fails the release, an unchange
     expect(now).to.be.below(30_000);
     expect(recordOf(out).verdict, "every assertion passed").to.equal("pass");
     expect(r.code, r.stdout.slice(-2000)).to.equal(1);
-    expect(r.stdout).to.match(/✗ region-partition\s+failover-under-30s/);
+    expect(r.stdout).to.match(/✗ region-partition\s+us-east-failover-under-30s/);
     expect(r.stdout).to.match(/\d+ regression\(s\): the gate fails/);
     const md = readFileSync(join(out, "gate.md"), "utf8");
-    expect(md).to.match(/\| ❌ \| region-partition \| failover-under-30s \|/);
+    expect(md).to.match(/\| ❌ \| region-partition \| us-east-failover-under-30s \|/);
     const xml = readFileSync(junit, "utf8");
-    expect(xml).to.match(/<testcase name="regression: failover-under-30s"[^>]*>\s*<failure/);
+    expect(xml).to.match(/<testcase name="regression: us-east-failover-under-30s"[^>]*>\s*<failure/);
   });
 
   it("passes an unchanged run", async () => {
     const out = tempDir("gate-same");
     const r = await runCli(["gate", "experiments/region-partition.yaml", "--baseline", baseline, "--out", out, ...quick, ...noisyP99]);
     expect(r.code, r.stdout.slice(-2000)).to.equal(0);
-    expect(r.stdout).to.match(/✓ region-partition\s+failover-under-30s/);
+    expect(r.stdout).to.match(/✓ region-partition\s+us-east-failover-under-30s/);
     expect(readFileSync(join(out, "gate.md"), "utf8")).to.match(/Regression gate: 0 regressed of \d+ compared/);
   });
 });

@@ -44,7 +44,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(code).to.equal(0);
   });
 
-  it("region-partition fails on failover-under-30s when detection is slowed and circuit breaking is off", async () => {
+  it("region-partition fails on us-east-failover-under-30s when detection is slowed and circuit breaking is off", async () => {
     const { code, record, out } = await run("region-partition", [
       "--rate-scale", "0.25",
       "--stack-set", "gateway.healthCheck.intervalMs=15000",
@@ -57,7 +57,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(errorRate(record, t0, 25_000, 30_000), "client error rate 25–30 s into the partition").to.be.above(0.05);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(code).to.equal(1);
-    expect(failing(record)).to.deep.equal(["failover-under-30s"]);
+    expect(failing(record)).to.deep.equal(["us-east-failover-under-30s"]);
   });
 
   it("cross-region-latency passes: quiet below the SLO, HighP99Latency above it", async () => {

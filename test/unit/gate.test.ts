@@ -21,12 +21,12 @@ function run(assertions: Partial<AssertionResult>[]): RunRecord {
 }
 
 describe("gate: regression against a baseline run", () => {
-  const failover = (ms: number): Partial<AssertionResult> => ({ name: "failover-under-30s", kind: "failover", measured: ms, unit: "ms", limit: 30_000 });
+  const failover = (ms: number): Partial<AssertionResult> => ({ name: "us-east-failover-under-30s", kind: "failover", measured: ms, unit: "ms", limit: 30_000 });
 
   it("a failover 50 % slower fails the gate even though it stays under 30 s; an unchanged one passes", () => {
     const base = run([failover(2000)]);
     const [slower] = compareRuns(base, run([failover(3000)]));
-    expect(slower).to.deep.include({ metric: "failover", subject: "failover-under-30s", baseline: 2000, current: 3000, regressed: true });
+    expect(slower).to.deep.include({ metric: "failover", subject: "us-east-failover-under-30s", baseline: 2000, current: 3000, regressed: true });
     expect(slower?.change).to.be.closeTo(0.5, 1e-9);
     expect(compareRuns(base, run([failover(2000)]))[0]?.regressed).to.equal(false);
     expect(compareRuns(base, run([failover(1200)]))[0]?.regressed, "faster is never a regression").to.equal(false);
@@ -53,7 +53,7 @@ describe("gate: regression against a baseline run", () => {
   it("summary.md shows every delta, regressions first", () => {
     const md = deltasMarkdown([...compareRuns(run([failover(2000)]), run([failover(3000)]))], ["node-loss"]);
     expect(md).to.contain("### Regression gate: 1 regressed of 1 compared");
-    expect(md).to.match(/\| ❌ \| region-partition \| failover-under-30s \| 2000 ms \| 3000 ms \| \+50 % \| \+25 % \|/);
+    expect(md).to.match(/\| ❌ \| region-partition \| us-east-failover-under-30s \| 2000 ms \| 3000 ms \| \+50 % \| \+25 % \|/);
     expect(md).to.contain("No baseline for: node-loss");
   });
 });

@@ -97,6 +97,22 @@ describe("spec: scenarios", () => {
     expect(problems.some((x) => /duplicate assertion name "down-us-east"/.test(x)), problems.join("\n")).to.equal(true);
   });
 
+  it("the shipped region-outage twice (us-east and us-west dark together) loads: each use names its own fault and assertions", async () => {
+    const file = join("test-results", "standby.yaml");
+    mkdirSync("test-results", { recursive: true });
+    writeFileSync(file, `apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {name: standby}\nload: {rate: 10}\nscenarios:\n  - { use: region-outage, with: { region: us-east } }\n  - { use: region-outage, with: { region: us-west } }\n`);
+    const exp = await loadOne(file, "Experiment");
+    expect(exp.faults.map((f) => f.name)).to.deep.equal(["partition-us-east", "partition-us-west"]);
+    expect(exp.assertions.map((a) => a.name)).to.deep.equal(["us-east-failover-under-30s", "us-east-down-alert", "us-west-failover-under-30s", "us-west-down-alert"]);
+  });
+
+  it("a scenario name that no required parameter varies is refused in the scenario file: two uses would clash", () => {
+    const p = project({ outage: SCENARIO.replace("name: \"down-${region}\"", "name: \"down-${duration}\"") });
+    const problems = problemsOf(join(p.dir, "scenarios", "outage.yaml"));
+    expect(problems).to.have.length(1);
+    expect(problems[0]).to.match(/outage\.yaml:16:\d+: assertions\[0\]\.name: name "down-\$\{duration\}" takes no parameter without a default \(\$\{region\}\)/);
+  });
+
   it("every shipped experiment and scenario is valid, and every shipped scenario is used", () => {
     const used = new Set<string>();
     for (const f of readdirSync("experiments")) {

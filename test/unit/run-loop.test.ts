@@ -1,0 +1,132 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { FaultLayer } from "../../lib/engine/run.ts";
+import { runExperiment } from "../../lib/engine/run.ts";
+import type { UndoRecord } from "../../lib/faults/types.ts";
+import { Experiment } from "../../lib/schema/experiment.ts";
+import { Target } from "../../lib/schema/target.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+/**
+ * The run loop alone: a fake fault layer that records what it is asked to do, and a fake clock.
+ * No servers, milliseconds per run. Two faults overlap: a (at 0 s for 2 s) and b (at 1 s for 2 s),
+ * after a 1 s baseline and before a 1 s recovery.
+ */
+describe("run loop (fake backend, fake clock)", () => {
+  const target = Target.parse({ apiVersion: "faultline.dev/v1", kind: "Target", metadata: { name: "fake" } });
+  const experiment = (extra: Record<string, unknown> = {}): Experiment =>
+    Experiment.parse({
+      apiVersion: "faultline.dev/v1",
+      kind: "Experiment",
+      metadata: { name: "loop" },
+      phases: { warmup: "0s", baseline: "1s", recovery: "1s" },
+      faults: [
+        { name: "a", kind: "latency", selector: { matchLabels: { region: "x" } }, at: "0s", duration: "2s", params: { latency: "1ms" } },
+        { name: "b", kind: "latency", selector: { matchLabels: { region: "x" } }, at: "1s", duration: "2s", params: { latency: "1ms" } },
+      ],
+      ...extra,
+    });
+
+  /** A layer that logs `inject a @1000` / `revert a @3000` (ms since the run started). */
+  function fakeLayer(clock: FakeClock, o: { onInject?: (fault: string) => void; revertFails?: boolean } = {}): { layer: FaultLayer; calls: string[] } {
+    const t0 = clock.now();
+    const calls: string[] = [];
+    const layer: FaultLayer = {
+      prepare: async () => void calls.push("prepare"),
+      plan: async (_fault, ctx) => ({
+        targets: ["thing"],
+        actions: [
+          {
+            description: `${ctx.faultName} on thing`,
+            undo: { driver: "fake", op: "undo", fault: ctx.faultName },
+            apply: async () => {
+              calls.push(`inject ${ctx.faultName} @${clock.now() - t0}`);
+              o.onInject?.(ctx.faultName);
+            },
+          },
+        ],
+      }),
+      backend: () => ({
+        name: "fake",
+        parse: (u: UndoRecord) => u,
+        revert: async (u: UndoRecord) => {
+          calls.push(`revert ${String(u.fault)} @${clock.now() - t0}`);
+          if (o.revertFails) throw new Error("the backend went away");
+        },
+        isActive: async () => true,
+      }),
+    };
+    return { layer, calls };
+  }
+
+  /** The journal's lines as `type actionId`. */
+  const journal = (runDir: string): string[] =>
+    readFileSync(join(runDir, "journal.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; actionId?: string })
+      .map((e) => (e.actionId === undefined ? e.type : `${e.type} ${e.actionId}`));
+
+  it("runs its phases in order and injects and reverts each fault on schedule, journaling each step", async () => {
+    const clock = new FakeClock();
+    const { layer, calls } = fakeLayer(clock);
+    const { record, runDir } = await runExperiment({ experiment: experiment(), target, outDir: tempDir("loop"), clock, faults: layer, tickMs: 100 });
+    expect(record.verdict, record.reason).to.equal("pass");
+    expect(record.phases.map((p) => [p.name, (p.end ?? 0) - p.start])).to.deep.equal([["baseline", 1000], ["fault", 3000], ["recovery", 1000]]);
+    expect(calls).to.deep.equal(["prepare", "inject a @1000", "inject b @2000", "revert a @3000", "revert b @4000"]);
+    expect(journal(runDir)).to.deep.equal(["run-start", "inject a#0", "injected a#0", "inject b#0", "injected b#0", "reverted a#0", "reverted b#0", "run-end"]);
+    expect(record.faults.map((f) => [f.name, (f.injectedAt ?? 0) - record.startedAt, (f.revertedAt ?? 0) - record.startedAt])).to.deep.equal([["a", 1000, 3000], ["b", 2000, 4000]]);
+  });
+
+  it("an interrupt mid-fault reverts every active fault, newest first, and ends aborted", async () => {
+    const clock = new FakeClock();
+    const interrupt = new AbortController();
+    const { layer, calls } = fakeLayer(clock, { onInject: (f) => f === "b" && interrupt.abort(new Error("SIGINT")) });
+    const { record, runDir } = await runExperiment({ experiment: experiment(), target, outDir: tempDir("loop"), clock, faults: layer, signal: interrupt.signal });
+    expect(record.verdict).to.equal("aborted");
+    expect(record.reason).to.match(/interrupted: SIGINT/);
+    expect(calls).to.deep.equal(["prepare", "inject a @1000", "inject b @2000", "revert b @2000", "revert a @2000"]);
+    expect(journal(runDir).slice(-3)).to.deep.equal(["reverted b#0", "reverted a#0", "run-end"]);
+    expect(record.phases.map((p) => p.name)).to.deep.equal(["baseline", "fault"]);
+  });
+
+  it("a steady state that does not hold aborts before anything is injected", async () => {
+    const clock = new FakeClock();
+    const { layer, calls } = fakeLayer(clock);
+    // a threshold with no load series to judge: the baseline cannot show it holds
+    const exp = experiment({ steadyState: { thresholds: ["http_req_failed: rate < 0.01"] }, load: { rate: 1 } });
+    const { record } = await runExperiment({ experiment: { ...exp, load: undefined }, target, outDir: tempDir("loop"), clock, faults: layer });
+    expect(record.verdict).to.equal("aborted");
+    expect(record.reason).to.match(/steady state did not hold before any fault: http_req_failed: rate < 0.01: no data/);
+    expect(calls).to.deep.equal(["prepare"]);
+  });
+
+  it("an abort condition mid-fault reverts what is active and ends aborted", async () => {
+    const clock = new FakeClock();
+    const { layer, calls } = fakeLayer(clock);
+    // the only probe answers nowhere: its failure rate is 100 % from the first call
+    const exp = experiment({
+      target: undefined,
+      steadyState: { probes: [{ name: "gw", endpoint: "nowhere", every: "200ms", timeout: "50ms" }], maxFailureRate: 1 },
+      abortWhen: [{ kind: "probe", probe: "gw", failureRateAbove: 0.5, for: "1500ms" }],
+    });
+    const withEndpoint = Target.parse({ ...target, endpoints: { nowhere: { url: "http://127.0.0.1:1/" } } });
+    const { record } = await runExperiment({ experiment: exp, target: withEndpoint, outDir: tempDir("loop"), clock, faults: layer });
+    expect(record.verdict, record.reason).to.equal("aborted");
+    expect(record.reason).to.match(/abort condition: probe gw failure rate 100\.0% > 50\.0%/);
+    expect(calls[0]).to.equal("prepare");
+    expect(calls.some((c) => c.startsWith("inject")), "it aborted mid-fault, not before").to.equal(true);
+    expect(calls.filter((c) => c.startsWith("inject")).length).to.equal(calls.filter((c) => c.startsWith("revert")).length);
+  });
+
+  it("a revert that throws ends the run `error`, and the journal says which action could not be reverted", async () => {
+    const clock = new FakeClock();
+    const { layer } = fakeLayer(clock, { revertFails: true });
+    const { record, runDir } = await runExperiment({ experiment: experiment(), target, outDir: tempDir("loop"), clock, faults: layer });
+    expect(record.verdict).to.equal("error");
+    expect(record.reason).to.match(/could not revert 2 action\(s\), recorded in the journal \(run `faultline recover --run .*`\): a on thing: the backend went away; b on thing: the backend went away/);
+    expect(journal(runDir).filter((l) => l.startsWith("revert-failed"))).to.deep.equal(["revert-failed a#0", "revert-failed b#0"]);
+  });
+});
