@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { FaultlineError, ValidationError } from "../errors.ts";
 import { parseDuration } from "../schema/duration.ts";
 
 /** Option parsers shared by the commands: each says what it expected, as commander reports it. */
@@ -16,3 +17,13 @@ export const durationMs = (v: string): number => {
 
 /** For repeatable options: `--set a=1 --set b=2`. */
 export const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** A mistake in what the user gave (a document, a file that cannot be read): exit 2, never a stack trace. */
+export function isInputError(err: unknown): err is FaultlineError {
+  return err instanceof ValidationError || (err instanceof FaultlineError && err.code === "E_FILE");
+}
+

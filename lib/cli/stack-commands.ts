@@ -3,7 +3,7 @@ import { ExitCode } from "../errors.ts";
 import { collect } from "./options.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { DEFAULT_STACK_DIR, stackDown, stackStatus, stackUp } from "../stack/lifecycle.ts";
-import type { StackState } from "../stack/supervisor.ts";
+import type { StackState } from "../stack/placement.ts";
 
 
 function print(text: string): void {

@@ -56,3 +56,15 @@ export async function recoverAll(outDir: string, opts: { force?: boolean } = {})
   for (const { runDir } of await findUnfinishedRuns(outDir)) results.push(await recoverRun(runDir, opts));
   return results;
 }
+
+/** Before a run touches anything: faults left behind by runs that crashed are reverted; a live run's are left to it. */
+export async function recoverBeforeRun(outDir: string, event: (type: string, message: string, data?: Record<string, unknown>) => void): Promise<void> {
+  for (const r of await recoverAll(outDir)) {
+    if (r.skipped !== undefined) {
+      event("recover", `${r.runDir} is ${r.skipped}; its faults are left to it`, { runDir: r.runDir });
+      continue;
+    }
+    event("recover", `reverted ${r.reverted.length} action(s) left by ${r.runDir}${r.failed.length ? `; ${r.failed.length} could not be reverted` : ""}`, { runDir: r.runDir, failed: r.failed });
+    if (r.failed.length > 0) throw new FaultlineError("E_REVERT", `faults left by ${r.runDir} could not be reverted: ${r.failed.map((f) => f.error).join("; ")}`);
+  }
+}

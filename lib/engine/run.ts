@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -9,101 +8,35 @@ import { systemClock } from "../clock.ts";
 import type { Clock } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
 import { planFault, prepareBackends } from "../faults/catalog.ts";
-import type { Backend, FaultPlan, PlanContext, UndoRecord } from "../faults/types.ts";
 import { windowOf } from "../judge/context.ts";
 import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
 import type { LoadRun } from "../load/types.ts";
 import type { Observer } from "../observe/observer.ts";
 import { ProbeRunner } from "../observe/probes.ts";
-import { startWebhookReceiver } from "../observe/webhook.ts";
-import type { WebhookReceiver } from "../observe/webhook.ts";
 import type { Experiment } from "../schema/experiment.ts";
 import { faultName } from "../schema/faults.ts";
-import type { Fault } from "../schema/faults.ts";
-import { RUN_SCHEMA_VERSION } from "../schema/run-record.ts";
 import type { PhaseId, RunRecord, TimelineEvent, Verdict } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
-import { localStackDir, startTarget, targetUndo } from "../targets/index.ts";
-import type { StartedTarget } from "../targets/index.ts";
 import { abortChecks } from "./abort.ts";
 import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
 import { planLoad } from "./load-plan.ts";
 import { startObservers, stopObservers } from "./observers.ts";
-import { recoverAll } from "./recover.ts";
+import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
 import type { RunReporter } from "./reporter.ts";
+import { dryRunLines, newRunRecord, plannedRun } from "./plan.ts";
 import { FaultScheduler } from "./scheduler.ts";
+import { TargetSession } from "./target-session.ts";
+import { RunAborted, makeRunId } from "./types.ts";
+import type { FaultLayer, RunOptions, RunResult } from "./types.ts";
 
-export { endpointUrl };
-
-/** What a run injects with and reverts through; the fault catalog unless a test brings its own. */
-export interface FaultLayer {
-  plan(fault: Fault, ctx: PlanContext): Promise<FaultPlan>;
-  backend(name: string): Backend;
-  prepare(target: Target): Promise<void>;
-}
+export { RunAborted, makeRunId } from "./types.ts";
+export type { FaultLayer, PlannedRun, RunOptions, RunResult } from "./types.ts";
 
 const CATALOG: FaultLayer = { plan: planFault, backend: undoBackend, prepare: prepareBackends };
 
-export interface RunOptions {
-  experiment: Experiment;
-  experimentFile?: string;
-  experimentSource?: string;
-  /** A target document, or a reference: a built-in target's name (`local`, …) or a target file. */
-  target: Target | string;
-  targetFile?: string;
-  /** Overrides for a built-in target's stack config (`--stack-set`). */
-  stackSets?: string[];
-  stackConfig?: string;
-  /** Multiplies the load's rate (`--rate-scale`). */
-  rateScale?: number;
-  outDir: string;
-  runId?: string;
-  /** Plan every fault against the target, print what each would change, inject nothing. */
-  dryRun?: boolean;
-  /** Asked once every fault is planned, before the baseline: false ends the run aborted, nothing injected. */
-  confirm?: (plan: PlannedRun) => Promise<boolean>;
-  /** Hands over a function that writes an operator's note into the run's timeline. */
-  attachNotes?: (note: (text: string) => void) => void;
-  /** Multiplies every phase and fault time; tests run experiments at a fraction of their length. */
-  timeScale?: number;
-  signal?: AbortSignal;
-  clock?: Clock;
-  reporters?: RunReporter[];
-  log?: Logger;
-  /** How often the loop wakes to inject, expire faults and check abort conditions. */
-  tickMs?: number;
-  faults?: FaultLayer;
-}
-
-export interface PlannedRun {
-  experiment: string;
-  target: string;
-  /** kubernetes targets: the largest share of matching nodes or pods one fault may hit */
-  blastRadius?: number;
-  faults: { name: string; kind: string; targets: string[]; actions: string[]; atMs: number; durationMs: number }[];
-}
-
-export interface RunResult {
-  record: RunRecord;
-  runDir: string;
-}
-
-/** Why the loop stopped early: a condition, a signal, or a fault that no longer holds. */
-export class RunAborted extends FaultlineError {
-  constructor(message: string) {
-    super("E_ABORTED", message);
-  }
-}
-
-export function makeRunId(name: string, now: number): string {
-  const stamp = new Date(now).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-  return `${stamp}-${name}-${randomBytes(2).toString("hex")}`;
-}
-
-const HEALTH_CHECK_MS = 1000;
 const FAULTLINE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /** The loop: validate → plan → watch → warm-up → baseline → faults → recovery → judge, reverting on every exit. */
@@ -144,9 +77,7 @@ class ExperimentRun {
   private journal: Journal | undefined;
   private scheduler: FaultScheduler | undefined;
   private target: Target | undefined;
-  private started: StartedTarget | undefined;
-  private targetStart: UndoRecord | undefined;
-  private webhook: WebhookReceiver | undefined;
+  private session: TargetSession | undefined;
   private probes: ProbeRunner | undefined;
   private load: LoadRun | undefined;
   private observers: Observer[] = [];
@@ -166,23 +97,7 @@ class ExperimentRun {
     this.faults = opts.faults ?? CATALOG;
     this.log = (opts.log ?? pino({ level: "silent" })).child({ runId });
     this.report = multiplex(opts.reporters ?? [], (err) => this.log.warn({ err }, "a reporter failed"));
-    const exp = this.exp;
-    this.record = {
-      schemaVersion: RUN_SCHEMA_VERSION,
-      runId,
-      experiment: { name: exp.metadata.name, file: opts.experimentFile, hypothesis: exp.hypothesis, description: exp.metadata.description },
-      target: { name: typeof opts.target === "string" ? opts.target : opts.target.metadata.name, ...(opts.targetFile ? { file: opts.targetFile } : {}) },
-      startedAt: clock.now(),
-      timeScale: this.scale,
-      phases: [],
-      faults: [],
-      assertions: [],
-      timeline: [],
-      series: { probes: {} },
-      environment: { faultline: FAULTLINE_VERSION, node: process.versions.node, platform: `${process.platform}/${process.arch}` },
-      spec: exp,
-      ...(opts.experimentSource !== undefined ? { source: opts.experimentSource } : {}),
-    };
+    this.record = newRunRecord(opts, runId, clock.now(), this.scale, FAULTLINE_VERSION);
     this.report.onStart(this.record);
     // an operator's notes (a game day) land in the timeline as they are typed
     opts.attachNotes?.((text) => this.event("note", text, { by: "operator" }));
@@ -199,14 +114,7 @@ class ExperimentRun {
 
   /** Faults left behind by runs that crashed are reverted before this run touches anything. */
   async recoverLeftovers(): Promise<void> {
-    for (const r of await recoverAll(this.opts.outDir)) {
-      if (r.skipped !== undefined) {
-        this.event("recover", `${r.runDir} is ${r.skipped}; its faults are left to it`, { runDir: r.runDir });
-        continue;
-      }
-      this.event("recover", `reverted ${r.reverted.length} action(s) left by ${r.runDir}${r.failed.length ? `; ${r.failed.length} could not be reverted` : ""}`, { runDir: r.runDir, failed: r.failed });
-      if (r.failed.length > 0) throw new FaultlineError("E_REVERT", `faults left by ${r.runDir} could not be reverted: ${r.failed.map((f) => f.error).join("; ")}`);
-    }
+    await recoverBeforeRun(this.opts.outDir, this.event);
     this.journal = new Journal(this.runDir, () => this.clock.now());
     this.journal.append({ type: "run-start", runId: this.runId, pid: process.pid, host: hostname(), experiment: this.exp.metadata.name });
     this.scheduler = new FaultScheduler({
@@ -221,22 +129,11 @@ class ExperimentRun {
 
   /** The target: a built-in one is started for the run (journaled first), a document is taken as it is. */
   async start(): Promise<void> {
-    const t = this.opts.target;
-    // The run's own Alertmanager receiver comes first: a started stack points at it.
-    if (typeof t === "string" || t.stack?.control !== undefined || t.alertmanager !== undefined) this.webhook = await startWebhookReceiver(this.event);
-    if (typeof t !== "string") {
-      this.target = t;
-      return;
-    }
-    this.event("target", `starting target ${t}…`);
-    const req = { ref: t, runDir: this.runDir, runId: this.runId };
-    this.targetStart = targetUndo(req);
-    if (this.targetStart) this.journal?.append({ type: "inject", actionId: "target#stack", fault: "target", description: `${t} stack in ${localStackDir(this.runDir)}`, deadline: 0, undo: this.targetStart });
-    this.started = await startTarget({ ...req, ...(this.webhook ? { webhookUrl: this.webhook.url } : {}), ...(this.opts.stackSets ? { stackSets: this.opts.stackSets } : {}), ...(this.opts.stackConfig ? { stackConfig: this.opts.stackConfig } : {}) });
-    this.target = this.started.target;
-    if (this.started.config) this.record.environment = { ...this.record.environment, stackConfig: this.started.config };
-    this.record.target = { name: this.target.metadata.name, ...(this.started.targetFile ? { file: this.started.targetFile } : {}) };
-    this.event("target", `target ${t} ready`);
+    this.session = new TargetSession({ runId: this.runId, runDir: this.runDir, journal: this.journal, event: this.event, stackSets: this.opts.stackSets, stackConfig: this.opts.stackConfig });
+    this.target = await this.session.start(this.opts.target);
+    const started = this.session.started;
+    if (started?.config) this.record.environment = { ...this.record.environment, stackConfig: started.config };
+    if (started) this.record.target = { name: this.target.metadata.name, ...(started.targetFile ? { file: started.targetFile } : {}) };
   }
 
   private get tgt(): Target {
@@ -265,19 +162,11 @@ class ExperimentRun {
     const planned = this.sched.planned;
     this.event("plan", `${planned.length} fault(s) planned: ${planned.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}`);
     if (this.opts.dryRun) {
-      for (const s of planned) {
-        for (const a of s.plan.actions) this.event("dry-run", `${s.name} at +${(s.at / 1000).toFixed(1)}s for ${((s.until - s.at) / 1000).toFixed(1)}s would: ${a.description}`, { fault: s.name });
-      }
+      for (const s of planned) for (const line of dryRunLines(s)) this.event("dry-run", line, { fault: s.name });
       throw new RunAborted("dry run: every selector resolved and every backend answered; nothing was injected");
     }
     if (this.opts.confirm) {
-      const ok = await this.opts.confirm({
-        experiment: this.exp.metadata.name,
-        target: tgt.metadata.name,
-        ...(tgt.kubernetes ? { blastRadius: tgt.kubernetes.maxFraction } : {}),
-        faults: planned.map((s) => ({ name: s.name, kind: s.fault.kind, targets: s.plan.targets, actions: s.plan.actions.map((a) => a.description), atMs: s.at, durationMs: s.until - s.at })),
-      });
-      if (!ok) throw new RunAborted("declined by the operator: nothing was injected");
+      if (!(await this.opts.confirm(plannedRun(this.exp.metadata.name, tgt, planned)))) throw new RunAborted("declined by the operator: nothing was injected");
       this.event("confirmed", "the operator confirmed the injection");
     }
   }
@@ -324,15 +213,11 @@ class ExperimentRun {
   private async runPhase(ms: number, onTick?: (elapsed: number) => Promise<void>): Promise<void> {
     const start = this.clock.now();
     const tickMs = this.opts.tickMs ?? 100;
-    let lastHealth = start;
     for (;;) {
       await this.checkAbort();
       const elapsed = this.clock.now() - start;
       if (onTick) await onTick(elapsed);
-      if (this.sched.hasActive && this.clock.now() - lastHealth >= HEALTH_CHECK_MS) {
-        lastHealth = this.clock.now();
-        await this.sched.checkActive();
-      }
+      await this.sched.checkActiveEverySecond();
       if (elapsed >= ms) return;
       try {
         await this.clock.sleep(Math.min(tickMs, ms - elapsed), this.stop.signal);
@@ -392,8 +277,7 @@ class ExperimentRun {
     await this.probes?.close();
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
     await stopObservers(this.observers);
-    await this.webhook?.stop().catch(() => undefined);
-    await this.stopTarget();
+    await this.session?.stop();
     if (this.currentPhase && this.currentPhase.end === undefined) this.currentPhase.end = this.clock.now();
     const failures = this.scheduler?.revertFailures ?? [];
     if (failures.length > 0) {
@@ -407,18 +291,5 @@ class ExperimentRun {
     this.journal?.close();
     await writeFile(join(this.runDir, "run.json"), JSON.stringify(this.record, null, 1));
     this.report.onEnd(this.record);
-  }
-
-  private async stopTarget(): Promise<void> {
-    if (this.started === undefined && this.targetStart === undefined) return;
-    this.event("target", "stopping target");
-    try {
-      // a target that failed half-way through starting is undone from its journal record
-      if (this.started) await this.started.stop();
-      else if (this.targetStart) await undoBackend(this.targetStart.driver).revert(this.targetStart);
-      if (this.targetStart) this.journal?.append({ type: "reverted", actionId: "target#stack", by: "run" });
-    } catch (err) {
-      this.event("error", `stopping the target: ${errorMessage(err)}`);
-    }
   }
 }

@@ -35,6 +35,7 @@ export interface SchedulerOptions {
 
 /** A backend that does not answer may miss a check or two: contact counts as lost after this many in a row. */
 const MISSED_CHECKS = 3;
+const CHECK_EVERY_MS = 1000;
 
 /**
  * Injects each planned fault at its time and reverts it when its duration is over — journal first,
@@ -63,10 +64,6 @@ export class FaultScheduler {
 
   get planned(): readonly { name: string; fault: Fault; at: number; until: number; plan: FaultPlan }[] {
     return this.scheduled;
-  }
-
-  get hasActive(): boolean {
-    return this.active.length > 0;
   }
 
   private activeNames(): string[] {
@@ -139,6 +136,21 @@ export class FaultScheduler {
         this.o.event("fault.revert-failed", `could not revert ${a.action.description}: ${error}`, { fault: a.fault, actionId: a.id });
       }
     }
+  }
+
+  private lastCheck: number | undefined;
+
+  /** While faults are active, checkActive at most once a second. */
+  async checkActiveEverySecond(): Promise<void> {
+    const now = this.o.clock.now();
+    if (this.active.length === 0) {
+      this.lastCheck = undefined;
+      return;
+    }
+    this.lastCheck ??= now;
+    if (now - this.lastCheck < CHECK_EVERY_MS) return;
+    this.lastCheck = now;
+    await this.checkActive();
   }
 
   /** Proves the active faults still hold; a backend that vanished makes the run an error. */

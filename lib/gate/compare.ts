@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FaultlineError } from "../errors.ts";
 import { p, windowOf } from "../judge/context.ts";
+import { readRunRecord } from "../loader/run-record.ts";
 import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 
 /**
@@ -91,17 +92,12 @@ export function compareRuns(baseline: RunRecord, current: RunRecord, limits: Lim
  * The baseline runs by experiment name: RUN_DIR is one run folder (with run.json), or a folder of
  * them (a previous `--out`), where the newest run of each experiment that passed is taken.
  */
-export function loadBaselines(dir: string): Map<string, { record: RunRecord; runDir: string }> {
+export async function loadBaselines(dir: string): Promise<Map<string, { record: RunRecord; runDir: string }>> {
   const out = new Map<string, { record: RunRecord; runDir: string }>();
   if (!existsSync(dir)) throw new FaultlineError("E_FILE", `no baseline at ${dir}`);
   const candidates = existsSync(join(dir, "run.json")) ? [dir] : readdirSync(dir).map((d) => join(dir, d)).filter((d) => statSync(d).isDirectory() && existsSync(join(d, "run.json")));
   for (const runDir of candidates) {
-    let record: RunRecord;
-    try {
-      record = JSON.parse(readFileSync(join(runDir, "run.json"), "utf8")) as RunRecord;
-    } catch (cause) {
-      throw new FaultlineError("E_FILE", `cannot read ${join(runDir, "run.json")}: ${String(cause)}`, { cause });
-    }
+    const record = await readRunRecord(join(runDir, "run.json"));
     if (record.verdict !== "pass" && candidates.length > 1) continue;
     const have = out.get(record.experiment.name);
     if (have === undefined || have.record.startedAt < record.startedAt) out.set(record.experiment.name, { record, runDir });

@@ -1,7 +1,8 @@
 import type { AlertAssertion, NoUnexpectedAlertsAssertion } from "../schema/experiment.ts";
-import type { AssertionResult, RunRecord, TimelineEvent } from "../schema/run-record.ts";
+import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { events, faultOf, missing, runEnd, windowOf } from "./context.ts";
+import type { Window } from "./context.ts";
 
 function matches(e: TimelineEvent, alert: string, labels: Record<string, string> | undefined, severity?: string): boolean {
   const l = (e.data?.labels ?? {}) as Record<string, string>;
@@ -9,6 +10,62 @@ function matches(e: TimelineEvent, alert: string, labels: Record<string, string>
   if (severity !== undefined && l.severity !== severity) return false;
   return Object.entries(labels ?? {}).every(([k, v]) => l[k] === v);
 }
+
+interface AlertContext {
+  a: z.infer<typeof AlertAssertion>;
+  base: { name: string; kind: string };
+  desc: string;
+  fault: FaultRecord | undefined;
+  /** when the clock starts, and the window the alert must fire in */
+  t0: number;
+  w: Window;
+  /** the alert's first firing in the window */
+  hit: TimelineEvent;
+}
+
+/** With `fires: false`: the alert stays quiet through the fault's own window, or the phase. */
+function judgeQuiet(a: z.infer<typeof AlertAssertion>, base: AlertContext["base"], desc: string, fault: FaultRecord | undefined, firing: TimelineEvent[], run: Window): AssertionResult {
+  const quiet = fault?.injectedAt !== undefined ? { start: fault.injectedAt, end: fault.revertedAt ?? run.end } : run;
+  const bad = firing.filter((e) => e.t >= quiet.start && e.t <= quiet.end);
+  const where = fault ? `fault ${fault.name}` : a.during;
+  return {
+    ...base,
+    verdict: bad.length === 0 ? "pass" : "fail",
+    measured: bad.length,
+    limit: 0,
+    unit: "firings",
+    window: quiet,
+    message: bad.length === 0 ? `${desc} did not fire during ${where}` : `${desc} fired during ${where}, ${((bad[0]!.t - quiet.start) / 1000).toFixed(1)}s in`,
+    evidence: bad.slice(0, 10),
+  };
+}
+
+type Check = (c: AlertContext, record: RunRecord) => { fail: string; evidence?: unknown[]; result?: AssertionResult } | { evidence: unknown };
+
+/** The early warning: it must fire before the other alert (`before:`). */
+const before: Check = ({ a, hit, t0, desc }, record) => {
+  const other = events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === a.before);
+  if (other !== undefined && other.t <= hit.t) return { fail: `${desc} fired ${((hit.t - other.t) / 1000).toFixed(1)}s after ${a.before}: no early warning`, evidence: [hit, other] };
+  return { evidence: other ?? `${a.before} never fired` };
+};
+
+/** Delivered: Alertmanager's webhook notification reached the run. */
+const delivered: Check = ({ a, t0, w, desc, hit }, record) => {
+  const d = events(record, "alert.delivered").find((e) => e.t >= t0 && matches(e, a.alert, a.labels, a.severity));
+  if (d === undefined || d.t > w.end + 30_000) return { fail: `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s but no webhook notification arrived` };
+  return { evidence: d };
+};
+
+/** Resolved within `resolvesWithin` of the fault's revert. */
+const resolves: Check = ({ a, base, fault, hit, w, desc }, record) => {
+  const within = a.resolvesWithin as number;
+  const healed = fault?.revertedAt;
+  if (healed === undefined) return { fail: "", result: missing(base, w, `fault ${a.fault ?? "(none)"} was never reverted, so resolution cannot be timed`) };
+  const resolved = events(record, "alert.resolved").find((e) => e.t >= hit.t && matches(e, a.alert, a.labels));
+  if (resolved !== undefined && resolved.t <= healed + within) return { evidence: resolved };
+  const message = resolved ? `${desc} resolved ${((resolved.t - healed) / 1000).toFixed(1)}s after the revert, later than ${within / 1000}s` : `${desc} still firing ${((runEnd(record) - healed) / 1000).toFixed(0)}s after the revert`;
+  return { fail: message, result: { ...base, verdict: "fail", measured: resolved ? (resolved.t - healed) / 1000 : null, limit: within / 1000, unit: "s", window: { start: healed, end: healed + within }, message, evidence: [] } };
+};
 
 /** Alert states come from Prometheus' alerts API (polled) and deliveries from the webhook receiver. */
 export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord): AssertionResult {
@@ -20,85 +77,26 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const run = windowOf(record, a.during);
   const firing = events(record, "alert.firing").filter((e) => matches(e, a.alert, a.labels, a.severity));
   const desc = `${a.alert}${a.labels ? `{${Object.entries(a.labels).map(([k, v]) => `${k}="${v}"`).join(",")}}` : ""}${a.severity ? ` (${a.severity})` : ""}`;
-
-  if (!a.fires) {
-    // With a fault, "must not fire" is about that fault's own window; otherwise the phase.
-    const quiet = fault?.injectedAt !== undefined ? { start: fault.injectedAt, end: fault.revertedAt ?? run.end } : run;
-    const bad = firing.filter((e) => e.t >= quiet.start && e.t <= quiet.end);
-    return {
-      ...base,
-      verdict: bad.length === 0 ? "pass" : "fail",
-      measured: bad.length,
-      limit: 0,
-      unit: "firings",
-      window: quiet,
-      message: bad.length === 0 ? `${desc} did not fire during ${fault ? `fault ${fault.name}` : a.during}` : `${desc} fired during ${fault ? `fault ${fault.name}` : a.during}, ${((bad[0]!.t - quiet.start) / 1000).toFixed(1)}s in`,
-      evidence: bad.slice(0, 10),
-    };
-  }
+  if (!a.fires) return judgeQuiet(a, base, desc, fault, firing, run);
   const t0 = fault?.injectedAt ?? run.start;
   if (fault !== undefined && fault.injectedAt === undefined) return missing(base, run, `fault ${a.fault} never took effect`);
-  const early = firing.filter((e) => e.t < t0 && e.t >= windowOf(record, "run").start);
   const w = { start: t0, end: t0 + a.within };
-  if (early.length > 0) {
-    return {
-      ...base,
-      verdict: "fail",
-      measured: (early[0]!.t - t0) / 1000,
-      limit: a.within / 1000,
-      unit: "s",
-      window: w,
-      message: `${desc} fired ${((t0 - early[0]!.t) / 1000).toFixed(1)}s before the fault: a false positive, not a detection`,
-      evidence: early.slice(0, 10),
-    };
-  }
+  const at = (measured: number | null, message: string, evidence: unknown[]): AssertionResult => ({ ...base, verdict: "fail", measured, limit: a.within / 1000, unit: "s", window: w, message, evidence });
+  const early = firing.filter((e) => e.t < t0 && e.t >= windowOf(record, "run").start);
+  if (early.length > 0) return at((early[0]!.t - t0) / 1000, `${desc} fired ${((t0 - early[0]!.t) / 1000).toFixed(1)}s before the fault: a false positive, not a detection`, early.slice(0, 10));
   const hit = firing.find((e) => e.t >= t0);
   if (hit === undefined || hit.t > w.end) {
-    return {
-      ...base,
-      verdict: "fail",
-      measured: hit ? (hit.t - t0) / 1000 : null,
-      limit: a.within / 1000,
-      unit: "s",
-      window: w,
-      message: hit ? `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s, later than ${a.within / 1000}s` : `${desc} never fired within ${a.within / 1000}s of ${fault ? `fault ${fault.name}` : "the start"}`,
-      evidence: events(record, (t) => t.startsWith("alert.")).filter((e) => (e.data?.labels as Record<string, string> | undefined)?.alertname === a.alert).slice(0, 20),
-    };
+    const evidence = events(record, (t) => t.startsWith("alert.")).filter((e) => (e.data?.labels as Record<string, string> | undefined)?.alertname === a.alert).slice(0, 20);
+    return at(hit ? (hit.t - t0) / 1000 : null, hit ? `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s, later than ${a.within / 1000}s` : `${desc} never fired within ${a.within / 1000}s of ${fault ? `fault ${fault.name}` : "the start"}`, evidence);
   }
-  const evidence: unknown[] = [hit];
   const firedIn = (hit.t - t0) / 1000;
-  if (a.before !== undefined) {
-    const other = events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === a.before);
-    if (other !== undefined && other.t <= hit.t) {
-      return { ...base, verdict: "fail", measured: firedIn, limit: a.within / 1000, unit: "s", window: w, message: `${desc} fired ${((hit.t - other.t) / 1000).toFixed(1)}s after ${a.before}: no early warning`, evidence: [hit, other] };
-    }
-    evidence.push(other ?? `${a.before} never fired`);
-  }
-  if (a.delivered) {
-    const d = events(record, "alert.delivered").find((e) => e.t >= t0 && matches(e, a.alert, a.labels, a.severity));
-    if (d === undefined || d.t > w.end + 30_000) {
-      return { ...base, verdict: "fail", measured: firedIn, limit: a.within / 1000, unit: "s", window: w, message: `${desc} fired after ${firedIn.toFixed(1)}s but no webhook notification arrived`, evidence };
-    }
-    evidence.push(d);
-  }
-  if (a.resolvesWithin !== undefined) {
-    const healed = fault?.revertedAt;
-    if (healed === undefined) return missing(base, w, `fault ${a.fault ?? "(none)"} was never reverted, so resolution cannot be timed`);
-    const resolved = events(record, "alert.resolved").find((e) => e.t >= hit.t && matches(e, a.alert, a.labels));
-    const late = resolved === undefined || resolved.t > healed + a.resolvesWithin;
-    if (late) {
-      return {
-        ...base,
-        verdict: "fail",
-        measured: resolved ? (resolved.t - healed) / 1000 : null,
-        limit: a.resolvesWithin / 1000,
-        unit: "s",
-        window: { start: healed, end: healed + a.resolvesWithin },
-        message: resolved ? `${desc} resolved ${((resolved.t - healed) / 1000).toFixed(1)}s after the revert, later than ${a.resolvesWithin / 1000}s` : `${desc} still firing ${((runEnd(record) - healed) / 1000).toFixed(0)}s after the revert`,
-        evidence,
-      };
-    }
-    evidence.push(resolved);
+  const ctx: AlertContext = { a, base, desc, fault, t0, w, hit };
+  const evidence: unknown[] = [hit];
+  const checks = [...(a.before !== undefined ? [before] : []), ...(a.delivered ? [delivered] : []), ...(a.resolvesWithin !== undefined ? [resolves] : [])];
+  for (const check of checks) {
+    const r = check(ctx, record);
+    if ("fail" in r) return r.result !== undefined ? { ...r.result, evidence: r.result.evidence.length ? r.result.evidence : evidence } : at(firedIn, r.fail, r.evidence ?? evidence);
+    evidence.push(r.evidence);
   }
   return {
     ...base,

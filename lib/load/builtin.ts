@@ -61,47 +61,41 @@ export function dueAt(load: ResolvedLoad, k: number): number {
   return t + ((k - n) / from) * 1000;
 }
 
-/**
- * The builtin engine: an open model (requests leave on schedule whether or not earlier ones came
- * back) on undici, measuring each request from its *scheduled* send time, so a stalled server
- * shows as latency in the buckets of the stall instead of fewer requests (no coordinated omission).
- */
-export class BuiltinLoadEngine implements LoadEngine {
-  readonly name = "builtin";
+/** The load series as requests settle: one bucket per 100 ms of scheduled send time, frozen once its requests settled. */
+class SeriesRecorder {
+  readonly series: LoadSeries;
+  private readonly live = new Map<number, LiveBucket>();
+  private readonly startPerf: number;
 
-  async start(load: ResolvedLoad): Promise<LoadRun> {
-    const origin = new URL(load.baseUrl).origin;
-    // As many connections as requests in flight: clients are independent, so one hung request must
-    // not queue the next behind it (that queueing would be the generator's, not the system's).
-    const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
-    const pool = agent as Dispatcher;
-    const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE) }));
-    const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
-    const start = Date.now();
-    const startPerf = performance.now();
-    const series: LoadSeries = { version: SERIES_VERSION, engine: "builtin", bucketMs: BUCKET_MS, start, targetRate: load.rate, buckets: [] };
-    const live = new Map<number, LiveBucket>();
-    let sent = 0;
-    let inflight = 0;
-    let stopped = false;
-    let seq = 0;
+  constructor(start: number, startPerf: number, targetRate: number) {
+    this.series = { version: SERIES_VERSION, engine: "builtin", bucketMs: BUCKET_MS, start, targetRate, buckets: [] };
+    this.startPerf = startPerf;
+  }
 
-    const bucketFor = (schedPerf: number): LiveBucket => {
-      const idx = Math.floor((schedPerf - startPerf) / BUCKET_MS);
-      let lb = live.get(idx);
-      if (lb === undefined) {
-        const b: LoadBucket = { t: start + idx * BUCKET_MS, sent: 0, outcomes: emptyOutcomes(), lat: null, ttft: null, itl: null, regions: {}, versions: {} };
-        lb = { b, lat: newHistogram(), ttft: undefined, itl: undefined, pending: 0 };
-        live.set(idx, lb);
-        series.buckets[idx] = b;
-      }
-      return lb;
-    };
+  bucketFor(schedPerf: number): LiveBucket {
+    const idx = Math.floor((schedPerf - this.startPerf) / BUCKET_MS);
+    let lb = this.live.get(idx);
+    if (lb === undefined) {
+      const b = emptyBucket(this.series.start + idx * BUCKET_MS);
+      lb = { b, lat: newHistogram(), ttft: undefined, itl: undefined, pending: 0 };
+      this.live.set(idx, lb);
+      this.series.buckets[idx] = b;
+    }
+    return lb;
+  }
 
-    /** A bucket whose send window is over and whose requests all settled is frozen: histograms encoded, freed. */
-    const seal = (idx: number, lb: LiveBucket, force: boolean): void => {
-      const windowOver = performance.now() - startPerf >= (idx + 1) * BUCKET_MS;
-      if (!force && (lb.pending > 0 || !windowOver)) return;
+  finish(lb: LiveBucket, outcome: Outcome, schedPerf: number, region?: string, version?: string): void {
+    lb.b.outcomes[outcome]++;
+    if (outcome !== "dropped") lb.lat.recordValue(Math.max(1, Math.round((performance.now() - schedPerf) * 1000)));
+    if (region) lb.b.regions[region] = (lb.b.regions[region] ?? 0) + 1;
+    if (version) lb.b.versions[version] = (lb.b.versions[version] ?? 0) + 1;
+  }
+
+  /** Buckets whose send window is over and whose requests all settled are frozen: histograms encoded, freed. */
+  seal(force: boolean): void {
+    const elapsed = performance.now() - this.startPerf;
+    for (const [idx, lb] of this.live) {
+      if (!force && (lb.pending > 0 || elapsed < (idx + 1) * BUCKET_MS)) continue;
       lb.b.lat = quantiles(lb.lat);
       if (lb.lat.totalCount > 0) lb.b.latHdr = hdr.encodeIntoCompressedBase64(lb.lat);
       if (lb.ttft) {
@@ -112,87 +106,100 @@ export class BuiltinLoadEngine implements LoadEngine {
       lb.lat.destroy();
       lb.ttft?.destroy();
       lb.itl?.destroy();
-      live.delete(idx);
-    };
+      this.live.delete(idx);
+    }
+  }
 
-    const finish = (lb: LiveBucket, outcome: Outcome, schedPerf: number, region?: string, version?: string): void => {
-      lb.b.outcomes[outcome]++;
-      if (outcome !== "dropped") lb.lat.recordValue(Math.max(1, Math.round((performance.now() - schedPerf) * 1000)));
-      if (region) lb.b.regions[region] = (lb.b.regions[region] ?? 0) + 1;
-      if (version) lb.b.versions[version] = (lb.b.versions[version] ?? 0) + 1;
-    };
+  /** Every bucket sealed, and holes (seconds nobody was due in) filled with empty ones. */
+  close(): LoadSeries {
+    this.seal(true);
+    this.series.buckets = Array.from(this.series.buckets, (b, i) => b ?? emptyBucket(this.series.start + i * BUCKET_MS));
+    return this.series;
+  }
+}
+
+/** One request, streamed or not; its outcome, and for a stream the time to each token into the bucket. */
+async function send(pool: Dispatcher, origin: string, path: string, req: { body: string; stream: boolean }, timeoutMs: number, lb: LiveBucket, schedPerf: number): Promise<{ outcome: Outcome; region?: string; version?: string }> {
+  try {
+    const res = await pool.request({ origin, path, method: "POST", headers: { "content-type": "application/json" }, body: req.body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const region = res.headers["x-faultline-region"] as string | undefined;
+    const version = res.headers["x-faultline-version"] as string | undefined;
+    const code = res.statusCode;
+    const tags = { ...(region ? { region } : {}), ...(version ? { version } : {}) };
+    if (!(req.stream && code === 200)) {
+      await res.body.dump();
+      return { outcome: code < 300 ? "ok" : code === 429 ? "s429" : code < 500 ? "s4xx" : "s5xx", ...tags };
+    }
+    let first = true;
+    let last = 0;
+    let done = false;
+    try {
+      for await (const chunk of res.body) {
+        const now = performance.now();
+        if (first) {
+          lb.ttft ??= newHistogram();
+          lb.ttft.recordValue(Math.max(1, Math.round((now - schedPerf) * 1000)));
+          first = false;
+        } else {
+          lb.itl ??= newHistogram();
+          lb.itl.recordValue(Math.max(1, Math.round((now - last) * 1000)));
+        }
+        last = now;
+        if ((chunk as Buffer).includes("[DONE]")) done = true;
+      }
+    } catch {
+      done = false;
+    }
+    return { outcome: done ? "ok" : "streamCut", ...tags };
+  } catch (err) {
+    const name = (err as Error).name;
+    const code = (err as { code?: string }).code ?? "";
+    return { outcome: name === "TimeoutError" || name === "AbortError" || code.includes("TIMEOUT") ? "timeout" : "connError" };
+  }
+}
+
+/**
+ * The builtin engine: an open model (requests leave on schedule whether or not earlier ones came
+ * back) on undici, measuring each request from its *scheduled* send time, so a stalled server
+ * shows as latency in the buckets of the stall instead of fewer requests (no coordinated omission).
+ */
+export class BuiltinLoadEngine implements LoadEngine {
+  readonly name = "builtin";
+
+  async start(load: ResolvedLoad): Promise<LoadRun> {
+    if (load.rate <= 0 && !(load.stages ?? []).some((s) => s.target > 0)) {
+      throw new FaultlineError("E_INVALID_INPUT", "load rate must be above 0");
+    }
+    const origin = new URL(load.baseUrl).origin;
+    // As many connections as requests in flight: clients are independent, so one hung request must
+    // not queue the next behind it (that queueing would be the generator's, not the system's).
+    const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
+    const pool = agent as Dispatcher;
+    const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE) }));
+    const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
+    const startPerf = performance.now();
+    const rec = new SeriesRecorder(Date.now(), startPerf, load.rate);
+    let sent = 0;
+    let inflight = 0;
+    let stopped = false;
+    let seq = 0;
 
     const fire = async (schedPerf: number): Promise<void> => {
-      const lb = bucketFor(schedPerf);
+      const lb = rec.bucketFor(schedPerf);
       lb.b.sent++;
       sent++;
       if (inflight >= load.maxInFlight) {
         lb.b.outcomes.dropped++;
         return;
       }
-      let pick = (seq++ * 0.6180339887) % 1 * totalWeight;
-      let chosen = templates[0] as (typeof templates)[number];
-      for (const x of templates) {
-        if ((pick -= x.t.weight) < 0) {
-          chosen = x;
-          break;
-        }
-      }
+      const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
       const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as { body: string; stream: boolean };
       inflight++;
       lb.pending++;
-      let outcome: Outcome = "connError";
-      let region: string | undefined;
-      let version: string | undefined;
-      try {
-        const res = await pool.request({
-          origin,
-          path: chosen.t.path,
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: req.body,
-          headersTimeout: load.timeoutMs,
-          bodyTimeout: load.timeoutMs,
-          signal: AbortSignal.timeout(load.timeoutMs),
-        });
-        region = res.headers["x-faultline-region"] as string | undefined;
-        version = res.headers["x-faultline-version"] as string | undefined;
-        const code = res.statusCode;
-        if (req.stream && code === 200) {
-          let first = true;
-          let last = 0;
-          let done = false;
-          try {
-            for await (const chunk of res.body) {
-              const now = performance.now();
-              if (first) {
-                lb.ttft ??= newHistogram();
-                lb.ttft.recordValue(Math.max(1, Math.round((now - schedPerf) * 1000)));
-                first = false;
-              } else {
-                lb.itl ??= newHistogram();
-                lb.itl.recordValue(Math.max(1, Math.round((now - last) * 1000)));
-              }
-              last = now;
-              if ((chunk as Buffer).includes("[DONE]")) done = true;
-            }
-            outcome = done ? "ok" : "streamCut";
-          } catch {
-            outcome = "streamCut";
-          }
-        } else {
-          await res.body.dump();
-          outcome = code < 300 ? "ok" : code === 429 ? "s429" : code < 500 ? "s4xx" : "s5xx";
-        }
-      } catch (err) {
-        const name = (err as Error).name;
-        const code = (err as { code?: string }).code ?? "";
-        outcome = name === "TimeoutError" || name === "AbortError" || code.includes("TIMEOUT") ? "timeout" : "connError";
-      } finally {
-        inflight--;
-        lb.pending--;
-        finish(lb, outcome, schedPerf, region, version);
-      }
+      const r = await send(pool, origin, chosen.t.path, req, load.timeoutMs, lb, schedPerf);
+      inflight--;
+      lb.pending--;
+      rec.finish(lb, r.outcome, schedPerf, r.region, r.version);
     };
 
     let resolveDone!: (s: LoadSeries) => void;
@@ -200,8 +207,7 @@ export class BuiltinLoadEngine implements LoadEngine {
     const settle = async (): Promise<void> => {
       const deadline = Date.now() + load.timeoutMs + 1000;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      for (const [idx, lb] of live) seal(idx, lb, true);
-      series.buckets = Array.from(series.buckets, (b, i) => b ?? emptyBucket(start + i * BUCKET_MS));
+      const series = rec.close();
       await agent.close().catch(() => undefined);
       resolveDone(series);
     };
@@ -220,16 +226,13 @@ export class BuiltinLoadEngine implements LoadEngine {
       // stamped with the time it was due, from the schedule's integral (a ramp's current rate would
       // misdate every request by the ramp's lag: the stamps would trail the clock for the rest of the run)
       while (sent < due) void fire(Math.min(startPerf + dueAt(load, sent), startPerf + elapsed));
-      for (const [idx, lb] of live) seal(idx, lb, false);
+      rec.seal(false);
       setTimeout(tick, TICK_MS);
     };
-    if (load.rate <= 0 && !(load.stages ?? []).some((s) => s.target > 0)) {
-      throw new FaultlineError("E_INVALID_INPUT", "load rate must be above 0");
-    }
     setImmediate(tick);
 
     return {
-      series,
+      series: rec.series,
       done,
       stop: async () => {
         stopped = true;
@@ -237,6 +240,12 @@ export class BuiltinLoadEngine implements LoadEngine {
       },
     };
   }
+}
+
+/** The template that a point `pick` in [0, total weight) lands on: a low-discrepancy sequence of points keeps the mix exact over short windows. */
+function pickTemplate<T extends { t: { weight: number } }>(templates: readonly T[], pick: number): T {
+  for (const x of templates) if ((pick -= x.t.weight) < 0) return x;
+  return templates[0] as T;
 }
 
 function emptyBucket(t: number): LoadBucket {

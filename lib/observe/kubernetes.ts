@@ -22,6 +22,39 @@ interface NodeView {
 
 const gpusOf = (p: V1Pod): number => (p.spec?.containers ?? []).reduce((s, c) => s + Number(c.resources?.requests?.[GPU] ?? 0), 0);
 
+/** What changed for one pod, as timeline events: [type, message]. */
+function podChanges(before: PodView | undefined, now: PodView): [string, string][] {
+  const out: [string, string][] = [];
+  const name = now.name;
+  if (now.deleting && !before?.deleting) out.push(["k8s.pod.deleted", `pod ${name} deleted${now.node ? ` (on ${now.node})` : ""}`]);
+  if (!now.deleting && now.node && before?.node !== now.node) out.push(["k8s.pod.scheduled", `pod ${name} scheduled on ${now.node}`]);
+  if (now.ready && !now.deleting && !before?.ready) out.push(["k8s.pod.ready", `pod ${name} Ready on ${now.node}`]);
+  if (!now.ready && before?.ready && !now.deleting) out.push(["k8s.pod.unready", `pod ${name} not Ready`]);
+  return out;
+}
+
+function nodeChanges(name: string, before: NodeView, now: NodeView): [string, string][] {
+  const out: [string, string][] = [];
+  if (before.ready && !now.ready) out.push(["k8s.node.not-ready", `node ${name} NotReady`]);
+  if (!before.ready && now.ready) out.push(["k8s.node.ready", `node ${name} Ready`]);
+  if (before.schedulable && !now.schedulable) out.push(["k8s.node.cordoned", `node ${name} cordoned`]);
+  if (!before.schedulable && now.schedulable) out.push(["k8s.node.uncordoned", `node ${name} uncordoned`]);
+  return out;
+}
+
+/** The workload's Ready replicas and where they run, and the GPUs left on usable nodes against what it requests. */
+function workloadAndCapacity(pods: ReadonlyMap<string, PodView>, nodes: ReadonlyMap<string, NodeView>) {
+  const readyPods = [...pods.values()].filter((p) => p.ready && !p.deleting);
+  const byNode: Record<string, number> = {};
+  for (const p of readyPods) if (p.node) byNode[p.node] = (byNode[p.node] ?? 0) + 1;
+  const live = [...pods.values()].filter((p) => !p.deleting);
+  const usable = [...nodes.values()].filter((n) => n.ready && n.schedulable);
+  return {
+    workload: { ready: readyPods.length, pods: live.length, byNode },
+    capacity: { allocatableGpus: usable.reduce((sum, n) => sum + n.gpus, 0), requestedGpus: live.reduce((sum, p) => sum + p.gpus, 0), readyNodes: usable.length, nodes: nodes.size },
+  };
+}
+
 /**
  * Watches (list + watch, through the client's informers) the workload's pods and every node, and
  * writes what changed into the timeline: pods deleted, scheduled, ready; nodes NotReady, Ready,
@@ -39,23 +72,12 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
 
   const snapshot = (): void => {
     if (!started) return;
-    const readyPods = [...pods.values()].filter((p) => p.ready && !p.deleting);
-    const byNode: Record<string, number> = {};
-    for (const p of readyPods) if (p.node) byNode[p.node] = (byNode[p.node] ?? 0) + 1;
-    const live = [...pods.values()].filter((p) => !p.deleting);
-    const workload = { ready: readyPods.length, pods: live.length, byNode };
+    const { workload, capacity } = workloadAndCapacity(pods, nodes);
     const w = JSON.stringify(workload);
     if (w !== lastWorkload) {
       lastWorkload = w;
       event("k8s.workload", `${workload.ready} of ${workload.pods} replicas Ready`, workload);
     }
-    const usable = [...nodes.values()].filter((n) => n.ready && n.schedulable);
-    const capacity = {
-      allocatableGpus: usable.reduce((sum, n) => sum + n.gpus, 0),
-      requestedGpus: live.reduce((sum, p) => sum + p.gpus, 0),
-      readyNodes: usable.length,
-      nodes: nodes.size,
-    };
     const c = JSON.stringify(capacity);
     if (c !== lastCapacity) {
       lastCapacity = c;
@@ -70,12 +92,7 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
     const now: PodView = { name, node: p.spec?.nodeName, ready: isReady(p), deleting: deleted || p.metadata?.deletionTimestamp !== undefined, gpus: gpusOf(p) };
     if (deleted) pods.delete(uid);
     else pods.set(uid, now);
-    if (started) {
-      if (now.deleting && !before?.deleting) event("k8s.pod.deleted", `pod ${name} deleted${now.node ? ` (on ${now.node})` : ""}`, { pod: name, node: now.node });
-      if (!now.deleting && now.node && before?.node !== now.node) event("k8s.pod.scheduled", `pod ${name} scheduled on ${now.node}`, { pod: name, node: now.node });
-      if (now.ready && !now.deleting && !before?.ready) event("k8s.pod.ready", `pod ${name} Ready on ${now.node}`, { pod: name, node: now.node });
-      if (!now.ready && before?.ready && !now.deleting) event("k8s.pod.unready", `pod ${name} not Ready`, { pod: name, node: now.node });
-    }
+    if (started) for (const [type, message] of podChanges(before, now)) event(type, message, { pod: name, node: now.node });
     snapshot();
   };
 
@@ -85,12 +102,7 @@ export function kubernetesObserver(s: K8sSection, event: EventSink): Observer {
     const now: NodeView = { ready: isReady(n), schedulable: n.spec?.unschedulable !== true, gpus: Number(n.status?.allocatable?.[GPU] ?? 0) };
     if (deleted) nodes.delete(name);
     else nodes.set(name, now);
-    if (started && before !== undefined) {
-      if (before.ready && !now.ready) event("k8s.node.not-ready", `node ${name} NotReady`, { node: name });
-      if (!before.ready && now.ready) event("k8s.node.ready", `node ${name} Ready`, { node: name });
-      if (before.schedulable && !now.schedulable) event("k8s.node.cordoned", `node ${name} cordoned`, { node: name });
-      if (!before.schedulable && now.schedulable) event("k8s.node.uncordoned", `node ${name} uncordoned`, { node: name });
-    }
+    if (started && before !== undefined) for (const [type, message] of nodeChanges(name, before, now)) event(type, message, { node: name });
     snapshot();
   };
 

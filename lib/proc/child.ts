@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { openSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 
 export interface ChildOptions {
   name: string;
@@ -82,4 +82,20 @@ export class Child {
     await exited;
     clearTimeout(t);
   }
+}
+
+/**
+ * The line of a dead process's log that says why (HAProxy's first [ALERT], a panic, an error), not
+ * the whole tail joined into one line; shortened, with where the whole log is.
+ */
+export function whyItDied(logFile: string | undefined): string {
+  let lines: string[];
+  try {
+    lines = readFileSync(logFile ?? "", "utf8").trim().split("\n").filter((l) => l.trim() !== "");
+  } catch {
+    return "(no log)";
+  }
+  const line = lines.find((l) => /\[ALERT\]|\bpanic\b|\bfatal\b|\berror\b/i.test(l)) ?? lines.at(-1) ?? "(empty log)";
+  const short = line.length > 300 ? `${line.slice(0, 300)}…` : line;
+  return `${short.trim()} (whole log: ${logFile})`;
 }

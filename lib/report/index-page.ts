@@ -1,5 +1,6 @@
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { readRunRecord } from "../loader/run-record.ts";
 import type { RunRecord } from "../schema/run-record.ts";
 import { escapeHtml } from "./html.ts";
 import { headline } from "./markdown.ts";
@@ -20,7 +21,7 @@ export async function listRuns(out: string): Promise<RunEntry[]> {
   }
   for (const name of names) {
     try {
-      out_.push({ dir: name, record: JSON.parse(await readFile(join(out, name, "run.json"), "utf8")) as RunRecord });
+      out_.push({ dir: name, record: await readRunRecord(join(out, name, "run.json")) });
     } catch {
       // not a run folder (or one still being written)
     }

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { StackConfig } from "./config.ts";
 import { statsSocketPath } from "./haproxy.ts";
-import type { Placement, StackState } from "./supervisor.ts";
+import type { Placement, StackState } from "./placement.ts";
 import { groupMembers, readPgid, startGroupLeader, stopGroup } from "../proc/group.ts";
 
 const MAIN = fileURLToPath(new URL("./stack-main.ts", import.meta.url));

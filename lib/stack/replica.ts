@@ -1,7 +1,8 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Regression, StackConfig } from "./config.ts";
+import { readJsonBody } from "./http.ts";
+import { ReplicaMetrics } from "./replica-metrics.ts";
 
 export interface ReplicaOptions {
   name: string;
@@ -32,7 +33,6 @@ interface Job {
 export class Replica {
   private readonly o: ReplicaOptions;
   private readonly server: Server;
-  private readonly registry = new Registry();
   private version: string;
   private regression: Regression;
   private ready = false;
@@ -43,52 +43,13 @@ export class Replica {
   private leakedMiB = 0;
   private pressureMiB = 0;
   private crashing = false;
-  private readonly m;
-  private readonly byVersion = new Map<string, { ok: Counter.Internal; duration: Histogram.Internal<string>; ttft: Histogram.Internal<string>; codes: Map<string, Counter.Internal> }>();
-  private readonly stages;
+  private readonly metricsOf: ReplicaMetrics;
 
   constructor(o: ReplicaOptions) {
     this.o = o;
     this.version = o.replica.version;
     this.regression = o.replica.versions[this.version] ?? NO_REGRESSION;
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
-    const r = [this.registry];
-    const gpuLabels = ["gpu", "Hostname"] as const;
-    this.m = {
-      requests: new Counter({ name: "inference_requests_total", help: "Requests by model version and HTTP status", labelNames: ["model", "version", "code"], registers: r }),
-      duration: new Histogram({
-        name: "inference_request_duration_seconds",
-        help: "Time from request received to last byte sent",
-        labelNames: ["model", "version"],
-        buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10],
-        registers: r,
-      }),
-      ttft: new Histogram({
-        name: "inference_time_to_first_token_seconds",
-        help: "Time from request received to the first token",
-        labelNames: ["model", "version"],
-        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-        registers: r,
-      }),
-      stage: new Histogram({
-        name: "inference_stage_duration_seconds",
-        help: "Time per stage: tokenization, inference, post-processing",
-        labelNames: ["stage"],
-        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 1, 2.5],
-        registers: r,
-      }),
-      queueDepth: new Gauge({ name: "inference_queue_depth", help: "Requests waiting for a batch slot", registers: r }),
-      inflight: new Gauge({ name: "inference_inflight_requests", help: "Requests being decoded", registers: r }),
-      kvUsage: new Gauge({ name: "inference_kv_cache_usage_ratio", help: "KV cache in use / KV cache capacity", registers: r }),
-      ooms: new Counter({ name: "inference_oom_total", help: "Allocations refused for lack of GPU memory", registers: r }),
-      info: new Gauge({ name: "inference_model_info", help: "The model version being served", labelNames: ["model", "version"], registers: r }),
-      fbUsed: new Gauge({ name: "DCGM_FI_DEV_FB_USED", help: "Framebuffer memory used (in MiB)", labelNames: gpuLabels, registers: r }),
-      fbFree: new Gauge({ name: "DCGM_FI_DEV_FB_FREE", help: "Framebuffer memory free (in MiB)", labelNames: gpuLabels, registers: r }),
-      util: new Gauge({ name: "DCGM_FI_DEV_GPU_UTIL", help: "GPU utilization (in %)", labelNames: gpuLabels, registers: r }),
-      temp: new Gauge({ name: "DCGM_FI_DEV_GPU_TEMP", help: "GPU temperature (in C)", labelNames: gpuLabels, registers: r }),
-    };
-    this.m.info.set({ model: o.replica.model, version: this.version }, 1);
-    this.stages = { tok: this.m.stage.labels("tokenization"), inf: this.m.stage.labels("inference"), post: this.m.stage.labels("postprocessing") };
+    this.metricsOf = new ReplicaMetrics(o.replica.model, this.version, o.name);
     this.server = createServer((req, res) => this.route(req, res));
     this.server.keepAliveTimeout = 65_000;
   }
@@ -153,10 +114,9 @@ export class Replica {
     if (url === "/admin/version") {
       const version = body.version;
       if (typeof version !== "string" || version === "") return this.json(res, 400, { error: { message: "body needs {version}" } });
-      this.m.info.remove({ model: this.o.replica.model, version: this.version });
+      this.metricsOf.serving(this.version, version);
       this.version = version;
       this.regression = { ...NO_REGRESSION, ...(this.o.replica.versions[version] ?? {}), ...((body.regression as Partial<Regression> | undefined) ?? {}) };
-      this.m.info.set({ model: this.o.replica.model, version }, 1);
       return this.json(res, 200, this.state());
     }
     if (url === "/admin/gpu-pressure") {
@@ -188,7 +148,7 @@ export class Replica {
   private crash(why: string): void {
     if (this.crashing) return;
     this.crashing = true;
-    this.m.ooms.inc();
+    this.metricsOf.oom();
     process.stderr.write(`OOM: ${this.o.name}: ${why}: ${this.oomMessage(0)}\n`);
     setTimeout(() => process.exit(OOM_EXIT_CODE), 50).unref();
   }
@@ -201,7 +161,7 @@ export class Replica {
     const version = this.version;
     this.headers(res);
     const fail = (code: number, message: string, type: string): void => {
-      this.count(version, code);
+      this.metricsOf.count(version, code);
       this.json(res, code, { error: { message, type } });
     };
     if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
@@ -210,9 +170,7 @@ export class Replica {
     const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
 
     if (this.inflight >= r.maxBatch) {
-      this.m.queueDepth.set(this.queue.length + 1);
       await new Promise<void>((resolve) => this.queue.push(resolve));
-      this.m.queueDepth.set(this.queue.length);
     }
     if (this.usedMiB + job.kvMiB > r.gpuMemoryMiB) {
       fail(507, this.oomMessage(job.kvMiB), "oom");
@@ -244,8 +202,8 @@ export class Replica {
       await sleep(tokenizeMs + ttftMs + decodeMs + postMs);
       this.release(job, true);
       if (closed) return;
-      this.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
-      this.count(version, 200);
+      this.metricsOf.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
+      this.metricsOf.count(version, 200);
       const text = "tok ".repeat(maxTokens).trimEnd();
       const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
       const usage = { prompt_tokens: promptTokens, completion_tokens: maxTokens, total_tokens: promptTokens + maxTokens };
@@ -264,36 +222,8 @@ export class Replica {
     this.release(job, true);
     if (closed) return;
     res.end("data: [DONE]\n\n");
-    this.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
-    this.count(version, 200);
-  }
-
-  /** Label children cached per version: prom-client would hash a label object on every call. */
-  private series(version: string): { ok: Counter.Internal; duration: Histogram.Internal<string>; ttft: Histogram.Internal<string>; codes: Map<string, Counter.Internal> } {
-    let v = this.byVersion.get(version);
-    if (v === undefined) {
-      const model = this.o.replica.model;
-      v = { ok: this.m.requests.labels(model, version, "200"), duration: this.m.duration.labels(model, version), ttft: this.m.ttft.labels(model, version), codes: new Map() };
-      this.byVersion.set(version, v);
-    }
-    return v;
-  }
-
-  private count(version: string, code: number): void {
-    const v = this.series(version);
-    if (code === 200) return v.ok.inc();
-    let c = v.codes.get(String(code));
-    if (c === undefined) v.codes.set(String(code), (c = this.m.requests.labels(this.o.replica.model, version, String(code))));
-    c.inc();
-  }
-
-  private observe(version: string, t0: number, tok: number, ttft: number, decode: number, post: number, firstTokenAt: number): void {
-    const v = this.series(version);
-    v.duration.observe((performance.now() - t0) / 1000);
-    v.ttft.observe((firstTokenAt - t0) / 1000);
-    this.stages.tok.observe(tok / 1000);
-    this.stages.inf.observe((ttft + decode) / 1000);
-    this.stages.post.observe(post / 1000);
+    this.metricsOf.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
+    this.metricsOf.count(version, 200);
   }
 
   private release(job: Job, held: boolean): void {
@@ -307,45 +237,14 @@ export class Replica {
 
   private async metrics(res: ServerResponse): Promise<void> {
     const r = this.o.replica;
-    const used = this.usedMiB;
-    const util = Math.min(100, (this.inflight / r.maxBatch) * 100 * 4);
-    const g = { gpu: "0", Hostname: this.o.name };
-    this.m.fbUsed.set(g, Math.round(used));
-    this.m.fbFree.set(g, Math.max(0, Math.round(r.gpuMemoryMiB - used)));
-    this.m.util.set(g, Math.round(util));
-    this.m.temp.set(g, Math.round(38 + util * 0.4));
-    this.m.inflight.set(this.inflight);
-    this.m.queueDepth.set(this.queue.length);
     const kvCapacity = r.gpuMemoryMiB - r.weightsMiB;
-    this.m.kvUsage.set(kvCapacity > 0 ? this.kvMiB / kvCapacity : 0);
-    res.setHeader("content-type", this.registry.contentType);
-    res.end(await this.registry.metrics());
+    const text = await this.metricsOf.render({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.inflight, maxBatch: r.maxBatch, queued: this.queue.length, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0 });
+    res.setHeader("content-type", this.metricsOf.contentType);
+    res.end(text);
   }
 
   private readJson(req: IncomingMessage, res: ServerResponse, then: (body: Record<string, unknown>) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        this.json(res, 413, { error: { message: `body over ${MAX_BODY} bytes` } });
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      if (res.writableEnded) return;
-      const text = Buffer.concat(chunks).toString("utf8");
-      let body: unknown = {};
-      try {
-        body = text === "" ? {} : JSON.parse(text);
-      } catch {
-        this.json(res, 400, { error: { message: "body is not JSON", type: "invalid_request_error" } });
-        return;
-      }
-      then(typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {});
-    });
+    readJsonBody(req, MAX_BODY, (code, message) => this.json(res, code, { error: { message, ...(code === 400 ? { type: "invalid_request_error" } : {}) } }), then);
   }
 
   private plain(res: ServerResponse, code: number, text: string): void {

@@ -5,8 +5,9 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage } from "../errors.ts";
 import type { StackConfig } from "./config.ts";
-import { LOOPBACK, Supervisor } from "./supervisor.ts";
-import type { Placement } from "./supervisor.ts";
+import { LOOPBACK } from "./placement.ts";
+import type { Placement } from "./placement.ts";
+import { Supervisor } from "./supervisor.ts";
 
 const dir = process.argv[2];
 if (dir === undefined) {

@@ -3,7 +3,7 @@ import { readClusterState } from "../k8s/cluster.ts";
 import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
 import { DEFAULT_FLEET, SERVICE_PREFIX } from "../k8s/fleet.ts";
 import { loadStackConfig } from "../stack/config.ts";
-import { LOOPBACK } from "../stack/supervisor.ts";
+import { LOOPBACK } from "../stack/placement.ts";
 import { stackSets, startStack } from "./local.ts";
 import type { LocalTargetOptions, StartedTarget } from "./local.ts";
 

@@ -13,7 +13,7 @@ import { loadOne } from "../loader/documents.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { alive } from "../proc/group.ts";
 import { reservePorts } from "../proc/ports.ts";
-import type { Placement } from "../stack/supervisor.ts";
+import type { Placement } from "../stack/placement.ts";
 import { assignPorts, portsNeeded } from "../stack/topology.ts";
 import type { StartedTarget } from "./local.ts";
 

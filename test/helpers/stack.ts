@@ -1,7 +1,7 @@
 import { loadStackConfig } from "../../lib/stack/config.ts";
 import { groupMembers } from "../../lib/proc/group.ts";
 import { stackDown, stackUp } from "../../lib/stack/lifecycle.ts";
-import type { StackState } from "../../lib/stack/supervisor.ts";
+import type { StackState } from "../../lib/stack/placement.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./fixtures.ts";

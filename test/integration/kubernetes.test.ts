@@ -243,16 +243,14 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const p = await plan({ kind: "bad-rollout", selector: { matchLabels: { region: "us-west" } }, params: { version: "v2-bad" } });
     expect(p.targets).to.deep.equal([`${NS}/inference-us-west`]);
     for (const a of p.actions) await a.apply();
-    const rolled = await until("v2-bad rolled out", rsOf, (h) => h !== undefined && h !== original, 60_000);
+    await until("v2-bad rolled out", rsOf, (h) => h !== undefined && h !== original, 60_000);
     // the new ReplicaSet can be Ready while an old pod is still terminating: wait for it to go
     const versions = async (): Promise<(string | undefined)[]> =>
       (await pods({ [REGION_LABEL]: "us-west" })).filter(podReady).map((x) => x.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value);
-    const env = await until("only v2-bad replicas serve", versions, (vs) => vs.length === 3 && vs.every((v) => v === "v2-bad"), 30_000);
-    expect(env).to.deep.equal(["v2-bad", "v2-bad", "v2-bad"]);
+    await until("only v2-bad replicas serve", versions, (vs) => vs.length === 3 && vs.every((v) => v === "v2-bad"), 30_000);
     expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
     for (const a of p.actions) await undoBackend("kubernetes").revert(a.undo);
-    const back = await until("back on the previous ReplicaSet", rsOf, (h) => h === original, 60_000);
-    expect(back).to.not.equal(rolled);
+    await until("back on the previous ReplicaSet", rsOf, (h) => h === original, 60_000);
     expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
   });
 

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import Docker from "dockerode";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { RUN_LABEL, networkName } from "../../lib/targets/testcontainers.ts";
 import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
@@ -73,6 +73,27 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     const net = await docker.listNetworks({ filters: { name: [networkName(record.runId)] } });
     expect(net, "the run's network is gone after the run").to.deep.equal([]);
     expect(relay, am).to.match(/^http:\/\/172\.|^http:\/\/10\.|^http:\/\/192\.168\./);
+    expect(await containersOf(record.runId)).to.deep.equal([]);
+  });
+
+  it("an experiment that says `target: testcontainers` runs there, without --target (the word is no file path)", async () => {
+    const dir = tempDir("tc-word");
+    const file = join(dir, "slow-east.yaml");
+    writeFileSync(file, stringify({
+      apiVersion: "faultline.dev/v1",
+      kind: "Experiment",
+      metadata: { name: "slow-east" },
+      target: "testcontainers",
+      phases: { warmup: "0s", baseline: "1s", recovery: "1s" },
+      steadyState: { probes: [{ name: "gw", endpoint: "gateway", path: "/readyz", every: "200ms", timeout: "1s" }] },
+      faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "2s", params: { latency: "100ms" } }],
+      assertions: [{ kind: "probe", name: "answers", probe: "gw", during: "fault", minSuccessRate: 0.9 }],
+    }));
+    const out = join(dir, "out");
+    const r = await runCli(["run", file, "--out", out]);
+    const record = JSON.parse(readFileSync(join(runFolder(out, "slow-east"), "run.json"), "utf8")) as RunRecord;
+    expect(record.verdict, r.stderr.slice(-2000)).to.equal("pass");
+    expect(record.target.name).to.equal("testcontainers");
     expect(await containersOf(record.runId)).to.deep.equal([]);
   });
 

@@ -4,6 +4,7 @@ import { formatProblem } from "../../lib/errors.ts";
 import { formatDuration, parseDuration } from "../../lib/schema/duration.ts";
 import { SCHEMA_KINDS, jsonSchema } from "../../lib/schema/json-schema.ts";
 import type { SchemaKind } from "../../lib/schema/json-schema.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { faultKindsMarkdown } from "../../lib/schema/faults.ts";
 import { parseDocuments } from "../../lib/loader/documents.ts";
 import { didYouMean } from "../../lib/schema/strict.ts";
@@ -107,10 +108,16 @@ describe("spec: JSON Schema", () => {
 });
 
 describe("public API (lib/index.ts)", () => {
-  it("exports the run loop, loaders, engines, judges and reporters from one entry", async () => {
+  it("is enough to load a shipped experiment and judge a recorded run with it", async () => {
     const api = await import("../../lib/index.ts");
-    for (const name of ["runExperiment", "loadFile", "recoverAll", "loadEngine", "judgeAll", "renderRunHtml", "renderJunit", "startTarget", "jsonSchema"]) {
-      expect(api, name).to.have.property(name).that.is.a("function");
-    }
+    const [doc] = await api.loadFile("experiments/region-partition.yaml");
+    if (doc?.parsed.kind !== "Experiment") throw new Error("not an experiment");
+    const exp = doc.parsed.value;
+    const record: RunRecord = { schemaVersion: 1, runId: "r", experiment: { name: exp.metadata.name }, target: { name: "t" }, startedAt: 0, endedAt: 1000, timeScale: 1, phases: [], faults: [], assertions: [], timeline: [], series: { probes: {} } };
+    const verdicts = api.judgeAll(exp, record);
+    // nothing was recorded: every assertion fails with a reason, none passes by default
+    expect(verdicts.map((v) => v.name)).to.include.members(["us-east-failover-under-30s", "us-east-down-alert", "back-to-70-30"]);
+    expect(verdicts.filter((v) => v.verdict === "pass").map((v) => v.name)).to.deep.equal([]);
+    expect(api.jsonSchema("experiment")).to.have.property("title", "faultline experiment");
   });
 });

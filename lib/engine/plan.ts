@@ -1,0 +1,50 @@
+import type { FaultPlan } from "../faults/types.ts";
+import type { Fault } from "../schema/faults.ts";
+import { RUN_SCHEMA_VERSION } from "../schema/run-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
+import type { Target } from "../schema/target.ts";
+import type { PlannedRun, RunOptions } from "./types.ts";
+
+interface Planned {
+  name: string;
+  fault: Fault;
+  at: number;
+  until: number;
+  plan: FaultPlan;
+}
+
+/** What `--dry-run` says each planned action would do, and when. */
+export function dryRunLines(s: Planned): string[] {
+  return s.plan.actions.map((a) => `${s.name} at +${(s.at / 1000).toFixed(1)}s for ${((s.until - s.at) / 1000).toFixed(1)}s would: ${a.description}`);
+}
+
+/** The plan as a game day's operator is shown it before confirming. */
+export function plannedRun(experiment: string, target: Target, planned: readonly Planned[]): PlannedRun {
+  return {
+    experiment,
+    target: target.metadata.name,
+    ...(target.kubernetes ? { blastRadius: target.kubernetes.maxFraction } : {}),
+    faults: planned.map((s) => ({ name: s.name, kind: s.fault.kind, targets: s.plan.targets, actions: s.plan.actions.map((a) => a.description), atMs: s.at, durationMs: s.until - s.at })),
+  };
+}
+
+/** A run's record as it starts: what it runs, against what, with which faultline. */
+export function newRunRecord(opts: RunOptions, runId: string, startedAt: number, timeScale: number, faultline: string): RunRecord {
+  const exp = opts.experiment;
+  return {
+    schemaVersion: RUN_SCHEMA_VERSION,
+    runId,
+    experiment: { name: exp.metadata.name, file: opts.experimentFile, hypothesis: exp.hypothesis, description: exp.metadata.description },
+    target: { name: typeof opts.target === "string" ? opts.target : opts.target.metadata.name, ...(opts.targetFile ? { file: opts.targetFile } : {}) },
+    startedAt,
+    timeScale,
+    phases: [],
+    faults: [],
+    assertions: [],
+    timeline: [],
+    series: { probes: {} },
+    environment: { faultline, node: process.versions.node, platform: `${process.platform}/${process.arch}` },
+    spec: exp,
+    ...(opts.experimentSource !== undefined ? { source: opts.experimentSource } : {}),
+  };
+}

@@ -1,0 +1,13 @@
+import { Counter, Gauge } from "prom-client";
+import type { Registry } from "prom-client";
+
+/** What the supervisor exports on the control API's /metrics: replicas up, their restarts and OOM kills, outlier ejections. */
+export function supervisorMetrics(registry: Registry) {
+  const r = [registry];
+  return {
+    up: new Gauge({ name: "stack_replica_up", help: "1 while the replica process runs", labelNames: ["replica", "region", "zone"], registers: r }),
+    restarts: new Counter({ name: "stack_replica_restarts_total", help: "Replica process exits, by reason", labelNames: ["replica", "region", "reason"], registers: r }),
+    ooms: new Counter({ name: "stack_replica_oom_kills_total", help: "Replica processes that died of GPU OOM", labelNames: ["replica", "region"], registers: r }),
+    ejections: new Counter({ name: "stack_outlier_ejections_total", help: "Servers ejected for a failure rate above the limit", labelNames: ["server"], registers: r }),
+  };
+}
