@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
+import { procStat } from "./group.ts";
 
 export interface ChildOptions {
   name: string;
@@ -71,12 +72,28 @@ export class Child {
     this.proc?.kill(signal);
   }
 
+  /** Stops the process where it is (SIGSTOP): it holds its sockets and answers nothing, as a hung GPU does. */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
+  /** Whether the process is stopped by a signal now (read from /proc, so a SIGCONT from elsewhere counts too). */
+  get paused(): boolean {
+    return this.pid !== undefined && procStat(this.pid)?.state === "T";
+  }
+
   async stop(timeoutMs = 3000): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
     const p = this.proc;
     if (p === undefined || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.once("exit", () => r()));
+    // a stopped process keeps SIGTERM pending until it runs again
+    p.kill("SIGCONT");
     p.kill("SIGTERM");
     const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
     await exited;

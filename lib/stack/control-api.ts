@@ -1,18 +1,20 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { readBody, sendJson as json } from "./http.ts";
 
+export type ReplicaAction = "kill" | "start" | "freeze" | "thaw";
+
 /** What the control API can ask of the supervisor behind it. */
 export interface Controllable {
   metrics(): Promise<{ contentType: string; body: string }>;
   state(): unknown;
   /** kill or start a replica; undefined when there is no such replica, with the names there are */
-  replica(name: string, action: "kill" | "start", body: { signal?: NodeJS.Signals; restart?: boolean }): { ok: true; state: unknown } | { ok: false; have: string[] };
+  replica(name: string, action: ReplicaAction, body: { signal?: NodeJS.Signals; restart?: boolean }): { ok: true; state: unknown } | { ok: false; have: string[] };
   /** point Alertmanager's webhook at a run's receiver (or at nothing), and reload it */
   setWebhook(url: string | undefined): Promise<boolean>;
 }
 
 /**
- * The stack's control API: replicas killed and started (the stack's faults), the state, the
+ * The stack's control API: replicas killed, started, frozen and thawed (the stack's faults), the state, the
  * supervisor's metrics, and the alerting webhook a run points at itself.
  */
 export async function route(s: Controllable, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -25,10 +27,10 @@ export async function route(s: Controllable, req: IncomingMessage, res: ServerRe
   }
   if (url === "/healthz") return json(res, 200, { ok: true });
   if (url === "/state") return json(res, 200, s.state());
-  const m = /^\/replicas\/([^/]+)\/(kill|start)$/.exec(url);
+  const m = /^\/replicas\/([^/]+)\/(kill|start|freeze|thaw)$/.exec(url);
   if (m && req.method === "POST") {
     const body = JSON.parse((await readBody(req)) || "{}") as { signal?: NodeJS.Signals; restart?: boolean };
-    const r = s.replica(m[1] as string, m[2] as "kill" | "start", body);
+    const r = s.replica(m[1] as string, m[2] as ReplicaAction, body);
     return r.ok ? json(res, 200, { replica: m[1], ...(r.state as object) }) : json(res, 404, { error: `no replica ${m[1]} (have: ${r.have.join(", ")})` });
   }
   if (url === "/alerting/webhook" && req.method === "POST") {

@@ -34,10 +34,6 @@ import type { KubernetesReplicas, Placement, StackState } from "./placement.ts";
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-function tool(name: string): string {
-  return join(ROOT, "tools/bin", name);
-}
-
 /** Runs every process of the reference stack and keeps them running until stopped. */
 export class Supervisor {
   readonly c: StackConfig;
@@ -124,7 +120,7 @@ export class Supervisor {
   /** Toxiproxy first: every path into a region goes through it, one proxy pair per replica slot. */
   private async startToxiproxy(): Promise<ToxiproxyApi> {
     const where = this.placement;
-    const toxiproxy = where.toxiproxy ? undefined : this.spawn("toxiproxy", tool("toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
+    const toxiproxy = where.toxiproxy ? undefined : this.spawn("toxiproxy", join(ROOT, "tools/bin/toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
     const tp = new ToxiproxyApi(where.toxiproxy?.api ?? `http://127.0.0.1:${this.ports.toxiproxy}`);
     await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
     // An external Toxiproxy listens on every address of its container; the gateway dials it by name.
@@ -233,12 +229,14 @@ export class Supervisor {
       const child = this.replicaChildren.get(name);
       if (child === undefined) return { ok: false, have: [...this.replicaChildren.keys()] };
       if (action === "kill") child.kill(body.signal ?? "SIGKILL", body.restart === false);
+      else if (action === "freeze") child.pause();
+      else if (action === "thaw") child.resume();
       else {
         child.start();
         const s = this.slots.find((x) => x.name === name);
         if (s) this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 1);
       }
-      return { ok: true, state: { state: child.state, held: child.held, pid: child.pid ?? null } };
+      return { ok: true, state: { state: child.state, held: child.held, frozen: child.paused, pid: child.pid ?? null } };
     },
     setWebhook: async (url) => {
       const cfg = { ...this.c, alerting: { ...this.c.alerting, ...(url ? { webhookUrl: url } : {}) } };
@@ -267,7 +265,7 @@ export class Supervisor {
         rollout: u(p.rollout),
       },
       replicas: this.slots.map((s) => ({ name: s.name, region: s.region, zone: s.zone, url: u(s.port), proxy: s.proxyName, proxyListen: `127.0.0.1:${s.proxyPort}`, healthProxy: s.healthProxyName })),
-      processes: [...this.children.values()].map((c) => ({ name: c.o.name, pid: c.pid, state: c.held ? "held" : c.state, restarts: c.restarts })),
+      processes: [...this.children.values()].map((c) => ({ name: c.o.name, pid: c.pid, state: c.held ? "held" : c.paused ? "frozen" : c.state, restarts: c.restarts })),
       targetFile: this.path("target.yaml"),
       config: this.c,
     };
