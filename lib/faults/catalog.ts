@@ -11,6 +11,7 @@ import { badRollout as k8sBadRollout, rollout as k8sRollout } from "./kubernetes
 import { stackBackend } from "./stack/backend.ts";
 import { gpuOom as stackGpuOom } from "./stack/gpu-oom.ts";
 import { nodeLoss as stackNodeLoss } from "./stack/node-loss.ts";
+import { freeze } from "./stack/freeze.ts";
 import { processKill } from "./stack/process-kill.ts";
 import { badRollout as stackBadRollout, rollout as stackRollout } from "./stack/rollout.ts";
 import { toxiproxyBackend } from "./toxiproxy/backend.ts";
@@ -39,6 +40,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "pod-kill": { kubernetes: podKill },
   "network-partition": { kubernetes: networkPartition },
   "process-kill": { stack: processKill },
+  freeze: { stack: freeze },
   "gpu-oom": { stack: stackGpuOom, kubernetes: k8sGpuOom },
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },

@@ -166,6 +166,11 @@ export const FAULT_KINDS = [
     backends: ["stack"],
     params: strictObject({ signal: z.enum(["SIGKILL", "SIGTERM"]).default("SIGKILL") }).prefault({}),
   }),
+  faultKind("freeze", {
+    summary: "replica processes stopped (SIGSTOP): up and accepting connections, answering nothing — a hung GPU or a stuck collective",
+    backends: ["stack"],
+    params: strictObject({}).prefault({}),
+  }),
   faultKind("gpu-oom", {
     summary: "a replica's GPU memory driven up in steps until it runs out",
     backends: ["stack", "kubernetes"],

@@ -1,4 +1,5 @@
 import { opsBackend } from "../types.ts";
+import { thawReplica } from "./freeze.ts";
 import { clearGpuPressure } from "./gpu-oom.ts";
 import { startReplica } from "./node-loss.ts";
 import { abortRollout } from "./rollout.ts";
@@ -8,4 +9,5 @@ export const stackBackend = opsBackend("stack", {
   "start-replica": startReplica,
   "clear-gpu-pressure": clearGpuPressure,
   "abort-rollout": abortRollout,
+  "thaw-replica": thawReplica,
 });
