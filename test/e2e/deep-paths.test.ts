@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { runCli } from "../helpers/cli.ts";
-import { tempDir } from "../helpers/fixtures.ts";
+import { slowEast, tempDir, writeExperiment } from "../helpers/fixtures.ts";
 
 /**
  * A checkout or an --out folder deep in the file system must not matter: a game day nests each
@@ -19,19 +19,7 @@ describe("deep paths: gameday and run from a 150-character folder (local stack)"
     deep = join(tempDir("deep"), ...Array.from({ length: 8 }, (_, i) => `folder-${i}-${"x".repeat(10)}`));
     expect(deep.length).to.be.at.least(150);
     mkdirSync(join(deep, "experiments"), { recursive: true });
-    writeFileSync(
-      join(deep, "experiments", "slow-east.yaml"),
-      stringify({
-        apiVersion: "faultline.dev/v1",
-        kind: "Experiment",
-        metadata: { name: "slow-east" },
-        target: "local",
-        phases: { warmup: "0s", baseline: "1s", recovery: "1s" },
-        steadyState: { probes: [{ name: "gw", endpoint: "gateway", path: "/readyz", every: "200ms", timeout: "1s" }] },
-        faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "2s", params: { latency: "100ms" } }],
-        assertions: [{ kind: "probe", name: "answers", probe: "gw", during: "fault", minSuccessRate: 0.9 }],
-      }),
-    );
+    writeExperiment(join(deep, "experiments"), slowEast("local"), "slow-east.yaml");
     writeFileSync(
       join(deep, "plan.yaml"),
       stringify({ apiVersion: "faultline.dev/v1", kind: "GameDay", metadata: { name: "deep" }, title: "Deep", owners: ["sre"], steps: [{ experiment: "experiments/slow-east.yaml", title: "us-east slows", hypothesis: "answers" }] }),

@@ -43,3 +43,18 @@ export function writeExperiment(dir: string, doc: Record<string, unknown>, name 
   writeFileSync(file, stringify({ apiVersion: "faultline.dev/v1", kind: "Experiment", ...doc }));
   return file;
 }
+
+/**
+ * A few seconds' experiment for a built-in target: 100 ms more on us-east's paths for 2 s, the
+ * gateway's probe must keep answering. Enough to prove a target starts, injects and stops.
+ */
+export function slowEast(target: string): Record<string, unknown> {
+  return {
+    metadata: { name: "slow-east" },
+    target,
+    phases: { warmup: "0s", baseline: "1s", recovery: "1s" },
+    steadyState: { probes: [{ name: "gw", endpoint: "gateway", path: "/readyz", every: "200ms", timeout: "1s" }] },
+    faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "2s", params: { latency: "100ms" } }],
+    assertions: [{ kind: "probe", name: "answers", probe: "gw", during: "fault", minSuccessRate: 0.9 }],
+  };
+}

@@ -187,7 +187,10 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const killed = (p.targets[0] as string).split("/")[1];
     const after = await until("a replacement Ready", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.metadata?.name === killed));
     expect(after.map((x) => x.metadata?.name).filter((n) => !before.includes(n))).to.have.length(1);
-    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(false);
+    // a deletion stays done (a run must not read it as removed from under it), and its revert is a no-op
+    expect(await undoBackend("kubernetes").isActive?.(p.actions[0]!.undo)).to.equal(true);
+    await undoBackend("kubernetes").revert(p.actions[0]!.undo);
+    expect((await pods({ [REGION_LABEL]: "us-west" })).filter(podReady)).to.have.length(3);
   });
 
   it("node-loss (not-ready): the node goes NotReady, its replica is evicted and Ready on another node; the revert brings the node back", async () => {

@@ -1,12 +1,12 @@
 import { expect } from "chai";
 import Docker from "dockerode";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { RUN_LABEL, networkName } from "../../lib/targets/testcontainers.ts";
 import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
-import { tempDir } from "../helpers/fixtures.ts";
+import { slowEast, tempDir, writeExperiment } from "../helpers/fixtures.ts";
 
 /**
  * The testcontainers target against the real Docker engine that `make test` starts, with the images
@@ -78,17 +78,7 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
 
   it("an experiment that says `target: testcontainers` runs there, without --target (the word is no file path)", async () => {
     const dir = tempDir("tc-word");
-    const file = join(dir, "slow-east.yaml");
-    writeFileSync(file, stringify({
-      apiVersion: "faultline.dev/v1",
-      kind: "Experiment",
-      metadata: { name: "slow-east" },
-      target: "testcontainers",
-      phases: { warmup: "0s", baseline: "1s", recovery: "1s" },
-      steadyState: { probes: [{ name: "gw", endpoint: "gateway", path: "/readyz", every: "200ms", timeout: "1s" }] },
-      faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "2s", params: { latency: "100ms" } }],
-      assertions: [{ kind: "probe", name: "answers", probe: "gw", during: "fault", minSuccessRate: 0.9 }],
-    }));
+    const file = writeExperiment(dir, slowEast("testcontainers"), "slow-east.yaml");
     const out = join(dir, "out");
     const r = await runCli(["run", file, "--out", out]);
     const record = JSON.parse(readFileSync(join(runFolder(out, "slow-east"), "run.json"), "utf8")) as RunRecord;
