@@ -1,11 +1,22 @@
-/** Exit codes: only `pass` exits 0; "the system failed" (1) is kept apart from "could not run" (4). */
+/**
+ * Exit codes: only `pass` exits 0; "the system failed" (1) is kept apart from "could not run" (4),
+ * and "the instrument could not tell, run it again" (5) from both.
+ */
 export const ExitCode = {
   pass: 0,
   fail: 1,
   invalid: 2,
   aborted: 3,
   error: 4,
+  inconclusive: 5,
 } as const;
+
+/** Which exit code says more about a suite: a failure outweighs an inconclusive run, which outweighs a pass. */
+const SEVERITY: Record<number, number> = { [ExitCode.pass]: 0, [ExitCode.inconclusive]: 1, [ExitCode.fail]: 2, [ExitCode.invalid]: 3, [ExitCode.aborted]: 4, [ExitCode.error]: 5 };
+
+export function worseExit(a: number, b: number): number {
+  return (SEVERITY[b] ?? 6) > (SEVERITY[a] ?? 6) ? b : a;
+}
 
 export type ErrorCode =
   | "E_INVALID_INPUT"
@@ -15,6 +26,7 @@ export type ErrorCode =
   | "E_REVERT"
   | "E_TIMEOUT"
   | "E_ABORTED"
+  | "E_INCONCLUSIVE"
   | "E_INTERRUPTED"
   | "E_TOOL";
 

@@ -10,7 +10,7 @@ export const LAYERS = {
   report: ["judge", "loader", "schema"],
   faults: ["clients", "proc", "schema"],
   load: ["clients", "proc", "schema"],
-  observe: ["clients", "judge", "schema"],
+  observe: ["clients", "judge", "proc", "schema"],
   stack: ["clients", "proc", "loader", "schema"],
   k8s: ["stack", "clients", "proc", "loader", "schema"],
   targets: ["stack", "k8s", "faults", "clients", "proc", "loader", "schema"],

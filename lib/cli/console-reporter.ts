@@ -70,5 +70,5 @@ export class ConsoleReporter implements RunReporter {
 }
 
 export function verdictMark(v: string | undefined): string {
-  return v === "pass" ? "✔" : v === "fail" ? "✘" : v === "aborted" ? "⊘" : "!";
+  return v === "pass" ? "✔" : v === "fail" ? "✘" : v === "inconclusive" ? "?" : v === "aborted" ? "⊘" : "!";
 }

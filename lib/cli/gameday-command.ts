@@ -65,7 +65,7 @@ export function addGameDayCommand(program: Command, setExit: (code: number) => v
           signal,
           ...(flags.target ? { target: flags.target } : {}),
         });
-        const bad = result.steps.some((s) => s.outcome === "fail" || s.outcome === "error" || s.outcome === "aborted") || result.halted !== undefined;
+        const bad = result.steps.some((s) => s.outcome === "fail" || s.outcome === "error" || s.outcome === "aborted" || s.outcome === "inconclusive") || result.halted !== undefined;
         setExit(bad ? ExitCode.fail : ExitCode.pass);
       } finally {
         dispose();

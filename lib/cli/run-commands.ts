@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { pino } from "pino";
-import { ExitCode, ValidationError, errorMessage, printable } from "../errors.ts";
+import { ExitCode, ValidationError, errorMessage, printable, worseExit } from "../errors.ts";
 import { runExperiment } from "../engine/run.ts";
 import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, loadBaselines, parseLimits } from "../gate/compare.ts";
 import type { Delta } from "../gate/compare.ts";
@@ -20,7 +20,7 @@ import { interruptible } from "./signals.ts";
 
 /** `validate`, `run` and `gate`: the commands that read experiments and run them. */
 
-export const VERDICT_EXIT: Record<Verdict, number> = { pass: ExitCode.pass, fail: ExitCode.fail, aborted: ExitCode.aborted, error: ExitCode.error };
+export const VERDICT_EXIT: Record<Verdict, number> = { pass: ExitCode.pass, fail: ExitCode.fail, inconclusive: ExitCode.inconclusive, aborted: ExitCode.aborted, error: ExitCode.error };
 
 async function validate(paths: string[]): Promise<number> {
   const files = await expandPaths(paths);
@@ -141,7 +141,7 @@ async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: numb
       records.push({ runDir, record });
       // a dry run ends "aborted" by design once its plan holds: that is its success
       const verdict = flags.dryRun && record.verdict === "aborted" ? "pass" : record.verdict;
-      worst = Math.max(worst, VERDICT_EXIT[verdict ?? "error"]);
+      worst = worseExit(worst, VERDICT_EXIT[verdict ?? "error"]);
       if (signal.aborted) break;
     }
   } finally {
@@ -179,17 +179,19 @@ async function gate(paths: string[], flags: GateFlags): Promise<number> {
   if (records.length === 0) return worst;
   const deltas = compared.flatMap((c) => c.deltas);
   const missing = records.map((r) => r.record.experiment.name).filter((n) => !baselines.has(n));
-  const md = deltasMarkdown(deltas, missing);
+  const unsure = records.filter((r) => r.record.verdict === "inconclusive").map((r) => r.record.experiment.name);
+  const md = deltasMarkdown(deltas, missing, unsure);
   const file = join(flags.out, "gate.md");
   await writeFile(file, md);
   if (process.env.GITHUB_STEP_SUMMARY) await writeFile(process.env.GITHUB_STEP_SUMMARY, md, { flag: "a" });
   print(`\nregression gate against ${flags.baseline}:`);
   for (const d of deltas) print(`  ${d.regressed ? "✗" : "✓"} ${d.experiment.padEnd(22)} ${d.subject.padEnd(24)} ${d.baseline.toFixed(0)} ms → ${d.current.toFixed(0)} ms (${d.change >= 0 ? "+" : ""}${(d.change * 100).toFixed(0)} %, limit +${(d.limit * 100).toFixed(0)} %)`);
   for (const m of missing) print(`  - ${m}: no baseline, not compared`);
+  for (const m of unsure) print(`  ? ${m}: inconclusive, run it again (the instrument could not tell)`);
   print(`gate: ${file}`);
   const regressed = deltas.filter((d) => d.regressed).length;
   if (regressed > 0) print(`${regressed} regression(s): the gate fails`);
-  return Math.max(worst, regressed > 0 ? ExitCode.fail : ExitCode.pass);
+  return worseExit(worst, regressed > 0 ? ExitCode.fail : ExitCode.pass);
 }
 
 function regressionResult(d: Delta, r: RunRecord): AssertionResult {

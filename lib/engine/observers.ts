@@ -1,7 +1,10 @@
+import { startHostMonitor } from "../observe/host.ts";
+import type { HostMonitor } from "../observe/host.ts";
 import { kubernetesObserver } from "../observe/kubernetes.ts";
 import type { EventSink, Observer } from "../observe/observer.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
 
 /** What is watched during a run, by name: each observer starts when the target has what it watches. */
@@ -27,4 +30,12 @@ export async function startObservers(target: Target, event: EventSink): Promise<
 
 export async function stopObservers(observers: Observer[]): Promise<void> {
   for (const o of observers.splice(0)) await o.stop().catch(() => undefined);
+}
+
+/** The host's CPU sampled into the run's record; a starved host is said in the timeline when it starts. */
+export function watchHost(record: RunRecord, sut: () => number[] | undefined, event: EventSink): HostMonitor {
+  record.series.host = [];
+  return startHostMonitor(record.series.host, sut, (s) =>
+    event("host.starved", `other work takes ${s.other} of ${s.cores} cores: the system and the load generator are starved alike`, { other: s.other, busy: s.busy, own: s.own, sut: s.sut }),
+  );
 }

@@ -1,7 +1,7 @@
 import type { FaultPlan } from "../faults/types.ts";
 import type { Fault } from "../schema/faults.ts";
 import { RUN_SCHEMA_VERSION } from "../schema/run-record.ts";
-import type { RunRecord } from "../schema/run-record.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
 import type { PlannedRun, RunOptions } from "./types.ts";
 
@@ -47,4 +47,12 @@ export function newRunRecord(opts: RunOptions, runId: string, startedAt: number,
     spec: exp,
     ...(opts.experimentSource !== undefined ? { source: opts.experimentSource } : {}),
   };
+}
+
+/** A run's verdict from its checks: a failure is the system's whatever else happened; inconclusive only when nothing failed. */
+export function verdictOf(assertions: readonly AssertionResult[]): { verdict: "pass" | "fail" | "inconclusive"; reason?: string } {
+  const failed = assertions.filter((a) => a.verdict === "fail");
+  const decisive = failed.length > 0 ? failed : assertions.filter((a) => a.verdict === "inconclusive");
+  if (decisive.length === 0) return { verdict: "pass" };
+  return { verdict: failed.length > 0 ? "fail" : "inconclusive", reason: decisive.map((a) => `${a.name}: ${a.message}`).join("; ") };
 }

@@ -12,6 +12,7 @@ import { windowOf } from "../judge/context.ts";
 import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
 import type { LoadRun } from "../load/types.ts";
 import type { Observer } from "../observe/observer.ts";
+import type { HostMonitor } from "../observe/host.ts";
 import { ProbeRunner } from "../observe/probes.ts";
 import type { Experiment } from "../schema/experiment.ts";
 import { faultName } from "../schema/faults.ts";
@@ -22,21 +23,20 @@ import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
 import { planLoad } from "./load-plan.ts";
-import { startObservers, stopObservers } from "./observers.ts";
+import { startObservers, stopObservers, watchHost } from "./observers.ts";
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
 import type { RunReporter } from "./reporter.ts";
-import { dryRunLines, newRunRecord, plannedRun } from "./plan.ts";
+import { dryRunLines, newRunRecord, plannedRun, verdictOf } from "./plan.ts";
 import { FaultScheduler } from "./scheduler.ts";
 import { TargetSession } from "./target-session.ts";
-import { RunAborted, makeRunId } from "./types.ts";
+import { RunAborted, RunInconclusive, makeRunId } from "./types.ts";
 import type { FaultLayer, RunOptions, RunResult } from "./types.ts";
 
-export { RunAborted, makeRunId } from "./types.ts";
+export { RunAborted, RunInconclusive, makeRunId } from "./types.ts";
 export type { FaultLayer, PlannedRun, RunOptions, RunResult } from "./types.ts";
 
 const CATALOG: FaultLayer = { plan: planFault, backend: undoBackend, prepare: prepareBackends };
-
 const FAULTLINE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /** The loop: validate → plan → watch → warm-up → baseline → faults → recovery → judge, reverting on every exit. */
@@ -81,6 +81,7 @@ class ExperimentRun {
   private probes: ProbeRunner | undefined;
   private load: LoadRun | undefined;
   private observers: Observer[] = [];
+  private host: HostMonitor | undefined;
   private abort: (() => Promise<string | undefined>) | undefined;
   private verdict: Verdict = "pass";
   private reason: string | undefined;
@@ -175,6 +176,7 @@ class ExperimentRun {
   async watch(): Promise<void> {
     const tgt = this.tgt;
     this.observers = await startObservers(tgt, this.event);
+    this.host = watchHost(this.record, () => this.session?.processGroups(), this.event);
     const urls = new Map(this.exp.steadyState.probes.map((p) => [p.name, endpointUrl(tgt, p.endpoint, p.path)]));
     this.probes = new ProbeRunner(this.exp.steadyState.probes, urls, this.clock);
     this.record.series.probes = this.probes.samples;
@@ -239,6 +241,8 @@ class ExperimentRun {
     await this.runPhase(exp.phases.baseline * scale);
     if (this.currentPhase) this.currentPhase.end = this.clock.now();
     const steady = steadyStateHolds(exp, this.record, windowOf(this.record, "baseline"));
+    // the generator's stall or a starved host is no reason to blame the system: nothing is injected, and nothing aborted
+    if (hasSteadyState(exp) && !steady.holds && steady.inconclusive !== undefined) throw new RunInconclusive(`the steady state could not be judged before any fault: ${steady.inconclusive}`);
     if (hasSteadyState(exp) && !steady.holds) throw new RunAborted(`steady state did not hold before any fault: ${steady.messages.join("; ")}`);
     this.event("steady-state", hasSteadyState(exp) ? "steady state holds" : "no steady state defined");
     const sched = this.sched;
@@ -254,19 +258,18 @@ class ExperimentRun {
     await this.probes?.close();
     if (this.load) this.record.series.load = await this.load.stop();
     await stopObservers(this.observers);
+    this.host?.stop();
     this.record.endedAt = this.clock.now();
     this.record.assertions = judgeAll(this.exp, this.record);
-    const failed = this.record.assertions.filter((a) => a.verdict === "fail");
-    if (failed.length > 0) {
-      this.verdict = "fail";
-      this.reason = failed.map((a) => `${a.name}: ${a.message}`).join("; ");
-    }
+    const v = verdictOf(this.record.assertions);
+    this.verdict = v.verdict;
+    if (v.reason !== undefined) this.reason = v.reason;
   }
 
   stopped(err: unknown): void {
-    this.verdict = err instanceof RunAborted ? "aborted" : "error";
+    this.verdict = err instanceof RunAborted ? "aborted" : err instanceof RunInconclusive ? "inconclusive" : "error";
     this.reason = errorMessage(err);
-    this.event(err instanceof RunAborted ? "abort" : "error", this.reason);
+    this.event(err instanceof RunAborted ? "abort" : err instanceof RunInconclusive ? "inconclusive" : "error", this.reason);
   }
 
   /** Every exit path: whatever is still injected is reverted, newest first; everything started is stopped; run.json is written. */
@@ -277,6 +280,7 @@ class ExperimentRun {
     await this.probes?.close();
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
     await stopObservers(this.observers);
+    this.host?.stop();
     await this.session?.stop();
     if (this.currentPhase && this.currentPhase.end === undefined) this.currentPhase.end = this.clock.now();
     const failures = this.scheduler?.revertFailures ?? [];

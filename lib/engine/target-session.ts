@@ -22,6 +22,11 @@ export class TargetSession {
     this.o = o;
   }
 
+  /** The system under test's process groups on this host (see StartedTarget.processGroups): [] for a target document. */
+  processGroups(): number[] | undefined {
+    return this.started === undefined ? [] : this.started.processGroups?.();
+  }
+
   async start(t: Target | string): Promise<Target> {
     // The receiver comes first: a started stack points its Alertmanager at it.
     if (typeof t === "string" || t.stack?.control !== undefined || t.alertmanager !== undefined) this.webhook = await startWebhookReceiver(this.o.event);

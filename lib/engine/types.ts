@@ -67,6 +67,13 @@ export class RunAborted extends FaultlineError {
   }
 }
 
+/** The instrument could not tell (the generator stalled, the host was starved): nothing blamed, nothing injected after. */
+export class RunInconclusive extends FaultlineError {
+  constructor(message: string) {
+    super("E_INCONCLUSIVE", message);
+  }
+}
+
 export function makeRunId(name: string, now: number): string {
   const stamp = new Date(now).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
   return `${stamp}-${name}-${randomBytes(2).toString("hex")}`;

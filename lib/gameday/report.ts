@@ -3,7 +3,7 @@ import { escapeHtml as esc } from "../report/html.ts";
 import { headline } from "../report/markdown.ts";
 import type { GameDayResult, StepResult } from "./types.ts";
 
-const MARK: Record<StepResult["outcome"], string> = { pass: "✅", fail: "❌", aborted: "⏹", error: "⚠️", declined: "🚫", skipped: "⏭" };
+const MARK: Record<StepResult["outcome"], string> = { pass: "✅", fail: "❌", inconclusive: "❔", aborted: "⏹", error: "⚠️", declined: "🚫", skipped: "⏭" };
 const time = (t: number): string => new Date(t).toISOString().slice(11, 19);
 
 function expected(s: StepResult): { name: string; fired: boolean }[] {

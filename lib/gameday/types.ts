@@ -2,7 +2,7 @@ import type { GameDay, GameDayStep } from "../schema/gameday.ts";
 import type { RunRecord } from "../schema/run-record.ts";
 
 /** What a game day leaves: each step's outcome, its notes and the alerts it saw. */
-export type StepOutcome = "pass" | "fail" | "aborted" | "error" | "declined" | "skipped";
+export type StepOutcome = "pass" | "fail" | "inconclusive" | "aborted" | "error" | "declined" | "skipped";
 
 export interface StepResult {
   index: number;

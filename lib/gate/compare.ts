@@ -78,7 +78,8 @@ export function compareRuns(baseline: RunRecord, current: RunRecord, limits: Lim
   for (const a of current.assertions) {
     const metric = metricOf(a);
     const b = before.get(a.name);
-    if (metric === undefined || b === undefined || b.kind !== a.kind) continue;
+    // an inconclusive measurement (here or in the baseline) is not compared: it may be the instrument's
+    if (metric === undefined || b === undefined || b.kind !== a.kind || a.verdict === "inconclusive" || b.verdict === "inconclusive") continue;
     const [bv, cv] = [inMs(b), inMs(a)];
     if (bv !== null && cv !== null) add(metric, a.name, bv, cv);
   }
@@ -110,7 +111,7 @@ const fmt = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s
 const sign = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${(x * 100).toFixed(0)} %` : "new");
 
 /** The gate's part of summary.md: every compared metric with its delta, regressions first. */
-export function deltasMarkdown(deltas: readonly Delta[], missing: readonly string[]): string {
+export function deltasMarkdown(deltas: readonly Delta[], missing: readonly string[], inconclusive: readonly string[] = []): string {
   const rows = [...deltas].sort((a, b) => Number(b.regressed) - Number(a.regressed) || a.experiment.localeCompare(b.experiment));
   const lines = [
     `### Regression gate: ${deltas.filter((d) => d.regressed).length} regressed of ${deltas.length} compared`,
@@ -120,5 +121,6 @@ export function deltasMarkdown(deltas: readonly Delta[], missing: readonly strin
     ...rows.map((d) => `| ${d.regressed ? "❌" : "✅"} | ${d.experiment} | ${d.subject} | ${fmt(d.baseline)} | ${fmt(d.current)} | ${sign(d.change)} | +${(d.limit * 100).toFixed(0)} % |`),
   ];
   if (missing.length > 0) lines.push("", `No baseline for: ${missing.join(", ")} (not compared).`);
+  if (inconclusive.length > 0) lines.push("", `Inconclusive — run again: ${inconclusive.join(", ")} (the instrument could not tell; not a pass).`);
   return `${lines.join("\n")}\n`;
 }

@@ -1,6 +1,9 @@
 import type { Assertion, Experiment } from "../schema/experiment.ts";
 import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import { compare, parseThreshold } from "../schema/threshold.ts";
+import type { ParsedThreshold } from "../schema/threshold.ts";
+import { guarded, instrumentDoubt } from "./instrument.ts";
+import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
 import { pct, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
@@ -27,15 +30,50 @@ const JUDGES: { [K in Assertion["kind"]]: Judge<Extract<Assertion, { kind: K }>>
   capacity: judgeCapacity,
 };
 
-/** Steady state: probes within their failure budget and every threshold on the load series. */
-export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window): { holds: boolean; messages: string[]; evidence: unknown[]; measured: number | null } {
+/** What each assertion reads from the load series: the tail of the latency it judges, or outcomes only. */
+function dependence(a: Assertion): Dependence {
+  switch (a.kind) {
+    case "slo": {
+      const qs = [a.ttftP99 !== undefined || a.p99 !== undefined ? 0.99 : 0, a.p95 !== undefined ? 0.95 : 0, a.p50 !== undefined ? 0.5 : 0].filter((q) => q > 0);
+      return qs.length ? { latency: Math.max(...qs) } : "outcomes";
+    }
+    case "threshold": {
+      const t = parseThreshold(a.threshold);
+      return typeof t === "string" ? "outcomes" : thresholdDependence(t);
+    }
+    case "failover":
+      return { latency: 0.99 };
+    case "rollback":
+      return { latency: 0.95 };
+    default:
+      return "outcomes";
+  }
+}
+
+/** A threshold's dependence: a failure rate reads outcomes; a latency aggregate reads its tail (the max, all of it). */
+function thresholdDependence(t: ParsedThreshold): Dependence {
+  if (t.metric === "http_req_failed") return "outcomes";
+  if (t.agg.kind === "p") return { latency: t.agg.q / 100 };
+  return { latency: t.agg.kind === "max" || t.agg.kind === "avg" ? 0.999 : 0.5 };
+}
+
+/**
+ * Steady state: probes within their failure budget and every threshold on the load series. When a
+ * threshold fails where the instrument could have made it fail, or has too few samples to read,
+ * `inconclusive` says why: the run must not be aborted, nor the system blamed, for the generator.
+ */
+export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window): { holds: boolean; inconclusive?: string; messages: string[]; evidence: unknown[]; measured: number | null } {
   const messages: string[] = [];
   const evidence: unknown[] = [];
+  const doubts: string[] = [];
   let holds = true;
+  let probesHeld = true;
+  let thresholdFailures = 0;
   let measured: number | null = null;
   if (exp.steadyState.probes.length > 0) {
     const s = judgeSteadyState(record.series.probes, w, exp.steadyState.maxFailureRate);
     holds &&= s.holds;
+    probesHeld = s.holds;
     messages.push(...s.messages);
     evidence.push(...s.evidence);
     measured = s.measured;
@@ -44,19 +82,31 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
     const t = parseThreshold(source);
     if (typeof t === "string") {
       holds = false;
+      thresholdFailures++;
       messages.push(t);
       continue;
     }
     const m = record.series.load ? measureThreshold(t, record.series.load, w) : null;
     if (m === null) {
       holds = false;
+      thresholdFailures++;
       messages.push(`${source}: no data`);
+    } else if (typeof m === "string") {
+      holds = false;
+      thresholdFailures++;
+      messages.push(`${source}: ${m}`);
+      doubts.push(`${source}: ${m}`);
     } else if (!compare(m, t.op, t.value)) {
       holds = false;
+      thresholdFailures++;
       messages.push(`${source}: measured ${t.metric === "http_req_failed" ? pct(m) : `${m.toFixed(1)}ms`}`);
+      const doubt = instrumentDoubt(record, w, thresholdDependence(t), true);
+      if (doubt !== undefined) doubts.push(doubt);
     }
   }
-  return { holds, messages, evidence, measured };
+  // a probe that failed is the system's; only when every failed threshold has a doubt is the whole inconclusive
+  const inconclusive = !holds && probesHeld && doubts.length > 0 && doubts.length === thresholdFailures ? doubts.join("; ") : undefined;
+  return { holds, ...(inconclusive ? { inconclusive } : {}), messages, evidence, measured };
 }
 
 export function hasSteadyState(exp: Experiment): boolean {
@@ -74,18 +124,18 @@ export function judgeAll(exp: Experiment, record: RunRecord): AssertionResult[] 
     results.push({
       name: "steady-state-after-recovery",
       kind: "steady-state",
-      verdict: s.holds ? "pass" : "fail",
+      verdict: s.holds ? "pass" : s.inconclusive !== undefined ? "inconclusive" : "fail",
       measured: s.measured,
       limit: exp.steadyState.maxFailureRate,
       window: w,
-      message: s.holds ? "steady state holds again after recovery" : s.messages.join("; "),
+      message: s.holds ? "steady state holds again after recovery" : s.inconclusive !== undefined ? `inconclusive: ${s.inconclusive}` : s.messages.join("; "),
       evidence: s.evidence.slice(0, 20),
     });
   }
   for (const a of exp.assertions) {
     const judge = JUDGES[a.kind] as Judge;
     try {
-      results.push(judge(a, record));
+      results.push(guarded(judge(a, record), record, dependence(a)));
     } catch (err) {
       results.push({ name: a.name, kind: a.kind, verdict: "fail", measured: null, limit: null, window: windowOf(record, "run"), message: `could not judge: ${err instanceof Error ? err.message : String(err)}`, evidence: [] });
     }

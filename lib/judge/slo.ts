@@ -5,7 +5,8 @@ import type { ParsedThreshold } from "../schema/threshold.ts";
 import { latencyOver } from "../schema/series.ts";
 import type { LoadSeries } from "../schema/series.ts";
 import type { z } from "zod";
-import { bucketsIn, missing, p, pct, stats, windowOf } from "./context.ts";
+import { bucketsIn, missing, pct, stats, windowOf } from "./context.ts";
+import { minSamples } from "./instrument.ts";
 import type { Window } from "./context.ts";
 
 /** Availability and latency percentiles over a phase; every limit given must hold. */
@@ -18,14 +19,21 @@ export function judgeSlo(a: z.infer<typeof SloAssertion>, record: RunRecord): As
   if (s.errorRate === null) return missing(base, w, `no completed requests during ${a.during}`);
   const checks: { what: string; measured: number; limit: number; ok: boolean; unit: string }[] = [];
   if (a.availability !== undefined) checks.push({ what: "availability", measured: 1 - s.errorRate, limit: a.availability, ok: 1 - s.errorRate >= a.availability, unit: "ratio" });
+  const few: string[] = [];
+  const lat = latencyOver(series, w.start, w.end, "latHdr");
   for (const q of ["p50", "p95", "p99"] as const) {
     const limit = a[q];
     if (limit === undefined) continue;
-    const m = p(series, w, q);
+    const why = tooFew(lat?.count ?? 0, Number(q.slice(1)) / 100, "requests");
+    if (why !== undefined) few.push(`${q}: ${why}`);
+    const m = lat?.[q] ?? null;
     checks.push({ what: q, measured: m ?? Infinity, limit, ok: m !== null && m < limit, unit: "ms" });
   }
   if (a.ttftP99 !== undefined) {
-    const m = p(series, w, "p99", "ttftHdr");
+    const ttft = latencyOver(series, w.start, w.end, "ttftHdr");
+    const why = tooFew(ttft?.count ?? 0, 0.99, "streamed requests");
+    if (why !== undefined) few.push(`ttft p99: ${why}`);
+    const m = ttft?.p99 ?? null;
     checks.push({ what: "ttft p99", measured: m ?? Infinity, limit: a.ttftP99, ok: m !== null && m < a.ttftP99, unit: "ms" });
   }
   const failed = checks.filter((c) => !c.ok);
@@ -34,17 +42,24 @@ export function judgeSlo(a: z.infer<typeof SloAssertion>, record: RunRecord): As
   const head = failed[0] ?? checks[0];
   return {
     ...base,
-    verdict: failed.length === 0 ? "pass" : "fail",
+    verdict: few.length > 0 ? "inconclusive" : failed.length === 0 ? "pass" : "fail",
     measured: head && Number.isFinite(head.measured) ? head.measured : null,
     limit: head?.limit ?? null,
     ...(head ? { unit: head.unit } : {}),
     window: w,
-    message: `${failed.length === 0 ? "held" : "broken"} during ${a.during}: ${checks.map(show).join(", ")}`,
+    message: `${few.length > 0 ? `inconclusive (${few.join("; ")}): ` : ""}${failed.length === 0 ? "held" : "broken"} during ${a.during}: ${checks.map(show).join(", ")}`,
     evidence: checks,
   };
 }
 
-export function measureThreshold(t: ParsedThreshold, series: LoadSeries, w: Window): number | null {
+/** Why a percentile cannot be read from `count` samples, or undefined when it can. */
+export function tooFew(count: number, q: number, what: string): string | undefined {
+  const need = minSamples(q);
+  return count < need ? `too few samples: ${count} ${what} in the window, a p${Math.round(q * 100)} needs at least ${need}` : undefined;
+}
+
+/** The threshold's value over the window; a string when there are too few samples to read it. */
+export function measureThreshold(t: ParsedThreshold, series: LoadSeries, w: Window): number | string | null {
   if (t.metric === "http_req_failed") return stats(bucketsIn(series, w)).errorRate;
   const which = t.metric === "time_to_first_token" ? "ttftHdr" : "latHdr";
   const q = latencyOver(series, w.start, w.end, which);
@@ -53,6 +68,8 @@ export function measureThreshold(t: ParsedThreshold, series: LoadSeries, w: Wind
     return xs.length ? (xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)] as number) : null;
   }
   if (q === null) return null;
+  const few = t.agg.kind === "p" ? tooFew(q.count, t.agg.q / 100, "requests") : undefined;
+  if (few !== undefined) return few;
   if (t.agg.kind === "p") {
     const byQ: Record<number, number> = { 50: q.p50, 90: q.p90, 95: q.p95, 99: q.p99 };
     return byQ[t.agg.q] ?? null; // the grammar admits only these four
@@ -68,6 +85,7 @@ export function judgeThreshold(a: z.infer<typeof ThresholdAssertion>, record: Ru
   if (record.series.load === undefined) return missing(base, w, "no load series");
   const m = measureThreshold(t, record.series.load, w);
   if (m === null) return missing(base, w, `${t.metric} has no data during ${a.during}`);
+  if (typeof m === "string") return { ...base, verdict: "inconclusive", measured: null, limit: t.value, unit: "ms", window: w, message: `inconclusive: ${m}`, evidence: [] };
   const ok = compare(m, t.op, t.value);
   return {
     ...base,

@@ -18,6 +18,8 @@ interface LiveBucket {
 
 const BODIES_PER_TEMPLATE = 32;
 const TICK_MS = 2;
+/** How often the generator checks its own event loop; a beat later than two of these is a block. */
+const LOOP_BEAT_MS = 20;
 
 /** Requests due by `elapsed` ms: the integral of the rate (trapezoids over 1 ms steps for ramps). */
 export function dueBy(load: ResolvedLoad, elapsed: number): number {
@@ -82,6 +84,24 @@ class SeriesRecorder {
       this.series.buckets[idx] = b;
     }
     return lb;
+  }
+
+  /** The generator's health where requests fell due: the longest a send was late, the longest its loop was held. */
+  noteLag(lb: LiveBucket, lagMs: number): void {
+    const gen = (lb.b.gen ??= { lagMs: 0, loopMs: 0 });
+    if (lagMs > gen.lagMs) gen.lagMs = Math.round(lagMs);
+  }
+
+  /** The event loop was held for `ms` up to `nowPerf`: every bucket in that stretch says so (sealed ones too). */
+  noteLoopBlock(nowPerf: number, ms: number): void {
+    const last = Math.floor((nowPerf - this.startPerf) / BUCKET_MS);
+    const first = Math.max(0, Math.floor((nowPerf - ms - this.startPerf) / BUCKET_MS));
+    for (let idx = first; idx <= last; idx++) {
+      const b = this.series.buckets[idx];
+      if (b === undefined) continue;
+      const gen = (b.gen ??= { lagMs: 0, loopMs: 0 });
+      if (ms > gen.loopMs) gen.loopMs = Math.round(ms);
+    }
   }
 
   finish(lb: LiveBucket, outcome: Outcome, schedPerf: number, region?: string, version?: string): void {
@@ -188,6 +208,7 @@ export class BuiltinLoadEngine implements LoadEngine {
       const lb = rec.bucketFor(schedPerf);
       lb.b.sent++;
       sent++;
+      rec.noteLag(lb, performance.now() - schedPerf);
       if (inflight >= load.maxInFlight) {
         lb.b.outcomes.dropped++;
         return;
@@ -202,11 +223,13 @@ export class BuiltinLoadEngine implements LoadEngine {
       rec.finish(lb, r.outcome, schedPerf, r.region, r.version);
     };
 
+    const beat = watchLoop(rec);
     let resolveDone!: (s: LoadSeries) => void;
     const done = new Promise<LoadSeries>((r) => (resolveDone = r));
     const settle = async (): Promise<void> => {
       const deadline = Date.now() + load.timeoutMs + 1000;
       while (inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      clearInterval(beat);
       const series = rec.close();
       await agent.close().catch(() => undefined);
       resolveDone(series);
@@ -240,6 +263,17 @@ export class BuiltinLoadEngine implements LoadEngine {
       },
     };
   }
+}
+
+/** The generator's own loop: a timer that fires late says how long the loop was held, and where. */
+function watchLoop(rec: SeriesRecorder): NodeJS.Timeout {
+  let last = performance.now();
+  return setInterval(() => {
+    const now = performance.now();
+    const held = now - last - LOOP_BEAT_MS;
+    if (held > LOOP_BEAT_MS) rec.noteLoopBlock(now, held);
+    last = now;
+  }, LOOP_BEAT_MS);
 }
 
 /** The template that a point `pick` in [0, total weight) lands on: a low-discrepancy sequence of points keeps the mix exact over short windows. */

@@ -41,7 +41,7 @@ export function renderIndex(title: string, entries: readonly RunEntry[], prefix 
   const count = (v: string): number => entries.filter((e) => e.record.verdict === v).length;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>
 <h1>${escapeHtml(title)}</h1>${intro}
-<div class="summary"><div>${entries.length} runs</div><div>${count("pass")} pass</div><div>${count("fail")} fail</div><div>${count("aborted")} aborted</div><div>${count("error")} error</div></div>
+<div class="summary"><div>${entries.length} runs</div><div>${count("pass")} pass</div><div>${count("fail")} fail</div><div>${count("inconclusive")} inconclusive</div><div>${count("aborted")} aborted</div><div>${count("error")} error</div></div>
 <table id="runs"><thead><tr><th>verdict</th><th>experiment</th><th>headline</th><th>started (UTC)</th><th>duration</th><th></th></tr></thead><tbody>
 ${entries.map((e) => row(e, prefix)).join("\n")}
 </tbody></table></main></body></html>

@@ -29,15 +29,19 @@ function suite(r: RunRecord, id: number): string {
   const cls = `faultline.${r.experiment.name}`;
   const cases: string[] = r.assertions.map((a) => {
     const t = ((a.window.end - a.window.start) / 1000).toFixed(3);
+    // inconclusive: the instrument could not tell; JUnit has no word for it, and "error" (could not
+    // be carried out) is nearer than a failure of the system or a pass
     const body =
       a.verdict === "fail"
         ? `\n      <failure message="${xml(`${a.name}: measured ${show(a.measured, a.unit)}, limit ${show(a.limit, a.unit)}`)}" type="${xml(a.kind)}">${xml(a.message)}</failure>\n    `
-        : "";
+        : a.verdict === "inconclusive"
+          ? `\n      <error message="${xml(`${a.name}: inconclusive`)}" type="inconclusive">${xml(a.message)}</error>\n    `
+          : "";
     return `    <testcase name="${xml(a.name)}" classname="${xml(cls)}" time="${t}">${body}</testcase>`;
   });
-  let errors = 0;
-  if (r.verdict === "aborted" || r.verdict === "error") {
-    errors = 1;
+  let errors = r.assertions.filter((a) => a.verdict === "inconclusive").length;
+  if (r.verdict === "aborted" || r.verdict === "error" || (r.verdict === "inconclusive" && errors === 0)) {
+    errors++;
     cases.unshift(`    <testcase name="run" classname="${xml(cls)}" time="${time}">\n      <error message="${xml(`run ${r.verdict}`)}" type="${r.verdict}">${xml(r.reason ?? "")}</error>\n    </testcase>`);
   }
   const failures = r.assertions.filter((a) => a.verdict === "fail").length;

@@ -1,6 +1,6 @@
 import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 
-const ICON: Record<string, string> = { pass: "✅", fail: "❌", aborted: "⛔", error: "⚠️" };
+const ICON: Record<string, string> = { pass: "✅", fail: "❌", inconclusive: "❔", aborted: "⛔", error: "⚠️" };
 
 function value(v: number | null, unit?: string): string {
   if (v === null) return "—";

@@ -1,6 +1,6 @@
 import { BUCKET_MS } from "../schema/series.ts";
 import type { LoadBucket } from "../schema/series.ts";
-import type { RunRecord } from "../schema/run-record.ts";
+import type { HostSample, RunRecord } from "../schema/run-record.ts";
 
 /**
  * What the HTML report draws: the run record without the raw histograms, and the load series
@@ -17,6 +17,10 @@ export interface ChartData {
   p99: (number | null)[];
   ttft: (number | null)[];
   regions: Record<string, number[]>;
+  /** the instrument's lane: the generator's worst send lag and loop block (ms), other work on the host (cores) */
+  lagMs: (number | null)[];
+  loopMs: (number | null)[];
+  otherCores: (number | null)[];
 }
 
 export interface ReportModel {
@@ -27,10 +31,11 @@ export interface ReportModel {
 
 const MAX_POINTS = 1500;
 
-export function chartData(buckets: readonly LoadBucket[]): ChartData | null {
+export function chartData(buckets: readonly LoadBucket[], host: readonly HostSample[] = []): ChartData | null {
   if (buckets.length === 0) return null;
   const per = Math.max(1, Math.ceil(buckets.length / MAX_POINTS));
-  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {} };
+  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, lagMs: [], loopMs: [], otherCores: [] };
+  let h = 0;
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];
@@ -51,6 +56,13 @@ export function chartData(buckets: readonly LoadBucket[]): ChartData | null {
     d.p95.push(worst((b) => b.lat?.p95));
     d.p99.push(worst((b) => b.lat?.p99));
     d.ttft.push(worst((b) => b.ttft?.p99));
+    d.lagMs.push(worst((b) => b.gen?.lagMs));
+    d.loopMs.push(worst((b) => b.gen?.loopMs));
+    // the host sample that covers this point (samples come about once a second)
+    const tEnd = (g.at(-1) as LoadBucket).t + BUCKET_MS;
+    while (h + 1 < host.length && (host[h + 1] as HostSample).t <= tEnd) h++;
+    const s = host[h];
+    d.otherCores.push(s !== undefined && s.t <= tEnd + 1500 && s.t >= (g[0] as LoadBucket).t - 1500 ? (s.other ?? null) : null);
     const okTotal = g.reduce((s, b) => s + Object.values(b.regions).reduce((x, y) => x + y, 0), 0);
     for (const r of regionNames) {
       const n = g.reduce((s, b) => s + (b.regions[r] ?? 0), 0);
@@ -62,5 +74,5 @@ export function chartData(buckets: readonly LoadBucket[]): ChartData | null {
 
 export function reportModel(record: RunRecord, now = Date.now()): ReportModel {
   const { series, ...rest } = record;
-  return { record: { ...rest, series: { probes: series.probes } }, chart: chartData(series.load?.buckets ?? []), generatedAt: now };
+  return { record: { ...rest, series: { probes: series.probes } }, chart: chartData(series.load?.buckets ?? [], series.host ?? []), generatedAt: now };
 }

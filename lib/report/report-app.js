@@ -102,6 +102,9 @@
     chart("chart-latency", "Latency as clients see it (from scheduled send time)",
       { cursor, scales: { x: { time: true }, y: { distr: 3 } }, series: [{}, { label: "p50 ms", stroke: "#4a8" }, { label: "p95 ms", stroke: "#e90" }, { label: "p99 ms", stroke: "#d22" }, { label: "TTFT p99 ms", stroke: "#85c", dash: [5, 3] }], axes: [{}, { label: "ms" }] },
       [c.t, c.p50, c.p95, c.p99, c.ttft]);
+    chart("chart-instrument", "The instrument: the load generator's lateness and other work on the host",
+      { cursor, scales: { x: { time: true }, cores: { range: (_u, _min, max) => [0, Math.max(1, max)] } }, series: [{}, { label: "send lag ms", stroke: "#555", width: 1.5 }, { label: "loop block ms", stroke: "#999", dash: [4, 3] }, { label: "other work (cores)", stroke: "#c60", scale: "cores", width: 1.5 }], axes: [{}, { label: "ms" }, { label: "cores", side: 1, scale: "cores", grid: { show: false } }] },
+      [c.t, c.lagMs, c.loopMs, c.otherCores]);
     const names = Object.keys(c.regions).sort();
     const palette = ["#1f5fbf", "#e90", "#4a8", "#85c", "#c55", "#999"];
     const cumulative = [];
@@ -132,7 +135,7 @@
   // ---- assertions
   const rows = r.assertions.map((a) =>
     h("tr", { class: a.verdict, "data-assertion": a.name },
-      h("td", { class: "verdict-cell" }, a.verdict === "pass" ? "✓ pass" : "✗ fail"),
+      h("td", { class: "verdict-cell" }, a.verdict === "pass" ? "✓ pass" : a.verdict === "inconclusive" ? "? inconclusive" : "✗ fail"),
       h("td", {}, h("strong", {}, a.name), h("div", { class: "muted" }, a.kind)),
       h("td", { class: "num measured" }, fmt(a.measured, a.unit)),
       h("td", { class: "num limit" }, fmt(a.limit, a.unit)),

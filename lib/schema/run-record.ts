@@ -6,7 +6,12 @@ import type { LoadSeries } from "./series.ts";
 
 export const RUN_SCHEMA_VERSION = 1;
 
-export type Verdict = "pass" | "fail" | "aborted" | "error";
+/**
+ * `inconclusive`: the instrument could not tell — the load generator stalled, the host was starved by
+ * other work, or too few samples for what was asked. Never a pass, never a fail: run it again.
+ */
+export type Verdict = "pass" | "fail" | "inconclusive" | "aborted" | "error";
+export type CheckVerdict = "pass" | "fail" | "inconclusive";
 export type PhaseId = "warmup" | "baseline" | "fault" | "recovery";
 
 export interface TimelineEvent {
@@ -48,13 +53,27 @@ export interface FaultRecord {
 export interface AssertionResult {
   name: string;
   kind: string;
-  verdict: "pass" | "fail";
+  verdict: CheckVerdict;
   measured: number | null;
   limit: number | null;
   unit?: string;
   window: { start: number; end: number };
   message: string;
   evidence: unknown[];
+}
+
+/**
+ * The host's CPU over one sample (about a second), in cores: everything busy, faultline itself, the
+ * system under test (the stack's and the cluster's processes, when faultline started them), and the
+ * rest — other work that starves the system and the generator alike.
+ */
+export interface HostSample {
+  t: number;
+  cores: number;
+  busy: number;
+  own: number;
+  sut?: number;
+  other?: number;
 }
 
 export interface RunRecord {
@@ -71,7 +90,7 @@ export interface RunRecord {
   faults: FaultRecord[];
   assertions: AssertionResult[];
   timeline: TimelineEvent[];
-  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries };
+  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[] };
   /** versions of what ran: faultline, node, the stack config */
   environment?: Record<string, unknown>;
   /** The validated experiment (durations in ms) and its YAML, so a stored run can be re-judged and reported. */

@@ -27,6 +27,7 @@ export const LoadSeriesSchema = z
         itl: Quantiles.nullable(),
         regions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-region" }),
         versions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-version" }),
+        gen: z.object({ lagMs: z.number(), loopMs: z.number() }).optional().meta({ description: "the load generator's health: its longest send lag and event-loop block in the bucket, ms" }),
       }),
     ),
   })
@@ -41,7 +42,7 @@ export const RunRecordSchema = z.object({
   target: z.object({ name: z.string(), file: z.string().optional() }),
   startedAt: z.number(),
   endedAt: z.number().optional(),
-  verdict: z.enum(["pass", "fail", "aborted", "error"]).optional(),
+  verdict: z.enum(["pass", "fail", "inconclusive", "aborted", "error"]).optional(),
   reason: z.string().optional(),
   timeScale: z.number(),
   phases: z.array(z.object({ name: z.enum(["warmup", "baseline", "fault", "recovery"]), start: z.number(), end: z.number().optional() })),
@@ -62,7 +63,7 @@ export const RunRecordSchema = z.object({
     z.object({
       name: z.string(),
       kind: z.string(),
-      verdict: z.enum(["pass", "fail"]),
+      verdict: z.enum(["pass", "fail", "inconclusive"]),
       measured: z.number().nullable(),
       limit: z.number().nullable(),
       unit: z.string().optional(),
@@ -75,6 +76,10 @@ export const RunRecordSchema = z.object({
   series: z.object({
     probes: z.record(z.string(), z.array(z.object({ t: z.number(), ok: z.boolean(), ms: z.number(), status: z.number().optional(), error: z.string().optional() }))),
     load: LoadSeriesSchema.optional(),
+    host: z
+      .array(z.object({ t: z.number(), cores: z.number(), busy: z.number(), own: z.number(), sut: z.number().optional(), other: z.number().optional() }))
+      .optional()
+      .meta({ description: "the host's CPU in cores per sample: busy, faultline, the system under test, other work" }),
   }),
   environment: z.record(z.string(), z.unknown()).optional(),
   spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),

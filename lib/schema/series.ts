@@ -24,6 +24,18 @@ export interface Quantiles {
   count: number;
 }
 
+/**
+ * The load generator's own health while this bucket's requests fell due (the builtin engine): how
+ * late the latest of them left, and the longest its event loop was held. A late send shows as
+ * latency the system never caused, so the judges ask for these before they blame the system.
+ */
+export interface GeneratorHealth {
+  /** the longest a request due in this bucket waited to be sent, ms */
+  lagMs: number;
+  /** the longest the generator's event loop was blocked in this bucket, ms */
+  loopMs: number;
+}
+
 export interface LoadBucket {
   /** start of the bucket, ms since the epoch */
   t: number;
@@ -36,6 +48,7 @@ export interface LoadBucket {
   itl: Quantiles | null;
   regions: Record<string, number>;
   versions: Record<string, number>;
+  gen?: GeneratorHealth;
 }
 
 export interface LoadSeries {

@@ -108,5 +108,5 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
     // A stack that speaks the control API sends its alert notifications to this run.
     await fetch(`${control}/alerting/webhook`, { method: "POST", body: JSON.stringify({ url: r.webhookUrl }), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   }
-  return { target, targetFile: r.ref, stop: async () => undefined };
+  return { target, targetFile: r.ref, processGroups: () => [], stop: async () => undefined };
 }

@@ -1,5 +1,6 @@
 import { FaultlineError } from "../errors.ts";
 import { readClusterState } from "../k8s/cluster.ts";
+import { readPgid } from "../proc/group.ts";
 import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
 import { DEFAULT_FLEET, SERVICE_PREFIX } from "../k8s/fleet.ts";
 import { loadStackConfig } from "../stack/config.ts";
@@ -39,5 +40,6 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
     ...LOOPBACK,
     kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape: bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : [] },
   };
-  return startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 });
+  // the system under test is the gateway's stack and the cluster with its replica processes
+  return startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => [readPgid(o.clusterDir, "cluster.pgid")].filter((g): g is number => g !== undefined));
 }

@@ -4,6 +4,7 @@ import { opsBackend } from "../faults/types.ts";
 import type { UndoOp } from "../faults/types.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import type { StackConfig } from "../stack/config.ts";
+import { readPgid } from "../proc/group.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
 import type { UpOptions } from "../stack/lifecycle.ts";
 import { loadOne } from "../loader/documents.ts";
@@ -20,6 +21,11 @@ export interface StartedTarget {
   target: Target;
   targetFile?: string;
   config?: StackConfig;
+  /**
+   * The process groups of the system under test on this host, to tell its CPU from other work's:
+   * [] when it runs elsewhere; undefined when it runs here but cannot be told apart (containers).
+   */
+  processGroups?(): number[] | undefined;
   stop(): Promise<void>;
 }
 
@@ -34,11 +40,12 @@ export function stackSets(o: Pick<LocalTargetOptions, "sets" | "webhookUrl">): s
 }
 
 /** Starts a stack supervisor in `up.dir` and reads the target file it writes; stopping the target stops the stack. */
-export async function startStack(config: StackConfig, up: UpOptions & { dir: string }): Promise<StartedTarget> {
+export async function startStack(config: StackConfig, up: UpOptions & { dir: string }, moreGroups: () => number[] = () => []): Promise<StartedTarget> {
   const state = await stackUp(config, up);
   try {
     const target = await loadOne(state.targetFile, "Target");
-    return { target, targetFile: state.targetFile, config, stop: async () => void (await stackDown({ dir: up.dir })) };
+    const processGroups = (): number[] => [readPgid(up.dir), ...moreGroups()].filter((g): g is number => g !== undefined);
+    return { target, targetFile: state.targetFile, config, processGroups, stop: async () => void (await stackDown({ dir: up.dir })) };
   } catch (err) {
     await stackDown({ dir: up.dir });
     throw err;

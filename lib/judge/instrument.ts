@@ -1,0 +1,85 @@
+import { BUCKET_MS } from "../schema/series.ts";
+import type { AssertionResult, HostSample, RunRecord } from "../schema/run-record.ts";
+import { bucketsIn } from "./context.ts";
+import type { Window } from "./context.ts";
+
+/**
+ * When the instrument itself cannot be trusted (documented in the README, "Inconclusive"):
+ * - a request left the load generator more than `sendLagMs` after it fell due, or the generator's
+ *   event loop was held longer than `loopMs`: the latency of those requests is partly the
+ *   generator's, so a percentile they could decide says nothing about the system;
+ * - other work on the host (neither faultline nor the system under test) took more than
+ *   `otherCores` cores for more than `starvedShare` of a window: the system and the generator
+ *   were starved alike, and a failure there cannot be laid on the system.
+ */
+export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1 } as const;
+
+/** What a check reads from the load series: latency at a quantile (its tail decides), or outcomes only. */
+export type Dependence = { latency: number } | "outcomes";
+
+/** The share of a window's requests the generator sent late or while its loop was held. */
+export function laggedShare(record: RunRecord, w: Window): { share: number; worstMs: number; at?: number } {
+  const series = record.series.load;
+  if (series === undefined) return { share: 0, worstMs: 0 };
+  let sent = 0;
+  let lagged = 0;
+  let worst = 0;
+  let at: number | undefined;
+  for (const b of bucketsIn(series, w)) {
+    sent += b.sent;
+    const held = Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0);
+    if (held > INSTRUMENT_BOUNDS.sendLagMs) lagged += b.sent;
+    if (held > worst) {
+      worst = held;
+      at = b.t;
+    }
+  }
+  return { share: sent > 0 ? lagged / sent : 0, worstMs: worst, ...(at !== undefined ? { at } : {}) };
+}
+
+/** The host samples in a window where other work took more than the bound, and their share of the window. */
+export function starvation(record: RunRecord, w: Window): { share: number; worstCores: number; at?: number } {
+  const samples = (record.series.host ?? []).filter((s: HostSample) => s.t >= w.start && s.t <= w.end + BUCKET_MS && s.other !== undefined);
+  if (samples.length === 0) return { share: 0, worstCores: 0 };
+  const starved = samples.filter((s) => (s.other ?? 0) > INSTRUMENT_BOUNDS.otherCores);
+  const worst = samples.reduce((m, s) => ((s.other ?? 0) > (m.other ?? 0) ? s : m), samples[0] as HostSample);
+  return { share: starved.length / samples.length, worstCores: worst.other ?? 0, ...(starved.length ? { at: worst.t } : {}) };
+}
+
+const at = (record: RunRecord, t: number | undefined): string => (t === undefined ? "" : ` at +${((t - (record.phases[0]?.start ?? record.startedAt)) / 1000).toFixed(1)}s`);
+
+/**
+ * Why the instrument cannot tell for a check over `w`, or undefined when it can. A latency check at
+ * quantile q is decided by its slowest (1 − q) of requests: if more than that share was sent late,
+ * the generator could have made the result. Starvation counts against a failure only: a system that
+ * held while starved held.
+ */
+export function instrumentDoubt(record: RunRecord, w: Window, depends: Dependence, failed: boolean): string | undefined {
+  if (typeof depends === "object") {
+    const lag = laggedShare(record, w);
+    const tail = Math.max(1 - depends.latency, 0.001);
+    if (lag.share > tail) {
+      return `the load generator was late on ${(lag.share * 100).toFixed(1)}% of the window's requests (up to ${lag.worstMs} ms${at(record, lag.at)}; bound ${INSTRUMENT_BOUNDS.sendLagMs} ms), more than the ${(tail * 100).toFixed(1)}% a p${Math.round(depends.latency * 100)} rests on`;
+    }
+  }
+  if (failed) {
+    const st = starvation(record, w);
+    if (st.share > INSTRUMENT_BOUNDS.starvedShare) {
+      return `the host was starved: other work took up to ${st.worstCores.toFixed(1)} cores${at(record, st.at)} for ${(st.share * 100).toFixed(0)}% of the window (bound ${INSTRUMENT_BOUNDS.otherCores} cores for ${INSTRUMENT_BOUNDS.starvedShare * 100}%)`;
+    }
+  }
+  return undefined;
+}
+
+/** A judged check, made inconclusive when the instrument could have decided it. */
+export function guarded(result: AssertionResult, record: RunRecord, depends: Dependence | undefined): AssertionResult {
+  if (depends === undefined || result.verdict === "inconclusive") return result;
+  const doubt = instrumentDoubt(record, result.window, depends, result.verdict === "fail");
+  if (doubt === undefined) return result;
+  return { ...result, verdict: "inconclusive", message: `inconclusive: ${doubt}; the check alone said ${result.verdict}: ${result.message}`, evidence: [...result.evidence, { instrument: doubt }] };
+}
+
+/** The fewest samples a percentile can be read from: below 1/(1 − q), p(q) is just the largest value. */
+export function minSamples(q: number): number {
+  return Math.ceil(1 / Math.max(1 - q, 0.001));
+}

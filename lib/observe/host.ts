@@ -1,0 +1,84 @@
+import { readFileSync } from "node:fs";
+import { INSTRUMENT_BOUNDS } from "../judge/instrument.ts";
+import { groupMembers } from "../proc/group.ts";
+import type { HostSample } from "../schema/run-record.ts";
+
+/** Linux's clock ticks per second for /proc CPU times (USER_HZ: 100 on every mainstream kernel build). */
+const TICKS = 100;
+const EVERY_MS = 1000;
+
+/** busy and total jiffies of all CPUs, and how many there are (/proc/stat). */
+function cpuTimes(): { busy: number; total: number; cores: number } | undefined {
+  try {
+    const lines = readFileSync("/proc/stat", "utf8").split("\n");
+    const f = (lines[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((s, x) => s + (x || 0), 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    return { busy: total - idle, total, cores: lines.filter((l) => /^cpu\d+ /.test(l)).length || 1 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds used so far by every live process of these process groups. */
+function groupCpuSeconds(pgids: readonly number[]): number {
+  let ticks = 0;
+  for (const pgid of pgids) {
+    for (const pid of groupMembers(pgid)) {
+      try {
+        const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+        ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0) + Number(f[13] ?? 0) + Number(f[14] ?? 0);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return ticks / TICKS;
+}
+
+export interface HostMonitor {
+  stop(): void;
+}
+
+/**
+ * Samples the host's CPU every second into `samples`, in cores: all busy, faultline's own, the system
+ * under test's (the process groups `sut` names: the stack's and the cluster's, when faultline
+ * started them; an empty list for a system elsewhere), and the rest — other work, which starves the
+ * system and the generator alike. `sut` undefined: the system runs here but its processes cannot be
+ * told apart (containers), so no share is called other.
+ */
+export function startHostMonitor(samples: HostSample[], sut: () => number[] | undefined, onStarved?: (s: HostSample) => void): HostMonitor {
+  let prev = cpuTimes();
+  let prevOwn = process.cpuUsage();
+  let prevSut = groupCpuSeconds(sut() ?? []);
+  let prevAt = performance.now();
+  let starved = false;
+  const timer = setInterval(() => {
+    const now = cpuTimes();
+    const at = performance.now();
+    if (now === undefined || prev === undefined || now.total === prev.total) return;
+    const share = (now.busy - prev.busy) / (now.total - prev.total);
+    const seconds = (at - prevAt) / 1000;
+    const own = process.cpuUsage(prevOwn);
+    const groups = sut();
+    const sutNow = groupCpuSeconds(groups ?? []);
+    const s: HostSample = { t: Date.now(), cores: now.cores, busy: round(share * now.cores), own: round((own.user + own.system) / 1e6 / seconds) };
+    if (groups !== undefined) {
+      s.sut = round(Math.max(0, sutNow - prevSut) / seconds);
+      s.other = round(Math.max(0, s.busy - s.own - s.sut));
+      const now = (s.other ?? 0) > INSTRUMENT_BOUNDS.otherCores;
+      if (now && !starved) onStarved?.(s);
+      starved = now;
+    }
+    samples.push(s);
+    prev = now;
+    prevOwn = process.cpuUsage();
+    prevSut = sutNow;
+    prevAt = at;
+  }, EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+const round = (x: number): number => Math.round(x * 100) / 100;

@@ -1,0 +1,77 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { runExperiment } from "../../lib/engine/run.ts";
+import { chartData } from "../../lib/report/model.ts";
+import { Experiment } from "../../lib/schema/experiment.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+/**
+ * Proven both ways on the local stack: a one-second stall of the load generator in the baseline is
+ * the instrument's (the run is inconclusive, nothing is injected, nothing aborted), and a
+ * one-second stall of the system of the same size — every replica frozen — still breaks the steady
+ * state and aborts the run. The generator runs in this process, so blocking this event loop is
+ * blocking its scheduler.
+ */
+describe("the instrument watched: a stalled generator is not a stalled system (local stack)", function () {
+  this.timeout(180_000);
+  const experiment = Experiment.parse({
+    apiVersion: "faultline.dev/v1",
+    kind: "Experiment",
+    metadata: { name: "stall" },
+    phases: { warmup: "2s", baseline: "6s", recovery: "1s" },
+    load: { rate: 200, timeout: "5s", mix: [{ name: "chat", maxTokens: 4, promptTokens: { min: 16, max: 64 } }] },
+    steadyState: { thresholds: ["http_req_duration: p(99) < 400ms"] },
+    faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "1s", params: { latency: "10ms" } }],
+  });
+
+  /** Runs the experiment on a fresh local stack; `stall` runs 2 s into the baseline with the stack's folder. */
+  async function runWith(stall: (stackDir: string) => Promise<void> | void): Promise<RunRecord> {
+    const out = tempDir("instrument");
+    const runId = `stall-${Date.now()}`;
+    const { record } = await runExperiment({
+      experiment,
+      target: "local",
+      outDir: out,
+      runId,
+      reporters: [{ onPhase: (phase) => void (phase === "baseline" && setTimeout(() => void stall(join(out, runId, "stack")), 2000)) }],
+    });
+    return record;
+  }
+
+  const maxLag = (r: RunRecord, phase: string): number => {
+    const p = r.phases.find((x) => x.name === phase);
+    return Math.max(0, ...(r.series.load?.buckets ?? []).filter((b) => p && b.t >= p.start && b.t < (p.end ?? 0)).map((b) => Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0)));
+  };
+
+  it("the generator blocked for 1 s: inconclusive, with the stall in the instrument's lane; nothing injected", async () => {
+    const record = await runWith(() => {
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        // the generator's scheduler (this event loop) is held on purpose
+      }
+    });
+    expect(record.verdict, record.reason).to.equal("inconclusive");
+    expect(record.reason).to.match(/the steady state could not be judged before any fault: the load generator was late on \d+\.\d% of the window's requests \(up to \d+ ms/);
+    expect(record.faults[0]?.injectedAt, "nothing injected").to.equal(undefined);
+    expect(maxLag(record, "baseline")).to.be.at.least(900);
+    // the report's instrument lane shows it
+    const chart = chartData(record.series.load?.buckets ?? [], record.series.host ?? []);
+    expect(Math.max(...(chart?.lagMs ?? []).map((x) => x ?? 0))).to.be.at.least(900);
+    expect((record.series.host ?? []).length, "host samples recorded").to.be.greaterThan(3);
+  });
+
+  it("every replica frozen for 1 s with the generator healthy: the steady state breaks and the run aborts", async () => {
+    const record = await runWith(async (stackDir) => {
+      const state = JSON.parse(readFileSync(join(stackDir, "stack.json"), "utf8")) as { endpoints: { control: string }; replicas: { name: string }[] };
+      const all = (action: string): Promise<unknown> => Promise.all(state.replicas.map((r) => fetch(`${state.endpoints.control}/replicas/${r.name}/${action}`, { method: "POST", body: "{}" })));
+      await all("freeze");
+      await new Promise((r) => setTimeout(r, 1000));
+      await all("thaw");
+    });
+    expect(record.verdict, record.reason).to.equal("aborted");
+    expect(record.reason).to.match(/steady state did not hold before any fault: http_req_duration: p\(99\) < 400ms: measured \d+/);
+    expect(maxLag(record, "baseline"), "the generator itself stayed on time").to.be.below(100);
+  });
+});

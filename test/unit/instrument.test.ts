@@ -1,0 +1,101 @@
+import { expect } from "chai";
+import * as hdr from "hdr-histogram-js";
+import { judgeAll, steadyStateHolds } from "../../lib/judge/index.ts";
+import { guarded, instrumentDoubt } from "../../lib/judge/instrument.ts";
+import { Experiment } from "../../lib/schema/experiment.ts";
+import type { AssertionResult, HostSample, RunRecord } from "../../lib/schema/run-record.ts";
+import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/schema/series.ts";
+import type { LoadBucket } from "../../lib/schema/series.ts";
+
+const T0 = Date.UTC(2026, 10, 30, 12);
+
+/** 10 s of load at `perBucket` requests per 100 ms, each with latency `ms(i)`, and the generator's lag per bucket. */
+function record(o: { perBucket?: number; ms?: (i: number) => number; lag?: (i: number) => number; host?: HostSample[] } = {}): RunRecord {
+  const per = o.perBucket ?? 20;
+  const buckets: LoadBucket[] = [];
+  for (let i = 0; i < 100; i++) {
+    const h = newHistogram();
+    for (let k = 0; k < per; k++) h.recordValue(Math.round((o.ms?.(i) ?? 50) * 1000));
+    const lag = o.lag?.(i) ?? 2;
+    buckets.push({ t: T0 + i * BUCKET_MS, sent: per, outcomes: { ...emptyOutcomes(), ok: per }, lat: quantiles(h), latHdr: hdr.encodeIntoCompressedBase64(h), ttft: null, itl: null, regions: { "us-east": per }, versions: {}, gen: { lagMs: lag, loopMs: 0 } });
+    h.destroy();
+  }
+  return {
+    schemaVersion: 1,
+    runId: "r",
+    experiment: { name: "e" },
+    target: { name: "t" },
+    startedAt: T0,
+    endedAt: T0 + 10_000,
+    timeScale: 1,
+    phases: [{ name: "baseline", start: T0, end: T0 + 10_000 }],
+    faults: [],
+    assertions: [],
+    timeline: [],
+    series: { probes: {}, load: { version: 1, engine: "builtin", bucketMs: BUCKET_MS, start: T0, targetRate: per * 10, buckets }, host: o.host ?? [] },
+  };
+}
+
+const exp = (extra: Record<string, unknown>): Experiment => Experiment.parse({ apiVersion: "faultline.dev/v1", kind: "Experiment", metadata: { name: "e" }, load: { rate: 200 }, ...extra });
+const W = { start: T0, end: T0 + 10_000 };
+
+describe("the instrument watched: inconclusive when it cannot tell (pure)", () => {
+  it("a generator stall that decides a p99 makes the check inconclusive, pass or fail; one too short to decide it does not", () => {
+    // 1 s of the 10 s (10 %) sent up to a second late, and measured that slow
+    const stalled = record({ lag: (i) => (i >= 40 && i < 50 ? 1000 : 2), ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
+    expect(instrumentDoubt(stalled, W, { latency: 0.99 }, true)).to.match(/load generator was late on 10\.0% of the window's requests \(up to 1000 ms at \+4\.0s; bound 100 ms\)/);
+    // a median is decided by the middle, not by a tenth late
+    expect(instrumentDoubt(stalled, W, { latency: 0.5 }, true)).to.equal(undefined);
+    // outcomes (error rates) do not depend on when requests left
+    expect(instrumentDoubt(stalled, W, "outcomes", true)).to.equal(undefined);
+    const [slo] = judgeAll(exp({ assertions: [{ kind: "slo", name: "p99-under-500", during: "baseline", p99: "500ms" }] }), stalled);
+    expect(slo?.verdict).to.equal("inconclusive");
+    expect(slo?.message).to.match(/^inconclusive: the load generator was late .*; the check alone said fail: broken during baseline/);
+    const brief = record({ lag: (i) => (i === 40 ? 300 : 2), ms: (i) => (i === 40 ? 350 : 50) });
+    expect(judgeAll(exp({ assertions: [{ kind: "slo", name: "p99", during: "baseline", p99: "500ms" }] }), brief)[0]?.verdict).to.equal("pass");
+  });
+
+  it("the same latency with a healthy generator fails: the system is blamed when the instrument was fine", () => {
+    const slowSystem = record({ ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
+    const [slo] = judgeAll(exp({ assertions: [{ kind: "slo", name: "p99-under-500", during: "baseline", p99: "500ms" }] }), slowSystem);
+    expect(slo?.verdict).to.equal("fail");
+  });
+
+  it("a starved host turns a failure inconclusive, never a pass", () => {
+    const host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: 2, own: 0.3, sut: 0.4, other: i < 3 ? 1.3 : 0.1 }));
+    const r = record({ host });
+    const failed: AssertionResult = { name: "x", kind: "traffic-split", verdict: "fail", measured: 0.5, limit: 0.7, window: W, message: "split off", evidence: [] };
+    expect(guarded(failed, r, "outcomes").verdict).to.equal("inconclusive");
+    expect(guarded(failed, r, "outcomes").message).to.match(/the host was starved: other work took up to 1\.3 cores at \+0\.5s for 30% of the window/);
+    expect(guarded({ ...failed, verdict: "pass" }, r, "outcomes").verdict).to.equal("pass");
+    // a short burst of other work is not starvation
+    const burst = record({ host: host.map((s, i) => ({ ...s, other: i === 0 ? 1.3 : 0.1 })) });
+    expect(guarded(failed, burst, "outcomes").verdict).to.equal("fail");
+  });
+
+  it("too few samples for the percentile asked is inconclusive, not a pass", () => {
+    // 10 s at 5 requests a second: 50 samples, and a p99 needs 100
+    const sparse = record({ perBucket: 0 });
+    sparse.series.load?.buckets.forEach((b, i) => {
+      if (i % 2 === 0) return;
+      const h = newHistogram();
+      h.recordValue(50_000);
+      Object.assign(b, { sent: 1, outcomes: { ...emptyOutcomes(), ok: 1 }, lat: quantiles(h), latHdr: hdr.encodeIntoCompressedBase64(h) });
+      h.destroy();
+    });
+    const results = judgeAll(exp({ assertions: [{ kind: "slo", name: "p99", during: "baseline", p99: "500ms" }, { kind: "threshold", name: "t99", threshold: "http_req_duration: p(99) < 500ms", during: "baseline" }, { kind: "slo", name: "p50", during: "baseline", p50: "500ms" }] }), sparse);
+    expect(results.map((r) => [r.name, r.verdict])).to.deep.equal([["p99", "inconclusive"], ["t99", "inconclusive"], ["p50", "pass"]]);
+    expect(results[1]?.message).to.match(/too few samples: 50 requests in the window, a p99 needs at least 100/);
+  });
+
+  it("a steady state broken by the generator is inconclusive; broken by the system, it is broken", () => {
+    const e = exp({ steadyState: { thresholds: ["http_req_duration: p(99) < 500ms"] } });
+    const stalled = record({ lag: (i) => (i >= 40 && i < 50 ? 1000 : 2), ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
+    const s = steadyStateHolds(e, stalled, W);
+    expect(s.holds).to.equal(false);
+    expect(s.inconclusive).to.match(/load generator was late/);
+    const system = steadyStateHolds(e, record({ ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) }), W);
+    expect(system.holds).to.equal(false);
+    expect(system.inconclusive).to.equal(undefined);
+  });
+});
