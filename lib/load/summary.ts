@@ -19,10 +19,14 @@ export interface LoadSummary {
   versions: Record<string, number>;
 }
 
-export function summarize(series: LoadSeries): LoadSummary {
-  const t = totalsOver(series);
-  const durationMs = series.buckets.length * (series.bucketMs || BUCKET_MS);
-  const lat = latencyOver(series, -Infinity, Infinity);
+/** The run's outcomes and latency; `skipMs` leaves out its first stretch (a warm-up ramp, reported apart). */
+export function summarize(series: LoadSeries, skipMs = 0): LoadSummary {
+  const bucketMs = series.bucketMs || BUCKET_MS;
+  const skipped = Math.min(series.buckets.length, Math.ceil(skipMs / bucketMs));
+  const from = series.start + skipped * bucketMs;
+  const t = totalsOver(series, from);
+  const durationMs = (series.buckets.length - skipped) * bucketMs;
+  const lat = latencyOver(series, from, Infinity);
   const completed = completedOf(t.outcomes);
   const errors = errorsOf(t.outcomes) + t.outcomes.dropped;
   return {

@@ -3,6 +3,7 @@ import { BuiltinLoadEngine, dueAt, dueBy } from "../../lib/load/builtin.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
 import { DEFAULT_MIX } from "../../lib/load/types.ts";
+import { runCli } from "../helpers/cli.ts";
 import { startHttpServer } from "../helpers/servers.ts";
 import { startStack } from "../helpers/stack.ts";
 
@@ -20,6 +21,22 @@ describe("load: builtin engine against real servers", function () {
     expect(Math.abs(s.completed - server.requests) / server.requests).to.be.below(0.01);
     expect(s.outcomes.ok).to.equal(server.requests);
     expect(s.errors).to.equal(0);
+  });
+
+  it("faultline load above 1,000 req/s ramps up first and counts only the measured duration", async () => {
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("{}"));
+    });
+    const r = await runCli(["load", server.url, "--rate", "2000", "--duration", "3s", "--json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const s = JSON.parse(r.stdout) as { sent: number; targetRate: number; durationMs: number; warmup: { sent: number } };
+    // 2 s from 200 to 2,000 req/s (2,200 requests), then 3 s at 2,000 (6,000): the server saw both
+    expect(s.warmup.sent).to.be.within(2100, 2300);
+    expect(s.sent).to.be.within(5900, 6000);
+    expect(s.targetRate).to.equal(2000);
+    expect(s.durationMs).to.equal(3000);
+    expect(server.requests).to.be.within(s.sent + s.warmup.sent - 10, s.sent + s.warmup.sent);
   });
 
   it("a server that stalls for 2 s shows a latency spike in the buckets of exactly that stall (± 200 ms), not smeared", async () => {
