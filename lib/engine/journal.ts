@@ -20,8 +20,9 @@ type Entry<T extends JournalEntry["type"]> = Extract<JournalEntry, { type: T }>;
 type NoAt<E> = E extends unknown ? Omit<E, "at"> : never;
 
 /**
- * Append-only, one JSON line per entry, each written and fsync'd before `append` returns: the
- * line describing an injection is on disk before the backend is asked to inject.
+ * Append-only, one JSON line per entry, written and fsync'd before `append` returns: the line
+ * describing an injection is on disk before the backend is asked to inject. `appendAll` makes a
+ * fault's whole plan durable in one write, so its actions can then be made at once.
  */
 export class Journal {
   readonly path: string;
@@ -35,8 +36,14 @@ export class Journal {
   }
 
   append(entry: NoAt<JournalEntry>): void {
+    this.appendAll([entry]);
+  }
+
+  appendAll(entries: readonly NoAt<JournalEntry>[]): void {
     if (this.fd === undefined) throw new Error(`journal ${this.path} is closed`);
-    writeSync(this.fd, JSON.stringify({ at: this.now(), ...entry }) + "\n");
+    if (entries.length === 0) return;
+    const at = this.now();
+    writeSync(this.fd, entries.map((e) => JSON.stringify({ at, ...e }) + "\n").join(""));
     fsyncSync(this.fd);
   }
 

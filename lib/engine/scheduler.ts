@@ -84,28 +84,36 @@ export class FaultScheduler {
     return left;
   }
 
+  /**
+   * The fault's whole plan is journaled in one durable write, then its actions are made at once: a
+   * region's twelve toxics take effect together, not one fsync apart, and a crash after the write
+   * still leaves every one of them for recover. An action that fails stays listed as active, so the
+   * revert that follows covers whatever it half did.
+   */
   private async inject(s: ScheduledFault): Promise<void> {
     s.state = "active";
-    s.plan.actions.forEach((action, i) => {
-      s.record.actions[i] = { id: `${s.name}#${i}`, description: action.description };
+    const actions = s.plan.actions.map((action, i) => {
+      const rec: ActionRecord = { id: `${s.name}#${i}`, description: action.description };
+      s.record.actions[i] = rec;
+      return { id: rec.id, fault: s.name, action, record: rec };
     });
-    for (const [i, action] of s.plan.actions.entries()) {
-      const id = `${s.name}#${i}`;
-      const rec = s.record.actions[i] as ActionRecord;
-      // Journal first, then act: a crash between the two leaves a line that recover can undo.
-      this.o.journal.append({ type: "inject", actionId: id, fault: s.name, description: action.description, deadline: this.o.runStartedAt + s.until, undo: action.undo });
-      this.active.push({ id, fault: s.name, action, record: rec });
-      try {
-        await action.apply();
-      } catch (err) {
-        this.o.journal.append({ type: "inject-failed", actionId: id, error: errorMessage(err) });
-        rec.error = errorMessage(err);
-        throw new FaultlineError("E_DRIVER", `injecting ${s.name} failed at ${action.description}: ${errorMessage(err)}`, { cause: err });
-      }
-      this.o.journal.append({ type: "injected", actionId: id });
-      rec.injectedAt = this.o.clock.now();
-      // The fault takes effect with its first action, not its last.
-      s.record.injectedAt ??= rec.injectedAt;
+    this.o.journal.appendAll(actions.map((a) => ({ type: "inject", actionId: a.id, fault: s.name, description: a.action.description, deadline: this.o.runStartedAt + s.until, undo: a.action.undo })));
+    this.active.push(...actions);
+    const outcomes = await Promise.allSettled(
+      actions.map(async (a) => {
+        await a.action.apply();
+        a.record.injectedAt = this.o.clock.now();
+      }),
+    );
+    this.o.journal.appendAll(actions.map((a, i) => (outcomes[i]?.status === "rejected" ? { type: "inject-failed", actionId: a.id, error: errorMessage(outcomes[i].reason) } : { type: "injected", actionId: a.id })));
+    // The fault takes effect with its first action, not its last.
+    const first = Math.min(...actions.map((a) => a.record.injectedAt ?? Infinity));
+    if (Number.isFinite(first)) s.record.injectedAt = first;
+    const failed = outcomes.findIndex((o) => o.status === "rejected");
+    if (failed >= 0) {
+      for (const [i, o] of outcomes.entries()) if (o.status === "rejected") (actions[i] as ActiveAction).record.error = errorMessage(o.reason);
+      const a = actions[failed] as ActiveAction;
+      throw new FaultlineError("E_DRIVER", `injecting ${s.name} failed at ${a.action.description}: ${a.record.error}`, { cause: (outcomes[failed] as PromiseRejectedResult).reason });
     }
     this.o.event("fault.injected", `${s.name} injected: ${s.fault.kind} on ${s.plan.targets.join(", ")}`, { fault: s.name, kind: s.fault.kind, targets: s.plan.targets });
     this.o.onActiveFaults(this.activeNames());

@@ -1,6 +1,7 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { pendingActions, readJournal } from "../../lib/engine/journal.ts";
 import type { FaultLayer } from "../../lib/engine/run.ts";
 import { runExperiment } from "../../lib/engine/run.ts";
 import type { UndoRecord } from "../../lib/faults/types.ts";
@@ -128,5 +129,44 @@ describe("run loop (fake backend, fake clock)", () => {
     expect(record.verdict).to.equal("error");
     expect(record.reason).to.match(/could not revert 2 action\(s\), recorded in the journal \(run `faultline recover --run .*`\): a on thing: the backend went away; b on thing: the backend went away/);
     expect(journal(runDir).filter((l) => l.startsWith("revert-failed"))).to.deep.equal(["revert-failed a#0", "revert-failed b#0"]);
+  });
+
+  it("a fault's twelve actions are journaled in one write before the first is made, then made at once; one failing still reverts all", async () => {
+    const clock = new FakeClock();
+    const outDir = tempDir("loop");
+    let inFlight = 0;
+    let most = 0;
+    const journaledAtFirstApply: number[] = [];
+    const reverted: string[] = [];
+    const layer: FaultLayer = {
+      prepare: async () => undefined,
+      plan: async (_fault, ctx) => ({
+        targets: ["t"],
+        actions: Array.from({ length: 12 }, (_, i) => ({
+          description: `${ctx.faultName} ${i}`,
+          undo: { driver: "fake", op: "undo", fault: ctx.faultName, i },
+          apply: async () => {
+            const runDir = join(outDir, readdirSync(outDir)[0] as string);
+            if (journaledAtFirstApply.length === 0) journaledAtFirstApply.push(pendingActions(readJournal(join(runDir, "journal.jsonl"))).length);
+            most = Math.max(most, ++inFlight);
+            await new Promise((r) => setImmediate(r));
+            inFlight--;
+            if (ctx.faultName === "b" && i === 7) throw new Error("toxiproxy said no");
+          },
+        })),
+      }),
+      backend: () => ({ name: "fake", parse: (u: UndoRecord) => u, revert: async (u: UndoRecord) => void reverted.push(`${String(u.fault)}#${String(u.i)}`) }),
+    };
+    const { record, runDir } = await runExperiment({ experiment: experiment(), target, outDir, clock, faults: layer, tickMs: 100 });
+    // a kill at the first apply finds every action of the fault in the journal (recover's pending list)
+    expect(journaledAtFirstApply).to.deep.equal([12]);
+    expect(most, "actions of one fault in flight together").to.equal(12);
+    expect(record.verdict).to.equal("error");
+    expect(record.reason).to.match(/injecting b failed at b 7: toxiproxy said no/);
+    expect(journal(runDir).filter((l) => l.startsWith("inject-failed"))).to.deep.equal(["inject-failed b#7"]);
+    // b's other eleven took effect and are reverted with the failed one; a's twelve too
+    expect(reverted.filter((r) => r.startsWith("b#")).length).to.equal(12);
+    expect(reverted.filter((r) => r.startsWith("a#")).length).to.equal(12);
+    expect(record.faults.find((f) => f.name === "b")?.injectedAt).to.be.a("number");
   });
 });
