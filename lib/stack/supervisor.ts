@@ -28,7 +28,7 @@ import { stackTarget } from "./target-file.ts";
 import { RolloutController } from "./rollout.ts";
 import { assignPorts, portsNeeded } from "./topology.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
-import { LOOPBACK, slotConfig } from "./placement.ts";
+import { LOOPBACK, TOXIPROXY_ENV, slotConfig } from "./placement.ts";
 import type { KubernetesReplicas, Placement, StackState } from "./placement.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -120,7 +120,7 @@ export class Supervisor {
   /** Toxiproxy first: every path into a region goes through it, one proxy pair per replica slot. */
   private async startToxiproxy(): Promise<ToxiproxyApi> {
     const where = this.placement;
-    const toxiproxy = where.toxiproxy ? undefined : this.spawn("toxiproxy", join(ROOT, "tools/bin/toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)]);
+    const toxiproxy = where.toxiproxy ? undefined : this.spawn("toxiproxy", join(ROOT, "tools/bin/toxiproxy-server"), ["-host", "127.0.0.1", "-port", String(this.ports.toxiproxy)], undefined, TOXIPROXY_ENV);
     const tp = new ToxiproxyApi(where.toxiproxy?.api ?? `http://127.0.0.1:${this.ports.toxiproxy}`);
     await this.waitFor("toxiproxy", () => tp.version().then(() => true), toxiproxy);
     // An external Toxiproxy listens on every address of its container; the gateway dials it by name.

@@ -13,6 +13,7 @@ import { loadOne } from "../loader/documents.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { alive } from "../proc/group.ts";
 import { reservePorts } from "../proc/ports.ts";
+import { TOXIPROXY_ENV } from "../stack/placement.ts";
 import type { Placement } from "../stack/placement.ts";
 import { assignPorts, portsNeeded } from "../stack/topology.ts";
 import type { StartedTarget } from "./local.ts";
@@ -194,7 +195,7 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     if (gateway === undefined) throw new FaultlineError("E_TARGET", `network ${network.getName()} has no gateway address`);
 
     progress(`starting ${images.toxiproxy}`);
-    const toxiproxy = await onLoopback(new ToxiProxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels)).start();
+    const toxiproxy = await onLoopback(new ToxiProxyContainer(images.toxiproxy).withEnvironment(TOXIPROXY_ENV).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels)).start();
 
     const sets = [...(o.sets ?? [])];
     if (o.webhookUrl !== undefined) {
