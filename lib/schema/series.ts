@@ -88,9 +88,15 @@ export function completedOf(o: Record<Outcome, number>): number {
   return o.ok + errorsOf(o);
 }
 
-/** Merges the latency (or TTFT) histograms of the buckets in [start, end) and returns their quantiles. */
+/**
+ * Merges the latency (or TTFT) histograms of the buckets wholly inside [start, end] and returns their
+ * quantiles. A bucket that straddles the end belongs partly to what came next (a baseline's last
+ * bucket holds the first requests of the fault that followed it): it is left out, as the judges'
+ * counts leave it out.
+ */
 export function latencyOver(series: LoadSeries, start: number, end: number, which: "latHdr" | "ttftHdr" = "latHdr"): Quantiles | null {
-  const inWindow = series.buckets.filter((b) => b.t >= start && b.t < end);
+  const width = series.bucketMs || BUCKET_MS;
+  const inWindow = series.buckets.filter((b) => b.t >= start && b.t + width <= end + 1);
   if (inWindow.length > 0 && inWindow.every((b) => b[which] === undefined)) {
     // Engines without histograms (k6): the worst bucket percentile — pessimistic, never flattering.
     const qs = inWindow.map((b) => (which === "latHdr" ? b.lat : b.ttft)).filter((q): q is Quantiles => q !== null);
@@ -99,9 +105,9 @@ export function latencyOver(series: LoadSeries, start: number, end: number, whic
     return { p50: worst("p50"), p90: worst("p90"), p95: worst("p95"), p99: worst("p99"), max: worst("max"), mean: worst("mean"), count: qs.reduce((s, q) => s + q.count, 0) };
   }
   const acc = newHistogram();
-  for (const b of series.buckets) {
+  for (const b of inWindow) {
     const enc = b[which];
-    if (b.t < start || b.t >= end || enc === undefined) continue;
+    if (enc === undefined) continue;
     const h = hdr.decodeFromCompressedBase64(enc, 32, false);
     acc.add(h);
     h.destroy();

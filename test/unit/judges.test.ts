@@ -220,6 +220,19 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(judgeSlo(slo, record(s)).verdict).to.equal("fail");
   });
 
+  it("SLO over a phase leaves out the bucket that straddles its end: the baseline's p99 is not the fault's first 100 ms", () => {
+    // the baseline ends 2 ms into the first bucket of the fault (900 ms per request, 100 requests a bucket)
+    const s = series([...during(10, healthy), ...during(30, { n: 1000, ms: 900 }), ...during(20, healthy)]);
+    const r = record(s);
+    r.phases = [{ name: "baseline", start: T0, end: T0 + 10_002 }, { name: "fault", start: T0 + 10_002, end: T0 + 40_000 }, ...r.phases.slice(2)];
+    const slo = { kind: "slo" as const, name: "s", during: "baseline" as const, p99: 500 };
+    const judged = judgeSlo(slo, r);
+    expect(judged.verdict, judged.message).to.equal("pass");
+    expect(judged.measured).to.be.below(30);
+    // and the fault phase does see it
+    expect(judgeSlo({ ...slo, during: "fault" }, r).verdict).to.equal("fail");
+  });
+
   it("k6-style thresholds parse, quote bad input, and judge both ways", () => {
     expect(parseThreshold("http_req_duration: p(99) < 500ms")).to.deep.include({ metric: "http_req_duration", op: "<", value: 500 });
     expect(parseThreshold("http_req_failed: rate < 0.01")).to.deep.include({ value: 0.01 });
