@@ -25,7 +25,10 @@ async function withTimeout<T>(what: string, api: string, p: Promise<T>): Promise
 }
 
 function describeCause(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  // the client's HTTP errors carry Toxiproxy's own reason ({"error": "...", "status": 500}) in the response
+  const said = (err as { response?: { data?: { error?: unknown } } } | undefined)?.response?.data?.error;
+  const base = err instanceof Error ? err.message : String(err);
+  return typeof said === "string" ? `${base}: ${said}` : base;
 }
 
 /** The client drops fetch's socket error; a plain TCP connect tells why the API cannot be reached. */
