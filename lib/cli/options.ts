@@ -9,6 +9,13 @@ export const positiveNumber = (v: string): number => {
   return n;
 };
 
+/** A count from 1 to 1,000 (runs, repeats). */
+export const wholeNumber = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError("expected a whole number from 1 to 1000");
+  return n;
+};
+
 export const durationMs = (v: string): number => {
   const ms = parseDuration(v);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError("expected a duration such as 10s or 2m");

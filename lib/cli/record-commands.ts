@@ -10,7 +10,7 @@ import { readRunRecord } from "../loader/run-record.ts";
 import { renderRunHtml } from "../report/html.ts";
 import type { Experiment } from "../schema/experiment.ts";
 import { print } from "./options.ts";
-import { VERDICT_EXIT } from "./run-commands.ts";
+import { VERDICT_EXIT } from "./suite.ts";
 
 /** `recover`, `report` and `judge`: the commands that work from what runs left behind. */
 

@@ -1,26 +1,19 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
-import { pino } from "pino";
-import { ExitCode, ValidationError, errorMessage, printable, worseExit } from "../errors.ts";
-import { runExperiment } from "../engine/run.ts";
-import { DEFAULT_LIMITS, compareRuns, deltasMarkdown, loadBaselines, parseLimits } from "../gate/compare.ts";
+import { ExitCode, ValidationError, printable, worseExit } from "../errors.ts";
+import { DEFAULT_LIMITS, compareRepeats, compareRuns, deltasMarkdown, loadBaselineRepeats, loadBaselines, parseLimits } from "../gate/compare.ts";
 import type { Delta } from "../gate/compare.ts";
-import { expandPaths, loadFile, loadOne } from "../loader/documents.ts";
-import { sourceWithScenarios } from "../loader/scenarios.ts";
-import { headline } from "../report/markdown.ts";
-import { renderJunit, writeIndex, writeRunReports } from "../report/write.ts";
-import type { Experiment } from "../schema/experiment.ts";
-import type { AssertionResult, RunRecord, Verdict } from "../schema/run-record.ts";
-import { isBuiltinTarget, loadTargetFile, resolveTargetRef } from "../targets/index.ts";
-import { ConsoleReporter, verdictMark } from "./console-reporter.ts";
-import { collect, isInputError, positiveNumber, print } from "./options.ts";
-import { interruptible } from "./signals.ts";
+import { expandPaths, loadFile } from "../loader/documents.ts";
+import { renderJunit } from "../report/write.ts";
+import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
+import { collect, isInputError, positiveNumber, print, wholeNumber } from "./options.ts";
+import { run, runSuite } from "./suite.ts";
+import type { RunFlags } from "./suite.ts";
 
 /** `validate`, `run` and `gate`: the commands that read experiments and run them. */
 
-export const VERDICT_EXIT: Record<Verdict, number> = { pass: ExitCode.pass, fail: ExitCode.fail, inconclusive: ExitCode.inconclusive, aborted: ExitCode.aborted, error: ExitCode.error };
 
 async function validate(paths: string[]): Promise<number> {
   const files = await expandPaths(paths);
@@ -44,132 +37,28 @@ async function validate(paths: string[]): Promise<number> {
   return bad > 0 ? ExitCode.invalid : ExitCode.pass;
 }
 
-interface RunFlags {
-  target?: string;
-  dryRun?: boolean;
-  out: string;
-  timeScale: number;
-  rateScale: number;
-  stackSet: string[];
-  stackConfig?: string;
-  junit?: string;
-  runId?: string;
-  logLevel: string;
-}
-
-async function run(paths: string[], flags: RunFlags): Promise<number> {
-  const { worst, records } = await runSuite(paths, flags);
-  if (flags.junit !== undefined && worst !== ExitCode.invalid) await writeFile(flags.junit, renderJunit(records.map((r) => r.record)));
-  return worst;
-}
-
-/**
- * Every experiment of the suite, and every target file they name, loaded and checked before anything
- * runs: a mistake anywhere is exit 2 with every problem, and nothing starts.
- */
-async function loadSuite(paths: string[], target: string | undefined): Promise<{ experiments: { file: string; exp: Experiment; targetRef: string }[]; problems: string[] }> {
-  const files = await expandPaths(paths);
-  const experiments: { file: string; exp: Experiment; targetRef: string }[] = [];
-  const problems: string[] = [];
-  const targetFiles = new Set<string>();
-  for (const file of files) {
-    try {
-      const exp = await loadOne(file, "Experiment");
-      const targetRef = target ?? (exp.target !== undefined ? resolveTargetRef(exp.target, dirname(file)) : undefined);
-      if (targetRef === undefined) {
-        problems.push(`${file}: no target: pass --target local, --target FILE, or set target: in the experiment`);
-        continue;
-      }
-      experiments.push({ file, exp, targetRef });
-      if (!isBuiltinTarget(targetRef)) targetFiles.add(targetRef);
-    } catch (err) {
-      if (!isInputError(err)) throw err;
-      problems.push(err.message);
-    }
-  }
-  // a target file is input like the experiments: a mistake in it is exit 2 before anything starts
-  for (const t of targetFiles) {
-    try {
-      await loadTargetFile(t);
-    } catch (err) {
-      if (!isInputError(err)) throw err;
-      problems.push(err.message);
-    }
-  }
-  return { experiments, problems };
-}
-
-/** Runs every experiment under `paths` in order; each leaves its run folder, the suite an index. */
-async function runSuite(paths: string[], flags: RunFlags): Promise<{ worst: number; records: { runDir: string; record: RunRecord }[] }> {
-  const suite = await loadSuite(paths, flags.target);
-  if (suite.problems.length > 0) {
-    process.stderr.write(`${suite.problems.map((p) => printable(p, 10_000)).join("\n")}\n`);
-    return { worst: ExitCode.invalid, records: [] };
-  }
-  const experiments = suite.experiments;
-  await mkdir(flags.out, { recursive: true });
-  const { signal, dispose } = interruptible();
-  let worst: number = ExitCode.pass;
-  const records: { runDir: string; record: RunRecord }[] = [];
-  const suiteStart = Date.now();
-  try {
-    for (const { file, exp, targetRef } of experiments) {
-      const log = pino({ level: flags.logLevel, redact: ["*.token", "*.password", "*.authorization", "headers.authorization"] }, pino.destination(2));
-      const { record, runDir } = await runExperiment({
-        experiment: exp,
-        experimentFile: file,
-        experimentSource: sourceWithScenarios(file, exp.scenarios),
-        target: targetRef,
-        ...(isBuiltinTarget(targetRef) ? {} : { targetFile: targetRef }),
-        stackSets: flags.stackSet,
-        ...(flags.stackConfig ? { stackConfig: flags.stackConfig } : {}),
-        outDir: flags.out,
-        timeScale: flags.timeScale,
-        rateScale: flags.rateScale,
-        ...(flags.dryRun ? { dryRun: true } : {}),
-        signal,
-        reporters: [new ConsoleReporter()],
-        log,
-        ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
-      });
-      try {
-        await writeRunReports(runDir, record);
-        process.stderr.write(`  report: ${join(runDir, "report.html")}\n`);
-      } catch (err) {
-        process.stderr.write(`  could not write the report: ${errorMessage(err)} (run.json is in ${runDir})\n`);
-      }
-      records.push({ runDir, record });
-      // a dry run ends "aborted" by design once its plan holds: that is its success
-      const verdict = flags.dryRun && record.verdict === "aborted" ? "pass" : record.verdict;
-      worst = worseExit(worst, VERDICT_EXIT[verdict ?? "error"]);
-      if (signal.aborted) break;
-    }
-  } finally {
-    dispose();
-  }
-  const written = await writeIndex(flags.out, { runDirs: records.map((r) => r.runDir), startedAt: suiteStart });
-  if (records.length > 1) {
-    print(`\n${records.length} experiments:`);
-    for (const { record } of records) print(`  ${verdictMark(record.verdict)} ${record.verdict?.toUpperCase().padEnd(7)} ${record.experiment.name.padEnd(24)} ${headline(record)}`);
-    if (written.summary) print(`summary: ${written.summary}`);
-  }
-  print(`reports: ${written.index}`);
-  return { worst, records };
-}
-
 interface GateFlags extends RunFlags {
   baseline: string;
   maxRegression: string[];
 }
 
-/** `run`, then every run compared with its baseline: a regression fails the gate like a failed assertion. */
+/**
+ * `run`, then every experiment compared with its baseline: a regression fails the gate like a failed
+ * assertion. Repeats on both sides are compared as distributions; else the last run against the
+ * baseline's newest passing run.
+ */
 async function gate(paths: string[], flags: GateFlags): Promise<number> {
   const limits = parseLimits(flags.maxRegression);
   const baselines = await loadBaselines(flags.baseline);
-  const { worst, records } = await runSuite(paths, flags);
+  const baselineRepeats = await loadBaselineRepeats(flags.baseline);
+  const { worst, records, repeats } = await runSuite(paths, flags);
   if (worst === ExitCode.invalid) return worst;
-  const compared = records.map(({ record: r }) => {
-    const b = baselines.get(r.experiment.name);
+  const last = new Map(records.map((r) => [r.record.experiment.name, r.record]));
+  const compared = [...last.values()].map((r) => {
+    const name = r.experiment.name;
+    const [br, cr] = [baselineRepeats.get(name), repeats.find((x) => x.experiment === name)];
+    if (br !== undefined && cr !== undefined) return { record: r, deltas: compareRepeats(br, cr, limits) };
+    const b = baselines.get(name);
     return { record: r, deltas: b ? compareRuns(b.record, r, limits) : [] };
   });
   // JUnit: each compared metric is one more testcase of its experiment's suite
@@ -178,14 +67,14 @@ async function gate(paths: string[], flags: GateFlags): Promise<number> {
   }
   if (records.length === 0) return worst;
   const deltas = compared.flatMap((c) => c.deltas);
-  const missing = records.map((r) => r.record.experiment.name).filter((n) => !baselines.has(n));
-  const unsure = records.filter((r) => r.record.verdict === "inconclusive").map((r) => r.record.experiment.name);
+  const missing = [...last.keys()].filter((n) => !baselines.has(n) && !baselineRepeats.has(n));
+  const unsure = [...new Set(records.filter((r) => r.record.verdict === "inconclusive").map((r) => r.record.experiment.name))];
   const md = deltasMarkdown(deltas, missing, unsure);
   const file = join(flags.out, "gate.md");
   await writeFile(file, md);
   if (process.env.GITHUB_STEP_SUMMARY) await writeFile(process.env.GITHUB_STEP_SUMMARY, md, { flag: "a" });
   print(`\nregression gate against ${flags.baseline}:`);
-  for (const d of deltas) print(`  ${d.regressed ? "✗" : "✓"} ${d.experiment.padEnd(22)} ${d.subject.padEnd(24)} ${d.baseline.toFixed(0)} ms → ${d.current.toFixed(0)} ms (${d.change >= 0 ? "+" : ""}${(d.change * 100).toFixed(0)} %, limit +${(d.limit * 100).toFixed(0)} %)`);
+  for (const d of deltas) print(`  ${d.regressed ? "✗" : "✓"} ${d.experiment.padEnd(22)} ${d.subject.padEnd(24)} ${d.baseline.toFixed(0)} ms → ${d.current.toFixed(0)} ms (${d.change >= 0 ? "+" : ""}${(d.change * 100).toFixed(0)} %, limit +${(d.limit * 100).toFixed(0)} %)${d.test ? `, medians of ${d.test.baselineRuns} and ${d.test.currentRuns} runs, Mann–Whitney p = ${d.test.p.toFixed(3)}` : ""}`);
   for (const m of missing) print(`  - ${m}: no baseline, not compared`);
   for (const m of unsure) print(`  ? ${m}: inconclusive, run it again (the instrument could not tell)`);
   print(`gate: ${file}`);
@@ -227,6 +116,7 @@ export function addRunCommands(program: Command, setExit: (code: number) => void
       .option("--stack-config <file>", "with --target local: the stack config file")
       .option("--junit <file>", "also write one JUnit XML file for every experiment run")
       .option("--run-id <id>", "use this run id instead of a generated one")
+      .option("--repeat <n>", "run each experiment N times (a fresh stack each time on local and testcontainers) and write a repeat record: per check the pass/fail/inconclusive counts, per measurement the median and its 95 % interval", wholeNumber, 1)
       .addOption(new Option("--log-level <level>", "structured log level on stderr").choices(["silent", "error", "warn", "info", "debug"]).default("silent"));
   runOptions(program.command("run").description("run experiments: baseline, faults, recovery, judgement").argument("<paths...>", "experiment files or folders")).action(
     async (paths: string[], flags: RunFlags) => setExit(await run(paths, flags)),
@@ -240,4 +130,12 @@ export function addRunCommands(program: Command, setExit: (code: number) => void
   )
     .option("--max-regression <metric=pct>", `allowed growth of a lower-is-better metric (repeatable; defaults ${Object.entries(DEFAULT_LIMITS).map(([k, v]) => `${k}=${v * 100}%`).join(", ")})`, collect, [] as string[])
     .action(async (paths: string[], flags: GateFlags) => setExit(await gate(paths, flags)));
+  runOptions(
+    program
+      .command("calibrate")
+      .description("run experiments with their load and phases but no fault, N times: the false-alarm rate of every check that must stay quiet without one")
+      .argument("<paths...>", "experiment files or folders"),
+  )
+    .option("--runs <n>", "how many runs", wholeNumber, 10)
+    .action(async (paths: string[], flags: RunFlags & { runs: number }) => setExit(await run(paths, { ...flags, repeat: flags.runs, calibration: true })));
 }

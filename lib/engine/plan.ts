@@ -45,6 +45,7 @@ export function newRunRecord(opts: RunOptions, runId: string, startedAt: number,
     series: { probes: {} },
     environment: { faultline, node: process.versions.node, platform: `${process.platform}/${process.arch}` },
     spec: exp,
+    ...(opts.calibration ? { calibration: true } : {}),
     ...(opts.experimentSource !== undefined ? { source: opts.experimentSource } : {}),
   };
 }

@@ -247,7 +247,8 @@ class ExperimentRun {
     this.event("steady-state", hasSteadyState(exp) ? "steady state holds" : "no steady state defined");
     const sched = this.sched;
     this.enterPhase("fault", sched.faultPhaseMs);
-    await this.runPhase(sched.faultPhaseMs, (elapsed) => sched.tick(elapsed));
+    if (this.opts.calibration) this.event("calibration", "calibration: the fault phase runs its course with nothing injected");
+    await this.runPhase(sched.faultPhaseMs, this.opts.calibration ? undefined : (elapsed) => sched.tick(elapsed));
     await sched.revertAll("fault phase ended");
     this.enterPhase("recovery", exp.phases.recovery * scale);
     await this.runPhase(exp.phases.recovery * scale);

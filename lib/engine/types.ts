@@ -32,6 +32,11 @@ export interface RunOptions {
   runId?: string;
   /** Plan every fault against the target, print what each would change, inject nothing. */
   dryRun?: boolean;
+  /**
+   * A calibration run: every phase as planned, every fault planned but none injected, only the
+   * checks that must stay quiet without a fault judged (`faultline calibrate`).
+   */
+  calibration?: boolean;
   /** Asked once every fault is planned, before the baseline: false ends the run aborted, nothing injected. */
   confirm?: (plan: PlannedRun) => Promise<boolean>;
   /** Hands over a function that writes an operator's note into the run's timeline. */

@@ -1,9 +1,12 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FaultlineError } from "../errors.ts";
-import { p, windowOf } from "../judge/context.ts";
 import { readRunRecord } from "../loader/run-record.ts";
-import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
+import { measurementsOf } from "../judge/measurements.ts";
+import { mannWhitneyGreater } from "../judge/stats.ts";
+import { listRepeats } from "../report/write.ts";
+import type { RepeatRecord } from "../schema/repeat-record.ts";
+import type { RunRecord } from "../schema/run-record.ts";
 
 /**
  * The regression gate: a run may pass every assertion and still be worse than the release before
@@ -20,6 +23,8 @@ export const METRICS = {
   rollback: { what: "time until a bad rollout was rolled back (rollback assertions)", limit: 0.25, floorMs: 1000 },
 } as const;
 export type MetricName = keyof typeof METRICS;
+/** With repeats on both sides, a metric regresses only if a one-sided Mann–Whitney test says so at this level. */
+export const SIGNIFICANCE = 0.05;
 export type Limits = Record<MetricName, number>;
 
 export const DEFAULT_LIMITS: Limits = Object.fromEntries(Object.entries(METRICS).map(([k, v]) => [k, v.limit])) as Limits;
@@ -50,42 +55,50 @@ export interface Delta {
   change: number;
   limit: number;
   regressed: boolean;
-}
-
-function metricOf(a: AssertionResult): MetricName | undefined {
-  if (a.kind === "failover") return "failover";
-  if (a.kind === "alert" && a.unit === "s") return "alert";
-  if (a.kind === "rescheduled") return "rescheduled";
-  if (a.kind === "rollback") return "rollback";
-  if ((a.kind === "slo" || a.kind === "threshold") && a.unit === "ms") return "p99";
-  return undefined;
-}
-
-/** Measured values in ms: the judges report failover in ms and alerts, rollbacks and rescheduling in s. */
-function inMs(a: AssertionResult): number | null {
-  if (a.measured === null || a.measured === undefined || !Number.isFinite(a.measured)) return null;
-  return a.unit === "s" ? a.measured * 1000 : a.unit === "ms" ? a.measured : null;
+  /** with repeats on both sides: baseline and current are medians, and the rank test's result */
+  test?: { p: number; exact: boolean; baselineRuns: number; currentRuns: number };
 }
 
 export function compareRuns(baseline: RunRecord, current: RunRecord, limits: Limits = DEFAULT_LIMITS): Delta[] {
   const out: Delta[] = [];
-  const add = (metric: MetricName, subject: string, b: number, c: number): void => {
-    const change = b > 0 ? (c - b) / b : c > 0 ? Infinity : 0;
-    const regressed = change > limits[metric] && c - b > METRICS[metric].floorMs;
-    out.push({ experiment: current.experiment.name, metric, subject, baseline: b, current: c, unit: "ms", change, limit: limits[metric], regressed });
-  };
-  const before = new Map(baseline.assertions.map((a) => [a.name, a]));
-  for (const a of current.assertions) {
-    const metric = metricOf(a);
-    const b = before.get(a.name);
-    // an inconclusive measurement (here or in the baseline) is not compared: it may be the instrument's
-    if (metric === undefined || b === undefined || b.kind !== a.kind || a.verdict === "inconclusive" || b.verdict === "inconclusive") continue;
-    const [bv, cv] = [inMs(b), inMs(a)];
-    if (bv !== null && cv !== null) add(metric, a.name, bv, cv);
+  const before = new Map(measurementsOf(baseline).map((m) => [`${m.metric} ${m.subject}`, m]));
+  for (const m of measurementsOf(current)) {
+    const b = before.get(`${m.metric} ${m.subject}`);
+    // availability is reported, not gated (its SLO assertions gate it); inconclusive values are left out already
+    if (b === undefined || m.metric === "availability") continue;
+    out.push(delta(current.experiment.name, m.metric, m.subject, b.value, m.value, limits));
   }
-  const runP99 = (r: RunRecord): number | null => (r.series.load ? p(r.series.load, windowOf(r, "run"), "p99") : null);
-  const [bp, cp] = [runP99(baseline), runP99(current)];
-  if (bp !== null && cp !== null) add("p99", "run p99", bp, cp);
+  return out;
+}
+
+function delta(experiment: string, metric: MetricName, subject: string, b: number, c: number, limits: Limits, test?: Delta["test"]): Delta {
+  const change = b > 0 ? (c - b) / b : c > 0 ? Infinity : 0;
+  const big = change > limits[metric] && c - b > METRICS[metric].floorMs;
+  return { experiment, metric, subject, baseline: b, current: c, unit: "ms", change, limit: limits[metric], regressed: big && (test === undefined || test.p < SIGNIFICANCE), ...(test ? { test } : {}) };
+}
+
+/**
+ * With repeats on both sides, distributions are compared, as a canary judge does: a metric regresses
+ * when a one-sided Mann–Whitney test says the current runs are slower (p < 0.05) and the medians
+ * moved by more than the limit and the floor. Noise that a single run would turn into a red gate
+ * then needs to repeat itself before it counts.
+ */
+export function compareRepeats(baseline: RepeatRecord, current: RepeatRecord, limits: Limits = DEFAULT_LIMITS): Delta[] {
+  const before = new Map(baseline.metrics.map((m) => [`${m.metric} ${m.subject}`, m]));
+  const out: Delta[] = [];
+  for (const m of current.metrics) {
+    const b = before.get(`${m.metric} ${m.subject}`);
+    if (b === undefined || !(m.metric in METRICS)) continue;
+    const t = mannWhitneyGreater(b.values, m.values);
+    out.push(delta(current.experiment, m.metric as MetricName, m.subject, b.spread.median, m.spread.median, limits, { p: t.p, exact: t.exact, baselineRuns: b.values.length, currentRuns: m.values.length }));
+  }
+  return out;
+}
+
+/** The newest repeat record (not a calibration) of each experiment in a baseline folder. */
+export async function loadBaselineRepeats(dir: string): Promise<Map<string, RepeatRecord>> {
+  const out = new Map<string, RepeatRecord>();
+  for (const { record } of await listRepeats(dir)) if (record.kind === "repeat" && !out.has(record.experiment)) out.set(record.experiment, record);
   return out;
 }
 
@@ -112,13 +125,20 @@ const sign = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? "+" : ""}$
 
 /** The gate's part of summary.md: every compared metric with its delta, regressions first. */
 export function deltasMarkdown(deltas: readonly Delta[], missing: readonly string[], inconclusive: readonly string[] = []): string {
+  const tested = deltas.filter((d) => d.test !== undefined);
+  const single = deltas.length - tested.length;
+  const rule = [
+    tested.length > 0 ? `${tested.length} compared as distributions (medians shown; regressed = one-sided Mann–Whitney p < ${SIGNIFICANCE} and the median past the limit)` : "",
+    single > 0 ? `${single} compared run against run (one run on a side: repeat both with \`--repeat N\` to compare distributions)` : "",
+  ].filter(Boolean);
   const rows = [...deltas].sort((a, b) => Number(b.regressed) - Number(a.regressed) || a.experiment.localeCompare(b.experiment));
   const lines = [
     `### Regression gate: ${deltas.filter((d) => d.regressed).length} regressed of ${deltas.length} compared`,
     "",
-    "| | experiment | metric | baseline | now | change | limit |",
-    "|---|---|---|---|---|---|---|",
-    ...rows.map((d) => `| ${d.regressed ? "❌" : "✅"} | ${d.experiment} | ${d.subject} | ${fmt(d.baseline)} | ${fmt(d.current)} | ${sign(d.change)} | +${(d.limit * 100).toFixed(0)} % |`),
+    ...(rule.length > 0 ? [`${rule.join("; ")}.`, ""] : []),
+    "| | experiment | metric | baseline | now | change | limit | test |",
+    "|---|---|---|---|---|---|---|---|",
+    ...rows.map((d) => `| ${d.regressed ? "❌" : "✅"} | ${d.experiment} | ${d.subject} | ${fmt(d.baseline)} | ${fmt(d.current)} | ${sign(d.change)} | +${(d.limit * 100).toFixed(0)} % | ${d.test ? `p = ${d.test.p.toFixed(3)} (${d.test.baselineRuns} vs ${d.test.currentRuns} runs)` : "single runs"} |`),
   ];
   if (missing.length > 0) lines.push("", `No baseline for: ${missing.join(", ")} (not compared).`);
   if (inconclusive.length > 0) lines.push("", `Inconclusive — run again: ${inconclusive.join(", ")} (the instrument could not tell; not a pass).`);

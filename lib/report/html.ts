@@ -30,9 +30,9 @@ function embed(value: unknown): string {
  * One self-contained HTML file per run: the data model embedded as JSON, uPlot inlined, nothing
  * fetched when opened (works from file://), legible printed to PDF.
  */
-export function renderRunHtml(record: RunRecord): string {
+export function renderRunHtml(record: RunRecord, calibration?: string): string {
   const { uplotJs, uplotCss, appJs, css } = loadAssets();
-  const model = reportModel(record);
+  const model = { ...reportModel(record), ...(calibration !== undefined ? { calibration } : {}) };
   const title = `${record.experiment.name} — ${record.verdict?.toUpperCase() ?? "RUNNING"}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -29,7 +29,7 @@ export async function listRuns(out: string): Promise<RunEntry[]> {
   return out_.sort((a, b) => b.record.startedAt - a.record.startedAt);
 }
 
-const STYLE = `body{font-family:system-ui,sans-serif;margin:24px;color:#1d1d1f}main{max-width:1100px;margin:auto}table{border-collapse:collapse;width:100%;font-size:14px}th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eee}th{background:#f6f6f8}.v{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:4px;color:#fff}.pass{background:#1e7b34}.fail{background:#b3261e}.aborted{background:#8a5a00}.error{background:#6b2c91}.muted{color:#666;font-size:12px}h1{font-size:22px}.summary{display:flex;gap:12px;margin:12px 0}.summary div{padding:10px 16px;border-radius:6px;background:#f6f6f8}`;
+const STYLE = `body{font-family:system-ui,sans-serif;margin:24px;color:#1d1d1f}main{max-width:1100px;margin:auto}table{border-collapse:collapse;width:100%;font-size:14px}th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eee}th{background:#f6f6f8}.v{font-weight:700;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:4px;color:#fff}.pass{background:#1e7b34}.fail{background:#b3261e}.inconclusive{background:#5b6b7b}.aborted{background:#8a5a00}.error{background:#6b2c91}.muted{color:#666;font-size:12px}h1{font-size:22px}.summary{display:flex;gap:12px;margin:12px 0}.summary div{padding:10px 16px;border-radius:6px;background:#f6f6f8}`;
 
 function row(e: RunEntry, prefix: string): string {
   const r = e.record;

@@ -27,6 +27,8 @@ export interface ReportModel {
   record: Omit<RunRecord, "series"> & { series: { probes: RunRecord["series"]["probes"] } };
   chart: ChartData | null;
   generatedAt: number;
+  /** the experiment's last calibration on this target, in words */
+  calibration?: string;
 }
 
 const MAX_POINTS = 1500;

@@ -39,6 +39,8 @@
     ),
   );
   if (r.reason) app.append(h("p", { class: `reason ${verdict}` }, r.reason));
+  if (r.calibration) app.append(h("p", { class: "muted calibration" }, "calibration run: the faults were planned, not injected; only the checks that must stay quiet were judged"));
+  if (model.calibration) app.append(h("p", { class: "muted calibration", id: "calibration" }, model.calibration));
   if (r.experiment.hypothesis || r.experiment.description) {
     app.append(h("section", {}, h("h2", {}, "Hypothesis"), h("p", { class: "hypothesis" }, r.experiment.hypothesis || ""), r.experiment.description ? h("p", { class: "muted" }, r.experiment.description) : null));
   }

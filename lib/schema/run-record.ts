@@ -96,4 +96,6 @@ export interface RunRecord {
   /** The validated experiment (durations in ms) and its YAML, so a stored run can be re-judged and reported. */
   spec?: unknown;
   source?: string;
+  /** `faultline calibrate`: the faults were planned, not injected */
+  calibration?: boolean;
 }

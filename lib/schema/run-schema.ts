@@ -84,6 +84,7 @@ export const RunRecordSchema = z.object({
   environment: z.record(z.string(), z.unknown()).optional(),
   spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),
   source: z.string().optional().meta({ description: "the experiment's YAML as written" }),
+  calibration: z.boolean().optional().meta({ description: "faultline calibrate: the faults were planned, not injected" }),
 });
 
 // Compile-time: the schema describes exactly the RunRecord type (both directions).
