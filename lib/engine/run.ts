@@ -161,7 +161,7 @@ class ExperimentRun {
       this.sched.add(fault, name, at, until, plan, record);
     }
     const planned = this.sched.planned;
-    this.event("plan", `${planned.length} fault(s) planned: ${planned.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}`);
+    this.event("plan", `${planned.length} fault(s) planned: ${planned.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}${this.opts.calibration ? " (calibration: none will be injected)" : ""}`);
     if (this.opts.dryRun) {
       for (const s of planned) for (const line of dryRunLines(s)) this.event("dry-run", line, { fault: s.name });
       throw new RunAborted("dry run: every selector resolved and every backend answered; nothing was injected");
@@ -247,7 +247,6 @@ class ExperimentRun {
     this.event("steady-state", hasSteadyState(exp) ? "steady state holds" : "no steady state defined");
     const sched = this.sched;
     this.enterPhase("fault", sched.faultPhaseMs);
-    if (this.opts.calibration) this.event("calibration", "calibration: the fault phase runs its course with nothing injected");
     await this.runPhase(sched.faultPhaseMs, this.opts.calibration ? undefined : (elapsed) => sched.tick(elapsed));
     await sched.revertAll("fault phase ended");
     this.enterPhase("recovery", exp.phases.recovery * scale);

@@ -5,6 +5,9 @@ import { errorsOf } from "../../lib/schema/series.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { HEALTHY_ARGS, MISCONFIGURED } from "../helpers/misconfigurations.ts";
+
+const misconfigured = (experiment: string): string[] => MISCONFIGURED[experiment]?.args ?? [];
 
 /**
  * Every shipped experiment, run as a user runs it against the local stack (time-scaled), proven
@@ -45,13 +48,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("region-partition fails on us-east-failover-under-30s when detection is slowed and circuit breaking is off", async () => {
-    const { code, record, out } = await run("region-partition", [
-      "--rate-scale", "0.25",
-      "--stack-set", "gateway.healthCheck.intervalMs=15000",
-      "--stack-set", "gateway.outlier.failureRatePct=100",
-      "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000",
-      "--stack-set", "gateway.circuitBreaker.maxConnections=100000",
-    ]);
+    const { code, record, out } = await run("region-partition", misconfigured("region-partition"));
     const t0 = record.faults[0]?.injectedAt ?? 0;
     // the misconfigured stack really misbehaves: 30 s into the partition clients still fail
     expect(errorRate(record, t0, 25_000, 30_000), "client error rate 25–30 s into the partition").to.be.above(0.05);
@@ -66,7 +63,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("cross-region-latency fails on fires-above-slo (and only that) when the alert threshold is 5000 ms", async () => {
-    const { record, out } = await run("cross-region-latency", ["--time-scale", "0.75", "--stack-set", "alerts.p99LatencyMs=5000"]);
+    const { record, out } = await run("cross-region-latency", ["--time-scale", "0.75", ...misconfigured("cross-region-latency")]);
     const above = record.faults.find((f) => f.name === "latency-above-slo");
     const w = { start: (above?.injectedAt ?? 0) + 5000, end: above?.revertedAt ?? 0 };
     const p99s = record.series.load?.buckets.filter((b) => b.t >= w.start && b.t < w.end).map((b) => b.lat?.p99 ?? 0) ?? [];
@@ -83,13 +80,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("node-loss fails on slo-holds (and only that) when the gateway neither retries nor notices dead replicas quickly", async () => {
-    const { record, out } = await run("node-loss", [
-      "--time-scale", "0.5",
-      "--stack-set", "gateway.retries=0",
-      "--stack-set", "gateway.healthCheck.intervalMs=15000",
-      "--stack-set", "gateway.outlier.failureRatePct=100",
-      "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000",
-    ]);
+    const { record, out } = await run("node-loss", ["--time-scale", "0.5", ...misconfigured("node-loss")]);
     const t0 = record.faults[0]?.injectedAt ?? 0;
     // the misconfigured stack really misbehaves: clients see the dead zone's share of requests fail
     expect(errorRate(record, t0, 0, 5000), "client error rate in the first 5 s of the zone loss").to.be.above(0.01);
@@ -103,7 +94,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("gpu-oom fails on early-warning (and only that) when GPUMemoryHigh is set past 100 %", async () => {
-    const { record, out } = await run("gpu-oom", ["--time-scale", "0.75", "--stack-set", "alerts.gpuMemoryPct=101"]);
+    const { record, out } = await run("gpu-oom", ["--time-scale", "0.75", ...misconfigured("gpu-oom")]);
     // it really ran out of memory, with no warning first
     expect(firedAlerts(record)).to.include("GPUOutOfMemory");
     expect(firedAlerts(record)).to.not.include("GPUMemoryHigh");
@@ -117,7 +108,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("bad-rollout fails on rolled-back (and only that) when automatic rollback is off", async () => {
-    const { record, out } = await run("bad-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.autoRollback=false"]);
+    const { record, out } = await run("bad-rollout", ["--time-scale", "0.5", ...misconfigured("bad-rollout")]);
     // the controller really left the regressed canary in place: it paused and never rolled back
     // (clients may not see it: the gateway's outlier ejection routes around a canary with 20 % errors)
     const types = record.timeline.map((e) => e.type);
@@ -129,12 +120,12 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("healthy-rollout passes: promoted to 100 %, no alert", async () => {
-    const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.analysisIntervalSeconds=5"]);
+    const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", ...(HEALTHY_ARGS["healthy-rollout"] ?? [])]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
   });
 
   it("healthy-rollout fails on no-alerts (and only that) when HighP99Latency is set below the model's own latency", async () => {
-    const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", "--stack-set", "rollout.analysisIntervalSeconds=5", "--stack-set", "alerts.p99LatencyMs=30"]);
+    const { record, out } = await run("healthy-rollout", ["--time-scale", "0.5", ...(HEALTHY_ARGS["healthy-rollout"] ?? []), ...misconfigured("healthy-rollout")]);
     // the rollout itself went well, and yet an over-sensitive alert paged
     expect(record.timeline.map((e) => e.type)).to.include("rollout.promoted");
     expect(firedAlerts(record)).to.include("HighP99Latency");

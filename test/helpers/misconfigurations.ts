@@ -1,0 +1,27 @@
+/**
+ * For each shipped experiment, a stack misconfigured for it, the one assertion that must catch it,
+ * and the time scale the both-ways test runs it at (its healthy run too). test/integration/experiments.test.ts proves each case once (and measures from the raw data
+ * that the stack really misbehaved); bench/verdicts.ts repeats them to count.
+ */
+export const MISCONFIGURED: Record<string, { catches: string; why: string; args: string[]; timeScale: string }> = {
+  "region-partition": {
+    catches: "us-east-failover-under-30s",
+    why: "detection slowed, circuit breaking off",
+    // full length: a 15 s health check needs the whole fault to show that failover never completes
+    timeScale: "1",
+    args: ["--rate-scale", "0.25", "--stack-set", "gateway.healthCheck.intervalMs=15000", "--stack-set", "gateway.outlier.failureRatePct=100", "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
+  },
+  "cross-region-latency": { catches: "fires-above-slo", why: "HighP99Latency at 5000 ms", timeScale: "0.75", args: ["--stack-set", "alerts.p99LatencyMs=5000"] },
+  "node-loss": {
+    catches: "slo-holds",
+    why: "no retries, slow detection, no circuit breaking",
+    timeScale: "0.5",
+    args: ["--stack-set", "gateway.retries=0", "--stack-set", "gateway.healthCheck.intervalMs=15000", "--stack-set", "gateway.outlier.failureRatePct=100", "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000"],
+  },
+  "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
+  "bad-rollout": { catches: "rolled-back", why: "automatic rollback off", timeScale: "0.5", args: ["--stack-set", "rollout.autoRollback=false"] },
+  "healthy-rollout": { catches: "no-alerts", why: "HighP99Latency below the model's own latency", timeScale: "0.5", args: ["--stack-set", "alerts.p99LatencyMs=30"] },
+};
+
+/** What a healthy run of an experiment needs besides the time scale (the rollout's analysis fits a scaled run). */
+export const HEALTHY_ARGS: Record<string, string[]> = { "healthy-rollout": ["--stack-set", "rollout.analysisIntervalSeconds=5"] };
