@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { ROOT } from "./servers.ts";
+import { seeded } from "../../lib/judge/stats.ts";
 
 /**
  * Hostile documents for the loader, from a seed: the shipped experiments, scenarios and game day,
@@ -10,16 +11,8 @@ import { ROOT } from "./servers.ts";
  * numbers, control characters, aliases and anchors, deep nesting, huge mappings, truncation, byte
  * flips, and references to scenario files that are FIFOs, folders, dangling links or cycles.
  */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same seeded generator the reports' bootstrap uses (mulberry32). */
+export const prng = seeded;
 
 type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
