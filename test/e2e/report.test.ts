@@ -78,7 +78,9 @@ describe("report: a real run's report in a real browser (Chromium via playwright
         return n;
       }),
     );
-    expect(inked).to.have.length(3);
+    // throughput, latency, the instrument's lane (send lag, loop blocks, other work on the host), regions
+    expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.deep.equal(["chart-throughput", "chart-latency", "chart-instrument", "chart-regions"]);
+    expect(inked).to.have.length(4);
     for (const n of inked) expect(n).to.be.greaterThan(1000);
     // the fault window is shaded where the fault was: red-tinted inside, not just before it
     const fault = record.faults[0];
