@@ -40,7 +40,7 @@ const exp = (extra: Record<string, unknown>): Experiment => Experiment.parse({ a
 const W = { start: T0, end: T0 + 10_000 };
 
 describe("the instrument watched: inconclusive when it cannot tell (pure)", () => {
-  it("a generator stall that decides a p99 makes the check inconclusive, pass or fail; one too short to decide it does not", () => {
+  it("a generator stall that could decide a failed p99 makes it inconclusive; a pass despite it stands; one too short to decide does not count", () => {
     // 1 s of the 10 s (10 %) sent up to a second late, and measured that slow
     const stalled = record({ lag: (i) => (i >= 40 && i < 50 ? 1000 : 2), ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
     expect(instrumentDoubt(stalled, W, { latency: 0.99 }, true)).to.match(/load generator was late on 10\.0% of the window's requests \(up to 1000 ms at \+4\.0s; bound 100 ms\)/);
@@ -48,6 +48,9 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(instrumentDoubt(stalled, W, { latency: 0.5 }, true)).to.equal(undefined);
     // outcomes (error rates) do not depend on when requests left
     expect(instrumentDoubt(stalled, W, "outcomes", true)).to.equal(undefined);
+    // measured from the scheduled send time, lateness only adds latency: a p99 that held anyway held
+    expect(instrumentDoubt(stalled, W, { latency: 0.99 }, false)).to.equal(undefined);
+    expect(judgeAll(exp({ assertions: [{ kind: "slo", name: "p99-under-2s", during: "baseline", p99: "2s" }] }), stalled)[0]?.verdict).to.equal("pass");
     const [slo] = judgeAll(exp({ assertions: [{ kind: "slo", name: "p99-under-500", during: "baseline", p99: "500ms" }] }), stalled);
     expect(slo?.verdict).to.equal("inconclusive");
     expect(slo?.message).to.match(/^inconclusive: the load generator was late .*; the check alone said fail: broken during baseline/);
