@@ -9,6 +9,8 @@ export interface ServerStat {
   total: number;
   /** 5xx, connection errors and response errors so far */
   failed: number;
+  /** a `backup` server (a standby region's): it takes traffic only when no other server is up */
+  backup?: boolean;
 }
 
 /** HAProxy's `show stat` CSV for the servers of one backend: one parser for every reader. */
@@ -16,7 +18,7 @@ export function parseStats(csv: string, backend: string): ServerStat[] {
   const lines = csv.split("\n");
   const header = (lines[0] ?? "").replace(/^# /, "").split(",");
   const col = (name: string): number => header.indexOf(name);
-  const [pxI, svI, stI, h5I, econI, erespI] = [col("pxname"), col("svname"), col("status"), col("hrsp_5xx"), col("econ"), col("eresp")];
+  const [pxI, svI, stI, h5I, econI, erespI, bckI] = [col("pxname"), col("svname"), col("status"), col("hrsp_5xx"), col("econ"), col("eresp"), col("bck")];
   const responses = ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(col);
   const out: ServerStat[] = [];
   for (const line of lines.slice(1)) {
@@ -24,7 +26,7 @@ export function parseStats(csv: string, backend: string): ServerStat[] {
     const name = f[svI];
     if (f[pxI] !== backend || name === undefined || name === "BACKEND" || name === "FRONTEND") continue;
     const n = (i: number): number => Number(f[i] ?? 0) || 0;
-    out.push({ name, status: (f[stI] ?? "").split(" ")[0] ?? "", total: responses.reduce((s, i) => s + n(i), 0) + n(econI), failed: n(h5I) + n(econI) + n(erespI) });
+    out.push({ name, status: (f[stI] ?? "").split(" ")[0] ?? "", total: responses.reduce((s, i) => s + n(i), 0) + n(econI), failed: n(h5I) + n(econI) + n(erespI), ...(bckI >= 0 && n(bckI) > 0 ? { backup: true } : {}) });
   }
   return out;
 }

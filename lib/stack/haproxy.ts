@@ -106,6 +106,9 @@ frontend monitoring
 
 backend inference
   balance roundrobin
+  # when every regular server is down, the standby region's servers share the traffic (by default
+  # HAProxy sends all of it to the first backup alone)
+  option allbackups
   option httpchk GET /readyz
   http-check expect status 200
   http-reuse always

@@ -16,28 +16,44 @@ export interface Snapshot {
 }
 
 /**
- * Passive outlier ejection (HAProxy has none by failure rate): which servers to eject now, given
- * `show stat` snapshots over the window (oldest first), the servers already ejected, and how many
- * servers are active. At most half the active servers are ejected at once: ejecting the whole
- * fleet for a shared fault would turn a degradation into an outage. Pure, so it is tested alone.
+ * The servers taking traffic now: those up among the regular ones; when none is, the backups
+ * (HAProxy then sends everything to them). Ejection counts against this set, not the fleet.
  */
-export function serversToEject(history: readonly Snapshot[], policy: OutlierPolicy, ejected: ReadonlySet<string>, active: number): string[] {
+export function serving(stats: readonly ServerStat[]): ServerStat[] {
+  const up = stats.filter((s) => s.status === "UP");
+  const regular = up.filter((s) => !s.backup);
+  return regular.length > 0 ? regular : up.filter((s) => s.backup);
+}
+
+/**
+ * Passive outlier ejection (HAProxy has none by failure rate): which servers to eject now, given
+ * `show stat` snapshots over the window (oldest first) and the servers already ejected. Only a
+ * server that takes traffic is ejected, and at most half of those that do, counting those already
+ * out: ejecting all of them for a shared fault would turn a degradation into an outage. When two
+ * regions are dark and the standby region carries everything, that half is of the standby's
+ * servers, not of the fleet (counted over the fleet, every standby server could be ejected at
+ * once, and the gateway answered 503 to every request). Pure, so it is tested alone.
+ */
+export function serversToEject(history: readonly Snapshot[], policy: OutlierPolicy, ejected: ReadonlySet<string>): string[] {
   if (policy.failureRatePct >= 100) return [];
   const old = history[0];
   const now = history.at(-1);
   if (old === undefined || now === undefined || old.t === now.t) return [];
   const before = new Map(old.stats.map((s) => [s.name, s]));
-  const out: string[] = [];
-  for (const cur of now.stats) {
+  const live = serving(now.stats);
+  let out = live.filter((s) => ejected.has(s.name)).length;
+  const chosen: string[] = [];
+  for (const cur of live) {
     const prev = before.get(cur.name);
     if (prev === undefined || ejected.has(cur.name)) continue;
     const total = cur.total - prev.total;
     const failed = cur.failed - prev.failed;
     if (total < policy.minRequests || (failed / total) * 100 <= policy.failureRatePct) continue;
-    if (ejected.size + out.length + 1 > Math.floor(active / 2)) break;
-    out.push(cur.name);
+    if (out + 1 > Math.floor(live.length / 2)) break;
+    out++;
+    chosen.push(cur.name);
   }
-  return out;
+  return chosen;
 }
 
 /**
@@ -50,13 +66,13 @@ export class OutlierEjector {
   private readonly ejected = new Map<string, NodeJS.Timeout>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(haproxy: HaproxyApi, policy: OutlierPolicy, servers: readonly { name: string; weight: number }[], active: () => number, onEject: (server: string) => void) {
+  constructor(haproxy: HaproxyApi, policy: OutlierPolicy, servers: readonly { name: string; weight: number }[], onEject: (server: string) => void) {
     const pass = async (): Promise<void> => {
       if (policy.failureRatePct >= 100) return;
       const now = Date.now();
       this.history.push({ t: now, stats: await haproxy.stats("inference") });
       while ((this.history[0]?.t ?? now) < now - policy.windowMs) this.history.shift();
-      for (const server of serversToEject(this.history, policy, new Set(this.ejected.keys()), active())) {
+      for (const server of serversToEject(this.history, policy, new Set(this.ejected.keys()))) {
         const weight = servers.find((x) => x.name === server)?.weight ?? 1;
         await haproxy.setWeight("inference", server, 0);
         onEject(server);

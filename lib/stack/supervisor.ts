@@ -112,7 +112,7 @@ export class Supervisor {
     await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
-    this.ejector = new OutlierEjector(this.haproxy, this.c.gateway.outlier, this.slots, () => this.slots.filter((s) => !s.standby && (this.keeper === undefined || this.keeper.held.has(s.name))).length, (server) => this.metrics.ejections.inc({ server }));
+    this.ejector = new OutlierEjector(this.haproxy, this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server }));
     this.writeTarget();
     return this.writeState(true);
   }
