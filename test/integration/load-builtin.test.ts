@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { BuiltinLoadEngine, dueAt, dueBy } from "../../lib/load/builtin.ts";
+import { BuiltinLoadEngine } from "../../lib/load/builtin.ts";
+import { dueAt, dueBy } from "../../lib/load/schedule.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
 import { DEFAULT_MIX } from "../../lib/load/types.ts";

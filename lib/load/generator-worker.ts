@@ -1,0 +1,51 @@
+// The builtin engine's generator in its own thread (worker_threads) or process (fork): so that
+// observers, Prometheus polling, judging and report writing never hold its scheduler. The parent
+// sends `start`, then maybe `stop`; the generator posts the buckets that changed every 100 ms and
+// the whole series when done.
+import { parentPort } from "node:worker_threads";
+import type { LoadBucket, LoadSeries } from "../schema/series.ts";
+import { startGenerator } from "./generator.ts";
+import type { ResolvedLoad } from "./types.ts";
+
+export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" };
+export type FromGenerator = { type: "started"; start: number } | { type: "buckets"; changed: [number, LoadBucket][] } | { type: "done"; series: LoadSeries } | { type: "failed"; message: string };
+
+const POST_MS = 100;
+
+interface Port {
+  post(m: FromGenerator): void;
+  listen(f: (m: ToGenerator) => void): void;
+}
+
+function parent(): Port | undefined {
+  if (parentPort !== null) {
+    const p = parentPort;
+    return { post: (m) => p.postMessage(m), listen: (f) => p.on("message", f) };
+  }
+  const send = process.send?.bind(process);
+  if (send === undefined) return undefined;
+  process.on("disconnect", () => process.exit(0)); // the parent went away: stop sending at once
+  return { post: (m) => void send(m), listen: (f) => process.on("message", (m) => f(m as ToGenerator)) };
+}
+
+const port = parent();
+if (port === undefined) {
+  console.error("generator-worker: start me as a worker thread or a forked process");
+  process.exit(2);
+}
+port.listen((m) => {
+  if (m.type !== "start") return;
+  try {
+    const g = startGenerator(m.load);
+    port.listen((s) => void (s.type === "stop" && g.stop()));
+    port.post({ type: "started", start: g.series.start });
+    const flush = setInterval(() => port.post({ type: "buckets", changed: g.takeChanged() }), POST_MS);
+    void g.done.then((series) => {
+      clearInterval(flush);
+      port.post({ type: "done", series });
+      if (parentPort === null) process.disconnect?.();
+    });
+  } catch (err) {
+    port.post({ type: "failed", message: (err as Error).message });
+  }
+});

@@ -1,0 +1,233 @@
+import { Agent } from "undici";
+import type { Dispatcher } from "undici";
+import { newHistogram } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries, Outcome } from "../schema/series.ts";
+import { SeriesRecorder } from "./recorder.ts";
+import type { LiveBucket } from "./recorder.ts";
+import { prepareBodies } from "./requests.ts";
+import { dueAt, dueBy } from "./schedule.ts";
+import type { ResolvedLoad } from "./types.ts";
+
+/**
+ * The builtin engine's request scheduler, in whichever thread runs it (a worker thread by default,
+ * see builtin.ts): an open model on undici's dispatch API, each request measured from its
+ * *scheduled* send time, so a stalled server shows as latency in the buckets of the stall instead
+ * of fewer requests (no coordinated omission).
+ */
+
+const BODIES_PER_TEMPLATE = 32;
+const TICK_MS = 2;
+/** How often the generator checks its own event loop; a beat later than two of these is a block. */
+const LOOP_BEAT_MS = 20;
+/** How often requests past their whole-request deadline are cut (headers and body have undici's own timers). */
+const SWEEP_MS = 100;
+const HEADERS = ["content-type", "application/json"];
+/**
+ * A BroadcastChannel on which anything in this process can ask the generator to hold its scheduler
+ * for `{ holdMs }`: how the tests stall the instrument on purpose, wherever it runs.
+ */
+export const GENERATOR_CONTROL = "faultline:generator-control";
+
+/** What a settled request tells its generator. */
+type Settle = (x: Exchange, outcome: Outcome) => void;
+
+/**
+ * One request on undici's dispatch API: no promise, stream or abort signal per request (at
+ * 10,000 req/s they cost about a third of the generator's CPU); a stream's time to each token goes into
+ * its bucket as the chunks arrive.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  code = 0;
+  region: string | undefined = undefined;
+  version: string | undefined = undefined;
+  timedOut = false;
+  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private last = 0;
+  private done = false;
+  private settled = false;
+
+  readonly lb: LiveBucket;
+  readonly schedPerf: number;
+  readonly deadline: number;
+  private readonly stream: boolean;
+  private readonly settle: Settle;
+
+  constructor(lb: LiveBucket, schedPerf: number, deadline: number, stream: boolean, settle: Settle) {
+    this.lb = lb;
+    this.schedPerf = schedPerf;
+    this.deadline = deadline;
+    this.stream = stream;
+    this.settle = settle;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.timedOut) controller.abort(new Error("timeout"));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, code: number, headers: Record<string, string | string[] | undefined>): void {
+    this.code = code;
+    const region = headers["x-faultline-region"];
+    const version = headers["x-faultline-version"];
+    if (typeof region === "string") this.region = region;
+    if (typeof version === "string") this.version = version;
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.stream || this.code !== 200) return;
+    const now = performance.now();
+    const lb = this.lb;
+    if (this.last === 0) (lb.ttft ??= newHistogram()).recordValue(Math.max(1, Math.round((now - this.schedPerf) * 1000)));
+    else (lb.itl ??= newHistogram()).recordValue(Math.max(1, Math.round((now - this.last) * 1000)));
+    this.last = now;
+    if (chunk.includes("[DONE]")) this.done = true;
+  }
+
+  onResponseEnd(): void {
+    const code = this.code;
+    if (this.stream && code === 200) this.end(this.done ? "ok" : "streamCut");
+    else this.end(code < 300 ? "ok" : code === 429 ? "s429" : code < 500 ? "s4xx" : "s5xx");
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.stream && this.code === 200) return this.end("streamCut"); // the stream broke (or ran out of time) mid-way
+    const code = (err as { code?: string }).code ?? "";
+    this.end(this.timedOut || err.name === "TimeoutError" || code.includes("TIMEOUT") ? "timeout" : "connError");
+  }
+
+  /** Past the whole-request deadline: cut it (now, or as soon as it has a connection). */
+  expire(): void {
+    this.timedOut = true;
+    this.controller?.abort(new Error("timeout"));
+  }
+
+  private end(outcome: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle(this, outcome);
+  }
+}
+
+export interface Generator {
+  /** Live: buckets fill as requests complete. */
+  readonly series: LoadSeries;
+  readonly done: Promise<LoadSeries>;
+  stop(): void;
+  /** Buckets changed since the last call: a worker posts these to its parent. */
+  takeChanged(): [number, LoadBucket][];
+}
+
+/** Starts sending `load` from this thread. */
+export function startGenerator(load: ResolvedLoad): Generator {
+  const origin = new URL(load.baseUrl).origin;
+  // As many connections as requests in flight: clients are independent, so one hung request must
+  // not queue the next behind it (that queueing would be the generator's, not the system's).
+  const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
+  const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r) => ({ body: Buffer.from(r.body), stream: r.stream })) }));
+  const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
+  const startPerf = performance.now();
+  const rec = new SeriesRecorder(Date.now(), startPerf, load.rate);
+  const inflight = new Set<Exchange>();
+  let sent = 0;
+  let stopped = false;
+  let seq = 0;
+
+  const settle: Settle = (x, outcome) => {
+    inflight.delete(x);
+    x.lb.pending--;
+    rec.finish(x.lb, outcome, x.schedPerf, x.region, x.version);
+  };
+
+  const fire = (schedPerf: number): void => {
+    const lb = rec.bucketFor(schedPerf);
+    lb.b.sent++;
+    sent++;
+    rec.noteLag(lb, performance.now() - schedPerf);
+    if (inflight.size >= load.maxInFlight) {
+      lb.b.outcomes.dropped++;
+      return;
+    }
+    const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
+    const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as { body: Buffer; stream: boolean };
+    const x = new Exchange(lb, schedPerf, schedPerf + load.timeoutMs, req.stream, settle);
+    inflight.add(x);
+    lb.pending++;
+    agent.dispatch({ origin, path: chosen.t.path, method: "POST", headers: HEADERS, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
+  };
+
+  const sweep = setInterval(() => expireLate(inflight), SWEEP_MS);
+  const beat = watchLoop(rec);
+  const control = listenForHolds();
+  let resolveDone!: (s: LoadSeries) => void;
+  const done = new Promise<LoadSeries>((r) => (resolveDone = r));
+  const finish = async (): Promise<void> => {
+    const deadline = Date.now() + load.timeoutMs + 1000;
+    while (inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    clearInterval(beat);
+    clearInterval(sweep);
+    control.close();
+    const series = rec.close();
+    await agent.close().catch(() => undefined);
+    resolveDone(series);
+  };
+
+  const maxRequests = load.maxRequests ?? Infinity;
+  const last = Math.min(maxRequests, Math.ceil(dueBy(load, load.durationMs)));
+  const tick = (): void => {
+    const elapsed = performance.now() - startPerf;
+    if (stopped || elapsed >= load.durationMs || sent >= maxRequests) {
+      stopped = true;
+      void finish();
+      return;
+    }
+    // Every request due by now leaves now, each stamped with the time it was due, from the
+    // schedule's integral (a ramp's current rate would misdate every request by the ramp's lag).
+    // By `elapsed`, floor(dueBy(elapsed)) + 1 are due (the first at 0); request k fell due at dueAt(k).
+    const due = Math.min(Math.floor(dueBy(load, elapsed)) + 1, last);
+    while (sent < due) fire(Math.min(startPerf + dueAt(load, sent), startPerf + elapsed));
+    rec.seal(false);
+    setTimeout(tick, TICK_MS);
+  };
+  setImmediate(tick);
+
+  return {
+    series: rec.series,
+    done,
+    stop: () => void (stopped = true),
+    takeChanged: () => rec.takeChanged(),
+  };
+}
+
+/** Requests past their whole-request deadline are cut. */
+function expireLate(inflight: ReadonlySet<Exchange>): void {
+  const now = performance.now();
+  for (const x of inflight) if (now >= x.deadline && !x.timedOut) x.expire();
+}
+
+/** The control channel: a `{ holdMs }` message holds this thread, as a stalled generator would be. */
+function listenForHolds(): BroadcastChannel {
+  const control = new BroadcastChannel(GENERATOR_CONTROL);
+  control.onmessage = (e) => {
+    const ms = (e as MessageEvent<{ holdMs?: unknown }>).data.holdMs;
+    if (typeof ms === "number" && ms > 0 && ms <= 60_000) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  };
+  (control as unknown as { unref(): void }).unref(); // Node's BroadcastChannel has unref(); the DOM type does not
+  return control;
+}
+
+/** The generator's own loop: a timer that fires late says how long the loop was held, and where. */
+function watchLoop(rec: SeriesRecorder): NodeJS.Timeout {
+  let last = performance.now();
+  return setInterval(() => {
+    const now = performance.now();
+    const held = now - last - LOOP_BEAT_MS;
+    if (held > LOOP_BEAT_MS) rec.noteLoopBlock(now, held);
+    last = now;
+  }, LOOP_BEAT_MS);
+}
+
+/** The template that a point `pick` in [0, total weight) lands on: a low-discrepancy sequence of points keeps the mix exact over short windows. */
+function pickTemplate<T extends { t: { weight: number } }>(templates: readonly T[], pick: number): T {
+  for (const x of templates) if ((pick -= x.t.weight) < 0) return x;
+  return templates[0] as T;
+}
