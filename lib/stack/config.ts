@@ -48,6 +48,7 @@ export const StackConfig = strictObject({
     connectTimeoutMs: z.number().int().min(10).default(500),
     maxConn: z.number().int().min(100).default(20_000),
     queueTimeoutMs: z.number().int().min(10).default(1000).meta({ description: "a request queued this long for a saturated (or dark) replica gets a 503 and is retried elsewhere" }),
+    unjamQueue: z.boolean().default(true).meta({ description: "dequeue the gateway's backend queue when it holds requests while servers taking traffic have free slots (HAProxy 2.6 leaves it stuck: see lib/stack/README.md)" }),
   }).prefault({}),
   alerts: strictObject({
     errorRateWarningPct: Pct.default(1),

@@ -11,22 +11,47 @@ export interface ServerStat {
   failed: number;
   /** a `backup` server (a standby region's): it takes traffic only when no other server is up */
   backup?: boolean;
+  /** connections open now, and the server's limit (0: none) */
+  sessions?: number;
+  maxconn?: number;
+}
+
+/** One backend as `show stat` reports it: its servers, and the requests waiting in its own queue (not a server's). */
+export interface BackendStat {
+  servers: ServerStat[];
+  queued: number;
 }
 
 /** HAProxy's `show stat` CSV for the servers of one backend: one parser for every reader. */
 export function parseStats(csv: string, backend: string): ServerStat[] {
+  return parseBackend(csv, backend).servers;
+}
+
+/** The servers of one backend and its own queue, from `show stat`. */
+export function parseBackend(csv: string, backend: string): BackendStat {
   const lines = csv.split("\n");
   const header = (lines[0] ?? "").replace(/^# /, "").split(",");
   const col = (name: string): number => header.indexOf(name);
-  const [pxI, svI, stI, h5I, econI, erespI, bckI] = [col("pxname"), col("svname"), col("status"), col("hrsp_5xx"), col("econ"), col("eresp"), col("bck")];
+  const [pxI = -1, svI = -1, stI = -1, h5I = -1, econI = -1, erespI = -1, bckI = -1, scurI = -1, slimI = -1, qcurI = -1] = ["pxname", "svname", "status", "hrsp_5xx", "econ", "eresp", "bck", "scur", "slim", "qcur"].map(col);
   const responses = ["hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"].map(col);
-  const out: ServerStat[] = [];
+  const out: BackendStat = { servers: [], queued: 0 };
   for (const line of lines.slice(1)) {
     const f = line.split(",");
     const name = f[svI];
-    if (f[pxI] !== backend || name === undefined || name === "BACKEND" || name === "FRONTEND") continue;
     const n = (i: number): number => Number(f[i] ?? 0) || 0;
-    out.push({ name, status: (f[stI] ?? "").split(" ")[0] ?? "", total: responses.reduce((s, i) => s + n(i), 0) + n(econI), failed: n(h5I) + n(econI) + n(erespI), ...(bckI >= 0 && n(bckI) > 0 ? { backup: true } : {}) });
+    if (f[pxI] !== backend || name === undefined || name === "FRONTEND") continue;
+    if (name === "BACKEND") {
+      out.queued = n(qcurI);
+      continue;
+    }
+    out.servers.push({
+      name,
+      status: (f[stI] ?? "").split(" ")[0] ?? "",
+      total: responses.reduce((s, i) => s + n(i), 0) + n(econI),
+      failed: n(h5I) + n(econI) + n(erespI),
+      ...(bckI >= 0 && n(bckI) > 0 ? { backup: true } : {}),
+      ...(scurI >= 0 ? { sessions: n(scurI), maxconn: n(slimI) } : {}),
+    });
   }
   return out;
 }
@@ -53,6 +78,15 @@ export class HaproxyApi {
 
   async stats(backend: string): Promise<ServerStat[]> {
     return parseStats(await this.command("show stat"), backend);
+  }
+
+  async backend(backend: string): Promise<BackendStat> {
+    return parseBackend(await this.command("show stat"), backend);
+  }
+
+  /** Sets a server's connection limit; HAProxy then hands it queued requests up to the limit. */
+  async setMaxconn(backend: string, server: string, maxconn: number): Promise<void> {
+    await this.command(`set maxconn server ${backend}/${server} ${maxconn}`);
   }
 
   async setWeight(backend: string, server: string, weight: number): Promise<void> {

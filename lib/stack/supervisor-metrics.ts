@@ -1,7 +1,7 @@
 import { Counter, Gauge } from "prom-client";
 import type { Registry } from "prom-client";
 
-/** What the supervisor exports on the control API's /metrics: replicas up, their restarts and OOM kills, outlier ejections. */
+/** What the supervisor exports on the control API's /metrics: replicas up, their restarts and OOM kills, outlier ejections, queue unjams. */
 export function supervisorMetrics(registry: Registry) {
   const r = [registry];
   return {
@@ -9,5 +9,6 @@ export function supervisorMetrics(registry: Registry) {
     restarts: new Counter({ name: "stack_replica_restarts_total", help: "Replica process exits, by reason", labelNames: ["replica", "region", "reason"], registers: r }),
     ooms: new Counter({ name: "stack_replica_oom_kills_total", help: "Replica processes that died of GPU OOM", labelNames: ["replica", "region"], registers: r }),
     ejections: new Counter({ name: "stack_outlier_ejections_total", help: "Servers ejected for a failure rate above the limit", labelNames: ["server"], registers: r }),
+    unjams: new Counter({ name: "stack_gateway_queue_unjams_total", help: "Servers handed a stuck backend queue's requests (HAProxy 2.6 leaves it waiting for a slot to free)", registers: r }),
   };
 }

@@ -23,6 +23,7 @@ import { route } from "./control-api.ts";
 import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
 import { OutlierEjector } from "./outlier.ts";
+import { QueueUnjammer } from "./queue-unjam.ts";
 import { SlotKeeper } from "./slots.ts";
 import { stackTarget } from "./target-file.ts";
 import { RolloutController } from "./rollout.ts";
@@ -46,7 +47,7 @@ export class Supervisor {
   private replicaChildren = new Map<string, Child>();
   private control: Server | undefined;
   private rollout: RolloutController | undefined;
-  private ejector: OutlierEjector | undefined;
+  private watchers: { stop(): void }[] = []; // over the gateway's stats socket: outlier ejection, the queue unjam
   private readonly registry = new Registry();
   private readonly metrics: ReturnType<typeof supervisorMetrics>;
   private startedAt = Date.now();
@@ -112,7 +113,8 @@ export class Supervisor {
     await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
-    this.ejector = new OutlierEjector(this.haproxy, this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server }));
+    this.watchers.push(new OutlierEjector(this.haproxy, this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })));
+    if (this.c.gateway.unjamQueue) this.watchers.push(new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length)));
     this.writeTarget();
     return this.writeState(true);
   }
@@ -287,7 +289,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.follower?.stop();
-    this.ejector?.stop();
+    for (const w of this.watchers) w.stop();
     await this.rollout?.close();
     await Promise.all([...this.children.values()].map((c) => c.stop()));
     rmSync(this.socket, { force: true });

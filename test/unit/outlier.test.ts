@@ -1,7 +1,8 @@
 import { expect } from "chai";
-import { parseStats } from "../../lib/stack/haproxy-api.ts";
-import type { ServerStat } from "../../lib/stack/haproxy-api.ts";
+import { parseBackend, parseStats } from "../../lib/stack/haproxy-api.ts";
+import type { BackendStat, ServerStat } from "../../lib/stack/haproxy-api.ts";
 import { serversToEject } from "../../lib/stack/outlier.ts";
+import { jammed } from "../../lib/stack/queue-unjam.ts";
 
 const policy = { failureRatePct: 5, windowMs: 10_000, minRequests: 20, ejectionMs: 30_000 };
 const stat = (name: string, total: number, failed: number, status = "UP", backup = false): ServerStat => ({ name, status, total, failed, ...(backup ? { backup } : {}) });
@@ -29,6 +30,33 @@ describe("gateway: HAProxy stats and passive outlier ejection (pure)", () => {
       { name: "us-west-1", status: "DOWN", total: 10, failed: 0 },
       { name: "eu-west-1", status: "UP", total: 0, failed: 0, backup: true },
     ]);
+  });
+
+  it("reads a backend's own queue and each server's connections against its limit", () => {
+    const csv = ["# pxname,svname,status,scur,slim,qcur,bck", "inference,us-east-1,DOWN,256,256,0,0", "inference,eu-west-1,UP,3,256,0,1", "inference,BACKEND,UP,2259,,2000,0", ""].join("\n");
+    const b = parseBackend(csv, "inference");
+    expect(b.queued).to.equal(2000);
+    expect(b.servers.map((x) => [x.name, x.sessions, x.maxconn])).to.deep.equal([
+      ["us-east-1", 256, 256],
+      ["eu-west-1", 3, 256],
+    ]);
+  });
+
+  describe("the stuck backend queue (HAProxy 2.6)", () => {
+    const srv = (name: string, status: string, sessions: number, backup = false): ServerStat => ({ name, status, total: 0, failed: 0, sessions, maxconn: 256, ...(backup ? { backup } : {}) });
+    // us-east and us-west dark and DOWN, eu-west's standby servers idle, 2,000 requests in the backend's queue
+    const stuck: BackendStat = { queued: 2000, servers: [srv("us-east-1", "DOWN", 0), srv("us-west-1", "DOWN", 0), srv("eu-west-1", "UP", 0, true), srv("eu-west-2", "UP", 0, true)] };
+
+    it("a queue that stays while the servers taking traffic have free slots is stuck: those servers are handed it", () => {
+      expect(jammed(stuck, stuck).map((s) => s.name)).to.deep.equal(["eu-west-1", "eu-west-2"]);
+    });
+
+    it("one snapshot, an empty queue, or every server taking traffic full: left alone", () => {
+      expect(jammed(undefined, stuck), "one snapshot").to.deep.equal([]);
+      expect(jammed(stuck, { ...stuck, queued: 0 }), "the queue drained").to.deep.equal([]);
+      const full: BackendStat = { queued: 500, servers: [srv("us-east-1", "UP", 256), srv("us-west-1", "UP", 256), srv("eu-west-1", "UP", 0, true)] };
+      expect(jammed(full, full), "saturated regular servers: a real queue, and the standby takes nothing while they are up").to.deep.equal([]);
+    });
   });
 
   it("ejects a server failing more than the limit over the window, and only then", () => {
