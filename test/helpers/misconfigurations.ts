@@ -11,6 +11,7 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "1",
     args: ["--rate-scale", "0.25", "--stack-set", "gateway.healthCheck.intervalMs=15000", "--stack-set", "gateway.outlier.failureRatePct=100", "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
   },
+  "standby-takeover": { catches: "standby-serves-within-30s", why: "the gateway's stuck-queue unjam off (HAProxy 2.6 as shipped)", timeScale: "0.5", args: ["--stack-set", "gateway.unjamQueue=false"] },
   "cross-region-latency": { catches: "fires-above-slo", why: "HighP99Latency at 5000 ms", timeScale: "0.75", args: ["--stack-set", "alerts.p99LatencyMs=5000"] },
   "node-loss": {
     catches: "slo-holds",

@@ -57,6 +57,21 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(failing(record)).to.deep.equal(["us-east-failover-under-30s"]);
   });
 
+  it("standby-takeover passes: us-east and us-west dark together, eu-west serves", async () => {
+    const { record, out } = await run("standby-takeover", ["--time-scale", "0.5"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+  });
+
+  it("standby-takeover fails on standby-serves-within-30s when the gateway's stuck queue is left stuck", async () => {
+    const { code, record, out } = await run("standby-takeover", ["--time-scale", "0.5", ...misconfigured("standby-takeover")]);
+    const t0 = record.faults[0]?.injectedAt ?? 0;
+    // really an outage: HAProxy 2.6 answers 503 to nearly every request while eu-west sits idle
+    expect(errorRate(record, t0, 10_000, 20_000), "client error rate 10–20 s into the partition").to.be.above(0.9);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(["standby-serves-within-30s"]);
+  });
+
   it("cross-region-latency passes: quiet below the SLO, HighP99Latency above it", async () => {
     const { record, out } = await run("cross-region-latency", ["--time-scale", "0.75"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
