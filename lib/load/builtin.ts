@@ -49,19 +49,41 @@ interface Away {
   close(): void;
 }
 
+/** A worker whose last run is done, kept for the next: a fresh one compiles the hot path again, cold, at full rate. */
+let parked: Worker | undefined;
+
+function newWorker(): Worker {
+  // V8 sizes a worker's young generation for the machine's memory; 16 MiB keeps the runner's
+  // RSS at 10,000 req/s near 270 MiB instead of 370 (bench:soak), at no CPU cost it could measure.
+  const w = new Worker(WORKER, { resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+  w.on("error", () => undefined); // a run listens for its own; a parked worker's end must not throw here
+  w.once("exit", () => void (parked === w && (parked = undefined)));
+  return w;
+}
+
 function spawnAway(home: "worker" | "process"): Away {
   if (home === "worker") {
-    // V8 sizes a worker's young generation for the machine's memory; 16 MiB keeps the runner's
-    // RSS at 10,000 req/s near 270 MiB instead of 370 (bench:soak), at no CPU cost it could measure.
-    const w = new Worker(WORKER, { resourceLimits: { maxYoungGenerationSizeMb: 16 } });
+    const w = parked ?? newWorker();
+    parked = undefined;
+    w.ref();
+    let onMessage: ((m: FromGenerator) => void) | undefined;
+    let onError: ((e: Error) => void) | undefined;
+    let onExit: ((code: number) => void) | undefined;
     return {
       send: (m) => w.postMessage(m),
-      onMessage: (f) => w.on("message", f),
+      onMessage: (f) => void w.on("message", (onMessage = f)),
       onLost: (f) => {
-        w.on("error", (err) => f(err.message));
-        w.on("exit", (code) => f(`its thread exited with code ${code}`));
+        w.on("error", (onError = (err) => f(err.message)));
+        w.on("exit", (onExit = (code) => f(`its thread exited with code ${code}`)));
       },
-      close: () => void w.terminate(),
+      close: () => {
+        if (onMessage) w.off("message", onMessage);
+        if (onError) w.off("error", onError);
+        if (onExit) w.off("exit", onExit);
+        if (parked !== undefined) return void w.terminate();
+        w.unref(); // parked: it keeps no process alive
+        parked = w;
+      },
     };
   }
   const c = fork(fileURLToPath(WORKER), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });

@@ -1,7 +1,7 @@
 // The builtin engine's generator in its own thread (worker_threads) or process (fork): so that
 // observers, Prometheus polling, judging and report writing never hold its scheduler. The parent
 // sends `start`, then maybe `stop`; the generator posts the buckets that changed every 100 ms and
-// the whole series when done.
+// the whole series when done. A worker thread then waits for the next `start` (its JIT stays warm).
 import { parentPort } from "node:worker_threads";
 import type { LoadBucket, LoadSeries } from "../schema/series.ts";
 import { startGenerator } from "./generator.ts";
@@ -33,15 +33,17 @@ if (port === undefined) {
   console.error("generator-worker: start me as a worker thread or a forked process");
   process.exit(2);
 }
+let current: ReturnType<typeof startGenerator> | undefined;
 port.listen((m) => {
-  if (m.type !== "start") return;
+  if (m.type === "stop") return current?.stop();
   try {
     const g = startGenerator(m.load);
-    port.listen((s) => void (s.type === "stop" && g.stop()));
+    current = g;
     port.post({ type: "started", start: g.series.start });
     const flush = setInterval(() => port.post({ type: "buckets", changed: g.takeChanged() }), POST_MS);
     void g.done.then((series) => {
       clearInterval(flush);
+      current = undefined;
       port.post({ type: "done", series });
       if (parentPort === null) process.disconnect?.();
     });
