@@ -59,6 +59,7 @@ export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunR
     unit: "ms",
     window,
     message: `failover never settled in ${((end - t0) / 1000).toFixed(1)}s of fault: the best ${a.sustain / 1000}s window had error rate ${pct(best?.errorRate ?? null)}, p99 ${best?.p99 === null || best?.p99 === undefined ? "n/a" : `${best.p99.toFixed(0)}ms`} and ${region ?? "faulted region"} share ${pct(best?.share ?? null)}`,
-    evidence: rows.slice(0, 60),
+    // no window ever held on errors and share alone: outcomes decided it, which a late send cannot make
+    evidence: [...rows.slice(0, 60), ...(best?.p99 === null || best === undefined ? [{ decidedBy: "outcomes" }] : [])],
   };
 }

@@ -76,7 +76,9 @@ export function instrumentDoubt(record: RunRecord, w: Window, depends: Dependenc
 /** A judged check, made inconclusive when the instrument could have decided it. */
 export function guarded(result: AssertionResult, record: RunRecord, depends: Dependence | undefined): AssertionResult {
   if (depends === undefined || result.verdict === "inconclusive") return result;
-  const doubt = instrumentDoubt(record, result.window, depends, result.verdict === "fail");
+  // a check that says its failure was decided by outcomes alone (errors, shares) reads no latency tail
+  const decidedByOutcomes = result.evidence.some((e) => typeof e === "object" && e !== null && (e as { decidedBy?: unknown }).decidedBy === "outcomes");
+  const doubt = instrumentDoubt(record, result.window, decidedByOutcomes ? "outcomes" : depends, result.verdict === "fail");
   if (doubt === undefined) return result;
   return { ...result, verdict: "inconclusive", message: `inconclusive: ${doubt}; the check alone said ${result.verdict}: ${result.message}`, evidence: [...result.evidence, { instrument: doubt }] };
 }

@@ -58,6 +58,13 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(judgeAll(exp({ assertions: [{ kind: "slo", name: "p99", during: "baseline", p99: "500ms" }] }), brief)[0]?.verdict).to.equal("pass");
   });
 
+  it("a check whose failure its outcomes decided (a failover that never got its errors down) stays failed through a generator stall", () => {
+    const stalled = record({ lag: (i) => (i >= 40 && i < 50 ? 1000 : 2), ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
+    const failed: AssertionResult = { name: "f", kind: "failover", verdict: "fail", measured: null, limit: 30_000, window: W, message: "failover never settled", evidence: [] };
+    expect(guarded(failed, stalled, { latency: 0.99 }).verdict, "a p99 could have decided it").to.equal("inconclusive");
+    expect(guarded({ ...failed, evidence: [{ decidedBy: "outcomes" }] }, stalled, { latency: 0.99 }).verdict).to.equal("fail");
+  });
+
   it("the same latency with a healthy generator fails: the system is blamed when the instrument was fine", () => {
     const slowSystem = record({ ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
     const [slo] = judgeAll(exp({ assertions: [{ kind: "slo", name: "p99-under-500", during: "baseline", p99: "500ms" }] }), slowSystem);
