@@ -5,6 +5,7 @@
 import { parentPort } from "node:worker_threads";
 import type { LoadBucket, LoadSeries } from "../schema/series.ts";
 import { startGenerator } from "./generator.ts";
+import type { Generator } from "./generator.ts";
 import type { ResolvedLoad } from "./types.ts";
 
 export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" };
@@ -33,7 +34,7 @@ if (port === undefined) {
   console.error("generator-worker: start me as a worker thread or a forked process");
   process.exit(2);
 }
-let current: ReturnType<typeof startGenerator> | undefined;
+let current: Generator | undefined;
 port.listen((m) => {
   if (m.type === "stop") return current?.stop();
   try {

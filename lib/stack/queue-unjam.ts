@@ -30,7 +30,7 @@ export function jammed(before: BackendStat | undefined, now: BackendStat): Serve
 export class QueueUnjammer {
   private readonly timer: NodeJS.Timeout;
 
-  constructor(haproxy: HaproxyApi, backend: string, onUnjam: (servers: readonly string[], queued: number) => void) {
+  constructor(haproxy: HaproxyApi, backend: string, onUnjam: (servers: readonly string[]) => void) {
     let before: BackendStat | undefined;
     const pass = async (): Promise<void> => {
       const now = await haproxy.backend(backend);
@@ -38,10 +38,7 @@ export class QueueUnjammer {
       before = now;
       if (free.length === 0) return;
       await Promise.all(free.map((s) => haproxy.setMaxconn(backend, s.name, s.maxconn ?? 0)));
-      onUnjam(
-        free.map((s) => s.name),
-        now.queued,
-      );
+      onUnjam(free.map((s) => s.name));
       before = undefined; // judge the next pass afresh
     };
     this.timer = setInterval(() => void pass().catch(() => undefined), 500);
