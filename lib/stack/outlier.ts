@@ -1,4 +1,5 @@
-import type { HaproxyApi, ServerStat } from "./haproxy-api.ts";
+import type { BackendPass } from "./backend-watch.ts";
+import type { BackendStat, HaproxyApi, ServerStat } from "./haproxy-api.ts";
 
 export interface OutlierPolicy {
   /** how long an ejected server gets weight 0 */
@@ -57,39 +58,47 @@ export function serversToEject(history: readonly Snapshot[], policy: OutlierPoli
 }
 
 /**
- * The ejection loop: every 500 ms a `show stat` snapshot; a server to eject gets weight 0 for
- * `ejectionMs`, then its weight again. Weight 0 stops new traffic without touching the health
+ * The ejection pass, on every `show stat` snapshot (500 ms apart): a server to eject gets weight 0
+ * for `ejectionMs`, then its weight again. Weight 0 stops new traffic without touching the health
  * state: a dead server stays DOWN after the ejection ends, a live one returns to its weight.
  */
-export class OutlierEjector {
+export class OutlierEjector implements BackendPass {
   private readonly history: Snapshot[] = [];
   private readonly ejected = new Map<string, NodeJS.Timeout>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly haproxy: HaproxyApi;
+  private readonly backend: string;
+  private readonly policy: OutlierPolicy;
+  private readonly servers: readonly { name: string; weight: number }[];
+  private readonly onEject: (server: string) => void;
 
-  constructor(haproxy: HaproxyApi, policy: OutlierPolicy, servers: readonly { name: string; weight: number }[], onEject: (server: string) => void) {
-    const pass = async (): Promise<void> => {
-      if (policy.failureRatePct >= 100) return;
-      const now = Date.now();
-      this.history.push({ t: now, stats: await haproxy.stats("inference") });
-      while ((this.history[0]?.t ?? now) < now - policy.windowMs) this.history.shift();
-      for (const server of serversToEject(this.history, policy, new Set(this.ejected.keys()))) {
-        const weight = servers.find((x) => x.name === server)?.weight ?? 1;
-        await haproxy.setWeight("inference", server, 0);
-        onEject(server);
-        this.ejected.set(
-          server,
-          setTimeout(() => {
-            this.ejected.delete(server);
-            void haproxy.setWeight("inference", server, weight).catch(() => undefined);
-          }, policy.ejectionMs),
-        );
-      }
-    };
-    this.timer = setInterval(() => void pass().catch(() => undefined), 500);
+  constructor(haproxy: HaproxyApi, backend: string, policy: OutlierPolicy, servers: readonly { name: string; weight: number }[], onEject: (server: string) => void) {
+    this.haproxy = haproxy;
+    this.backend = backend;
+    this.policy = policy;
+    this.servers = servers;
+    this.onEject = onEject;
+  }
+
+  async observe(now: BackendStat, at: number): Promise<void> {
+    const { policy, haproxy, backend } = this;
+    if (policy.failureRatePct >= 100) return;
+    this.history.push({ t: at, stats: now.servers });
+    while ((this.history[0]?.t ?? at) < at - policy.windowMs) this.history.shift();
+    for (const server of serversToEject(this.history, policy, new Set(this.ejected.keys()))) {
+      const weight = this.servers.find((x) => x.name === server)?.weight ?? 1;
+      await haproxy.setWeight(backend, server, 0);
+      this.onEject(server);
+      this.ejected.set(
+        server,
+        setTimeout(() => {
+          this.ejected.delete(server);
+          void haproxy.setWeight(backend, server, weight).catch(() => undefined);
+        }, policy.ejectionMs),
+      );
+    }
   }
 
   stop(): void {
-    clearInterval(this.timer);
     for (const t of this.ejected.values()) clearTimeout(t);
   }
 }

@@ -1,3 +1,4 @@
+import type { BackendPass } from "./backend-watch.ts";
 import type { BackendStat, HaproxyApi, ServerStat } from "./haproxy-api.ts";
 import { serving } from "./outlier.ts";
 
@@ -23,28 +24,28 @@ export function jammed(before: BackendStat | undefined, now: BackendStat): Serve
 }
 
 /**
- * Every 500 ms: when the backend's queue is stuck, setting each free server's connection limit
- * (to the value it has) makes HAProxy hand it queued requests at once; as they complete, the
- * queue drains and new requests are routed again.
+ * On every `show stat` snapshot (500 ms apart): when the backend's queue is stuck, setting each free
+ * server's connection limit (to the value it has) makes HAProxy hand it queued requests at once; as
+ * they complete, the queue drains and new requests are routed again.
  */
-export class QueueUnjammer {
-  private readonly timer: NodeJS.Timeout;
+export class QueueUnjammer implements BackendPass {
+  private before: BackendStat | undefined;
+  private readonly haproxy: HaproxyApi;
+  private readonly backend: string;
+  private readonly onUnjam: (servers: readonly string[]) => void;
 
   constructor(haproxy: HaproxyApi, backend: string, onUnjam: (servers: readonly string[]) => void) {
-    let before: BackendStat | undefined;
-    const pass = async (): Promise<void> => {
-      const now = await haproxy.backend(backend);
-      const free = jammed(before, now);
-      before = now;
-      if (free.length === 0) return;
-      await Promise.all(free.map((s) => haproxy.setMaxconn(backend, s.name, s.maxconn ?? 0)));
-      onUnjam(free.map((s) => s.name));
-      before = undefined; // judge the next pass afresh
-    };
-    this.timer = setInterval(() => void pass().catch(() => undefined), 500);
+    this.haproxy = haproxy;
+    this.backend = backend;
+    this.onUnjam = onUnjam;
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  async observe(now: BackendStat): Promise<void> {
+    const free = jammed(this.before, now);
+    this.before = now;
+    if (free.length === 0) return;
+    await Promise.all(free.map((s) => this.haproxy.setMaxconn(this.backend, s.name, s.maxconn ?? 0)));
+    this.onUnjam(free.map((s) => s.name));
+    this.before = undefined; // judge the next pass afresh
   }
 }

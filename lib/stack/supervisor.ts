@@ -23,6 +23,7 @@ import { route } from "./control-api.ts";
 import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
 import { OutlierEjector } from "./outlier.ts";
+import { BackendWatch } from "./backend-watch.ts";
 import { QueueUnjammer } from "./queue-unjam.ts";
 import { SlotKeeper } from "./slots.ts";
 import { stackTarget } from "./target-file.ts";
@@ -76,9 +77,7 @@ export class Supervisor {
   }
 
   async start(): Promise<StackState> {
-    mkdirSync(this.path("logs"), { recursive: true });
-    mkdirSync(this.path("prometheus"), { recursive: true });
-    mkdirSync(this.path("alertmanager"), { recursive: true });
+    for (const d of ["logs", "prometheus", "alertmanager"]) mkdirSync(this.path(d), { recursive: true });
     const where = this.placement;
     const slotted = slotConfig(this.c, where);
     ({ ports: this.ports, slots: this.slots } = assignPorts(slotted, where.ports ?? (await reservePorts(portsNeeded(slotted)))));
@@ -113,8 +112,8 @@ export class Supervisor {
     await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
-    this.watchers.push(new OutlierEjector(this.haproxy, this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })));
-    if (this.c.gateway.unjamQueue) this.watchers.push(new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length)));
+    const unjam = this.c.gateway.unjamQueue ? [new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length))] : [];
+    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })), ...unjam]));
     this.writeTarget();
     return this.writeState(true);
   }
