@@ -23,6 +23,10 @@ export class ReplicaMetrics {
       ttft: new Histogram({ name: "inference_time_to_first_token_seconds", help: "Time from request received to the first token", labelNames: ["model", "version"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: r }),
       stage: new Histogram({ name: "inference_stage_duration_seconds", help: "Time per stage: tokenization, inference, post-processing", labelNames: ["stage"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 1, 2.5], registers: r }),
       queueDepth: new Gauge({ name: "inference_queue_depth", help: "Requests waiting for a batch slot", registers: r }),
+      queueTime: new Histogram({ name: "inference_request_queue_time_seconds", help: "Time a request waited for a batch slot", buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
+      shed: new Counter({ name: "inference_requests_shed_total", help: "Requests refused with 429 because the queue was full", registers: r }),
+      maxBatch: new Gauge({ name: "inference_max_batch_size", help: "Sequences the replica decodes at once", registers: r }),
+      capacity: new Gauge({ name: "inference_capacity_requests_per_second", help: "Requests a second the replica completes with its batch full, for the mean request it has seen", registers: r }),
       inflight: new Gauge({ name: "inference_inflight_requests", help: "Requests being decoded", registers: r }),
       kvUsage: new Gauge({ name: "inference_kv_cache_usage_ratio", help: "KV cache in use / KV cache capacity", registers: r }),
       ooms: new Counter({ name: "inference_oom_total", help: "Allocations refused for lack of GPU memory", registers: r }),
@@ -44,6 +48,15 @@ export class ReplicaMetrics {
   serving(previous: string, version: string): void {
     this.m.info.remove({ model: this.model, version: previous });
     this.m.info.set({ model: this.model, version }, 1);
+  }
+
+  /** A request got its batch slot after waiting `seconds` (0 when one was free). */
+  waited(seconds: number): void {
+    this.m.queueTime.observe(seconds);
+  }
+
+  shed(): void {
+    this.m.shed.inc();
   }
 
   oom(): void {
@@ -78,8 +91,8 @@ export class ReplicaMetrics {
   }
 
   /** The gauges set from the replica's state now, then the exposition text. */
-  async render(s: { usedMiB: number; capacityMiB: number; inflight: number; maxBatch: number; queued: number; kvUsage: number }): Promise<string> {
-    const util = Math.min(100, (s.inflight / s.maxBatch) * 100 * 4);
+  async render(s: { usedMiB: number; capacityMiB: number; inflight: number; maxBatch: number; queued: number; kvUsage: number; capacityRps: number }): Promise<string> {
+    const util = Math.min(100, (s.inflight / s.maxBatch) * 100);
     const g = { gpu: "0", Hostname: this.host };
     this.m.fbUsed.set(g, Math.round(s.usedMiB));
     this.m.fbFree.set(g, Math.max(0, Math.round(s.capacityMiB - s.usedMiB)));
@@ -88,6 +101,8 @@ export class ReplicaMetrics {
     this.m.inflight.set(s.inflight);
     this.m.queueDepth.set(s.queued);
     this.m.kvUsage.set(s.kvUsage);
+    this.m.maxBatch.set(s.maxBatch);
+    this.m.capacity.set(Math.round(s.capacityRps));
     return this.registry.metrics();
   }
 }

@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { Batcher, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
 import type { Regression, StackConfig } from "./config.ts";
 import { readJsonBody } from "./http.ts";
 import { ReplicaMetrics } from "./replica-metrics.ts";
@@ -37,8 +38,9 @@ export class Replica {
   private regression: Regression;
   private ready = false;
   private draining = false;
-  private inflight = 0;
-  private readonly queue: (() => void)[] = [];
+  private readonly batcher: Batcher;
+  /** the requests' mean shape (moving average), for the capacity the replica exports */
+  private readonly shape = { promptTokens: 64, maxTokens: 16 };
   private kvMiB = 0;
   private leakedMiB = 0;
   private pressureMiB = 0;
@@ -49,6 +51,7 @@ export class Replica {
     this.o = o;
     this.version = o.replica.version;
     this.regression = o.replica.versions[this.version] ?? NO_REGRESSION;
+    this.batcher = new Batcher(o.replica);
     this.metricsOf = new ReplicaMetrics(o.replica.model, this.version, o.name);
     this.server = createServer((req, res) => this.route(req, res));
     this.server.keepAliveTimeout = 65_000;
@@ -104,8 +107,8 @@ export class Replica {
       version: this.version,
       regression: this.regression,
       ready: this.ready && !this.draining,
-      inflight: this.inflight,
-      queued: this.queue.length,
+      inflight: this.batcher.inflight,
+      queued: this.batcher.queued,
       gpu: { capacityMiB: this.o.replica.gpuMemoryMiB, usedMiB: Math.round(this.usedMiB), pressureMiB: this.pressureMiB, leakedMiB: Math.round(this.leakedMiB) },
     };
   }
@@ -168,28 +171,34 @@ export class Replica {
     const promptTokens = Math.max(1, Math.ceil(promptChars(chat ? body.messages : body.prompt) / 4));
     const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
     const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
-
-    if (this.inflight >= r.maxBatch) {
-      await new Promise<void>((resolve) => this.queue.push(resolve));
+    this.shape.promptTokens += (promptTokens - this.shape.promptTokens) / 100;
+    this.shape.maxTokens += (maxTokens - this.shape.maxTokens) / 100;
+    let closed = false;
+    const leave: (() => void)[] = [];
+    res.once("close", () => {
+      closed = true;
+      for (const f of leave) f();
+    });
+    const slot = this.batcher.acquire((f) => leave.push(f));
+    if (slot === "shed") {
+      this.metricsOf.shed();
+      res.setHeader("retry-after", String(this.batcher.retryAfterSeconds(promptTokens, maxTokens)));
+      return fail(429, `overloaded: ${this.batcher.queued} requests already wait for ${r.maxBatch} batch slots`, "overloaded");
     }
+    if (!(await slot)) return; // the client left while it waited
+    this.metricsOf.waited((performance.now() - t0) / 1000);
     if (this.usedMiB + job.kvMiB > r.gpuMemoryMiB) {
       fail(507, this.oomMessage(job.kvMiB), "oom");
       this.crash("KV cache allocation");
       return this.release(job, false);
     }
-    this.inflight++;
     this.kvMiB += job.kvMiB;
     this.leakedMiB += reg.leakMiBPerRequest;
 
     const f = reg.latencyFactor;
-    const tokenizeMs = (r.tokenizeMsPer1kTokens * promptTokens * f) / 1000;
-    const ttftMs = r.timeToFirstTokenMs * f;
-    const decodeMs = r.interTokenMs * f * (maxTokens - 1);
-    const postMs = r.postprocessMs * f;
+    const { tokenize: tokenizeMs, ttft: ttftMs, decode: decodeMs, post: postMs } = serviceMs(r, promptTokens, maxTokens, this.batcher.inflight, f);
     const stream = body.stream === true;
     const failed = reg.errorRate > 0 && Math.random() < reg.errorRate;
-    let closed = false;
-    res.once("close", () => (closed = true));
 
     if (failed) {
       await sleep(tokenizeMs + ttftMs);
@@ -214,7 +223,7 @@ export class Replica {
     await sleep(tokenizeMs + ttftMs);
     const firstTokenAt = performance.now();
     for (let i = 0; i < maxTokens && !closed; i++) {
-      if (i > 0) await sleep(r.interTokenMs * f);
+      if (i > 0) await sleep(stepMs(r, this.batcher.inflight, f));
       const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
       res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`);
     }
@@ -226,19 +235,16 @@ export class Replica {
     this.metricsOf.count(version, 200);
   }
 
-  private release(job: Job, held: boolean): void {
-    if (held) {
-      this.inflight--;
-      this.kvMiB -= job.kvMiB;
-    }
-    const next = this.queue.shift();
-    if (next) next();
+  /** The batch slot back; the KV cache too when it was allocated. */
+  private release(job: Job, allocated: boolean): void {
+    if (allocated) this.kvMiB -= job.kvMiB;
+    this.batcher.release();
   }
 
   private async metrics(res: ServerResponse): Promise<void> {
     const r = this.o.replica;
     const kvCapacity = r.gpuMemoryMiB - r.weightsMiB;
-    const text = await this.metricsOf.render({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.inflight, maxBatch: r.maxBatch, queued: this.queue.length, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0 });
+    const text = await this.metricsOf.render({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.batcher.inflight, maxBatch: r.maxBatch, queued: this.batcher.queued, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0, capacityRps: capacityPerSecond(r, this.shape.promptTokens, this.shape.maxTokens) });
     res.setHeader("content-type", this.metricsOf.contentType);
     res.end(text);
   }
