@@ -4,6 +4,7 @@ import { kubernetesObserver } from "../observe/kubernetes.ts";
 import type { EventSink, Observer } from "../observe/observer.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
+import { stackLane } from "../observe/stack-lane.ts";
 import type { RunRecord } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
 
@@ -38,4 +39,12 @@ export function watchHost(record: RunRecord, sut: () => number[] | undefined, ev
   return startHostMonitor(record.series.host, sut, (s) =>
     event("host.starved", `other work takes ${s.other} of ${s.cores} cores: the system and the load generator are starved alike`, { other: s.other, busy: s.busy, own: s.own, sut: s.sut }),
   );
+}
+
+/** The stack's lane, read while the target's Prometheus still runs; a failed read is a warning, never the run's end. */
+export async function readStackLane(record: RunRecord, target: Target | undefined, warn: (message: string) => void): Promise<void> {
+  const url = target?.prometheus?.url;
+  if (url === undefined) return;
+  const lane = await stackLane(url, record.startedAt, record.endedAt ?? Date.now(), warn);
+  if (lane.length > 0) record.series.stack = lane;
 }

@@ -23,7 +23,7 @@ import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
 import { planLoad } from "./load-plan.ts";
-import { startObservers, stopObservers, watchHost } from "./observers.ts";
+import { readStackLane, startObservers, stopObservers, watchHost } from "./observers.ts";
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
 import type { RunReporter } from "./reporter.ts";
@@ -269,7 +269,7 @@ class ExperimentRun {
   stopped(err: unknown): void {
     this.verdict = err instanceof RunAborted ? "aborted" : err instanceof RunInconclusive ? "inconclusive" : "error";
     this.reason = errorMessage(err);
-    this.event(err instanceof RunAborted ? "abort" : err instanceof RunInconclusive ? "inconclusive" : "error", this.reason);
+    this.event(this.verdict === "aborted" ? "abort" : this.verdict, this.reason);
   }
 
   /** Every exit path: whatever is still injected is reverted, newest first; everything started is stopped; run.json is written. */
@@ -281,6 +281,7 @@ class ExperimentRun {
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
     await stopObservers(this.observers);
     this.host?.stop();
+    if (this.load) await readStackLane(this.record, this.target, (message) => this.log.warn(message));
     await this.session?.stop();
     if (this.currentPhase && this.currentPhase.end === undefined) this.currentPhase.end = this.clock.now();
     const failures = this.scheduler?.revertFailures ?? [];

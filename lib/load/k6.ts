@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { retryUntil } from "../clock.ts";
+import { promRange } from "../clients/prometheus.ts";
 import { FaultlineError } from "../errors.ts";
 import { reservePorts } from "../proc/ports.ts";
 import { SERIES_VERSION, emptyOutcomes } from "../schema/series.ts";
@@ -58,13 +59,6 @@ export default function () {
 `;
 }
 
-async function promRange(url: string, expr: string, start: number, end: number): Promise<{ metric: Record<string, string>; values: [number, string][] }[]> {
-  const q = `${url}/api/v1/query_range?query=${encodeURIComponent(expr)}&start=${start / 1000}&end=${end / 1000}&step=1s`;
-  const res = await fetch(q);
-  const body = (await res.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; values: [number, string][] }[] } };
-  if (body.status !== "success") throw new FaultlineError("E_TOOL", `k6 results: query ${expr} failed: ${body.error}`);
-  return body.data?.result ?? [];
-}
 
 /**
  * The k6 engine. Mechanism: k6's Prometheus remote-write output (pushed every second, trends as
@@ -171,7 +165,7 @@ export async function readBack(prom: string, start: number, end: number, match: 
       if (n > 0) add(at(ts - 1), n);
     }
   };
-  for (const s of await promRange(prom, `sum by (region, version, code, error_code) (k6_fl_responses_total${only()})`, t0, end)) {
+  for (const s of await promRange(prom, `sum by (region, version, code, error_code) (k6_fl_responses_total${only()})`, t0, end, "k6 results")) {
     const code = Number(s.metric.code);
     perSecond(s.values, (b, n) => {
       b.sent += n;
@@ -185,7 +179,7 @@ export async function readBack(prom: string, start: number, end: number, match: 
       else b.outcomes[s.metric.error_code === "1050" ? "timeout" : "connError"] += n;
     });
   }
-  for (const s of await promRange(prom, `sum(k6_dropped_iterations_total${only()})`, t0, end)) {
+  for (const s of await promRange(prom, `sum(k6_dropped_iterations_total${only()})`, t0, end, "k6 results")) {
     perSecond(s.values, (b, n) => {
       b.outcomes.dropped += n;
       b.sent += n;
@@ -194,7 +188,7 @@ export async function readBack(prom: string, start: number, end: number, match: 
   const q = async (metric: string, extra: Record<string, string> = {}): Promise<Map<number, Quantiles>> => {
     const out = new Map<number, Quantiles>();
     const get = async (quantile: number): Promise<Map<number, number>> => {
-      const r = await promRange(prom, `histogram_quantile(${quantile}, sum(rate(${metric}${only(extra)}[2s])))`, t0, end);
+      const r = await promRange(prom, `histogram_quantile(${quantile}, sum(rate(${metric}${only(extra)}[2s])))`, t0, end, "k6 results");
       return new Map((r[0]?.values ?? []).filter(([, v]) => Number.isFinite(Number(v))).map(([ts, v]) => [Math.round(ts * 1000) - 1000, Number(v) * 1000]));
     };
     const [p50, p90, p95, p99] = await Promise.all([0.5, 0.9, 0.95, 0.99].map(get));

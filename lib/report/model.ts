@@ -1,6 +1,6 @@
 import { BUCKET_MS } from "../schema/series.ts";
 import type { LoadBucket } from "../schema/series.ts";
-import type { HostSample, RunRecord } from "../schema/run-record.ts";
+import type { HostSample, RunRecord, StackSample } from "../schema/run-record.ts";
 
 /**
  * What the HTML report draws: the run record without the raw histograms, and the load series
@@ -21,6 +21,24 @@ export interface ChartData {
   lagMs: (number | null)[];
   loopMs: (number | null)[];
   otherCores: (number | null)[];
+  /** the stack's lane: the gateway's average queue, connect and response times, the replicas' p99 queue wait (ms); requests queued at both (count) */
+  stack: { gatewayQueueMs: (number | null)[]; gatewayConnectMs: (number | null)[]; gatewayResponseMs: (number | null)[]; replicaQueueP99Ms: (number | null)[]; queued: (number | null)[] } | null;
+}
+
+/** Samples taken about once a second, looked up by time: the one that covers a point, or none within 1.5 s. */
+class SampleCursor<S extends { t: number }> {
+  private i = 0;
+  private readonly samples: readonly S[];
+
+  constructor(samples: readonly S[]) {
+    this.samples = samples;
+  }
+
+  at(from: number, to: number): S | undefined {
+    while (this.i + 1 < this.samples.length && (this.samples[this.i + 1] as S).t <= to) this.i++;
+    const s = this.samples[this.i];
+    return s !== undefined && s.t <= to + 1500 && s.t >= from - 1500 ? s : undefined;
+  }
 }
 
 export interface ReportModel {
@@ -33,11 +51,13 @@ export interface ReportModel {
 
 const MAX_POINTS = 1500;
 
-export function chartData(buckets: readonly LoadBucket[], host: readonly HostSample[] = []): ChartData | null {
+export function chartData(buckets: readonly LoadBucket[], host: readonly HostSample[] = [], stack: readonly StackSample[] = []): ChartData | null {
   if (buckets.length === 0) return null;
   const per = Math.max(1, Math.ceil(buckets.length / MAX_POINTS));
-  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, lagMs: [], loopMs: [], otherCores: [] };
-  let h = 0;
+  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, lagMs: [], loopMs: [], otherCores: [], stack: null };
+  const hosts = new SampleCursor(host);
+  const stacks = new SampleCursor(stack);
+  const lane: NonNullable<ChartData["stack"]> = { gatewayQueueMs: [], gatewayConnectMs: [], gatewayResponseMs: [], replicaQueueP99Ms: [], queued: [] };
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];
@@ -60,21 +80,26 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     d.ttft.push(worst((b) => b.ttft?.p99));
     d.lagMs.push(worst((b) => b.gen?.lagMs));
     d.loopMs.push(worst((b) => b.gen?.loopMs));
-    // the host sample that covers this point (samples come about once a second)
-    const tEnd = (g.at(-1) as LoadBucket).t + BUCKET_MS;
-    while (h + 1 < host.length && (host[h + 1] as HostSample).t <= tEnd) h++;
-    const s = host[h];
-    d.otherCores.push(s !== undefined && s.t <= tEnd + 1500 && s.t >= (g[0] as LoadBucket).t - 1500 ? (s.other ?? null) : null);
+    const from = (g[0] as LoadBucket).t;
+    const to = (g.at(-1) as LoadBucket).t + BUCKET_MS;
+    d.otherCores.push(hosts.at(from, to)?.other ?? null);
+    const st = stacks.at(from, to);
+    lane.gatewayQueueMs.push(st?.gatewayQueueMs ?? null);
+    lane.gatewayConnectMs.push(st?.gatewayConnectMs ?? null);
+    lane.gatewayResponseMs.push(st?.gatewayResponseMs ?? null);
+    lane.replicaQueueP99Ms.push(st?.replicaQueueP99Ms ?? null);
+    lane.queued.push(st?.gatewayQueued === undefined && st?.replicaQueued === undefined ? null : (st.gatewayQueued ?? 0) + (st.replicaQueued ?? 0));
     const okTotal = g.reduce((s, b) => s + Object.values(b.regions).reduce((x, y) => x + y, 0), 0);
     for (const r of regionNames) {
       const n = g.reduce((s, b) => s + (b.regions[r] ?? 0), 0);
       (d.regions[r] as number[]).push(okTotal > 0 ? (n / okTotal) * 100 : 0);
     }
   }
+  if (stack.length > 0) d.stack = lane;
   return d;
 }
 
 export function reportModel(record: RunRecord, now = Date.now()): ReportModel {
   const { series, ...rest } = record;
-  return { record: { ...rest, series: { probes: series.probes } }, chart: chartData(series.load?.buckets ?? [], series.host ?? []), generatedAt: now };
+  return { record: { ...rest, series: { probes: series.probes } }, chart: chartData(series.load?.buckets ?? [], series.host ?? [], series.stack ?? []), generatedAt: now };
 }

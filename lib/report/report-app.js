@@ -107,6 +107,12 @@
     chart("chart-instrument", "The instrument: the load generator's lateness and other work on the host",
       { cursor, scales: { x: { time: true }, cores: { range: (_u, _min, max) => [0, Math.max(1, max)] } }, series: [{}, { label: "send lag ms", stroke: "#555", width: 1.5 }, { label: "loop block ms", stroke: "#999", dash: [4, 3] }, { label: "other work (cores)", stroke: "#c60", scale: "cores", width: 1.5 }], axes: [{}, { label: "ms" }, { label: "cores", side: 1, scale: "cores", grid: { show: false } }] },
       [c.t, c.lagMs, c.loopMs, c.otherCores]);
+    if (c.stack) {
+      const s = c.stack;
+      chart("chart-stack", "Where the stack's time went: the gateway's queue, connect and response times (averages of its last 1,024 requests), the replicas' wait for a batch slot",
+        { cursor, scales: { x: { time: true }, n: { range: (_u, _min, max) => [0, Math.max(10, max)] } }, series: [{}, { label: "gateway queue ms", stroke: "#c60", width: 1.5 }, { label: "gateway connect ms", stroke: "#999", dash: [4, 3] }, { label: "gateway response ms", stroke: "#1f5fbf", width: 1.5 }, { label: "replica queue p99 ms", stroke: "#85c", width: 1.5 }, { label: "requests queued", stroke: "#4a8", scale: "n", dash: [5, 3] }], axes: [{}, { label: "ms" }, { label: "queued", side: 1, scale: "n", grid: { show: false } }] },
+        [c.t, s.gatewayQueueMs, s.gatewayConnectMs, s.gatewayResponseMs, s.replicaQueueP99Ms, s.queued]);
+    }
     const names = Object.keys(c.regions).sort();
     const palette = ["#1f5fbf", "#e90", "#4a8", "#85c", "#c55", "#999"];
     const cumulative = [];

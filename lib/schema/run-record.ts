@@ -76,6 +76,23 @@ export interface HostSample {
   other?: number;
 }
 
+/**
+ * Where the stack's time went, once a second, read from the target's Prometheus: the gateway's
+ * average queue, connect and response times over its last 1,024 requests (ms) and the requests in
+ * its queue; the replicas' p99 wait for a batch slot (ms), the requests waiting there, and the
+ * requests they shed a second. A field is absent when the target does not export it.
+ */
+export interface StackSample {
+  t: number;
+  gatewayQueueMs?: number;
+  gatewayConnectMs?: number;
+  gatewayResponseMs?: number;
+  gatewayQueued?: number;
+  replicaQueueP99Ms?: number;
+  replicaQueued?: number;
+  shedPerSecond?: number;
+}
+
 export interface RunRecord {
   schemaVersion: typeof RUN_SCHEMA_VERSION;
   runId: string;
@@ -90,7 +107,7 @@ export interface RunRecord {
   faults: FaultRecord[];
   assertions: AssertionResult[];
   timeline: TimelineEvent[];
-  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[] };
+  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[]; stack?: StackSample[] };
   /** versions of what ran: faultline, node, the stack config */
   environment?: Record<string, unknown>;
   /** The validated experiment (durations in ms) and its YAML, so a stored run can be re-judged and reported. */

@@ -80,6 +80,21 @@ export const RunRecordSchema = z.object({
       .array(z.object({ t: z.number(), cores: z.number(), busy: z.number(), own: z.number(), sut: z.number().optional(), other: z.number().optional() }))
       .optional()
       .meta({ description: "the host's CPU in cores per sample: busy, faultline, the system under test, other work" }),
+    stack: z
+      .array(
+        z.object({
+          t: z.number(),
+          gatewayQueueMs: z.number().optional(),
+          gatewayConnectMs: z.number().optional(),
+          gatewayResponseMs: z.number().optional(),
+          gatewayQueued: z.number().optional(),
+          replicaQueueP99Ms: z.number().optional(),
+          replicaQueued: z.number().optional(),
+          shedPerSecond: z.number().optional(),
+        }),
+      )
+      .optional()
+      .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue and shed rate" }),
   }),
   environment: z.record(z.string(), z.unknown()).optional(),
   spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),

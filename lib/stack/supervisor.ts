@@ -88,6 +88,8 @@ export class Supervisor {
 
     await this.startControl();
     this.writeState(false);
+    // First: Prometheus hands new targets to its scrapers only after about 5 s, so its wait overlaps the rest.
+    const { alertmanager, prometheus } = this.startMonitoring();
     const tp = await this.startToxiproxy();
     const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
     if (where.kubernetes === undefined) {
@@ -99,7 +101,6 @@ export class Supervisor {
     const gatewayHosts = { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1", disabled: where.kubernetes !== undefined };
     writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.socket, lua, gatewayHosts));
     const haproxy = this.spawn("haproxy", "haproxy", ["-f", this.path("haproxy.cfg"), "-db"]);
-    const { alertmanager, prometheus } = this.startMonitoring();
     // On kubernetes the cluster rolls out (a Deployment's own rollout); no canary controller runs here.
     if (where.kubernetes === undefined) {
       this.rollout = new RolloutController(this.c, this.slots.map((s) => ({ name: s.name, region: s.region, adminUrl: `http://127.0.0.1:${s.port}` })), `http://127.0.0.1:${this.ports.prometheus}`);

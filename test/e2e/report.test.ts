@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import { expect } from "chai";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
@@ -106,6 +106,35 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     expect(requests.every((u) => u.startsWith("file://"))).to.equal(true);
     mkdirSync(join(ROOT, "test-results"), { recursive: true });
     await page.screenshot({ path: join(ROOT, "test-results", "report.png"), fullPage: true });
+    await page.close();
+  });
+
+  it("draws the stack's lane when the run has one (read from a stack's Prometheus; here written into a copy of run.json)", async () => {
+    // where the time went, a sample a second over the run: the gateway's response time rises in the fault
+    const fault = record.faults[0];
+    const stack = [];
+    for (let t = record.startedAt; t <= (record.endedAt ?? t); t += 1000) {
+      const inFault = fault?.injectedAt !== undefined && t >= fault.injectedAt && t <= (fault.revertedAt ?? t);
+      stack.push({ t, gatewayQueueMs: 0, gatewayConnectMs: 1, gatewayResponseMs: inFault ? 300 : 20, gatewayQueued: 0, replicaQueueP99Ms: 5, replicaQueued: 2 });
+    }
+    const dir = tempDir("report-lane");
+    writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, series: { ...record.series, stack } }));
+    const r = await runCli(["report", join(dir, "run.json")]);
+    expect(r.code, r.stderr).to.equal(0);
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`file://${join(dir, "report.html")}`);
+    await page.waitForFunction(() => (window as unknown as { faultlineReady?: boolean }).faultlineReady === true);
+    expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.deep.equal(["chart-throughput", "chart-latency", "chart-instrument", "chart-stack", "chart-regions"]);
+    const inked = await page.$eval("#chart-stack canvas", (c) => {
+      const d = (c as HTMLCanvasElement).getContext("2d")?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? new Uint8ClampedArray();
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if ((d[i] as number) > 0) n++;
+      return n;
+    });
+    expect(inked).to.be.greaterThan(1000);
+    expect(errors).to.deep.equal([]);
     await page.close();
   });
 

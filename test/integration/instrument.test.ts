@@ -5,7 +5,7 @@ import { runExperiment } from "../../lib/engine/run.ts";
 import { GENERATOR_CONTROL } from "../../lib/load/generator.ts";
 import { chartData } from "../../lib/report/model.ts";
 import { Experiment } from "../../lib/schema/experiment.ts";
-import type { RunRecord } from "../../lib/schema/run-record.ts";
+import type { RunRecord, StackSample } from "../../lib/schema/run-record.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 /**
@@ -22,7 +22,7 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     apiVersion: "faultline.dev/v1",
     kind: "Experiment",
     metadata: { name: "stall" },
-    phases: { warmup: "2s", baseline: "6s", recovery: "2s" },
+    phases: { warmup: "4s", baseline: "6s", recovery: "2s" }, // Prometheus scrapes from about 4 s after the stack is up
     load: { rate: 200, timeout: "5s", mix: [{ name: "chat", maxTokens: 4, promptTokens: { min: 16, max: 64 } }] },
     steadyState: { thresholds: ["http_req_duration: p(99) < 400ms"] },
     faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "1s", params: { latency: "10ms" } }],
@@ -47,6 +47,13 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     return Math.max(0, ...(r.series.load?.buckets ?? []).filter((b) => p && b.t >= p.start && b.t < (p.end ?? 0)).map((b) => Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0)));
   };
 
+  /** The highest value of one field of the stack's lane, over the whole run. */
+  const peak = (r: RunRecord, field: Exclude<keyof StackSample, "t">): number => {
+    const xs = (r.series.stack ?? []).map((s) => s[field]).filter((x): x is number => x !== undefined);
+    expect(xs.length, `${field} in the stack's lane`).to.be.greaterThan(3);
+    return Math.max(...xs);
+  };
+
   it("the generator blocked for 1 s: inconclusive, with the stall in the instrument's lane; nothing injected", async () => {
     const record = await runWith(() => {
       const channel = new BroadcastChannel(GENERATOR_CONTROL);
@@ -61,6 +68,8 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     const chart = chartData(record.series.load?.buckets ?? [], record.series.host ?? []);
     expect(Math.max(...(chart?.lagMs ?? []).map((x) => x ?? 0))).to.be.at.least(900);
     expect((record.series.host ?? []).length, "host samples recorded").to.be.greaterThan(3);
+    // and the stack's lane says the gateway's replicas kept their pace
+    expect(peak(record, "gatewayResponseMs"), "the gateway's response time").to.be.below(100);
   });
 
   it("faultline's own thread blocked for 1 s: the generator, in its own thread, stays on time and the run passes", async () => {
@@ -85,5 +94,8 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     expect(record.verdict, record.reason).to.equal("aborted");
     expect(record.reason).to.match(/steady state did not hold before any fault: http_req_duration: p\(99\) < 400ms: measured \d+/);
     expect(maxLag(record, "baseline"), "the generator itself stayed on time").to.be.below(100);
+    // the stack's lane says where the time went: the gateway waited on its replicas
+    expect(peak(record, "gatewayResponseMs"), "the gateway's response time").to.be.at.least(100);
+    expect(chartData(record.series.load?.buckets ?? [], record.series.host ?? [], record.series.stack ?? [])?.stack, "the report's stack lane").to.not.equal(null);
   });
 });
