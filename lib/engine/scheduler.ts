@@ -103,6 +103,7 @@ export class FaultScheduler {
       actions.map(async (a) => {
         await a.action.apply();
         a.record.injectedAt = this.o.clock.now();
+        await a.action.verify?.();
       }),
     );
     this.o.journal.appendAll(actions.map((a, i) => (outcomes[i]?.status === "rejected" ? { type: "inject-failed", actionId: a.id, error: errorMessage(outcomes[i].reason) } : { type: "injected", actionId: a.id })));

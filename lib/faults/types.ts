@@ -19,6 +19,12 @@ export interface Action<U extends UndoRecord = UndoRecord> {
   description: string;
   undo: U;
   apply(): Promise<void>;
+  /**
+   * Proof that the action took, run after its time is taken: the fault's clock starts when `apply`
+   * returns, not when a check that waits on its effect (a connection that hangs) gives up. A proof
+   * that fails fails the injection as `apply` would.
+   */
+  verify?(): Promise<void>;
 }
 
 export interface FaultPlan {

@@ -31,7 +31,7 @@ describe("run loop (fake backend, fake clock)", () => {
     });
 
   /** A layer that logs `inject a @1000` / `revert a @3000` (ms since the run started). */
-  function fakeLayer(clock: FakeClock, o: { onInject?: (fault: string) => void; revertFails?: boolean } = {}): { layer: FaultLayer; calls: string[] } {
+  function fakeLayer(clock: FakeClock, o: { onInject?: (fault: string) => void; revertFails?: boolean; verifyMs?: number } = {}): { layer: FaultLayer; calls: string[] } {
     const t0 = clock.now();
     const calls: string[] = [];
     const layer: FaultLayer = {
@@ -46,6 +46,7 @@ describe("run loop (fake backend, fake clock)", () => {
               calls.push(`inject ${ctx.faultName} @${clock.now() - t0}`);
               o.onInject?.(ctx.faultName);
             },
+            ...(o.verifyMs === undefined ? {} : { verify: () => clock.sleep(o.verifyMs ?? 0) }),
           },
         ],
       }),
@@ -79,6 +80,14 @@ describe("run loop (fake backend, fake clock)", () => {
     expect(calls).to.deep.equal(["prepare", "inject a @1000", "inject b @2000", "revert a @3000", "revert b @4000"]);
     expect(journal(runDir)).to.deep.equal(["run-start", "inject a#0", "injected a#0", "inject b#0", "injected b#0", "reverted a#0", "reverted b#0", "run-end"]);
     expect(record.faults.map((f) => [f.name, (f.injectedAt ?? 0) - record.startedAt, (f.revertedAt ?? 0) - record.startedAt])).to.deep.equal([["a", 1000, 3000], ["b", 2000, 4000]]);
+  });
+
+  it("a fault's clock starts when its action is made, not when the proof that it took is done", async () => {
+    const clock = new FakeClock();
+    const { layer } = fakeLayer(clock, { verifyMs: 400 }); // a proof that waits on a hung connection
+    const { record } = await runExperiment({ experiment: experiment(), target, outDir: tempDir("loop"), clock, faults: layer, tickMs: 100 });
+    expect(record.verdict, record.reason).to.equal("pass");
+    expect((record.faults[0]?.injectedAt ?? 0) - record.startedAt).to.equal(1000);
   });
 
   it("an interrupt mid-fault reverts every active fault, newest first, and ends aborted", async () => {

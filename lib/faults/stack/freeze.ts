@@ -55,8 +55,8 @@ export const freeze: FaultImpl<"freeze"> = {
       apply: async () => {
         const res = await call("POST", `${s.control}/replicas/${r.name}/freeze`, {});
         if (res.status !== 200) throw new FaultlineError("E_DRIVER", `stack: freezing ${r.name} answered ${res.status}: ${JSON.stringify(res.json)}`);
-        await proveHung(r.url);
       },
+      verify: () => proveHung(r.url),
     }));
     return { targets: chosen.map((r) => r.name), actions };
   },

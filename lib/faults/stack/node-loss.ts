@@ -41,8 +41,8 @@ export const nodeLoss: FaultImpl<"node-loss"> = {
       apply: async () => {
         const res = await call("POST", `${s.control}/replicas/${r.name}/kill`, { signal: f.params.signal, restart: f.params.restart });
         if (res.status !== 200) throw new FaultlineError("E_DRIVER", `stack: killing ${r.name} answered ${res.status}: ${JSON.stringify(res.json)}`);
-        await proveDown(r.url);
       },
+      verify: () => proveDown(r.url),
     }));
     return { targets: chosen.map((r) => r.name), actions };
   },
