@@ -44,7 +44,7 @@ export const StackConfig = strictObject({
       maxConnections: z.number().int().min(1).default(256).meta({ description: "connections per replica (Envoy's max connections): a full or dark replica is skipped" }),
     }).prefault({}),
     retries: z.number().int().min(0).max(10).default(2),
-    timeoutMs: z.number().int().min(100).default(10_000).meta({ description: "server inactivity timeout (between bytes, not the whole response)" }),
+    timeoutMs: z.number().int().min(100).default(2000).meta({ description: "per-try budget: a replica silent this long (between bytes, not the whole response) is given up on and the request retried elsewhere; 4 × the seed's 500 ms p99" }),
     connectTimeoutMs: z.number().int().min(10).default(500),
     maxConn: z.number().int().min(100).default(20_000),
     queueTimeoutMs: z.number().int().min(10).default(1000).meta({ description: "a request queued this long for a saturated (or dark) replica gets a 503 and is retried elsewhere" }),

@@ -19,6 +19,12 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "0.5",
     args: ["--stack-set", "gateway.retries=0", "--stack-set", "gateway.healthCheck.intervalMs=15000", "--stack-set", "gateway.outlier.failureRatePct=100", "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000"],
   },
+  "hung-replica": {
+    catches: "available-through-the-hang",
+    why: "the gateway's per-try timeout at 10 s, past the clients' 5 s",
+    timeScale: "0.5",
+    args: ["--stack-set", "gateway.timeoutMs=10000"],
+  },
   "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
   "bad-rollout": { catches: "rolled-back", why: "automatic rollback off", timeScale: "0.5", args: ["--stack-set", "rollout.autoRollback=false"] },
   "healthy-rollout": { catches: "no-alerts", why: "HighP99Latency below the model's own latency", timeScale: "0.5", args: ["--stack-set", "alerts.p99LatencyMs=30"] },
