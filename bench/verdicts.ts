@@ -6,6 +6,8 @@
 // must fail. Each result is appended to BENCH_RESULTS as it lands, and the table is built from the
 // whole file, so a long count can be made over several sessions (BENCH_EXPERIMENTS=a,b picks some).
 // Run it on an otherwise idle machine: a busy neighbour starves the stack (those runs say inconclusive).
+// Timing accuracy: where the gateway's log has the faulted region's servers marked DOWN, the last
+// column compares the judge's failover time with the gateway's own (t0 to the last of them DOWN).
 import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -31,7 +33,27 @@ interface Result {
   /** misconfigured: the assertion meant to catch it failed, and only it */
   caught?: boolean;
   failoverMs?: number;
+  /** the gateway's own failover time: t0 to HAProxy marking the faulted region's last server DOWN (its log) */
+  gatewayFailoverMs?: number;
   seconds: number;
+}
+
+type Recorded = {
+  verdict?: string;
+  assertions: { name: string; kind: string; verdict: string; measured: number | null }[];
+  faults: { name: string; injectedAt?: number; labels: Record<string, string> }[];
+  timeline: { t: number; type: string; data?: Record<string, unknown> }[];
+};
+
+/** When the gateway itself had routed around the fault's region: its last server there marked DOWN after t0. */
+function gatewayFailoverMs(record: Recorded, failover: { name: string } | undefined): number | undefined {
+  const spec = record.faults[0];
+  const t0 = spec?.injectedAt;
+  const region = spec?.labels.region;
+  if (failover === undefined || t0 === undefined || region === undefined) return undefined;
+  const downs = record.timeline.filter((e) => e.type === "gateway.server-down" && e.t >= t0 && String(e.data?.server ?? "").startsWith(`${region}-`));
+  const last = downs.at(-1);
+  return last === undefined ? undefined : last.t - t0;
 }
 
 function runOnce(experiment: string, kind: Result["kind"], scale: string): Result {
@@ -41,10 +63,11 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
   // one line per run below; each run's own report is removed with its folder (the record is the line)
   spawnSync(process.execPath, args, { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
   const dir = readdirSync(out).find((d) => d.includes(experiment) && existsSync(join(out, d, "run.json")));
-  const record = dir === undefined ? undefined : (JSON.parse(readFileSync(join(out, dir, "run.json"), "utf8")) as { verdict?: string; assertions: { name: string; kind: string; verdict: string; measured: number | null }[] });
+  const record = dir === undefined ? undefined : (JSON.parse(readFileSync(join(out, dir, "run.json"), "utf8")) as Recorded);
   rmSync(out, { recursive: true, force: true });
   const failing = record?.assertions.filter((a) => a.verdict === "fail").map((a) => a.name) ?? [];
   const failover = record?.assertions.find((a) => a.kind === "failover" && a.measured !== null);
+  const gateway = record === undefined || kind !== "healthy" ? undefined : gatewayFailoverMs(record, failover);
   return {
     at: new Date().toISOString(),
     experiment,
@@ -54,6 +77,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
     failing,
     ...(kind === "misconfigured" ? { caught: failing.length === 1 && failing[0] === MISCONFIGURED[experiment]?.catches } : {}),
     ...(failover?.measured != null && kind === "healthy" ? { failoverMs: failover.measured } : {}),
+    ...(gateway !== undefined ? { gatewayFailoverMs: gateway } : {}),
     seconds: Math.round((Date.now() - started) / 1000),
   };
 }
@@ -82,11 +106,14 @@ const rows = Object.keys(MISCONFIGURED)
     const m = all.filter((r) => r.experiment === experiment && r.kind === "misconfigured");
     const fo = h.flatMap((r) => (r.failoverMs === undefined ? [] : [r.failoverMs]));
     const s = fo.length > 0 ? spread(fo) : undefined;
-    return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter((r) => r.caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—"];
+    // timing accuracy: the judge's failover time minus the gateway's own, run by run
+    const diff = h.flatMap((r) => (r.failoverMs === undefined || r.gatewayFailoverMs === undefined ? [] : [r.failoverMs - r.gatewayFailoverMs]));
+    const d = diff.length > 0 ? spread(diff) : undefined;
+    return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter((r) => r.caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
   })
   .filter((r) => (r[1] as number) > 0 || r[7] !== "0 of 0");
 console.log(`\n${all.length} runs on file (${results})\n`);
-console.log(table(["experiment", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]"], rows));
+console.log(table(["experiment", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway median [min … max]"], rows));
 const inconclusive = all.filter((r) => r.kind === "healthy" && r.verdict === "inconclusive").length;
 const healthyRuns = all.filter((r) => r.kind === "healthy").length;
 console.log(`\nhealthy runs wrongly FAIL or ABORTED: ${all.filter((r) => r.kind === "healthy" && (r.verdict === "fail" || r.verdict === "aborted")).length}; inconclusive ${healthyRuns ? ((inconclusive / healthyRuns) * 100).toFixed(1) : 0} % (goal < 5 %)`);

@@ -5,6 +5,8 @@ import type { EventSink, Observer } from "../observe/observer.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
 import { stackLane } from "../observe/stack-lane.ts";
+import { errorMessage } from "../errors.ts";
+import type { GatewayEvent } from "../schema/gateway-event.ts";
 import type { RunRecord } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
 
@@ -41,10 +43,32 @@ export function watchHost(record: RunRecord, sut: () => number[] | undefined, ev
   );
 }
 
-/** The stack's lane, read while the target's Prometheus still runs; a failed read is a warning, never the run's end. */
-export async function readStackLane(record: RunRecord, target: Target | undefined, warn: (message: string) => void): Promise<void> {
+/**
+ * The stack's side of the run, read while the target's Prometheus and control API still answer:
+ * its lane (where the time went) and the gateway's own record of servers marked DOWN and UP,
+ * which goes into the timeline at HAProxy's own timestamps. A failed read is a warning, never the
+ * run's end.
+ */
+export async function readStackSide(record: RunRecord, target: Target | undefined, warn: (message: string) => void): Promise<void> {
   const url = target?.prometheus?.url;
-  if (url === undefined) return;
-  const lane = await stackLane(url, record.startedAt, record.endedAt ?? Date.now(), warn);
-  if (lane.length > 0) record.series.stack = lane;
+  if (url !== undefined) {
+    const lane = await stackLane(url, record.startedAt, record.endedAt ?? Date.now(), warn);
+    if (lane.length > 0) record.series.stack = lane;
+  }
+  const control = target?.stack?.control ?? target?.endpoints["stack-control"]?.url;
+  if (control === undefined) return;
+  try {
+    const res = await fetch(`${control}/gateway/events?since=${record.startedAt}`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return; // a stack from before the route
+    const { events } = (await res.json()) as { events: GatewayEvent[] };
+    for (const e of events) record.timeline.push({ t: e.t, type: `gateway.${e.kind}`, message: gatewayMessage(e), data: { ...e } });
+    record.timeline.sort((a, b) => a.t - b.t);
+  } catch (err) {
+    warn(`the gateway's record: ${errorMessage(err)}`);
+  }
+}
+
+function gatewayMessage(e: GatewayEvent): string {
+  if (e.kind === "backend-empty") return `gateway: backend ${e.backend} has no server left`;
+  return `gateway: ${e.server} marked ${e.kind === "server-up" ? "UP" : "DOWN"}${e.reason ? ` (${e.reason})` : ""}`;
 }

@@ -23,7 +23,7 @@ import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
 import { planLoad } from "./load-plan.ts";
-import { readStackLane, startObservers, stopObservers, watchHost } from "./observers.ts";
+import { readStackSide, startObservers, stopObservers, watchHost } from "./observers.ts";
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
 import type { RunReporter } from "./reporter.ts";
@@ -281,7 +281,7 @@ class ExperimentRun {
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
     await stopObservers(this.observers);
     this.host?.stop();
-    if (this.load) await readStackLane(this.record, this.target, (message) => this.log.warn(message));
+    if (this.load) await readStackSide(this.record, this.target, (message) => this.log.warn(message));
     await this.session?.stop();
     if (this.currentPhase && this.currentPhase.end === undefined) this.currentPhase.end = this.clock.now();
     const failures = this.scheduler?.revertFailures ?? [];

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { GatewayEvent } from "../schema/gateway-event.ts";
 import { readBody, sendJson as json } from "./http.ts";
 
 export type ReplicaAction = "kill" | "start" | "freeze" | "thaw";
@@ -9,13 +10,16 @@ export interface Controllable {
   state(): unknown;
   /** kill or start a replica; undefined when there is no such replica, with the names there are */
   replica(name: string, action: ReplicaAction, body: { signal?: NodeJS.Signals; restart?: boolean }): { ok: true; state: unknown } | { ok: false; have: string[] };
+  /** the gateway's own record since `since` (epoch ms): servers marked DOWN and UP, a backend left empty */
+  gatewayEvents(since: number): GatewayEvent[];
   /** point Alertmanager's webhook at a run's receiver (or at nothing), and reload it */
   setWebhook(url: string | undefined): Promise<boolean>;
 }
 
 /**
  * The stack's control API: replicas killed, started, frozen and thawed (the stack's faults), the state, the
- * supervisor's metrics, and the alerting webhook a run points at itself.
+ * supervisor's metrics, the gateway's own record of its decisions, and the alerting webhook a run
+ * points at itself.
  */
 export async function route(s: Controllable, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? "/";
@@ -27,6 +31,8 @@ export async function route(s: Controllable, req: IncomingMessage, res: ServerRe
   }
   if (url === "/healthz") return json(res, 200, { ok: true });
   if (url === "/state") return json(res, 200, s.state());
+  const g = /^\/gateway\/events(?:\?since=(\d+))?$/.exec(url);
+  if (g && req.method === "GET") return json(res, 200, { events: s.gatewayEvents(Number(g[1] ?? 0)) });
   const m = /^\/replicas\/([^/]+)\/(kill|start|freeze|thaw)$/.exec(url);
   if (m && req.method === "POST") {
     const body = JSON.parse((await readBody(req)) || "{}") as { signal?: NodeJS.Signals; restart?: boolean };

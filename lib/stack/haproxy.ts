@@ -68,6 +68,8 @@ global
   # one thread: the stack shares two cores with the replicas, and the Lua state is shared (locked)
   nbthread 1
   stats socket ${statsSocket} mode 600 level admin
+  # the gateway's own record, timestamped to the microsecond: notices only, from the backend (below)
+  log stderr format rfc5424 local0 notice
   lua-load ${luaFile}
   tune.bufsize 32768
 
@@ -105,6 +107,8 @@ frontend monitoring
   http-request return status 200 content-type text/plain string ok if { path /healthz }
 
 backend inference
+  # servers marked UP/DOWN and an emptied backend go to the log; requests do not (no frontend logs)
+  log global
   balance roundrobin
   # when every regular server is down, the standby region's servers share the traffic (by default
   # HAProxy sends all of it to the first backup alone)

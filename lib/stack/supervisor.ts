@@ -22,6 +22,7 @@ import type { EndpointFollower } from "../clients/endpoint-slices.ts";
 import { route } from "./control-api.ts";
 import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
+import { readGatewayEvents } from "./gateway-log.ts";
 import { OutlierEjector } from "./outlier.ts";
 import { BackendWatch } from "./backend-watch.ts";
 import { QueueUnjammer } from "./queue-unjam.ts";
@@ -160,21 +161,15 @@ export class Supervisor {
   private startReplica(s: ReplicaSlot): void {
     const labels = { replica: s.name, region: s.region, zone: s.zone };
     const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: this.placement.bindHost, port: s.port, replica: this.c.replica }) };
-    const child = this.spawn(
-      `replica-${s.name}`,
-      process.execPath,
-      [join(HERE, "replica-main.ts")],
-      { baseMs: this.c.replica.restartBackoffMs, maxMs: this.c.replica.restartBackoffMaxMs },
-      env,
-      (code, signal) => {
-        this.metrics.up.set(labels, 0);
-        if (this.stopping) return;
-        const reason = code === OOM_EXIT_CODE ? "oom" : signal !== null ? `signal-${signal}` : `exit-${code}`;
-        this.metrics.restarts.inc({ replica: s.name, region: s.region, reason });
-        if (code === OOM_EXIT_CODE) this.metrics.ooms.inc({ replica: s.name, region: s.region });
-        this.writeState(true);
-      },
-    );
+    const backoff = { baseMs: this.c.replica.restartBackoffMs, maxMs: this.c.replica.restartBackoffMaxMs };
+    const child = this.spawn(`replica-${s.name}`, process.execPath, [join(HERE, "replica-main.ts")], backoff, env, (code, signal) => {
+      this.metrics.up.set(labels, 0);
+      if (this.stopping) return;
+      const reason = code === OOM_EXIT_CODE ? "oom" : signal !== null ? `signal-${signal}` : `exit-${code}`;
+      this.metrics.restarts.inc({ replica: s.name, region: s.region, reason });
+      if (code === OOM_EXIT_CODE) this.metrics.ooms.inc({ replica: s.name, region: s.region });
+      this.writeState(true);
+    });
     this.replicaChildren.set(s.name, child);
     this.metrics.up.set(labels, 1);
   }
@@ -227,6 +222,7 @@ export class Supervisor {
   private readonly controllable: Controllable = {
     metrics: async () => ({ contentType: this.registry.contentType, body: await this.registry.metrics() }),
     state: () => this.state(true),
+    gatewayEvents: (since) => readGatewayEvents(this.path("logs", "haproxy.log"), since),
     replica: (name, action, body) => {
       const child = this.replicaChildren.get(name);
       if (child === undefined) return { ok: false, have: [...this.replicaChildren.keys()] };

@@ -45,6 +45,12 @@ describe("shipped experiments against the local stack, proven both ways", functi
     const { code, record, out } = await run("region-partition", ["--time-scale", "0.5"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
     expect(code).to.equal(0);
+    // the gateway's own record is in the timeline: each us-east server marked DOWN in the fault, UP after it
+    const fault = record.faults[0];
+    const marked = (type: string, from: number, to: number): string[] =>
+      record.timeline.filter((e) => e.type === type && e.t >= from && e.t <= to).map((e) => String(e.data?.server)).sort();
+    expect(marked("gateway.server-down", fault?.injectedAt ?? 0, fault?.revertedAt ?? 0)).to.deep.equal(["us-east-1", "us-east-2", "us-east-3"]);
+    expect(marked("gateway.server-up", fault?.revertedAt ?? 0, record.endedAt ?? 0)).to.deep.equal(["us-east-1", "us-east-2", "us-east-3"]);
   });
 
   it("region-partition fails on us-east-failover-under-30s when detection is slowed and circuit breaking is off", async () => {
