@@ -12,29 +12,40 @@ export interface LoadPlan {
   description: string;
 }
 
+/** A warm-up is never time-scaled below this (nor above the experiment's own): it pays fixed costs — JIT, connections, caches — that do not shrink with the run. */
+export const MIN_WARMUP_MS = 5000;
+
+/** The warm-up as run: the experiment's, time-scaled, but not below MIN_WARMUP_MS unless it is shorter itself. */
+export function warmupMs(exp: Experiment, timeScale: number): number {
+  return Math.max(exp.phases.warmup * timeScale, Math.min(exp.phases.warmup, MIN_WARMUP_MS));
+}
+
 /**
  * The experiment's load, resolved against the target and scaled: it runs from the warm-up to the
- * end of the recovery (plus 2 s). A load without stages of its own ramps up over the warm-up from
- * a tenth of its rate, as traffic shifted onto a fleet does, then holds: a cold stack hit at full
- * rate at once can queue past any steady state before its connections and JIT are warm.
+ * end of the recovery (plus 2 s). A load without stages of its own ramps up from a tenth of its
+ * rate over the first half of the warm-up, as traffic shifted onto a fleet does, then holds: a
+ * cold stack hit at full rate at once can queue past any steady state before its connections and
+ * JIT are warm, and the second half lets the full rate settle before the baseline is judged (in
+ * CI a baseline that began as the ramp ended caught the generator's and the stack's first
+ * full-rate second: 155 ms of send lag, a 255 ms gateway response time).
  */
 export function planLoad(exp: Experiment, target: Target, o: { timeScale: number; rateScale: number; faultMs: number; onStage(stage: string, message: string): void }): LoadPlan | undefined {
   const l = exp.load;
   if (l === undefined) return undefined;
   const scale = o.timeScale;
-  const durationMs = (exp.phases.warmup + exp.phases.baseline) * scale + o.faultMs + exp.phases.recovery * scale + 2000;
+  const warmMs = warmupMs(exp, scale);
+  const durationMs = warmMs + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
   const baseUrl = endpointUrl(target, l.endpoint, "/");
   const rate = l.rate * o.rateScale;
-  const warmMs = exp.phases.warmup * scale;
   const ramp = l.stages === undefined && warmMs > 0;
   const stages = l.stages
     ? l.stages.map((st) => ({ duration: st.duration * scale, target: st.target * o.rateScale }))
     : ramp
-      ? [{ duration: warmMs, target: rate }, { duration: durationMs - warmMs, target: rate }]
+      ? [{ duration: warmMs / 2, target: rate }, { duration: durationMs - warmMs / 2, target: rate }]
       : undefined;
   return {
     engine: loadEngine(l.engine, { target, profile: l, onStage: o.onStage }),
     load: { baseUrl, rate: ramp ? rate / 10 : rate, ...(stages ? { stages } : {}), durationMs, maxInFlight: l.maxInFlight, timeoutMs: l.timeout, mix: l.mix ?? DEFAULT_MIX },
-    description: `${l.engine} load at ${rate} req/s${ramp ? ` (from ${rate / 10} over the warm-up)` : ""} on ${baseUrl} for up to ${(durationMs / 1000).toFixed(0)}s`,
+    description: `${l.engine} load at ${rate} req/s${ramp ? ` (from ${rate / 10} over the first half of the warm-up)` : ""} on ${baseUrl} for up to ${(durationMs / 1000).toFixed(0)}s`,
   };
 }

@@ -22,7 +22,7 @@ import { abortChecks } from "./abort.ts";
 import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
-import { planLoad } from "./load-plan.ts";
+import { planLoad, warmupMs } from "./load-plan.ts";
 import { readStackSide, startObservers, stopObservers, watchHost } from "./observers.ts";
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
@@ -234,8 +234,8 @@ class ExperimentRun {
     const { exp, scale } = this;
     // Connection set-up, cold caches and the JIT make the first seconds slow on any system.
     if (this.load && exp.phases.warmup > 0) {
-      this.enterPhase("warmup", exp.phases.warmup * scale);
-      await this.runPhase(exp.phases.warmup * scale);
+      this.enterPhase("warmup", warmupMs(exp, scale));
+      await this.runPhase(warmupMs(exp, scale));
     }
     this.enterPhase("baseline", exp.phases.baseline * scale);
     await this.runPhase(exp.phases.baseline * scale);
