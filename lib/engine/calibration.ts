@@ -3,8 +3,8 @@ import type { Experiment } from "../schema/experiment.ts";
 type Assertion = Experiment["assertions"][number];
 
 /**
- * The checks that must stay quiet when nothing is injected: SLOs, thresholds, probes, capacity, no
- * unexpected alerts, alerts that must not fire. A failure of one of these with no fault is a false
+ * The checks that must stay quiet when nothing is injected: SLOs, thresholds, probes, capacity,
+ * amplification, goodput, no unexpected alerts, alerts that must not fire. A failure of one of these with no fault is a false
  * alarm. The rest (failover, an alert that must fire, rollback, promotion, a traffic shift,
  * rescheduling) need their fault to mean anything.
  */
@@ -14,6 +14,8 @@ export function quietWithoutFault(a: Assertion): boolean {
     case "threshold":
     case "probe":
     case "capacity":
+    case "amplification":
+    case "goodput":
     case "no-unexpected-alerts":
       return true;
     case "alert":

@@ -45,7 +45,7 @@ export function planLoad(exp: Experiment, target: Target, o: { timeScale: number
       : undefined;
   return {
     engine: loadEngine(l.engine, { target, profile: l, onStage: o.onStage }),
-    load: { baseUrl, rate: ramp ? rate / 10 : rate, ...(stages ? { stages } : {}), durationMs, maxInFlight: l.maxInFlight, timeoutMs: l.timeout, mix: l.mix ?? DEFAULT_MIX },
+    load: { baseUrl, rate: ramp ? rate / 10 : rate, ...(stages ? { stages } : {}), durationMs, maxInFlight: l.maxInFlight, timeoutMs: l.timeout, ...(l.retry ? { retry: l.retry } : {}), mix: l.mix ?? DEFAULT_MIX },
     description: `${l.engine} load at ${rate} req/s${ramp ? ` (from ${rate / 10} over the first half of the warm-up)` : ""} on ${baseUrl} for up to ${(durationMs / 1000).toFixed(0)}s`,
   };
 }

@@ -83,6 +83,7 @@ class ExperimentRun {
   private observers: Observer[] = [];
   private host: HostMonitor | undefined;
   private abort: (() => Promise<string | undefined>) | undefined;
+  private stackSideRead = false;
   private verdict: Verdict = "pass";
   private reason: string | undefined;
   private currentPhase: { name: PhaseId; start: number; end?: number } | undefined;
@@ -260,10 +261,18 @@ class ExperimentRun {
     await stopObservers(this.observers);
     this.host?.stop();
     this.record.endedAt = this.clock.now();
+    await this.readStackSide(); // judges read it (amplification), so before them
     this.record.assertions = judgeAll(this.exp, this.record);
     const v = verdictOf(this.record.assertions);
     this.verdict = v.verdict;
     if (v.reason !== undefined) this.reason = v.reason;
+  }
+
+  /** The stack's lane and the gateway's record, once, while the target still answers. */
+  private async readStackSide(): Promise<void> {
+    if (!this.load || this.stackSideRead) return;
+    this.stackSideRead = true;
+    await readStackSide(this.record, this.target, (message) => this.log.warn(message));
   }
 
   stopped(err: unknown): void {
@@ -281,7 +290,7 @@ class ExperimentRun {
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
     await stopObservers(this.observers);
     this.host?.stop();
-    if (this.load) await readStackSide(this.record, this.target, (message) => this.log.warn(message));
+    await this.readStackSide();
     await this.session?.stop();
     if (this.currentPhase && this.currentPhase.end === undefined) this.currentPhase.end = this.clock.now();
     const failures = this.scheduler?.revertFailures ?? [];

@@ -7,6 +7,7 @@ import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
 import { pct, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
+import { judgeAmplification, judgeGoodput, judgeNoCascade } from "./cascade.ts";
 import { judgeFailover } from "./failover.ts";
 import { judgeCapacity, judgeRescheduled } from "./kubernetes.ts";
 import { judgeProbeAssertion, judgeSteadyState } from "./probes.ts";
@@ -28,6 +29,9 @@ const JUDGES: { [K in Assertion["kind"]]: Judge<Extract<Assertion, { kind: K }>>
   threshold: judgeThreshold,
   rescheduled: judgeRescheduled,
   capacity: judgeCapacity,
+  amplification: judgeAmplification,
+  goodput: judgeGoodput,
+  "no-cascade": judgeNoCascade,
 };
 
 /** What each assertion reads from the load series: the tail of the latency it judges, or outcomes only. */

@@ -6,6 +6,7 @@ import { SeriesRecorder } from "./recorder.ts";
 import type { LiveBucket } from "./recorder.ts";
 import { prepareBodies } from "./requests.ts";
 import { dueAt, dueBy } from "./schedule.ts";
+import type { ClientRetry } from "../schema/experiment.ts";
 import type { ResolvedLoad } from "./types.ts";
 
 /**
@@ -31,6 +32,16 @@ export const GENERATOR_CONTROL = "faultline:generator-control";
 /** What a settled request tells its generator. */
 type Settle = (x: Exchange, outcome: Outcome) => void;
 
+/** A request body ready to send, and the path it goes to. */
+interface Prepared {
+  path: string;
+  body: Buffer;
+  stream: boolean;
+}
+
+/** The retry policy's failure names, by outcome. */
+const RETRY_NAME: Partial<Record<Outcome, ClientRetry["on"][number]>> = { s5xx: "5xx", s429: "429", timeout: "timeout", connError: "connError" };
+
 /**
  * One request on undici's dispatch API: no promise, stream or abort signal per request (at
  * 10,000 req/s they cost about a third of the generator's CPU); a stream's time to each token goes into
@@ -49,14 +60,19 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly lb: LiveBucket;
   readonly schedPerf: number;
   readonly deadline: number;
+  readonly req: Prepared;
+  /** 0 for the first try, n for the n-th retry */
+  readonly attempt: number;
   private readonly stream: boolean;
   private readonly settle: Settle;
 
-  constructor(lb: LiveBucket, schedPerf: number, deadline: number, stream: boolean, settle: Settle) {
+  constructor(lb: LiveBucket, schedPerf: number, deadline: number, req: Prepared, attempt: number, settle: Settle) {
     this.lb = lb;
     this.schedPerf = schedPerf;
     this.deadline = deadline;
-    this.stream = stream;
+    this.req = req;
+    this.attempt = attempt;
+    this.stream = req.stream;
     this.settle = settle;
   }
 
@@ -123,17 +139,44 @@ export function startGenerator(load: ResolvedLoad): Generator {
   // As many connections as requests in flight: clients are independent, so one hung request must
   // not queue the next behind it (that queueing would be the generator's, not the system's).
   const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
-  const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r) => ({ body: Buffer.from(r.body), stream: r.stream })) }));
+  const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r): Prepared => ({ path: t.path, body: Buffer.from(r.body), stream: r.stream })) }));
   const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
   const startPerf = performance.now();
   const rec = new SeriesRecorder(Date.now(), startPerf, load.rate);
   const inflight = new Set<Exchange>();
+  const retry = load.retry;
+  const retryOn = new Set(retry?.on ?? []);
   let sent = 0;
   let stopped = false;
+  /** stopped from outside (an abort): retries end too, not only new requests */
+  let halted = false;
   let seq = 0;
+  /** retries waiting out their backoff */
+  let backingOff = 0;
+
+  const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number): void => {
+    const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, settle);
+    inflight.add(x);
+    const headers = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
+    agent.dispatch({ origin, path: req.path, method: "POST", headers, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
+  };
 
   const settle: Settle = (x, outcome) => {
     inflight.delete(x);
+    const name = RETRY_NAME[outcome];
+    if (retry !== undefined && name !== undefined && retryOn.has(name) && x.attempt < retry.attempts && !halted && inflight.size < load.maxInFlight) {
+      x.lb.b.retries = (x.lb.b.retries ?? 0) + 1;
+      backingOff++;
+      setTimeout(() => {
+        backingOff--;
+        if (halted) finalize(x, outcome);
+        else send(x.lb, x.schedPerf, x.req, x.attempt + 1);
+      }, backoffMs(retry, x.attempt));
+      return;
+    }
+    finalize(x, outcome);
+  };
+  const finalize = (x: Exchange, outcome: Outcome): void => {
     x.lb.pending--;
     rec.finish(x.lb, outcome, x.schedPerf, x.region, x.version);
   };
@@ -148,11 +191,8 @@ export function startGenerator(load: ResolvedLoad): Generator {
       return;
     }
     const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
-    const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as { body: Buffer; stream: boolean };
-    const x = new Exchange(lb, schedPerf, schedPerf + load.timeoutMs, req.stream, settle);
-    inflight.add(x);
     lb.pending++;
-    agent.dispatch({ origin, path: chosen.t.path, method: "POST", headers: HEADERS, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
+    send(lb, schedPerf, chosen.bodies[seq % BODIES_PER_TEMPLATE] as Prepared, 0);
   };
 
   const sweep = setInterval(() => expireLate(inflight), SWEEP_MS);
@@ -161,8 +201,9 @@ export function startGenerator(load: ResolvedLoad): Generator {
   let resolveDone!: (s: LoadSeries) => void;
   const done = new Promise<LoadSeries>((r) => (resolveDone = r));
   const finish = async (): Promise<void> => {
-    const deadline = Date.now() + load.timeoutMs + 1000;
-    while (inflight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const tries = 1 + (retry?.attempts ?? 0);
+    const deadline = Date.now() + tries * load.timeoutMs + (tries - 1) * (retry?.maxBackoff ?? 0) + 1000;
+    while ((inflight.size > 0 || backingOff > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     clearInterval(beat);
     clearInterval(sweep);
     control.close();
@@ -193,12 +234,18 @@ export function startGenerator(load: ResolvedLoad): Generator {
   return {
     series: rec.series,
     done,
-    stop: () => void (stopped = true),
+    stop: () => void (stopped = halted = true),
     takeChanged: () => rec.takeChanged(),
   };
 }
 
-/** Requests past their whole-request deadline are cut. */
+/** The wait before retry `attempt + 1`: exponential from `backoff`, capped, with full jitter or none. */
+export function backoffMs(retry: ClientRetry, attempt: number, random = Math.random): number {
+  const ceiling = Math.min(retry.maxBackoff, retry.backoff * 2 ** attempt);
+  return retry.jitter === "full" ? random() * ceiling : ceiling;
+}
+
+/** Tries past their deadline are cut. */
 function expireLate(inflight: ReadonlySet<Exchange>): void {
   const now = performance.now();
   for (const x of inflight) if (now >= x.deadline && !x.timedOut) x.expire();

@@ -1,3 +1,4 @@
+import type { ClientRetry } from "../schema/experiment.ts";
 import type { LoadSeries } from "../schema/series.ts";
 
 export interface RequestTemplate {
@@ -20,6 +21,8 @@ export interface ResolvedLoad {
   maxInFlight: number;
   timeoutMs: number;
   mix: RequestTemplate[];
+  /** clients retry failed tries (durations in ms) */
+  retry?: ClientRetry;
   /** Set to limit the number of requests, besides the duration. */
   maxRequests?: number;
 }

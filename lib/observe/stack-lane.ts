@@ -1,8 +1,8 @@
 import { promRange } from "../clients/prometheus.ts";
 import { errorMessage } from "../errors.ts";
-import type { StackSample } from "../schema/run-record.ts";
+import type { RegionSample, StackSample } from "../schema/run-record.ts";
 
-type Field = Exclude<keyof StackSample, "t">;
+type Field = Exclude<keyof StackSample, "t" | "regions">;
 
 /**
  * Where the stack's time went, as PromQL over what the reference stack exports: HAProxy's exporter
@@ -17,28 +17,44 @@ const LANE: Record<Field, string> = {
   replicaQueueP99Ms: `1000 * histogram_quantile(0.99, sum by (le) (rate(inference_request_queue_time_seconds_bucket[3s])))`,
   replicaQueued: `sum(inference_queue_depth)`,
   shedPerSecond: `sum(rate(inference_requests_shed_total[3s]))`,
+  replicaRequestsPerSecond: `sum(rate(inference_requests_received_total[3s]))`,
+};
+
+/** Each region's replicas, server-side: what reached them, what failed, and their p99 (the replicas' `region` scrape label). */
+const REGION_LANE: Record<keyof RegionSample, string> = {
+  requestsPerSecond: `sum by (region) (rate(inference_requests_received_total[3s]))`,
+  errorsPerSecond: `sum by (region) (rate(inference_requests_total{code!~"2.."}[3s]))`,
+  p99Ms: `1000 * histogram_quantile(0.99, sum by (region, le) (rate(inference_request_duration_seconds_bucket[3s])))`,
 };
 
 /** The lane from `from` to `to` (epoch ms), one sample a second; `warn` hears a query that failed. */
 export async function stackLane(prometheus: string, from: number, to: number, warn: (message: string) => void): Promise<StackSample[]> {
   const byT = new Map<number, StackSample>();
-  await Promise.all(
-    (Object.entries(LANE) as [Field, string][]).map(async ([field, expr]) => {
-      try {
-        for (const s of await promRange(prometheus, expr, from, to, "the stack lane")) {
-          for (const [sec, v] of s.values) {
-            const x = Number(v);
-            if (!Number.isFinite(x)) continue;
-            const t = Math.round(sec * 1000);
-            const sample = byT.get(t) ?? { t };
-            sample[field] = Math.round(x * 100) / 100;
-            byT.set(t, sample);
-          }
+  const at = (t: number): StackSample => {
+    let sample = byT.get(t);
+    if (sample === undefined) byT.set(t, (sample = { t }));
+    return sample;
+  };
+  const read = async (expr: string, put: (sample: StackSample, x: number, labels: Record<string, string>) => void): Promise<void> => {
+    try {
+      for (const s of await promRange(prometheus, expr, from, to, "the stack lane")) {
+        for (const [sec, v] of s.values) {
+          const x = Number(v);
+          if (Number.isFinite(x)) put(at(Math.round(sec * 1000)), Math.round(x * 100) / 100, s.metric);
         }
-      } catch (err) {
-        warn(errorMessage(err));
       }
-    }),
-  );
+    } catch (err) {
+      warn(errorMessage(err));
+    }
+  };
+  await Promise.all([
+    ...(Object.entries(LANE) as [Field, string][]).map(([field, expr]) => read(expr, (sample, x) => void (sample[field] = x))),
+    ...(Object.entries(REGION_LANE) as [keyof RegionSample, string][]).map(([field, expr]) =>
+      read(expr, (sample, x, labels) => {
+        const region = labels.region;
+        if (region !== undefined) ((sample.regions ??= {})[region] ??= {})[field] = x;
+      }),
+    ),
+  ]);
   return [...byT.values()].sort((a, b) => a.t - b.t);
 }

@@ -119,9 +119,37 @@ export const CapacityAssertion = strictObject({
   minRatio: z.number().positive().default(1.5).meta({ description: "GPUs allocatable on Ready, schedulable nodes ÷ GPUs the workload requests" }),
 });
 
+/** Retry amplification: requests that reached replicas (retries included) ÷ the requests clients meant to send. */
+export const AmplificationAssertion = strictObject({
+  kind: z.literal("amplification"),
+  name: Name,
+  during: PhaseName.default("fault"),
+  max: z.number().min(1).meta({ description: "at most this many requests reach the replicas per request a client meant to send" }),
+});
+
+/** Goodput: successful requests per second, against the load offered. */
+export const GoodputAssertion = strictObject({
+  kind: z.literal("goodput"),
+  name: Name,
+  during: PhaseName.default("fault"),
+  minShare: z.number().min(0).max(1).optional().meta({ description: "successful requests ÷ requests offered" }),
+  minPerSecond: z.number().min(0).optional().meta({ description: "successful requests per second" }),
+}).refine((a) => a.minShare !== undefined || a.minPerSecond !== undefined, { message: "give minShare, minPerSecond or both" });
+
+/** The regions a fault did not touch keep their SLO while it holds: a server-side view, per region. */
+export const NoCascadeAssertion = strictObject({
+  kind: z.literal("no-cascade"),
+  name: Name,
+  fault: z.string().meta({ description: "judged while this fault is in effect; its region is left out" }),
+  region: z.string().optional().meta({ description: "the faulted region (default: the fault selector's region label)" }),
+  maxP99: Duration.prefault("500ms").meta({ description: "each other region's replicas' p99, per second" }),
+  maxErrorRate: z.number().min(0).max(1).default(0.01).meta({ description: "each other region's share of non-2xx responses (sheds included) over the window" }),
+  tolerance: z.number().min(0).max(1).default(0.1).meta({ description: "share of seconds a region's p99 may exceed maxP99 (one slow second is noise, a trend is a cascade)" }),
+});
+
 export const Assertion = kindUnion(
   "kind",
-  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion, RescheduledAssertion, CapacityAssertion],
+  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion, RescheduledAssertion, CapacityAssertion, AmplificationAssertion, GoodputAssertion, NoCascadeAssertion],
   "assertion kind",
 );
 export type Assertion = z.infer<typeof Assertion>;

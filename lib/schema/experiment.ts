@@ -88,6 +88,17 @@ const RequestTemplate = strictObject({
   streamShare: z.number().min(0).max(1).default(0),
 });
 
+/** What a client does when a request fails: the retry policy of an SDK, a fault in its own right (a retry storm). */
+export const RETRY_ON = ["5xx", "429", "timeout", "connError"] as const;
+export const ClientRetry = strictObject({
+  attempts: z.number().int().min(1).max(10).meta({ description: "retries after the first try (the OpenAI SDK's max_retries is 2)" }),
+  backoff: Duration.prefault("0ms").meta({ description: "wait before the first retry; doubles for each next one" }),
+  maxBackoff: Duration.prefault("10s"),
+  jitter: z.enum(["full", "none"]).default("full").meta({ description: "full: each wait drawn from [0, backoff) (AWS's full jitter); none: every client retries in lockstep" }),
+  on: z.array(z.enum(RETRY_ON)).min(1).default([...RETRY_ON]).meta({ description: "which failures are retried; `timeout` is the profile's timeout, per try" }),
+});
+export type ClientRetry = z.infer<typeof ClientRetry>;
+
 /** The k6 engine distributed over runner pods by the k6-operator (engine: k6-operator). */
 export const DistributedLoad = strictObject({
   parallelism: z.number().int().min(1).max(1000).meta({ description: "runner pods; each takes its share of the arrival rate" }),
@@ -105,9 +116,12 @@ export const LoadProfile = strictObject({
   rate: z.number().positive().max(MAX_RATE).meta({ description: `requests per second (open model), at most ${MAX_RATE}` }),
   stages: z.array(strictObject({ duration: Duration, target: z.number().nonnegative().max(MAX_RATE) })).optional(),
   maxInFlight: z.number().int().positive().max(MAX_RATE).default(10_000),
-  timeout: Duration.prefault("10s"),
+  timeout: Duration.prefault("10s").meta({ description: "a client gives up on a try this long after it was due" }),
+  retry: ClientRetry.optional().meta({ description: "clients retry failed requests (builtin engine); each retry carries x-retry-attempt, as gRPC's grpc-previous-rpc-attempts" }),
   mix: z.array(RequestTemplate).min(1).optional(),
-}).refine((l) => l.engine !== "k6-operator" || l.distributed !== undefined, { message: "engine k6-operator needs a distributed: section (parallelism, prometheus)", path: ["distributed"] });
+})
+  .refine((l) => l.engine !== "k6-operator" || l.distributed !== undefined, { message: "engine k6-operator needs a distributed: section (parallelism, prometheus)", path: ["distributed"] })
+  .refine((l) => l.retry === undefined || l.engine === "builtin", { message: "client retries need the builtin engine", path: ["retry"] });
 export type LoadProfile = z.infer<typeof LoadProfile>;
 
 export const ParamValue = z.union([z.string(), z.number(), z.boolean()]);

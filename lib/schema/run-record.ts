@@ -91,6 +91,18 @@ export interface StackSample {
   replicaQueueP99Ms?: number;
   replicaQueued?: number;
   shedPerSecond?: number;
+  /** requests reaching replicas, retries included: ÷ what clients meant to send = retry amplification */
+  replicaRequestsPerSecond?: number;
+  /** each region's replicas, server-side */
+  regions?: Record<string, RegionSample>;
+}
+
+export interface RegionSample {
+  requestsPerSecond?: number;
+  /** responses other than 2xx (429 sheds included) */
+  errorsPerSecond?: number;
+  /** time from request received to last byte, successful requests */
+  p99Ms?: number;
 }
 
 export interface RunRecord {

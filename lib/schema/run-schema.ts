@@ -27,6 +27,7 @@ export const LoadSeriesSchema = z
         itl: Quantiles.nullable(),
         regions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-region" }),
         versions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-version" }),
+        retries: z.number().int().optional().meta({ description: "tries sent again, by clients with a retry policy, for the requests of this bucket" }),
         gen: z.object({ lagMs: z.number(), loopMs: z.number() }).optional().meta({ description: "the load generator's health: its longest send lag and event-loop block in the bucket, ms" }),
       }),
     ),
@@ -91,10 +92,12 @@ export const RunRecordSchema = z.object({
           replicaQueueP99Ms: z.number().optional(),
           replicaQueued: z.number().optional(),
           shedPerSecond: z.number().optional(),
+          replicaRequestsPerSecond: z.number().optional(),
+          regions: z.record(z.string(), z.object({ requestsPerSecond: z.number().optional(), errorsPerSecond: z.number().optional(), p99Ms: z.number().optional() })).optional(),
         }),
       )
       .optional()
-      .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue and shed rate" }),
+      .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue, shed rate and the requests reaching them" }),
   }),
   environment: z.record(z.string(), z.unknown()).optional(),
   spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),

@@ -48,6 +48,8 @@ export interface LoadBucket {
   itl: Quantiles | null;
   regions: Record<string, number>;
   versions: Record<string, number>;
+  /** tries sent again by clients with a retry policy for this bucket's requests (`sent` counts each request once) */
+  retries?: number;
   gen?: GeneratorHealth;
 }
 

@@ -9,6 +9,9 @@ import { quote } from "../text.ts";
 
 const Pct = z.number().min(0);
 
+/** HAProxy's retry-on conditions (its documentation, "retry-on"). */
+const RETRY_ON = ["none", "conn-failure", "empty-response", "junk-response", "response-timeout", "0rtt-rejected", "404", "408", "425", "500", "501", "502", "503", "504", "all-retryable-errors"] as const;
+
 export const Regression = strictObject({
   errorRate: z.number().min(0).max(1).default(0).meta({ description: "share of requests answered 500" }),
   latencyFactor: z.number().positive().default(1).meta({ description: "multiplies every simulated stage" }),
@@ -44,6 +47,12 @@ export const StackConfig = strictObject({
       maxConnections: z.number().int().min(1).default(256).meta({ description: "connections per replica (Envoy's max connections): a full or dark replica is skipped" }),
     }).prefault({}),
     retries: z.number().int().min(0).max(10).default(2),
+    retryOn: z.array(z.enum(RETRY_ON)).min(1).default(["conn-failure", "empty-response", "junk-response", "response-timeout", "503"]).meta({ description: "what the gateway retries elsewhere (HAProxy's retry-on)" }),
+    retryBudget: strictObject({
+      enabled: z.boolean().default(true),
+      percent: Pct.max(100).default(20).meta({ description: "retries admitted per second, as a share of all requests per second (Envoy's budget_percent)" }),
+      minPerSecond: z.number().int().min(0).default(10).meta({ description: "retries always admitted, whatever the traffic (a floor for quiet times)" }),
+    }).prefault({}).meta({ description: "client retries (marked x-retry-attempt) past the budget get a 429 at the gateway, and the gateway stops retrying on its own, so a slow region's retries cannot multiply the load" }),
     timeoutMs: z.number().int().min(100).default(2000).meta({ description: "per-try budget: a replica silent this long (between bytes, not the whole response) is given up on and the request retried elsewhere; 4 × the seed's 500 ms p99" }),
     connectTimeoutMs: z.number().int().min(10).default(500),
     maxConn: z.number().int().min(100).default(20_000),

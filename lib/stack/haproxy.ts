@@ -80,7 +80,7 @@ defaults
   option http-no-delay
   option redispatch 1
   retries ${g.retries}
-  retry-on conn-failure empty-response junk-response response-timeout 503
+  retry-on ${g.retryOn.join(" ")}
   option http-buffer-request
   # a client that gave up takes its request with it: no stale work released on a partition's heal
   option abortonclose
@@ -96,7 +96,7 @@ defaults
 frontend gateway
   bind ${hosts.bind}:${ports.gateway}
   maxconn ${g.maxConn}
-  http-request lua.fl_start
+${retryBudget(g.retryBudget)}  http-request lua.fl_start
   http-response lua.fl_observe
   default_backend inference
 
@@ -106,7 +106,7 @@ frontend monitoring
   http-request use-service lua.fl_metrics if { path /gateway-metrics }
   http-request return status 200 content-type text/plain string ok if { path /healthz }
 
-backend inference
+${g.retryBudget.enabled ? "backend retry_budget\n  stick-table type string len 8 size 4 expire 10s store http_req_rate(1s)\n\n" : ""}backend inference
   # servers marked UP/DOWN and an emptied backend go to the log; requests do not (no frontend logs)
   log global
   balance roundrobin
@@ -117,5 +117,25 @@ backend inference
   http-check expect status 200
   http-reuse always
 ${servers}
+`;
+}
+
+/**
+ * The retry budget, in HAProxy's own terms: the rate of admitted requests and of admitted client
+ * retries (those that carry x-retry-attempt) over the last second, in a stick table; a refused
+ * retry counts in neither, or a storm of them would raise its own allowance. A retry past
+ * `percent` of the first plus `minPerSecond` is answered 429 at once, never reaching a replica,
+ * and while it is spent the gateway makes no retries of its own (HAProxy 2.6 cannot count those).
+ */
+function retryBudget(b: StackConfig["gateway"]["retryBudget"]): string {
+  if (!b.enabled) return "";
+  return `  acl is_retry req.hdr(x-retry-attempt) -m found
+  http-request set-var(txn.retry_allowed) str(all),table_http_req_rate(retry_budget),mul(${Math.round(b.percent * 100)}),div(10000),add(${b.minPerSecond})
+  http-request set-var(txn.retry_spent) str(retry),table_http_req_rate(retry_budget),sub(txn.retry_allowed)
+  acl budget_spent var(txn.retry_spent) -m int ge 0
+  http-request return status 429 content-type application/json string "{\\"error\\":{\\"message\\":\\"retry budget spent\\",\\"type\\":\\"retry_budget\\"}}" hdr retry-after 1 if is_retry budget_spent
+  http-request track-sc0 str(all) table retry_budget
+  http-request track-sc1 str(retry) table retry_budget if is_retry
+  http-request disable-l7-retry if budget_spent
 `;
 }

@@ -158,6 +158,7 @@ export class Replica {
 
   private async complete(chat: boolean, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
+    this.metricsOf.received();
     const r = this.o.replica;
     const reg = this.regression;
     const model = r.model;

@@ -72,6 +72,35 @@ describe("load: builtin engine against real servers", function () {
     expect(totalsOver(series).sent).to.be.within(1590, 1600);
   });
 
+  it("client retries: each failed try is sent again (x-retry-attempt 1, 2, …) until one succeeds or the attempts run out; a request counts once", async () => {
+    const tries: number[] = [];
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      const attempt = Number(req.headers["x-retry-attempt"] ?? 0);
+      tries.push(attempt);
+      // the first two tries of every request fail: 503, then no answer at all (a client timeout)
+      req.on("end", () => (attempt === 0 ? res.writeHead(503).end("{}") : attempt === 1 ? undefined : res.end("{}")));
+    });
+    const retry = { attempts: 3, backoff: 50, maxBackoff: 1000, jitter: "none" as const, on: ["5xx" as const, "timeout" as const] };
+    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 50, durationMs: 2000, maxInFlight: 1000, timeoutMs: 300, retry, mix: DEFAULT_MIX });
+    const series = await run.done;
+    const t = totalsOver(series);
+    const retries = series.buckets.reduce((n, b) => n + (b.retries ?? 0), 0);
+    expect(t.sent).to.be.within(99, 100);
+    expect(t.outcomes.ok, JSON.stringify(t.outcomes)).to.equal(t.sent);
+    expect(retries).to.equal(2 * t.sent);
+    expect(tries.filter((a) => a === 0).length).to.equal(t.sent);
+    expect(tries.filter((a) => a === 2).length).to.equal(t.sent);
+    // the whole request, as its client saw it: 503, 50 ms, a 300 ms timeout, 100 ms, then the answer
+    expect(series.buckets.find((b) => b.lat !== null)?.lat?.p50).to.be.within(440, 600);
+
+    tries.length = 0;
+    const once = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 50, durationMs: 1000, maxInFlight: 1000, timeoutMs: 300, retry: { ...retry, attempts: 1, on: ["timeout" as const] }, mix: DEFAULT_MIX });
+    const o = totalsOver(await once.done);
+    expect(o.outcomes.s5xx, "a 503 is not retried when only timeouts are").to.equal(o.sent);
+    expect(tries.every((a) => a === 0)).to.equal(true);
+  });
+
   it("open-model schedule: ramps integrate to the right number of requests", () => {
     const load = { baseUrl: "http://x", rate: 0, durationMs: 20_000, maxInFlight: 1, timeoutMs: 1, mix: DEFAULT_MIX, stages: [{ duration: 10_000, target: 100 }, { duration: 10_000, target: 100 }] };
     expect(dueBy(load, 10_000)).to.be.closeTo(500, 1);

@@ -195,6 +195,30 @@ describe("stack behaviour: failover, GPU OOM, streaming, rollouts, alerts (real 
     }
   });
 
+  it("retry budget: client retries past 20 % of the traffic (+ 10/s) get a 429 at the gateway and never reach a replica", async () => {
+    const s = stack.state;
+    const received = async (): Promise<number> => {
+      let n = 0;
+      for (const r of s.replicas) n += Number(/^inference_requests_received_total (\d+)/m.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1] ?? 0);
+      return n;
+    };
+    const before = await received();
+    const send = async (retry: boolean): Promise<{ status: number; type?: string }> => {
+      const res = await fetch(`${s.endpoints.gateway}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...(retry ? { "x-retry-attempt": "1" } : {}) }, body: JSON.stringify({ max_tokens: 1 }) });
+      const body = (await res.json()) as { error?: { type?: string } };
+      return { status: res.status, ...(body.error?.type ? { type: body.error.type } : {}) };
+    };
+    // 60 first tries and 60 retries, interleaved, within a second: about 0.2 × 120 + 10 retries fit the budget
+    const answers = await Promise.all(Array.from({ length: 120 }, (_, i) => send(i % 2 === 1)));
+    const retries = answers.filter((_, i) => i % 2 === 1);
+    const refused = retries.filter((a) => a.status === 429 && a.type === "retry_budget").length;
+    expect(answers.filter((_, i) => i % 2 === 0).every((a) => a.status === 200), "first tries all served").to.equal(true);
+    expect(refused, JSON.stringify(retries)).to.be.within(20, 50);
+    expect(retries.filter((a) => a.status === 200).length).to.equal(60 - refused);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await received(), "requests that reached a replica").to.equal(before + 120 - refused);
+  });
+
   it("rollout: a good version is promoted to 100%", async () => {
     const s = stack.state;
     const load = await new BuiltinLoadEngine().start({ baseUrl: s.endpoints.gateway, rate: 100, durationMs: 40_000, maxInFlight: 2000, timeoutMs: 5000, mix: DEFAULT_MIX.map((t) => ({ ...t, maxTokens: 4 })) });

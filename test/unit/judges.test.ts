@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import * as hdr from "hdr-histogram-js";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
+import { judgeAmplification, judgeGoodput, judgeNoCascade } from "../../lib/judge/cascade.ts";
 import { judgeFailover } from "../../lib/judge/failover.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
@@ -294,5 +295,62 @@ describe("judge: kubernetes (rescheduled, capacity)", () => {
     expect(bad.verdict).to.equal("fail");
     expect(bad.message).to.match(/at its lowest 8 usable GPUs on 1 nodes for 9 requested: 89% \(≥ 150%\)/);
     expect(judgeCapacity({ kind: "capacity", name: "c", fault: "f", minRatio: 1.5 }, withNodes([])).verdict).to.equal("fail");
+  });
+});
+
+describe("judge: cascades (amplification, goodput)", () => {
+  /** the stack lane: `rps` requests a second reaching the replicas, for the whole run */
+  const withLane = (r: RunRecord, rps: (sec: number) => number): RunRecord => ({
+    ...r,
+    series: { ...r.series, stack: Array.from({ length: 60 }, (_, i) => ({ t: T0 + i * 1000, replicaRequestsPerSecond: rps(i) })) },
+  });
+  const amp = { kind: "amplification" as const, name: "amp", during: "fault" as const, max: 1.5 };
+
+  it("amplification: requests reaching the replicas ÷ requests clients meant, over the window", () => {
+    const retried = series([...during(10, healthy), ...during(30, { n: 100 }), ...during(20, healthy)]).map((b) => (b.t >= T0 + 10_000 && b.t < T0 + 40_000 ? { ...b, retries: 15 } : b));
+    const storm = judgeAmplification(amp, withLane(record(retried), (i) => (i >= 10 && i < 40 ? 250 : 100)));
+    expect(storm.verdict).to.equal("fail");
+    expect(storm.measured).to.equal(2.5);
+    expect(storm.message).to.match(/7500 requests reached the replicas for 3000 that clients meant to send \(×2\.50, limit ×1\.5\); clients sent 7500 tries \(×2\.50\)/);
+    const bounded = judgeAmplification(amp, withLane(record(retried), (i) => (i >= 10 && i < 40 ? 120 : 100)));
+    expect(bounded.verdict).to.equal("pass");
+    expect(bounded.measured).to.equal(1.2);
+  });
+
+  it("amplification without the replicas' request rate is a failure, never a pass", () => {
+    const r = judgeAmplification(amp, record(series(during(60, healthy))));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message).to.match(/no replica request rate/);
+  });
+
+  it("no-cascade: the regions the fault did not touch keep their errors and p99 while it holds; the faulted one is left out", () => {
+    const lane = (west: (sec: number) => { p99Ms: number; errorsPerSecond: number }): RunRecord => ({
+      ...record(series(during(60, healthy))),
+      series: {
+        probes: {},
+        stack: Array.from({ length: 60 }, (_, i) => ({ t: T0 + i * 1000, regions: { "us-east": { requestsPerSecond: 70, errorsPerSecond: 70, p99Ms: 5000 }, "us-west": { requestsPerSecond: 100, ...west(i) } } })),
+      },
+    });
+    const a = { kind: "no-cascade" as const, name: "nc", fault: "f", maxP99: 500, maxErrorRate: 0.01, tolerance: 0.1 };
+    const calm = judgeNoCascade(a, lane(() => ({ p99Ms: 80, errorsPerSecond: 0 })));
+    expect(calm.verdict, calm.message).to.equal("pass");
+    expect(calm.message).to.match(/contained while f held on us-east: us-west 0\.00% errors, p99 over 500ms in 0\/30 s/);
+    // two slow seconds in thirty are within the tolerance; a third of them is a cascade
+    expect(judgeNoCascade(a, lane((i) => ({ p99Ms: i === 15 || i === 20 ? 900 : 80, errorsPerSecond: 0 }))).verdict).to.equal("pass");
+    expect(judgeNoCascade(a, lane((i) => ({ p99Ms: i >= 25 ? 900 : 80, errorsPerSecond: 0 }))).verdict).to.equal("fail");
+    const shed = judgeNoCascade(a, lane((i) => ({ p99Ms: 80, errorsPerSecond: i >= 10 && i < 40 ? 5 : 0 })));
+    expect(shed.verdict).to.equal("fail");
+    expect(shed.measured).to.equal(0.05);
+    expect(judgeNoCascade(a, record(series(during(60, healthy)))).verdict, "no lane: a failure").to.equal("fail");
+  });
+
+  it("goodput: successful requests against those offered, as a share and per second", () => {
+    const s = series([...during(10, healthy), ...during(30, { n: 100, err: 0.4 }), ...during(20, healthy)]);
+    const share = judgeGoodput({ kind: "goodput", name: "g", during: "fault", minShare: 0.9 }, record(s));
+    expect(share.verdict).to.equal("fail");
+    expect(share.measured).to.equal(0.6);
+    expect(share.message).to.match(/60 successful requests\/s of 100 offered \(60\.00%\)/);
+    expect(judgeGoodput({ kind: "goodput", name: "g", during: "fault", minPerSecond: 50 }, record(s)).verdict).to.equal("pass");
+    expect(judgeGoodput({ kind: "goodput", name: "g", during: "baseline", minShare: 0.99 }, record(s)).verdict).to.equal("pass");
   });
 });

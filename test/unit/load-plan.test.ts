@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { MIN_WARMUP_MS, planLoad, warmupMs } from "../../lib/engine/load-plan.ts";
-import { Experiment } from "../../lib/schema/experiment.ts";
+import { backoffMs } from "../../lib/load/generator.ts";
+import { ClientRetry, Experiment } from "../../lib/schema/experiment.ts";
 import { Target } from "../../lib/schema/target.ts";
 
 const experiment = (warmup: string): Experiment =>
@@ -33,5 +34,25 @@ describe("the load's plan (pure)", () => {
       { duration: 2500, target: 2000 },
       { duration: total - 2500, target: 2000 },
     ]);
+  });
+});
+
+describe("client retries (pure)", () => {
+  it("back off exponentially from `backoff`, capped at `maxBackoff`; full jitter draws below the ceiling, none waits it out", () => {
+    const none = ClientRetry.parse({ attempts: 3, backoff: "100ms", maxBackoff: "300ms", jitter: "none" });
+    expect([0, 1, 2].map((n) => backoffMs(none, n))).to.deep.equal([100, 200, 300]);
+    const full = ClientRetry.parse({ attempts: 3, backoff: "100ms" });
+    expect(full.on).to.deep.equal(["5xx", "429", "timeout", "connError"]);
+    expect(backoffMs(full, 1, () => 0.5)).to.equal(100);
+    expect(backoffMs(full, 0, () => 0)).to.equal(0);
+  });
+
+  it("travel into the engine's load, and only the builtin engine takes them", () => {
+    const exp = Experiment.parse({ apiVersion: "faultline.dev/v1", kind: "Experiment", metadata: { name: "r" }, load: { rate: 100, timeout: "1s", retry: { attempts: 3, jitter: "none" } } });
+    const plan = planLoad(exp, target, { timeScale: 1, rateScale: 1, faultMs: 0, onStage: () => undefined });
+    expect(plan?.load.retry).to.deep.include({ attempts: 3, jitter: "none", backoff: 0 });
+    const k6 = Experiment.safeParse({ apiVersion: "faultline.dev/v1", kind: "Experiment", metadata: { name: "r" }, load: { engine: "k6", rate: 100, retry: { attempts: 1 } } });
+    expect(k6.success).to.equal(false);
+    expect(k6.error?.issues[0]?.message).to.equal("client retries need the builtin engine");
   });
 });
