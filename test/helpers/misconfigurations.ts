@@ -25,6 +25,13 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "0.5",
     args: ["--stack-set", "gateway.timeoutMs=10000"],
   },
+  "retry-storm": {
+    catches: "retries-within-budget",
+    // either alone bounds this storm at 1,000 req/s (×1.2 with the budget; ×1.54 with the connection limit alone, since full us-east servers are skipped)
+    why: "the retry budget off, and no per-replica connection limit, so the slow region takes every try",
+    timeScale: "0.5",
+    args: ["--stack-set", "gateway.retryBudget.enabled=false", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
+  },
   "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
   "bad-rollout": { catches: "rolled-back", why: "automatic rollback off", timeScale: "0.5", args: ["--stack-set", "rollout.autoRollback=false"] },
   "healthy-rollout": { catches: "no-alerts", why: "HighP99Latency below the model's own latency", timeScale: "0.5", args: ["--stack-set", "alerts.p99LatencyMs=30"] },

@@ -129,6 +129,24 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(failing(record)).to.deep.equal(["available-through-the-hang"]);
   });
 
+  it("retry-storm passes: lockstep client retries against a slow us-east stay within the gateway's retry budget", async () => {
+    const { record, out } = await run("retry-storm", ["--time-scale", "0.5"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+  });
+
+  it("retry-storm fails on retries-within-budget (and only that) with the retry budget and the per-replica connection limit off", async () => {
+    const { record, out } = await run("retry-storm", ["--time-scale", "0.5", ...misconfigured("retry-storm")]);
+    // really amplified, from the raw series: the replicas received twice what clients meant to send in the fault's middle
+    const f = record.faults[0];
+    const from = (f?.injectedAt ?? 0) + 3000;
+    const to = (f?.revertedAt ?? 0) - 1000;
+    const meant = (record.series.load?.buckets ?? []).filter((b) => b.t >= from && b.t < to).reduce((n, b) => n + b.sent, 0);
+    const reached = (record.series.stack ?? []).filter((x) => x.t >= from && x.t < to).reduce((n, x) => n + (x.replicaRequestsPerSecond ?? 0), 0);
+    expect(reached / meant, `${reached} reached the replicas for ${meant} meant`).to.be.at.least(2);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["retries-within-budget"]);
+  });
+
   it("gpu-oom passes: early warning, OOM detected, routed around, the replica serves again", async () => {
     const { record, out } = await run("gpu-oom", ["--time-scale", "0.75"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
