@@ -26,9 +26,16 @@ export interface Ports {
   rollout: number;
 }
 
+/** HAProxy refuses a server weight above this. */
+const MAX_SERVER_WEIGHT = 256;
+
 /** Replicas are named `<region>-<n>` and spread over zones `<region>-a`, `-b`, … round-robin. */
 export function layout(config: StackConfig, nextPort: () => number): ReplicaSlot[] {
   const out: ReplicaSlot[] = [];
+  // ten per point of region weight, shared by its replicas, scaled down to HAProxy's limit of 256
+  // where one region with few replicas would pass it (weight 100 on one replica: 1,000)
+  const raw = (r: StackConfig["regions"][number]): number => (r.weight * 10) / r.replicas;
+  const scale = Math.min(1, MAX_SERVER_WEIGHT / Math.max(1, ...config.regions.filter((r) => !r.standby).map(raw)));
   for (const r of config.regions) {
     for (let i = 0; i < r.replicas; i++) {
       const name = `${r.name}-${i + 1}`;
@@ -37,7 +44,7 @@ export function layout(config: StackConfig, nextPort: () => number): ReplicaSlot
         region: r.name,
         zone: `${r.name}-${String.fromCharCode(97 + (i % r.zones))}`,
         standby: r.standby,
-        weight: r.standby ? 1 : Math.max(0, Math.round((r.weight * 10) / r.replicas)),
+        weight: r.standby ? 1 : r.weight === 0 ? 0 : Math.max(1, Math.round(raw(r) * scale)),
         port: nextPort(),
         proxyName: `${name}`,
         proxyPort: nextPort(),

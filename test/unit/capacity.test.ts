@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { Batcher, capacityPerSecond, serviceMs, stepMs } from "../../lib/stack/capacity.ts";
-import { StackConfig } from "../../lib/stack/config.ts";
+import { StackConfig, applySets } from "../../lib/stack/config.ts";
+import { layout } from "../../lib/stack/topology.ts";
 
 const defaults = StackConfig.parse({}).replica;
 const replica = (over: Partial<typeof defaults> = {}): typeof defaults => ({ ...defaults, ...over });
@@ -59,5 +60,19 @@ describe("replica capacity model (pure)", () => {
     const perSecond = capacityPerSecond(r, 72, 4);
     for (let i = 0; i < Math.floor(perSecond * 3); i++) void b.acquire(() => undefined);
     expect(b.retryAfterSeconds(72, 4)).to.equal(3);
+  });
+});
+
+describe("stack layout: gateway weights", () => {
+  const weights = (sets: string[]): Record<string, number> => {
+    let port = 20_000;
+    return Object.fromEntries(layout(StackConfig.parse(applySets({}, sets)), () => port++).map((s) => [s.name, s.weight]));
+  };
+
+  it("share each region's weight among its replicas, within HAProxy's 256, keeping the regions' ratio", () => {
+    expect(weights([])).to.deep.include({ "us-east-1": 233, "us-west-1": 100, "eu-west-1": 1 });
+    const w = weights(["regions=[{name: a, weight: 100, replicas: 1}, {name: b, weight: 50, replicas: 2}]"]);
+    // raw 1,000 and 250 each: scaled by 256/1,000, so a carries 256 : 128 = 100 : 50
+    expect(w).to.deep.equal({ "a-1": 256, "b-1": 64, "b-2": 64 });
   });
 });
