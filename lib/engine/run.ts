@@ -23,6 +23,8 @@ import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
 import { planLoad, warmupMs } from "./load-plan.ts";
+import { registerLiveLoad } from "../faults/load/live.ts";
+import { isBuiltinTarget } from "../targets/index.ts";
 import { readStackSide, startObservers, stopObservers, watchHost } from "./observers.ts";
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
@@ -84,6 +86,7 @@ class ExperimentRun {
   private host: HostMonitor | undefined;
   private abort: (() => Promise<string | undefined>) | undefined;
   private stackSideRead = false;
+  private forgetLoad: (() => void) | undefined;
   private verdict: Verdict = "pass";
   private reason: string | undefined;
   private currentPhase: { name: PhaseId; start: number; end?: number } | undefined;
@@ -131,7 +134,12 @@ class ExperimentRun {
 
   /** The target: a built-in one is started for the run (journaled first), a document is taken as it is. */
   async start(): Promise<void> {
-    this.session = new TargetSession({ runId: this.runId, runDir: this.runDir, journal: this.journal, event: this.event, stackSets: this.opts.stackSets, stackConfig: this.opts.stackConfig });
+    const own = this.exp.stack?.set ?? [];
+    const builtin = typeof this.opts.target === "string" && isBuiltinTarget(this.opts.target);
+    if (own.length > 0) this.event("stack.settings", builtin ? `the experiment sets ${own.join(", ")} on the stack it starts` : `the experiment's stack settings (${own.join(", ")}) are left out: target ${typeof this.opts.target === "string" ? this.opts.target : this.opts.target.metadata.name} is not started by faultline`, { set: own, applied: builtin });
+    // the experiment's own settings first, so that --stack-set overrides them
+    const stackSets = [...(builtin ? own : []), ...(this.opts.stackSets ?? [])];
+    this.session = new TargetSession({ runId: this.runId, runDir: this.runDir, journal: this.journal, event: this.event, stackSets: stackSets.length > 0 ? stackSets : undefined, stackConfig: this.opts.stackConfig });
     this.target = await this.session.start(this.opts.target);
     const started = this.session.started;
     if (started?.config) this.record.environment = { ...this.record.environment, stackConfig: started.config };
@@ -157,7 +165,7 @@ class ExperimentRun {
       const plan = await this.faults.plan(fault, { runId: this.runId, faultName: name, target: tgt, log: this.log, timeScale: this.scale });
       const at = fault.at * this.scale;
       const until = at + fault.duration * this.scale;
-      const record = { name, kind: fault.kind, targets: plan.targets, labels: fault.selector.matchLabels ?? {}, plannedAt: at, plannedDuration: until - at, actions: [] };
+      const record = { name, kind: fault.kind, targets: plan.targets, labels: ("selector" in fault ? fault.selector.matchLabels : undefined) ?? {}, plannedAt: at, plannedDuration: until - at, actions: [] };
       this.record.faults.push(record);
       this.sched.add(fault, name, at, until, plan, record);
     }
@@ -191,6 +199,7 @@ class ExperimentRun {
     const lp = planLoad(this.exp, tgt, { timeScale: this.scale, rateScale: this.opts.rateScale ?? 1, faultMs: this.sched.faultPhaseMs, onStage: (stage, message) => this.event("load.stage", message, { stage }) });
     if (lp === undefined) return;
     this.load = await lp.engine.start(lp.load);
+    this.forgetLoad = registerLiveLoad(this.runId, this.load); // a surge fault finds it here
     this.record.series.load = this.load.series;
     this.event("load", lp.description);
   }
@@ -288,6 +297,7 @@ class ExperimentRun {
     if (left > 0) this.log.info({ left }, "reverted on exit");
     await this.probes?.close();
     if (this.load) this.record.series.load = await this.load.stop().catch(() => this.load?.series);
+    this.forgetLoad?.();
     await stopObservers(this.observers);
     this.host?.stop();
     await this.readStackSide();

@@ -3,6 +3,7 @@ import { BACKENDS, faultKindEntry } from "../schema/faults.ts";
 import type { BackendName, BackendsOf, Fault, FaultKind } from "../schema/faults.ts";
 import type { Target } from "../schema/target.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
+import { loadBackend, surge } from "./load/surge.ts";
 import { gpuOom as k8sGpuOom } from "./kubernetes/gpu-oom.ts";
 import { networkPartition } from "./kubernetes/network-partition.ts";
 import { nodeLoss as k8sNodeLoss, regionOutage as k8sRegionOutage, zoneOutage } from "./kubernetes/nodes.ts";
@@ -44,12 +45,14 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "gpu-oom": { stack: stackGpuOom, kubernetes: k8sGpuOom },
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },
+  surge: { load: surge },
 };
 
 export const FAULT_BACKENDS: { [B in BackendName]: Backend } = {
   toxiproxy: toxiproxyBackend,
   stack: stackBackend,
   kubernetes: kubernetesBackend,
+  load: loadBackend,
 };
 
 /** The section of a target that lets a backend serve it. */
@@ -57,6 +60,7 @@ const SERVES: { [B in BackendName]: (t: Target) => boolean } = {
   toxiproxy: (t) => t.toxiproxy !== undefined,
   stack: (t) => t.stack !== undefined,
   kubernetes: (t) => t.kubernetes !== undefined,
+  load: () => true,
 };
 
 /** The one rule: the first backend the catalog lists for the kind whose section the target has. */

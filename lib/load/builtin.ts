@@ -34,7 +34,8 @@ export class BuiltinLoadEngine implements LoadEngine {
     }
     if (this.home === "inline") {
       const g = startGenerator(load);
-      return { series: g.series, done: g.done, stop: () => (g.stop(), g.done) };
+      const run = { series: g.series, done: g.done, stop: () => (g.stop(), g.done), rateFactor: 1, setRateFactor: (f: number): void => void (g.setRateFactor(f), (run.rateFactor = f)) };
+      return run;
     }
     return startAway(load, this.home);
   }
@@ -111,7 +112,8 @@ function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<Load
     away.onMessage((m) => {
       if (m.type === "started") {
         series.start = m.start;
-        resolveStart({ series, done, stop: () => (away.send({ type: "stop" }), done) });
+        const run = { series, done, stop: () => (away.send({ type: "stop" }), done), rateFactor: 1, setRateFactor: (f: number): void => void (away.send({ type: "rate", factor: f }), (run.rateFactor = f)) };
+        resolveStart(run);
       } else if (m.type === "buckets") {
         for (const [idx, b] of m.changed) series.buckets[idx] = b;
       } else if (m.type === "done") {

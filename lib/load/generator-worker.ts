@@ -8,7 +8,7 @@ import { startGenerator } from "./generator.ts";
 import type { Generator } from "./generator.ts";
 import type { ResolvedLoad } from "./types.ts";
 
-export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" };
+export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" } | { type: "rate"; factor: number };
 export type FromGenerator = { type: "started"; start: number } | { type: "buckets"; changed: [number, LoadBucket][] } | { type: "done"; series: LoadSeries } | { type: "failed"; message: string };
 
 const POST_MS = 100;
@@ -37,6 +37,7 @@ if (port === undefined) {
 let current: Generator | undefined;
 port.listen((m) => {
   if (m.type === "stop") return current?.stop();
+  if (m.type === "rate") return current?.setRateFactor(m.factor);
   try {
     const g = startGenerator(m.load);
     current = g;

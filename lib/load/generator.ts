@@ -129,6 +129,8 @@ export interface Generator {
   readonly series: LoadSeries;
   readonly done: Promise<LoadSeries>;
   stop(): void;
+  /** Multiplies the profile's rate from now on (1 puts it back): a surge, or a dip. */
+  setRateFactor(factor: number): void;
   /** Buckets changed since the last call: a worker posts these to its parent. */
   takeChanged(): [number, LoadBucket][];
 }
@@ -213,7 +215,18 @@ export function startGenerator(load: ResolvedLoad): Generator {
   };
 
   const maxRequests = load.maxRequests ?? Infinity;
-  const last = Math.min(maxRequests, Math.ceil(dueBy(load, load.durationMs)));
+  // The schedule in segments: from `at` (ms since the start) on, `factor` × the profile's rate, on
+  // top of the `count` requests due by then. A surge changes the factor without moving a due time.
+  let seg = { count: 0, at: 0, factor: 1 };
+  const dueNow = (elapsed: number): number => seg.count + seg.factor * (dueBy(load, elapsed) - dueBy(load, seg.at));
+  const dueTime = (k: number): number => dueAt(load, dueBy(load, seg.at) + (k - seg.count) / seg.factor);
+  let last = Math.min(maxRequests, Math.ceil(dueNow(load.durationMs)));
+  const setRateFactor = (factor: number): void => {
+    if (!(factor > 0) || stopped) return;
+    const elapsed = performance.now() - startPerf;
+    seg = { count: dueNow(elapsed), at: elapsed, factor };
+    last = Math.min(maxRequests, Math.ceil(dueNow(load.durationMs)));
+  };
   const tick = (): void => {
     const elapsed = performance.now() - startPerf;
     if (stopped || elapsed >= load.durationMs || sent >= maxRequests) {
@@ -223,9 +236,9 @@ export function startGenerator(load: ResolvedLoad): Generator {
     }
     // Every request due by now leaves now, each stamped with the time it was due, from the
     // schedule's integral (a ramp's current rate would misdate every request by the ramp's lag).
-    // By `elapsed`, floor(dueBy(elapsed)) + 1 are due (the first at 0); request k fell due at dueAt(k).
-    const due = Math.min(Math.floor(dueBy(load, elapsed)) + 1, last);
-    while (sent < due) fire(Math.min(startPerf + dueAt(load, sent), startPerf + elapsed));
+    // By `elapsed`, floor(dueNow(elapsed)) + 1 are due (the first at 0); request k fell due at dueTime(k).
+    const due = Math.min(Math.floor(dueNow(elapsed)) + 1, last);
+    while (sent < due) fire(Math.min(startPerf + dueTime(sent), startPerf + elapsed));
     rec.seal(false);
     setTimeout(tick, TICK_MS);
   };
@@ -235,6 +248,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
     series: rec.series,
     done,
     stop: () => void (stopped = halted = true),
+    setRateFactor,
     takeChanged: () => rec.takeChanged(),
   };
 }

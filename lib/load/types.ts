@@ -33,6 +33,10 @@ export interface LoadRun {
   /** Resolves when the profile has run its course (or was stopped) and every request settled. */
   readonly done: Promise<LoadSeries>;
   stop(): Promise<LoadSeries>;
+  /** Multiplies the offered rate from now on, 1 to put it back (the builtin engine: a `surge` fault). */
+  setRateFactor?(factor: number): void;
+  /** the factor last set (1 unless surged) */
+  readonly rateFactor?: number;
 }
 
 export interface LoadEngine {

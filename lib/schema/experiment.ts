@@ -141,6 +141,9 @@ export const Experiment = strictObject({
   target: z.string().optional().meta({ description: "target name or file; --target overrides it" }),
   phases: Phases.prefault({}),
   load: LoadProfile.optional(),
+  stack: strictObject({
+    set: z.array(z.string().regex(/^[^=]+=/, "expected key=value")).default([]).meta({ description: "stack settings (as --stack-set) this experiment needs, e.g. a TrafficAnomaly window shortened to fit its run; applied where faultline starts the stack (local, testcontainers, kubernetes), recorded in the run's timeline, overridden by --stack-set" }),
+  }).optional(),
   steadyState: SteadyState.prefault({}),
   scenarios: z.array(ScenarioUse).default([]).meta({ description: "reusable faults and assertions from scenarios/, appended to the experiment's own" }),
   faults: z.array(Fault).default([]),

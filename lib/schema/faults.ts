@@ -13,8 +13,8 @@ import { Labels, Name, kindUnion, strictObject } from "./strict.ts";
  * Toxiproxy, and lost nodes on a cluster that has none.
  */
 
-/** Where a fault is injected: each backend needs its section in the target. */
-export const BACKENDS = ["toxiproxy", "stack", "kubernetes"] as const;
+/** Where a fault is injected: each backend needs its section in the target (`load` is the run's own load generator, on every target). */
+export const BACKENDS = ["toxiproxy", "stack", "kubernetes", "load"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /** Chooses what a fault hits by label, never by port. */
@@ -44,6 +44,12 @@ const faultBase = {
 
 function faultKind<const K extends string, const B extends readonly [BackendName, ...BackendName[]], P extends z.ZodType>(kind: K, def: { summary: string; backends: B; params: P }) {
   return { kind, ...def, schema: strictObject({ ...faultBase, kind: z.literal(kind), params: def.params }).meta({ description: def.summary }) };
+}
+
+/** A fault on the run's own clients: it selects nothing in the target. */
+function clientFaultKind<const K extends string, const B extends readonly [BackendName, ...BackendName[]], P extends z.ZodType>(kind: K, def: { summary: string; backends: B; params: P }) {
+  const { selector: _none, ...base } = faultBase;
+  return { kind, ...def, schema: strictObject({ ...base, kind: z.literal(kind), params: def.params }).meta({ description: def.summary }) };
 }
 
 const toxicAttrs = {
@@ -191,6 +197,11 @@ export const FAULT_KINDS = [
     backends: ["stack", "kubernetes"],
     params: rolloutParams("v2-bad"),
   }),
+  clientFaultKind("surge", {
+    summary: "the offered load multiplied for the fault's duration: a surge (or a dip, below 1) from the run's own builtin load",
+    backends: ["load"],
+    params: strictObject({ factor: z.number().gt(0).max(20).meta({ description: "× the load profile's rate, e.g. 3 for a surge to 300 %" }) }),
+  }),
   faultKind("rollout", {
     summary: "a good version rolled out: the change itself is the perturbation",
     backends: ["stack", "kubernetes"],
@@ -204,6 +215,8 @@ export const Fault = kindUnion("kind", FAULT_KINDS.map((k) => k.schema) as unkno
 export type Fault = z.infer<typeof Fault>;
 export type FaultKind = Fault["kind"];
 export type FaultOf<K extends FaultKind> = Extract<Fault, { kind: K }>;
+/** A fault that selects what it hits in the target (all but the client-side kinds). */
+export type SelectingFault = Extract<Fault, { selector: Selector }>;
 type Entry = (typeof FAULT_KINDS)[number];
 /** The backends a kind names in the catalog, as a type: the implementation table must cover exactly these. */
 export type BackendsOf<K extends FaultKind> = Extract<Entry, { kind: K }>["backends"][number];

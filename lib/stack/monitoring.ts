@@ -6,11 +6,17 @@ import type { Ports, ReplicaSlot } from "./topology.ts";
 const ERROR_RATIO = (w: number): string =>
   `sum(rate(haproxy_frontend_http_responses_total{proxy="gateway",code="5xx"}[${w}s])) / clamp_min(sum(rate(haproxy_frontend_http_responses_total{proxy="gateway"}[${w}s])), 1e-9)`;
 
+/** The gateway's request rate over the last `w` seconds. */
+const GATEWAY_RPS = (w: number): string => `sum(rate(haproxy_frontend_http_requests_total{proxy="gateway"}[${w}s]))`;
+
 /** The seed's alert rules, every threshold from the stack config. */
 export function alertRules(c: StackConfig): { groups: unknown[] } {
   const a = c.alerts;
   const w = a.windowSeconds;
   const forS = `${a.forSeconds}s`;
+  // TrafficAnomaly's window, sampled every `step` seconds, just before the current rate's own
+  const step = Math.max(1, Math.round(w / 5));
+  const before = `${GATEWAY_RPS(w)}[${a.trafficAnomalyWindowSeconds}s:${step}s] offset ${w}s`;
   const rule = (alert: string, expr: string, severity: string, summary: string, forOverride?: string) => ({
     alert,
     expr,
@@ -40,7 +46,17 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             "0s",
           ),
           rule("GPUOutOfMemory", `increase(stack_replica_oom_kills_total[1m]) > 0`, "critical", "a replica ran out of GPU memory and was killed", "0s"),
-          rule("QueueDepthHigh", `inference_queue_depth > ${a.queueDepth}`, "warning", `queue deeper than ${a.queueDepth}`),
+          rule(
+            "TrafficAnomaly",
+            // against the window before the current rate's own: its mean (a ramp long past does not
+            // count), armed only once every part of it had traffic (a stack just started has no
+            // samples there, which min_over_time would not see)
+            `${GATEWAY_RPS(w)} > ${1 + a.trafficAnomalyGrowthPct / 100} * avg_over_time(${before}) and min_over_time(${before}) >= ${a.trafficAnomalyMinRps} and count_over_time(${before}) >= ${Math.floor((0.9 * a.trafficAnomalyWindowSeconds) / step)}`,
+            "critical",
+            `requests per second grew more than ${a.trafficAnomalyGrowthPct}% over the ${a.trafficAnomalyWindowSeconds}s before: treated as an attack`,
+            "0s",
+          ),
+          rule("QueueDepthHigh", `sum(inference_queue_depth) > ${a.queueDepth}`, "warning", `more than ${a.queueDepth} requests waiting for a batch slot across the fleet`),
           rule(
             "RegionDown",
             `sum by (region) (label_replace(haproxy_server_status{proxy="inference",state="UP"}, "region", "$1", "server", "(.+)-[0-9]+")) == 0`,

@@ -32,10 +32,20 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "0.5",
     args: ["--stack-set", "gateway.retryBudget.enabled=false", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
   },
+  "traffic-surge": {
+    catches: "p99-while-surging",
+    why: "load shedding off: the replicas' queues grow without bound",
+    timeScale: "0.75",
+    // a 30 s baseline holds a 15 s TrafficAnomaly window and the 10 s rate window before it
+    args: ["--stack-set", "alerts.trafficAnomalyWindowSeconds=15", "--stack-set", "replica.shedding=false"],
+  },
   "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
   "bad-rollout": { catches: "rolled-back", why: "automatic rollback off", timeScale: "0.5", args: ["--stack-set", "rollout.autoRollback=false"] },
   "healthy-rollout": { catches: "no-alerts", why: "HighP99Latency below the model's own latency", timeScale: "0.5", args: ["--stack-set", "alerts.p99LatencyMs=30"] },
 };
 
 /** What a healthy run of an experiment needs besides the time scale (the rollout's analysis fits a scaled run). */
-export const HEALTHY_ARGS: Record<string, string[]> = { "healthy-rollout": ["--stack-set", "rollout.analysisIntervalSeconds=5"] };
+export const HEALTHY_ARGS: Record<string, string[]> = {
+  "healthy-rollout": ["--stack-set", "rollout.analysisIntervalSeconds=5"],
+  "traffic-surge": ["--stack-set", "alerts.trafficAnomalyWindowSeconds=15"],
+};

@@ -147,6 +147,24 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(failing(record)).to.deep.equal(["retries-within-budget"]);
   });
 
+  it("traffic-surge passes: TrafficAnomaly fires, the replicas shed the excess, goodput stays at capacity", async () => {
+    const { record, out } = await run("traffic-surge", ["--time-scale", MISCONFIGURED["traffic-surge"]?.timeScale ?? "0.75", ...(HEALTHY_ARGS["traffic-surge"] ?? [])]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    // the experiment's own stack settings are in the timeline, and --stack-set overrode the window
+    expect(record.timeline.find((e) => e.type === "stack.settings")?.message).to.match(/alerts\.trafficAnomalyWindowSeconds=30/);
+    expect((record.environment?.stackConfig as { alerts: { trafficAnomalyWindowSeconds: number } }).alerts.trafficAnomalyWindowSeconds).to.equal(15);
+  });
+
+  it("traffic-surge fails on p99-while-surging and queues-stay-short with load shedding off", async () => {
+    const { record, out } = await run("traffic-surge", ["--time-scale", MISCONFIGURED["traffic-surge"]?.timeScale ?? "0.75", ...misconfigured("traffic-surge")]);
+    // really queued, from the raw lane: over a thousand requests waiting across the fleet during the surge
+    const f = record.faults[0];
+    const queued = (record.series.stack ?? []).filter((x) => x.t >= (f?.injectedAt ?? 0) && x.t < (f?.revertedAt ?? 0)).map((x) => x.replicaQueued ?? 0);
+    expect(Math.max(...queued), `queued ${queued.join(" ")}`).to.be.above(1000);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["p99-while-surging", "queues-stay-short"]);
+  });
+
   it("gpu-oom passes: early warning, OOM detected, routed around, the replica serves again", async () => {
     const { record, out } = await run("gpu-oom", ["--time-scale", "0.75"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");

@@ -101,6 +101,23 @@ describe("load: builtin engine against real servers", function () {
     expect(tries.every((a) => a === 0)).to.equal(true);
   });
 
+  it("a surge multiplies the rate from the moment it is set, and 1 puts it back; due times stay on the schedule", async () => {
+    await using server = await startHttpServer();
+    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 3000, maxInFlight: 1000, timeoutMs: 2000, mix: DEFAULT_MIX });
+    await new Promise((r) => setTimeout(r, 1000));
+    run.setRateFactor?.(3);
+    expect(run.rateFactor).to.equal(3);
+    await new Promise((r) => setTimeout(r, 1000));
+    run.setRateFactor?.(1);
+    const series = await run.done;
+    const sentIn = (from: number, to: number): number => totalsOver(series, series.start + from, series.start + to).sent;
+    // 100 + 300 + 100, give or take the moments the messages took to reach the generator's thread
+    expect(totalsOver(series).sent).to.be.within(470, 530);
+    expect(sentIn(1200, 1800)).to.be.within(170, 190);
+    expect(sentIn(2200, 2800)).to.be.within(55, 65);
+    expect(totalsOver(series).outcomes.ok).to.equal(totalsOver(series).sent);
+  });
+
   it("open-model schedule: ramps integrate to the right number of requests", () => {
     const load = { baseUrl: "http://x", rate: 0, durationMs: 20_000, maxInFlight: 1, timeoutMs: 1, mix: DEFAULT_MIX, stages: [{ duration: 10_000, target: 100 }, { duration: 10_000, target: 100 }] };
     expect(dueBy(load, 10_000)).to.be.closeTo(500, 1);

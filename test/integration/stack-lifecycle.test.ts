@@ -73,7 +73,7 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
     const rules = (await (await fetch(`${state.endpoints.prometheus}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).to.have.length(want);
-    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack"]));
+    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly"]));
   });
 
   it("a second stack up in the same folder is refused", async () => {

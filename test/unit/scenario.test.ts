@@ -48,7 +48,7 @@ describe("spec: scenarios", () => {
     const p = project({ outage: SCENARIO });
     const file = p.experiment("e", "scenarios:\n  - { use: outage, with: { region: us-east, restart: true } }\n  - { use: outage, with: { region: us-west, duration: 5s } }\n");
     const exp = await loadOne(file, "Experiment");
-    expect(exp.faults.map((f) => [f.name, f.duration, f.selector.matchLabels])).to.deep.equal([
+    expect(exp.faults.map((f) => [f.name, f.duration, "selector" in f ? f.selector.matchLabels : undefined])).to.deep.equal([
       ["cut-us-east", 60_000, { region: "us-east" }],
       ["cut-us-west", 5000, { region: "us-west" }],
     ]);

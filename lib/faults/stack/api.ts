@@ -1,5 +1,5 @@
 import { FaultlineError, errorMessage } from "../../errors.ts";
-import type { Fault } from "../../schema/faults.ts";
+import type { SelectingFault } from "../../schema/faults.ts";
 import type { Target } from "../../schema/target.ts";
 import { select } from "../select.ts";
 import type { PlanContext } from "../types.ts";
@@ -36,7 +36,7 @@ export function stackOf(ctx: PlanContext, kind: string): StackSection {
 }
 
 /** The replicas the fault's selector matches (a replica's own name is the label `replica`). */
-export function replicas(ctx: PlanContext, fault: Pick<Fault, "kind" | "selector">): { s: StackSection; chosen: StackSection["replicas"] } {
+export function replicas(ctx: PlanContext, fault: Pick<SelectingFault, "kind" | "selector">): { s: StackSection; chosen: StackSection["replicas"] } {
   const s = stackOf(ctx, fault.kind);
   const items = s.replicas.map((r) => ({ ...r, labels: { ...r.labels, replica: r.name } }));
   return { s, chosen: select(items, fault.selector, "replica") };

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ToxiproxyApi } from "../../clients/toxiproxy.ts";
 import type { ToxicSpec } from "../../clients/toxiproxy.ts";
 import { errorMessage, FaultlineError } from "../../errors.ts";
-import type { Direction, Fault } from "../../schema/faults.ts";
+import type { Direction, SelectingFault } from "../../schema/faults.ts";
 import type { Target } from "../../schema/target.ts";
 import { select } from "../select.ts";
 import { opsBackend } from "../types.ts";
@@ -37,7 +37,7 @@ function streams(direction: Direction): ("upstream" | "downstream")[] {
 }
 
 /** One toxic per matched proxy and stream; what every Toxiproxy kind comes down to. */
-export async function planToxics(ctx: PlanContext, fault: Fault, req: ToxicRequest): Promise<FaultPlan> {
+export async function planToxics(ctx: PlanContext, fault: SelectingFault, req: ToxicRequest): Promise<FaultPlan> {
   const tp = ctx.target.toxiproxy;
   if (tp === undefined) {
     throw new FaultlineError("E_TARGET", `fault ${ctx.faultName} (${fault.kind}) needs a toxiproxy section in target ${ctx.target.metadata.name}`);
