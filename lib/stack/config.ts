@@ -57,6 +57,12 @@ export const StackConfig = strictObject({
     connectTimeoutMs: z.number().int().min(10).default(500),
     maxConn: z.number().int().min(100).default(20_000),
     queueTimeoutMs: z.number().int().min(10).default(1000).meta({ description: "a request queued this long for a saturated (or dark) replica gets a 503 and is retried elsewhere" }),
+    spillover: strictObject({
+      enabled: z.boolean().default(false).meta({ description: "off by default: the seed's standby region takes traffic only when every other region is down" }),
+      saturation: z.number().positive().default(1).meta({ description: "requests in flight per decode slot (replica.maxBatch) on the active regions' serving replicas at which a growing share of requests goes to the standby region" }),
+      stepPct: z.number().int().min(1).max(100).default(10).meta({ description: "how much the standby's share grows or shrinks per look (every 500 ms)" }),
+      maxPct: z.number().int().min(0).max(100).default(50).meta({ description: "the most the standby region takes while the active ones serve" }),
+    }).prefault({}).meta({ description: "spill-over to the standby region when the active regions are saturated (without it the standby takes traffic only when every other region is down)" }),
     unjamQueue: z.boolean().default(true).meta({ description: "dequeue the gateway's backend queue when it holds requests while servers taking traffic have free slots (HAProxy 2.6 leaves it stuck: see lib/stack/README.md)" }),
   }).prefault({}),
   alerts: strictObject({

@@ -93,6 +93,11 @@ export class HaproxyApi {
     await this.command(`set weight ${backend}/${server} ${weight}`);
   }
 
+  /** A process-wide variable the configuration reads (HAProxy 2.6 sets them only in experimental mode). */
+  async setIntVar(name: `proc.${string}`, value: number): Promise<void> {
+    await this.command(`experimental-mode on; set var ${name} int(${Math.round(value)})`);
+  }
+
   async setState(backend: string, server: string, state: "ready" | "maint" | "drain"): Promise<void> {
     await this.command(`set server ${backend}/${server} state ${state}`);
   }

@@ -26,6 +26,7 @@ import { readGatewayEvents } from "./gateway-log.ts";
 import { OutlierEjector } from "./outlier.ts";
 import { BackendWatch } from "./backend-watch.ts";
 import { QueueUnjammer } from "./queue-unjam.ts";
+import { SpillOver } from "./spillover.ts";
 import { SlotKeeper } from "./slots.ts";
 import { stackTarget } from "./target-file.ts";
 import { RolloutController } from "./rollout.ts";
@@ -115,7 +116,8 @@ export class Supervisor {
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
     const unjam = this.c.gateway.unjamQueue ? [new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length))] : [];
-    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })), ...unjam]));
+    const spill = this.c.gateway.spillover.enabled && where.kubernetes === undefined && this.slots.some((s) => s.standby) ? [new SpillOver(this.haproxy, this.c.replica.maxBatch, this.c.gateway.spillover, (pct) => this.metrics.spill.set(pct))] : [];
+    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })), ...unjam, ...spill]));
     this.writeTarget();
     return this.writeState(true);
   }

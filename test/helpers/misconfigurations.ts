@@ -32,6 +32,7 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "0.5",
     args: ["--stack-set", "gateway.retryBudget.enabled=false", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
   },
+  "capacity-cascade": { catches: "us-west-unharmed", why: "spill-over to the standby region off: us-west sheds what it cannot decode", timeScale: "0.5", args: ["--stack-set", "gateway.spillover.enabled=false"] },
   "traffic-surge": {
     catches: "p99-while-surging",
     why: "load shedding off: the replicas' queues grow without bound",

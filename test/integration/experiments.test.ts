@@ -147,6 +147,26 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(failing(record)).to.deep.equal(["retries-within-budget"]);
   });
 
+  it("capacity-cascade passes: us-east dark at a rate us-west cannot carry alone, the standby takes the excess", async () => {
+    const { record, out } = await run("capacity-cascade", ["--time-scale", "0.5"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    const f = record.faults[0];
+    const spilled = (record.series.load?.buckets ?? []).filter((b) => b.t >= (f?.injectedAt ?? 0) && b.t < (f?.revertedAt ?? 0)).reduce((n, b) => n + (b.regions["eu-west"] ?? 0), 0);
+    expect(spilled, "requests eu-west served while us-east was dark").to.be.above(500);
+  });
+
+  it("capacity-cascade fails on us-west-unharmed and slo-kept-after-failover with spill-over off", async () => {
+    const { record, out } = await run("capacity-cascade", ["--time-scale", "0.5", ...misconfigured("capacity-cascade")]);
+    // really cascaded, from the raw series: us-west alone shed more than 5 % of the requests in the fault's second half
+    const f = record.faults[0];
+    const mid = ((f?.injectedAt ?? 0) + (f?.revertedAt ?? 0)) / 2;
+    const bs = (record.series.load?.buckets ?? []).filter((b) => b.t >= mid && b.t < (f?.revertedAt ?? 0));
+    const shed = bs.reduce((n, b) => n + b.outcomes.s429, 0) / bs.reduce((n, b) => n + b.sent, 0);
+    expect(shed, "429 share in the fault's second half").to.be.above(0.05);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(failing(record)).to.deep.equal(["slo-kept-after-failover", "us-west-unharmed"]);
+  });
+
   it("traffic-surge passes: TrafficAnomaly fires, the replicas shed the excess, goodput stays at capacity", async () => {
     const { record, out } = await run("traffic-surge", ["--time-scale", MISCONFIGURED["traffic-surge"]?.timeScale ?? "0.75", ...(HEALTHY_ARGS["traffic-surge"] ?? [])]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");

@@ -3,6 +3,7 @@ import { parseBackend, parseStats } from "../../lib/stack/haproxy-api.ts";
 import type { BackendStat, ServerStat } from "../../lib/stack/haproxy-api.ts";
 import { serversToEject } from "../../lib/stack/outlier.ts";
 import { jammed } from "../../lib/stack/queue-unjam.ts";
+import { nextSpillPct } from "../../lib/stack/spillover.ts";
 
 const policy = { failureRatePct: 5, windowMs: 10_000, minRequests: 20, ejectionMs: 30_000 };
 const stat = (name: string, total: number, failed: number, status = "UP", backup = false): ServerStat => ({ name, status, total, failed, ...(backup ? { backup } : {}) });
@@ -95,5 +96,31 @@ describe("gateway: HAProxy stats and passive outlier ejection (pure)", () => {
     // while regular servers are up, backups take no traffic and are left alone
     const calm = window([failing("e1"), ["e2", [0, 0], [100, 0]], failing("eu1", { backup: true }), failing("eu2", { backup: true })]);
     expect(serversToEject(calm, policy, new Set())).to.deep.equal(["e1"]);
+  });
+});
+
+describe("gateway: spill-over to the standby region (pure)", () => {
+  const c = { enabled: true, saturation: 1, stepPct: 10, maxPct: 50 };
+  /** us-west's three servers with `sessions` each (us-east down), eu-west's three as backups */
+  const fleet = (sessions: number, usWest = "UP"): BackendStat => ({
+    queued: 0,
+    servers: [
+      ...["us-east-1", "us-east-2", "us-east-3"].map((name) => ({ name, status: "DOWN", total: 0, failed: 0, sessions: 0 })),
+      ...["us-west-1", "us-west-2", "us-west-3"].map((name) => ({ name, status: usWest, total: 0, failed: 0, sessions })),
+      ...["eu-west-1", "eu-west-2", "eu-west-3"].map((name) => ({ name, status: "UP", total: 0, failed: 0, sessions: 0, backup: true })),
+    ],
+  });
+
+  it("grows the standby's share a step at a time while the serving active replicas have every decode slot busy, up to the cap", () => {
+    let pct = 0;
+    for (let i = 0; i < 8; i++) pct = nextSpillPct(fleet(64), 64, c, pct);
+    expect(pct).to.equal(50);
+  });
+
+  it("holds it between 80 % and 100 % of saturation, gives it back below, and drops it when no active server is up (the backups take everything then)", () => {
+    expect(nextSpillPct(fleet(56), 64, c, 30)).to.equal(30);
+    expect(nextSpillPct(fleet(20), 64, c, 30)).to.equal(20);
+    expect(nextSpillPct(fleet(20), 64, c, 0)).to.equal(0);
+    expect(nextSpillPct(fleet(64, "DOWN"), 64, c, 40)).to.equal(0);
   });
 });
