@@ -202,6 +202,8 @@ describe("stack behaviour: failover, GPU OOM, streaming, rollouts, alerts (real 
       for (const r of s.replicas) n += Number(/^inference_requests_received_total (\d+)/m.exec(await (await fetch(`${r.url}/metrics`)).text())?.[1] ?? 0);
       return n;
     };
+    // the budget counts the last second's requests: let the tests before this one's traffic age out of it
+    await new Promise((r) => setTimeout(r, 2500));
     const before = await received();
     const send = async (retry: boolean): Promise<{ status: number; type?: string }> => {
       const res = await fetch(`${s.endpoints.gateway}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...(retry ? { "x-retry-attempt": "1" } : {}) }, body: JSON.stringify({ max_tokens: 1 }) });

@@ -96,6 +96,16 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     expect(await containersOf(record.runId)).to.deep.equal([]);
   });
 
+  it("hung-replica passes in containers: a replica stopped inside the stack's container (SIGSTOP, sockets still accepting) is routed around", async () => {
+    const { code, record, stderr } = await run("hung-replica");
+    expect(record.verdict, stderr.slice(-2000)).to.equal("pass");
+    expect(code).to.equal(0);
+    // the freeze took, and was proven: the replica accepted a connection and answered nothing
+    expect(record.faults[0]?.injectedAt, "the freeze took effect").to.be.a("number");
+    expect(record.timeline.filter((e) => e.type === "gateway.server-down").map((e) => e.data?.server)).to.include("us-east-1");
+    expect(await containersOf(record.runId)).to.deep.equal([]);
+  });
+
   it("after SIGKILL of a run, its containers and network remain until `faultline recover` removes them from the journal", async () => {
     const out = tempDir("tc-kill");
     const cli = startCli(["run", "experiments/region-partition.yaml", "--target", "testcontainers", ...SCALE, "--out", out]);
