@@ -153,8 +153,8 @@ export function startGenerator(load: ResolvedLoad): Generator {
   /** stopped from outside (an abort): retries end too, not only new requests */
   let halted = false;
   let seq = 0;
-  /** retries waiting out their backoff */
-  let backingOff = 0;
+  /** retries waiting out their backoff, each with what ends its request should the run end first */
+  const backingOff = new Map<NodeJS.Timeout, () => void>();
 
   const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number): void => {
     const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, settle);
@@ -168,12 +168,12 @@ export function startGenerator(load: ResolvedLoad): Generator {
     const name = RETRY_NAME[outcome];
     if (retry !== undefined && name !== undefined && retryOn.has(name) && x.attempt < retry.attempts && !halted && inflight.size < load.maxInFlight) {
       x.lb.b.retries = (x.lb.b.retries ?? 0) + 1;
-      backingOff++;
-      setTimeout(() => {
-        backingOff--;
+      const timer = setTimeout(() => {
+        backingOff.delete(timer);
         if (halted) finalize(x, outcome);
         else send(x.lb, x.schedPerf, x.req, x.attempt + 1);
       }, backoffMs(retry, x.attempt));
+      backingOff.set(timer, () => finalize(x, outcome));
       return;
     }
     finalize(x, outcome);
@@ -205,7 +205,13 @@ export function startGenerator(load: ResolvedLoad): Generator {
   const finish = async (): Promise<void> => {
     const tries = 1 + (retry?.attempts ?? 0);
     const deadline = Date.now() + tries * load.timeoutMs + (tries - 1) * (retry?.maxBackoff ?? 0) + 1000;
-    while ((inflight.size > 0 || backingOff > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((inflight.size > 0 || backingOff.size > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // past the deadline a retry still waiting is not sent: its request ends with the try that failed
+    for (const [timer, end] of backingOff) {
+      clearTimeout(timer);
+      end();
+    }
+    backingOff.clear();
     clearInterval(beat);
     clearInterval(sweep);
     control.close();
