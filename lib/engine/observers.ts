@@ -70,5 +70,7 @@ export async function readStackSide(record: RunRecord, target: Target | undefine
 
 function gatewayMessage(e: GatewayEvent): string {
   if (e.kind === "backend-empty") return `gateway: backend ${e.backend} has no server left`;
+  if (e.kind === "server-ejected") return `gateway: ${e.server} ejected${e.reason ? ` (${e.reason})` : ""}`;
+  if (e.kind === "server-returned") return `gateway: ${e.server} back to its weight${e.reason ? ` (${e.reason})` : ""}`;
   return `gateway: ${e.server} marked ${e.kind === "server-up" ? "UP" : "DOWN"}${e.reason ? ` (${e.reason})` : ""}`;
 }

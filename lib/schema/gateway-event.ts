@@ -1,10 +1,11 @@
 /**
- * One decision of the gateway, from its own log (the stack's control API, `GET /gateway/events`):
- * a server marked DOWN or UP and why, or a backend left with no server.
+ * One decision of the gateway (the stack's control API, `GET /gateway/events`): from HAProxy's own
+ * log, a server marked DOWN or UP and why, or a backend left with no server; from the supervisor's
+ * outlier pass, a server ejected (weight 0) and why, or returned to its weight.
  */
 export interface GatewayEvent {
   t: number;
-  kind: "server-down" | "server-up" | "backend-empty";
+  kind: "server-down" | "server-up" | "backend-empty" | "server-ejected" | "server-returned";
   backend: string;
   server?: string;
   reason?: string;

@@ -41,6 +41,11 @@ export const StackConfig = strictObject({
       windowMs: z.number().int().min(100).default(2000),
       minRequests: z.number().int().min(1).default(20),
       ejectionMs: z.number().int().min(100).default(10_000),
+      slow: strictObject({
+        enabled: z.boolean().default(true),
+        factor: z.number().gt(1).default(3).meta({ description: "a server whose mean response time over the window passes this × the median of its region's other serving servers is slow" }),
+        minMs: z.number().min(0).default(250).meta({ description: "…and passes this: a few ms against fewer ms is no outlier (half the seed's 500 ms p99)" }),
+      }).prefault({}).meta({ description: "eject slow replicas, not only failing ones (a throttled GPU answers, late); measured against the replica's own region, so a region slowed as a whole ejects nobody" }),
     }).prefault({}),
     circuitBreaker: strictObject({
       consecutiveFailures: z.number().int().min(1).default(3),

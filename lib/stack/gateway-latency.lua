@@ -3,6 +3,8 @@
 -- counters are global across threads.
 local bounds = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30 }
 local hist = {}
+-- per server: responses and their summed time, for the supervisor's slow-replica ejection
+local servers = {}
 
 local function series(region)
   local h = hist[region]
@@ -31,6 +33,21 @@ core.register_action("fl_observe", { "http-res" }, function(txn)
   end
   h.sum = h.sum + dt
   h.count = h.count + 1
+  if srv ~= "" then
+    local s = servers[srv]
+    if s == nil then s = { sum = 0, count = 0 }; servers[srv] = s end
+    s.sum = s.sum + dt
+    s.count = s.count + 1
+  end
+end)
+
+-- `fl servers` on the stats socket: "<server> <responses> <seconds summed>" per line, monotonic counters
+core.register_cli({ "fl", "servers" }, "per-server responses and their summed time", function(applet)
+  local out = {}
+  for name, s in pairs(servers) do
+    out[#out + 1] = string.format("%s %d %.6f\n", name, s.count, s.sum)
+  end
+  applet:send(table.concat(out))
 end)
 
 core.register_service("fl_metrics", "http", function(applet)

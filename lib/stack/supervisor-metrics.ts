@@ -8,7 +8,7 @@ export function supervisorMetrics(registry: Registry) {
     up: new Gauge({ name: "stack_replica_up", help: "1 while the replica process runs", labelNames: ["replica", "region", "zone"], registers: r }),
     restarts: new Counter({ name: "stack_replica_restarts_total", help: "Replica process exits, by reason", labelNames: ["replica", "region", "reason"], registers: r }),
     ooms: new Counter({ name: "stack_replica_oom_kills_total", help: "Replica processes that died of GPU OOM", labelNames: ["replica", "region"], registers: r }),
-    ejections: new Counter({ name: "stack_outlier_ejections_total", help: "Servers ejected for a failure rate above the limit", labelNames: ["server"], registers: r }),
+    ejections: new Counter({ name: "stack_outlier_ejections_total", help: "Servers ejected: for a failure rate above the limit, or for being slow among their region's servers", labelNames: ["server", "reason"], registers: r }),
     spill: new Gauge({ name: "stack_gateway_spill_percent", help: "Share of requests the gateway sends the standby region while the active regions are saturated", registers: r }),
     unjams: new Counter({ name: "stack_gateway_queue_unjams_total", help: "Servers handed a stuck backend queue's requests (HAProxy 2.6 leaves it waiting for a slot to free)", registers: r }),
   };

@@ -23,6 +23,7 @@ import { route } from "./control-api.ts";
 import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
 import { readGatewayEvents } from "./gateway-log.ts";
+import type { GatewayEvent } from "../schema/gateway-event.ts";
 import { OutlierEjector } from "./outlier.ts";
 import { BackendWatch } from "./backend-watch.ts";
 import { QueueUnjammer } from "./queue-unjam.ts";
@@ -50,6 +51,8 @@ export class Supervisor {
   private replicaChildren = new Map<string, Child>();
   private control: Server | undefined;
   private rollout: RolloutController | undefined;
+  /** the outlier pass's ejections and returns, newest last (the last 1,000), for `GET /gateway/events` */
+  private readonly ejections: GatewayEvent[] = [];
   private watchers: { stop(): void }[] = []; // over the gateway's stats socket: outlier ejection, the queue unjam
   private readonly registry = new Registry();
   private readonly metrics: ReturnType<typeof supervisorMetrics>;
@@ -117,7 +120,7 @@ export class Supervisor {
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
     const unjam = this.c.gateway.unjamQueue ? [new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length))] : [];
     const spill = this.c.gateway.spillover.enabled && where.kubernetes === undefined && this.slots.some((s) => s.standby) ? [new SpillOver(this.haproxy, this.c.replica.maxBatch, this.c.gateway.spillover, (pct) => this.metrics.spill.set(pct))] : [];
-    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (server) => this.metrics.ejections.inc({ server })), ...unjam, ...spill]));
+    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (e, why) => this.noteEjection(e, why)), ...unjam, ...spill]));
     this.writeTarget();
     return this.writeState(true);
   }
@@ -220,11 +223,17 @@ export class Supervisor {
     });
   }
 
+  private noteEjection(e: GatewayEvent, why: "failures" | "slow" | undefined): void {
+    if (why !== undefined && e.server !== undefined) this.metrics.ejections.inc({ server: e.server, reason: why });
+    this.ejections.push(e);
+    if (this.ejections.length > 1000) this.ejections.shift();
+  }
+
   /** What the control API (control-api.ts) asks of the supervisor. */
   private readonly controllable: Controllable = {
     metrics: async () => ({ contentType: this.registry.contentType, body: await this.registry.metrics() }),
     state: () => this.state(true),
-    gatewayEvents: (since) => readGatewayEvents(this.path("logs", "haproxy.log"), since),
+    gatewayEvents: (since) => [...readGatewayEvents(this.path("logs", "haproxy.log"), since), ...this.ejections.filter((e) => e.t >= since)].sort((a, b) => a.t - b.t),
     replica: (name, action, body) => {
       const child = this.replicaChildren.get(name);
       if (child === undefined) return { ok: false, have: [...this.replicaChildren.keys()] };

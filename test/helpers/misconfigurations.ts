@@ -25,6 +25,12 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     timeScale: "0.5",
     args: ["--stack-set", "gateway.timeoutMs=10000"],
   },
+  "slow-replica": {
+    catches: "ejected-within-5s",
+    why: "slow-replica ejection off: only failing replicas are ejected, and this one fails nothing",
+    timeScale: "0.5",
+    args: ["--stack-set", "gateway.outlier.slow.enabled=false"],
+  },
   "retry-storm": {
     catches: "retries-within-budget",
     // either alone bounds this storm at 1,000 req/s (×1.2 with the budget; ×1.54 with the connection limit alone, since full us-east servers are skipped)

@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { errorsOf } from "../../lib/schema/series.ts";
+import { errorsOf, latencyOver } from "../../lib/schema/series.ts";
+import type { LoadSeries } from "../../lib/schema/series.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
@@ -127,6 +128,30 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(code).to.equal(1);
     expect(failing(record)).to.deep.equal(["available-through-the-hang"]);
+  });
+
+  it("slow-replica passes: one replica 800 ms late on every answer, ejected by its response times alone", async () => {
+    const { record, out } = await run("slow-replica", ["--time-scale", "0.5"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    // the gateway's record says who was ejected, and why
+    const ejected = record.timeline.filter((e) => e.type === "gateway.server-ejected");
+    expect(ejected.map((e) => e.data?.server)).to.include("us-east-1");
+    expect(ejected.every((e) => e.data?.server === "us-east-1"), "only the slow replica").to.equal(true);
+    expect(String(ejected[0]?.data?.reason)).to.match(/^slow: /);
+  });
+
+  it("slow-replica fails on ejected-within-5s (and only that) with slow-replica ejection off", async () => {
+    const { code, record, out } = await run("slow-replica", ["--time-scale", "0.5", ...misconfigured("slow-replica")]);
+    const f = record.faults[0];
+    // really slow for clients, from the raw buckets: in the fault's second half more than 5 % of answers took ≥ 800 ms
+    const from = (f?.injectedAt ?? 0) + 5000;
+    const to = f?.revertedAt ?? 0;
+    const q = latencyOver(record.series.load as LoadSeries, from, to);
+    expect(q?.p95 ?? 0, "p95 of the fault's second half, ms").to.be.at.least(800);
+    expect(record.timeline.filter((e) => e.type === "gateway.server-ejected"), "nobody ejected").to.deep.equal([]);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(["ejected-within-5s"]);
   });
 
   it("retry-storm passes: lockstep client retries against a slow us-east stay within the gateway's retry budget", async () => {
