@@ -80,7 +80,7 @@ export function addLoadCommands(program: Command, setExit: (code: number) => voi
         if (warm) process.stdout.write(`warm-up: ${warm.sent} sent, ${warm.errors} errors (not counted below)\n`);
         process.stdout.write(
           `${s.engine}: ${s.sent} sent, achieved ${s.achievedRate} req/s of ${s.targetRate} over ${(s.durationMs / 1000).toFixed(1)}s\n` +
-            `  ok ${o.ok}  5xx ${o.s5xx}  4xx ${o.s4xx}  429 ${o.s429}  timeout ${o.timeout}  conn ${o.connError}  stream-cut ${o.streamCut}  dropped ${o.dropped}\n` +
+            `  ok ${o.ok}  5xx ${o.s5xx}  4xx ${o.s4xx}  429 ${o.s429}  timeout ${o.timeout}  conn ${o.connError}  stream-cut ${o.streamCut} (${s.tokensLost} tokens lost)  dropped ${o.dropped}${s.cancelled > 0 ? `  cancelled by clients ${s.cancelled}` : ""}\n` +
             `  latency p50 ${s.p50Ms?.toFixed(1)}ms  p95 ${s.p95Ms?.toFixed(1)}ms  p99 ${s.p99Ms?.toFixed(1)}ms  max ${s.maxMs?.toFixed(1)}ms\n` +
             (Object.keys(s.regions).length ? `  regions ${Object.entries(s.regions).map(([k, v]) => `${k}=${v}`).join(" ")}\n` : ""),
         );

@@ -21,6 +21,7 @@ import { flakyConnection } from "./toxiproxy/flaky-connection.ts";
 import { latency } from "./toxiproxy/latency.ts";
 import { partition } from "./toxiproxy/partition.ts";
 import { regionOutage as toxiproxyRegionOutage } from "./toxiproxy/region-outage.ts";
+import { streamCut } from "./toxiproxy/stream-cut.ts";
 import { toxic } from "./toxiproxy/toxic.ts";
 import type { Backend, FaultImpl, FaultPlan, PlanContext } from "./types.ts";
 
@@ -35,6 +36,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   partition: { toxiproxy: partition },
   "flaky-connection": { toxiproxy: flakyConnection },
   toxic: { toxiproxy: toxic },
+  "stream-cut": { toxiproxy: streamCut },
   "region-outage": { toxiproxy: toxiproxyRegionOutage, kubernetes: k8sRegionOutage },
   "node-loss": { kubernetes: k8sNodeLoss, stack: stackNodeLoss },
   "zone-outage": { kubernetes: zoneOutage },

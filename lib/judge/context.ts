@@ -38,6 +38,11 @@ export interface WindowStats {
   errors: number;
   dropped: number;
   errorRate: number | null;
+  /** streams cut mid-way, and the tokens they never delivered */
+  streamsCut: number;
+  tokensLost: number;
+  /** streams the clients cancelled on purpose (counted ok) */
+  cancelled: number;
   regions: Record<string, number>;
   versions: Record<string, number>;
 }
@@ -48,6 +53,9 @@ export function stats(buckets: readonly LoadBucket[]): WindowStats {
   let ok = 0;
   let errors = 0;
   let dropped = 0;
+  let streamsCut = 0;
+  let tokensLost = 0;
+  let cancelled = 0;
   const regions: Record<string, number> = {};
   const versions: Record<string, number> = {};
   for (const b of buckets) {
@@ -55,11 +63,14 @@ export function stats(buckets: readonly LoadBucket[]): WindowStats {
     ok += b.outcomes.ok;
     errors += errorsOf(b.outcomes);
     dropped += b.outcomes.dropped;
+    streamsCut += b.outcomes.streamCut;
+    tokensLost += b.tokensLost ?? 0;
+    cancelled += b.cancelled ?? 0;
     for (const [k, v] of Object.entries(b.regions)) regions[k] = (regions[k] ?? 0) + v;
     for (const [k, v] of Object.entries(b.versions)) versions[k] = (versions[k] ?? 0) + v;
   }
   const done = ok + errors + dropped;
-  return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, regions, versions };
+  return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, streamsCut, tokensLost, cancelled, regions, versions };
 }
 
 export function completed(b: LoadBucket): number {

@@ -40,6 +40,8 @@ export function judgeSlo(a: z.infer<typeof SloAssertion>, record: RunRecord): As
   const show = (c: (typeof checks)[number]): string =>
     c.unit === "ratio" ? `${c.what} ${pct(c.measured)} (≥ ${pct(c.limit)})` : `${c.what} ${Number.isFinite(c.measured) ? c.measured.toFixed(0) : "n/a"}ms (< ${c.limit}ms)`;
   const head = failed[0] ?? checks[0];
+  // what clients lost besides whole requests: the tokens of streams cut mid-way (and the streams they cancelled themselves)
+  const streams = [s.streamsCut > 0 ? `${s.streamsCut} streams cut mid-way, ${s.tokensLost} tokens lost` : "", s.cancelled > 0 ? `${s.cancelled} streams cancelled by their clients` : ""].filter(Boolean).join(", ");
   return {
     ...base,
     verdict: few.length > 0 ? "inconclusive" : failed.length === 0 ? "pass" : "fail",
@@ -47,7 +49,7 @@ export function judgeSlo(a: z.infer<typeof SloAssertion>, record: RunRecord): As
     limit: head?.limit ?? null,
     ...(head ? { unit: head.unit } : {}),
     window: w,
-    message: `${few.length > 0 ? `inconclusive (${few.join("; ")}): ` : ""}${failed.length === 0 ? "held" : "broken"} during ${a.during}: ${checks.map(show).join(", ")}`,
+    message: `${few.length > 0 ? `inconclusive (${few.join("; ")}): ` : ""}${failed.length === 0 ? "held" : "broken"} during ${a.during}: ${checks.map(show).join(", ")}${streams ? ` (${streams})` : ""}`,
     evidence: checks,
   };
 }

@@ -23,6 +23,8 @@ const LOOP_BEAT_MS = 20;
 /** How often requests past their whole-request deadline are cut (headers and body have undici's own timers). */
 const SWEEP_MS = 100;
 const HEADERS = ["content-type", "application/json"];
+/** Each token of a stream is one server-sent event carrying a JSON chunk (OpenAI's streaming format). */
+const TOKEN_EVENT = Buffer.from("data: {");
 /**
  * A BroadcastChannel on which anything in this process can ask the generator to hold its scheduler
  * for `{ holdMs }`: how the tests stall the instrument on purpose, wherever it runs.
@@ -37,6 +39,11 @@ interface Prepared {
   path: string;
   body: Buffer;
   stream: boolean;
+  /** the tokens a stream is owed (its max_tokens): what a cut one lost is counted against it */
+  maxTokens: number;
+  /** share of these streams the client cancels, and after how many tokens */
+  cancelShare: number;
+  cancelAfter: number;
 }
 
 /** The retry policy's failure names, by outcome. */
@@ -52,6 +59,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   region: string | undefined = undefined;
   version: string | undefined = undefined;
   timedOut = false;
+  /** tokens received so far (a stream's events) */
+  tokens = 0;
+  /** the client left on purpose, after `cancelAt` tokens */
+  cancelled = false;
   private controller: Dispatcher.DispatchController | undefined = undefined;
   private last = 0;
   private done = false;
@@ -63,15 +74,18 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly req: Prepared;
   /** 0 for the first try, n for the n-th retry */
   readonly attempt: number;
+  /** cancel the stream once this many tokens came (0: never) */
+  readonly cancelAt: number;
   private readonly stream: boolean;
   private readonly settle: Settle;
 
-  constructor(lb: LiveBucket, schedPerf: number, deadline: number, req: Prepared, attempt: number, settle: Settle) {
+  constructor(lb: LiveBucket, schedPerf: number, deadline: number, req: Prepared, attempt: number, cancelAt: number, settle: Settle) {
     this.lb = lb;
     this.schedPerf = schedPerf;
     this.deadline = deadline;
     this.req = req;
     this.attempt = attempt;
+    this.cancelAt = cancelAt;
     this.stream = req.stream;
     this.settle = settle;
   }
@@ -96,7 +110,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.last === 0) (lb.ttft ??= newHistogram()).recordValue(Math.max(1, Math.round((now - this.schedPerf) * 1000)));
     else (lb.itl ??= newHistogram()).recordValue(Math.max(1, Math.round((now - this.last) * 1000)));
     this.last = now;
+    for (let i = chunk.indexOf(TOKEN_EVENT); i !== -1; i = chunk.indexOf(TOKEN_EVENT, i + TOKEN_EVENT.length)) this.tokens++;
     if (chunk.includes("[DONE]")) this.done = true;
+    else if (this.cancelAt > 0 && this.tokens >= this.cancelAt && !this.cancelled) {
+      // the user pressed stop: the connection closes mid-stream, as a browser's or an SDK's abort does
+      this.cancelled = true;
+      this.controller?.abort(new Error("cancelled by the client"));
+    }
   }
 
   onResponseEnd(): void {
@@ -106,6 +126,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.cancelled) return this.end("ok");
     if (this.stream && this.code === 200) return this.end("streamCut"); // the stream broke (or ran out of time) mid-way
     const code = (err as { code?: string }).code ?? "";
     this.end(this.timedOut || err.name === "TimeoutError" || code.includes("TIMEOUT") ? "timeout" : "connError");
@@ -141,7 +162,10 @@ export function startGenerator(load: ResolvedLoad): Generator {
   // As many connections as requests in flight: clients are independent, so one hung request must
   // not queue the next behind it (that queueing would be the generator's, not the system's).
   const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
-  const templates = load.mix.map((t) => ({ t, bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r): Prepared => ({ path: t.path, body: Buffer.from(r.body), stream: r.stream })) }));
+  const templates = load.mix.map((t) => ({
+    t,
+    bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r): Prepared => ({ path: t.path, body: Buffer.from(r.body), stream: r.stream, maxTokens: t.maxTokens, cancelShare: t.cancelShare ?? 0, cancelAfter: t.cancelAfterTokens ?? Math.max(1, Math.floor(t.maxTokens / 2)) })),
+  }));
   const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
   const startPerf = performance.now();
   const rec = new SeriesRecorder(Date.now(), startPerf, load.rate);
@@ -156,8 +180,8 @@ export function startGenerator(load: ResolvedLoad): Generator {
   /** retries waiting out their backoff, each with what ends its request should the run end first */
   const backingOff = new Map<NodeJS.Timeout, () => void>();
 
-  const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number): void => {
-    const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, settle);
+  const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number, cancelAt: number): void => {
+    const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, cancelAt, settle);
     inflight.add(x);
     const headers = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
     agent.dispatch({ origin, path: req.path, method: "POST", headers, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
@@ -171,7 +195,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
       const timer = setTimeout(() => {
         backingOff.delete(timer);
         if (halted) finalize(x, outcome);
-        else send(x.lb, x.schedPerf, x.req, x.attempt + 1);
+        else send(x.lb, x.schedPerf, x.req, x.attempt + 1, x.cancelAt);
       }, backoffMs(retry, x.attempt));
       backingOff.set(timer, () => finalize(x, outcome));
       return;
@@ -180,7 +204,11 @@ export function startGenerator(load: ResolvedLoad): Generator {
   };
   const finalize = (x: Exchange, outcome: Outcome): void => {
     x.lb.pending--;
-    rec.finish(x.lb, outcome, x.schedPerf, x.region, x.version);
+    const b = x.lb.b;
+    if (x.cancelled) b.cancelled = (b.cancelled ?? 0) + 1;
+    if (outcome === "streamCut") b.tokensLost = (b.tokensLost ?? 0) + Math.max(0, x.req.maxTokens - x.tokens);
+    // a cancelled stream's duration is the client's choice, not the system's latency
+    rec.finish(x.lb, outcome, x.schedPerf, x.region, x.version, !x.cancelled);
   };
 
   const fire = (schedPerf: number): void => {
@@ -194,7 +222,8 @@ export function startGenerator(load: ResolvedLoad): Generator {
     }
     const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
     lb.pending++;
-    send(lb, schedPerf, chosen.bodies[seq % BODIES_PER_TEMPLATE] as Prepared, 0);
+    const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as Prepared;
+    send(lb, schedPerf, req, 0, req.stream && req.cancelShare > 0 && Math.random() < req.cancelShare ? req.cancelAfter : 0);
   };
 
   const sweep = setInterval(() => expireLate(inflight), SWEEP_MS);

@@ -57,9 +57,10 @@ export class SeriesRecorder {
     }
   }
 
-  finish(lb: LiveBucket, outcome: Outcome, schedPerf: number, region: string | undefined, version: string | undefined): void {
+  /** A request settled; `timed` false leaves its duration out of the latency histogram (a cancelled stream). */
+  finish(lb: LiveBucket, outcome: Outcome, schedPerf: number, region: string | undefined, version: string | undefined, timed = true): void {
     lb.b.outcomes[outcome]++;
-    if (outcome !== "dropped") lb.lat.recordValue(Math.max(1, Math.round((performance.now() - schedPerf) * 1000)));
+    if (outcome !== "dropped" && timed) lb.lat.recordValue(Math.max(1, Math.round((performance.now() - schedPerf) * 1000)));
     if (region !== undefined) lb.b.regions[region] = (lb.b.regions[region] ?? 0) + 1;
     if (version !== undefined) lb.b.versions[version] = (lb.b.versions[version] ?? 0) + 1;
     this.changed.add(lb.idx);

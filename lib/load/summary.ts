@@ -11,6 +11,10 @@ export interface LoadSummary {
   errors: number;
   errorRate: number;
   outcomes: Record<Outcome, number>;
+  /** tokens that cut streams never delivered */
+  tokensLost: number;
+  /** streams the clients cancelled on purpose */
+  cancelled: number;
   p50Ms: number | null;
   p95Ms: number | null;
   p99Ms: number | null;
@@ -39,6 +43,8 @@ export function summarize(series: LoadSeries, skipMs = 0): LoadSummary {
     errors,
     errorRate: t.sent > 0 ? errors / t.sent : 0,
     outcomes: t.outcomes,
+    tokensLost: t.tokensLost,
+    cancelled: t.cancelled,
     p50Ms: lat?.p50 ?? null,
     p95Ms: lat?.p95 ?? null,
     p99Ms: lat?.p99 ?? null,

@@ -9,6 +9,9 @@ export interface RequestTemplate {
   promptTokens: { min: number; max: number };
   maxTokens: number;
   streamShare: number;
+  /** share of streams the client cancels after `cancelAfterTokens` tokens (builtin engine) */
+  cancelShare?: number;
+  cancelAfterTokens?: number;
 }
 
 /** A load profile with every name resolved: what an engine needs to run. */

@@ -86,6 +86,8 @@ const RequestTemplate = strictObject({
   promptTokens: strictObject({ min: z.number().int().positive().max(MAX_TOKENS), max: z.number().int().positive().max(MAX_TOKENS) }).prefault({ min: 32, max: 256 }),
   maxTokens: z.number().int().positive().max(MAX_TOKENS).default(64),
   streamShare: z.number().min(0).max(1).default(0),
+  cancelShare: z.number().min(0).max(1).default(0).meta({ description: "share of streams the client cancels mid-way (a user pressing stop; builtin engine): it closes the connection after `cancelAfterTokens` tokens, and the replica should free the sequence's slot" }),
+  cancelAfterTokens: z.number().int().positive().max(MAX_TOKENS).optional().meta({ description: "tokens received before a cancelling client leaves (default: half of maxTokens)" }),
 });
 
 /** What a client does when a request fails: the retry policy of an SDK, a fault in its own right (a retry storm). */
@@ -121,7 +123,15 @@ export const LoadProfile = strictObject({
   mix: z.array(RequestTemplate).min(1).optional(),
 })
   .refine((l) => l.engine !== "k6-operator" || l.distributed !== undefined, { message: "engine k6-operator needs a distributed: section (parallelism, prometheus)", path: ["distributed"] })
-  .refine((l) => l.retry === undefined || l.engine === "builtin", { message: "client retries need the builtin engine", path: ["retry"] });
+  .refine((l) => l.retry === undefined || l.engine === "builtin", { message: "client retries need the builtin engine", path: ["retry"] })
+  .superRefine((l, ctx) => {
+    l.mix?.forEach((t, i) => {
+      if (t.cancelShare === 0) return;
+      if (l.engine !== "builtin") ctx.addIssue({ code: "custom", path: ["mix", i, "cancelShare"], message: "cancelling streams needs the builtin engine" });
+      if (t.streamShare === 0) ctx.addIssue({ code: "custom", path: ["mix", i, "cancelShare"], message: "only streams are cancelled mid-way: give the template a streamShare" });
+      if (t.cancelAfterTokens !== undefined && t.cancelAfterTokens >= t.maxTokens) ctx.addIssue({ code: "custom", path: ["mix", i, "cancelAfterTokens"], message: `must be below maxTokens (${t.maxTokens}): a stream cancelled after its last token was not cancelled` });
+    });
+  });
 export type LoadProfile = z.infer<typeof LoadProfile>;
 
 export const ParamValue = z.union([z.string(), z.number(), z.boolean()]);

@@ -129,6 +129,18 @@ export const FAULT_KINDS = [
       "toxic type",
     ),
   }),
+  faultKind("stream-cut", {
+    summary: "responses cut mid-way on the matched Toxiproxy paths (server to client): streams end without their last tokens, as a crashed worker, a proxy restart or a load balancer's idle cut leaves them",
+    backends: ["toxiproxy"],
+    params: strictObject({
+      mode: z.enum(["bytes", "time"]).default("bytes").meta({
+        description: "bytes: a connection is closed once it has carried `afterBytes` toward the client (Toxiproxy's limit_data; the gateway reuses connections, so the cut lands in whichever response crosses the mark); time: it is reset `after` it opens (reset_peer)",
+      }),
+      afterBytes: z.number().int().positive().default(4096),
+      after: Duration.prefault("500ms"),
+      toxicity: Toxicity.default(1),
+    }).prefault({}),
+  }),
   faultKind("region-outage", {
     summary: "every path into the selected region partitioned (Toxiproxy), or its nodes lost (a cluster without Toxiproxy)",
     backends: ["toxiproxy", "kubernetes"],

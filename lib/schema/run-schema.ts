@@ -28,6 +28,8 @@ export const LoadSeriesSchema = z
         regions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-region" }),
         versions: z.record(z.string(), z.number()).meta({ description: "successful responses per x-faultline-version" }),
         retries: z.number().int().optional().meta({ description: "tries sent again, by clients with a retry policy, for the requests of this bucket" }),
+        tokensLost: z.number().int().optional().meta({ description: "tokens that streams cut mid-way were owed and never delivered (maxTokens − tokens received)" }),
+        cancelled: z.number().int().optional().meta({ description: "streams the clients cancelled on purpose (counted ok; their latency is left out)" }),
         gen: z.object({ lagMs: z.number(), loopMs: z.number() }).optional().meta({ description: "the load generator's health: its longest send lag and event-loop block in the bucket, ms" }),
       }),
     ),

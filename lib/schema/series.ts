@@ -50,6 +50,10 @@ export interface LoadBucket {
   versions: Record<string, number>;
   /** tries sent again by clients with a retry policy for this bucket's requests (`sent` counts each request once) */
   retries?: number;
+  /** streams of this bucket cut mid-way: the tokens they were owed and never got (maxTokens − received) */
+  tokensLost?: number;
+  /** streams the clients cancelled on purpose (a cancel share): counted ok, their latency left out */
+  cancelled?: number;
   gen?: GeneratorHealth;
 }
 
@@ -122,15 +126,20 @@ export function latencyOver(series: LoadSeries, start: number, end: number, whic
 export interface Totals {
   sent: number;
   outcomes: Record<Outcome, number>;
+  /** tokens cut streams never delivered, and streams clients cancelled on purpose */
+  tokensLost: number;
+  cancelled: number;
   regions: Record<string, number>;
   versions: Record<string, number>;
 }
 
 export function totalsOver(series: LoadSeries, start = -Infinity, end = Infinity): Totals {
-  const t: Totals = { sent: 0, outcomes: emptyOutcomes(), regions: {}, versions: {} };
+  const t: Totals = { sent: 0, outcomes: emptyOutcomes(), tokensLost: 0, cancelled: 0, regions: {}, versions: {} };
   for (const b of series.buckets) {
     if (b.t < start || b.t >= end) continue;
     t.sent += b.sent;
+    t.tokensLost += b.tokensLost ?? 0;
+    t.cancelled += b.cancelled ?? 0;
     for (const k of OUTCOMES) t.outcomes[k] += b.outcomes[k];
     for (const [k, v] of Object.entries(b.regions)) t.regions[k] = (t.regions[k] ?? 0) + v;
     for (const [k, v] of Object.entries(b.versions)) t.versions[k] = (t.versions[k] ?? 0) + v;

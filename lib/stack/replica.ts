@@ -228,6 +228,12 @@ export class Replica {
       const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
       res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`);
     }
+    if (closed) {
+      // the client left mid-stream: no more steps for it, its slot and KV cache free now
+      this.release(job, true);
+      this.metricsOf.aborted();
+      return;
+    }
     await sleep(postMs);
     this.release(job, true);
     if (closed) return;

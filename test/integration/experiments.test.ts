@@ -16,9 +16,9 @@ const misconfigured = (experiment: string): string[] => MISCONFIGURED[experiment
  * on a stack misconfigured for it. Before trusting the FAIL, each test measures from the raw
  * recorded data (not through the judge) that the misconfigured stack really misbehaved.
  */
-async function run(file: string, args: string[]): Promise<{ code: number | null; record: RunRecord; out: string }> {
+async function run(file: string, args: string[], folder = "experiments"): Promise<{ code: number | null; record: RunRecord; out: string }> {
   const out = tempDir("exp");
-  const r = await runCli(["run", `experiments/${file}.yaml`, "--out", out, ...args]);
+  const r = await runCli(["run", `${folder}/${file}.yaml`, "--out", out, ...args]);
   const dir = readdirSync(out).find((d) => d.includes(file));
   if (dir === undefined) throw new Error(`no run folder: ${r.stderr.slice(-2000)}`);
   const record = JSON.parse(readFileSync(join(out, dir, "run.json"), "utf8")) as RunRecord;
@@ -152,6 +152,29 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(code).to.equal(1);
     expect(failing(record)).to.deep.equal(["ejected-within-5s"]);
+  });
+
+  // the stream-cut fault kind, with a test experiment (test/fixtures/experiments; not shipped, for make demo's 15 minutes), full length
+  it("stream-cut (test experiment) passes: one replica's streams cut mid-way, the gateway ejects it for the broken answers", async () => {
+    const { record, out } = await run("stream-cut", [], "test/fixtures/experiments");
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    const ejected = record.timeline.filter((e) => e.type === "gateway.server-ejected");
+    expect(ejected[0]?.data?.server).to.equal("us-east-1");
+    expect(String(ejected[0]?.data?.reason)).to.match(/^failure rate/);
+  });
+
+  it("stream-cut (test experiment) fails on us-east-1-cuts-contained and streams-delivered with outlier ejection off", async () => {
+    const { code, record, out } = await run("stream-cut", ["--stack-set", "gateway.outlier.failureRatePct=100"], "test/fixtures/experiments");
+    const f = record.faults[0];
+    // really cut, from the raw buckets: in the fault's second half streams still break, and the clients counted the tokens they lost
+    const half = (record.series.load?.buckets ?? []).filter((b) => b.t >= (f?.injectedAt ?? 0) + 6000 && b.t < (f?.revertedAt ?? 0));
+    const cut = half.reduce((n, b) => n + b.outcomes.streamCut, 0);
+    const sent = half.reduce((n, b) => n + b.sent, 0);
+    expect(cut / sent, `${cut} of ${sent} streams cut`).to.be.at.least(0.03);
+    expect(half.reduce((n, b) => n + (b.tokensLost ?? 0), 0), "tokens lost").to.be.at.least(cut);
+    expect(record.verdict, out.slice(-1500)).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record).sort()).to.deep.equal(["streams-delivered", "us-east-1-cuts-contained"]);
   });
 
   it("retry-storm passes: lockstep client retries against a slow us-east stay within the gateway's retry budget", async () => {

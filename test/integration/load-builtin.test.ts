@@ -6,7 +6,7 @@ import { summarize } from "../../lib/load/summary.ts";
 import { DEFAULT_MIX } from "../../lib/load/types.ts";
 import { runCli } from "../helpers/cli.ts";
 import { startHttpServer } from "../helpers/servers.ts";
-import { startStack } from "../helpers/stack.ts";
+import { promQuery, startStack } from "../helpers/stack.ts";
 
 describe("load: builtin engine against real servers", function () {
   this.timeout(90_000);
@@ -101,6 +101,48 @@ describe("load: builtin engine against real servers", function () {
     expect(tries.every((a) => a === 0)).to.equal(true);
   });
 
+  it("streams: a cut one counts the tokens it never got; a cancelled one closes mid-way, counts ok, and stays out of the latency", async () => {
+    const TOKENS = 10;
+    let closedEarly = 0;
+    let cutAfter = 0; // 0: stream every token
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        let i = 0;
+        const step = (): void => {
+          if (res.destroyed) return void closedEarly++;
+          if (cutAfter > 0 && i === cutAfter) return void res.socket?.destroy(); // the server's side dies mid-stream
+          if (i === TOKENS) return void res.end("data: [DONE]\n\n");
+          res.write(`data: {"choices":[{"index":0,"delta":{"content":"tok "}}]}\n\n`);
+          i++;
+          setTimeout(step, 20);
+        };
+        step();
+      });
+    });
+    const mix = [{ ...DEFAULT_MIX[0]!, maxTokens: TOKENS, streamShare: 1 }];
+    cutAfter = 3;
+    const cut = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 40, durationMs: 1000, maxInFlight: 500, timeoutMs: 3000, mix });
+    const c = totalsOver(await cut.done);
+    expect(c.outcomes.streamCut, JSON.stringify(c.outcomes)).to.equal(c.sent);
+    expect(c.tokensLost, "each cut stream lost 10 − 3 tokens").to.equal(7 * c.sent);
+
+    cutAfter = 0;
+    const cancel = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 2000, maxInFlight: 500, timeoutMs: 3000, mix: [{ ...mix[0]!, cancelShare: 0.5, cancelAfterTokens: 4 }] });
+    const series = await cancel.done;
+    const t = totalsOver(series);
+    await new Promise((r) => setTimeout(r, 100)); // the server notices the last closes at its next step
+    expect(t.outcomes.ok, JSON.stringify(t.outcomes)).to.equal(t.sent);
+    expect(t.cancelled / t.sent, `${t.cancelled} of ${t.sent} cancelled`).to.be.within(0.35, 0.65);
+    expect(closedEarly, "the server saw every cancelled stream close mid-way, and no other").to.equal(t.cancelled);
+    expect(t.tokensLost, "a cancel is no loss").to.equal(0);
+    // only the streams that ran to [DONE] (10 tokens, 20 ms apart: ≥ 180 ms) are timed
+    const timed = series.buckets.reduce((n, b) => n + (b.lat?.count ?? 0), 0);
+    expect(timed).to.equal(t.sent - t.cancelled);
+    expect(summarize(series).p50Ms ?? 0).to.be.at.least(180);
+  });
+
   it("a surge multiplies the rate from the moment it is set, and 1 puts it back; due times stay on the schedule", async () => {
     await using server = await startHttpServer();
     const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 3000, maxInFlight: 1000, timeoutMs: 2000, mix: DEFAULT_MIX });
@@ -159,5 +201,13 @@ describe("load: builtin engine against real servers", function () {
     const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
     expect(median(ttft), `ttft p50s ${ttft.slice(0, 10)}`).to.be.within(150 * 0.8, 150 * 1.2);
     expect(median(itl), `itl p50s ${itl.slice(0, 10)}`).to.be.within(30 * 0.8, 30 * 1.2);
+
+    // cancelled streams reach the replicas as a closed connection: they stop decoding and count it
+    const cancel = await new BuiltinLoadEngine().start({ baseUrl: stack.state.endpoints.gateway, rate: 20, durationMs: 3000, maxInFlight: 500, timeoutMs: 5000, mix: [{ ...mix[0]!, cancelShare: 0.5, cancelAfterTokens: 3 }] });
+    const c = totalsOver(await cancel.done);
+    expect(c.cancelled, JSON.stringify(c)).to.be.at.least(10);
+    await new Promise((r) => setTimeout(r, 2500)); // two scrapes
+    const aborted = Number((await promQuery(stack.state, "sum(inference_requests_aborted_total)"))[0]?.value[1] ?? 0);
+    expect(aborted, `replicas aborted ${aborted} streams for ${c.cancelled} cancelled`).to.equal(c.cancelled);
   });
 });

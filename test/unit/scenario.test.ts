@@ -113,12 +113,13 @@ describe("spec: scenarios", () => {
     expect(problems[0]).to.match(/outage\.yaml:16:\d+: assertions\[0\]\.name: name "down-\$\{duration\}" takes no parameter without a default \(\$\{region\}\)/);
   });
 
-  it("every shipped experiment and scenario is valid, and every shipped scenario is used", () => {
+  it("every shipped experiment and scenario is valid, and every shipped scenario is used (by a shipped or a test experiment)", () => {
     const used = new Set<string>();
-    for (const f of readdirSync("experiments")) {
-      const { problems } = parseDocuments(`experiments/${f}`, readFileSync(`experiments/${f}`, "utf8"));
-      expect(problems.map(formatProblem), f).to.deep.equal([]);
-      for (const m of readFileSync(`experiments/${f}`, "utf8").matchAll(/use: ([a-z0-9-]+)/g)) used.add(m[1] as string);
+    const files = [...readdirSync("experiments").map((f) => `experiments/${f}`), ...readdirSync("test/fixtures/experiments").map((f) => `test/fixtures/experiments/${f}`)];
+    for (const path of files) {
+      const { problems } = parseDocuments(path, readFileSync(path, "utf8"));
+      expect(problems.map(formatProblem), path).to.deep.equal([]);
+      for (const m of readFileSync(path, "utf8").matchAll(/use: ([a-z0-9-]+)/g)) used.add(m[1] as string);
     }
     for (const f of readdirSync("scenarios")) {
       expect(parseDocuments(`scenarios/${f}`, readFileSync(`scenarios/${f}`, "utf8")).problems, f).to.deep.equal([]);
