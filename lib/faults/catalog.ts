@@ -13,6 +13,7 @@ import { stackBackend } from "./stack/backend.ts";
 import { gpuOom as stackGpuOom } from "./stack/gpu-oom.ts";
 import { nodeLoss as stackNodeLoss } from "./stack/node-loss.ts";
 import { freeze } from "./stack/freeze.ts";
+import { freeze as k8sFreeze } from "./kubernetes/freeze.ts";
 import { processKill } from "./stack/process-kill.ts";
 import { badRollout as stackBadRollout, rollout as stackRollout } from "./stack/rollout.ts";
 import { toxiproxyBackend } from "./toxiproxy/backend.ts";
@@ -43,7 +44,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "pod-kill": { kubernetes: podKill },
   "network-partition": { kubernetes: networkPartition },
   "process-kill": { stack: processKill },
-  freeze: { stack: freeze },
+  freeze: { stack: freeze, kubernetes: k8sFreeze },
   "gpu-oom": { stack: stackGpuOom, kubernetes: k8sGpuOom },
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },

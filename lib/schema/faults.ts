@@ -186,8 +186,17 @@ export const FAULT_KINDS = [
   }),
   faultKind("freeze", {
     summary: "replica processes stopped (SIGSTOP): up and accepting connections, answering nothing — a hung GPU or a stuck collective",
-    backends: ["stack"],
-    params: strictObject({}).prefault({}),
+    backends: ["stack", "kubernetes"],
+    params: strictObject({
+      command: z.array(z.string()).min(1).optional().meta({
+        description: "kubernetes target: exec this in each selected pod instead of stopping the simulated replica's server (found by its pod IP and port 8000), e.g. [pkill, -STOP, -f, EngineCore] to hang a vLLM engine behind its live API server; ${pod}, ${podIP} and ${namespace} are filled in. A container's PID 1 ignores SIGSTOP sent from inside it: stop a child process",
+      }),
+      revertCommand: z.array(z.string()).min(1).optional().meta({ description: "kubernetes target: exec'd on revert (SIGCONT); required with command" }),
+      container: z.string().optional().meta({ description: "kubernetes target: the container to exec in (default: the pod's first)" }),
+      namespace: z.string().optional().meta({ description: "kubernetes target: the pods' namespace (default: the target's first)" }),
+    })
+      .refine((p) => (p.command === undefined) === (p.revertCommand === undefined), { message: "command and revertCommand go together: a freeze must be undone", path: ["revertCommand"] })
+      .prefault({}),
   }),
   faultKind("gpu-oom", {
     summary: "a replica's GPU memory driven up in steps until it runs out",

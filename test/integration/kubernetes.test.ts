@@ -171,6 +171,30 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     expect(readFileSync(join(dir, "exec-proof"), "utf8").trim()).to.equal(`${target} ${(await pods()).find((x) => x.metadata?.name === target)?.status?.podIP}`);
   });
 
+  it("freeze stops the chosen pod's process through exec: it accepts connections and answers nothing, until the revert resumes it", async () => {
+    const p = await plan({ kind: "freeze", selector: { matchLabels: { region: "us-west" }, count: 1 } });
+    expect(p.targets).to.have.length(1);
+    const victim = (p.targets[0] as string).split("/")[1] as string;
+    const ip = (await pods()).find((x) => x.metadata?.name === victim)?.status?.podIP;
+    expect(await servedBy(ip)).to.equal(victim);
+    const a = p.actions[0]!;
+    const undo = undoBackend("kubernetes");
+    expect(await undo.isActive?.(a.undo), "not frozen yet").to.equal(false);
+    await a.apply();
+    await a.verify?.(); // from inside the pod: a connection accepted, no answer in a second
+    const answered = await fetch(`http://${ip}:8000/healthz`, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
+    expect(answered, "a frozen replica answers nothing").to.equal(false);
+    expect(await undo.isActive?.(a.undo), "frozen: the journal's check sees the process stopped").to.equal(true);
+    await undo.revert(a.undo);
+    expect(await servedBy(ip), "resumed").to.equal(victim);
+    expect(await undo.isActive?.(a.undo)).to.equal(false);
+    // its own command is refused without a revert: a freeze must be undone
+    const err = await Promise.resolve()
+      .then(() => plan({ kind: "freeze", selector: { matchLabels: { region: "us-west" }, count: 1 }, params: { command: ["true"] } }))
+      .catch((e: unknown) => e);
+    expect(String(err)).to.match(/command and revertCommand go together/);
+  });
+
   it("guard rails: a fault over the blast radius, or in a namespace off the allow-list, is refused before anything changes", async () => {
     let err = await plan({ kind: "node-loss", selector: { matchLabels: { type: "kwok" } } }).catch((e: unknown) => e);
     expect(String(err)).to.match(/would hit 9 of 9 nodes \(100%\), over the target's blast radius of 50%/);
@@ -324,10 +348,10 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
   it("the shipped experiments run unchanged with --target kubernetes: the gateway follows the EndpointSlices as pods go and come", async () => {
     const out = tempDir("k8s-shipped");
     const before = new Set((await pods()).map((p) => p.metadata?.name));
-    const files = ["node-loss", "gpu-oom", "region-partition"].map((n) => `experiments/${n}.yaml`);
+    const files = ["node-loss", "gpu-oom", "region-partition", "hung-replica"].map((n) => `experiments/${n}.yaml`);
     const r = await runCli(["run", ...files, "--target", "kubernetes", "--out", out, "--time-scale", "0.5", "--rate-scale", "0.5"], { FAULTLINE_K8S_DIR: dir });
     const runs = readdirSync(out).filter((d) => existsSync(join(out, d, "run.json"))).map((d) => ({ d, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord }));
-    expect(runs.map((x) => x.record.experiment.name).sort()).to.deep.equal(["gpu-oom", "node-loss", "region-partition"]);
+    expect(runs.map((x) => x.record.experiment.name).sort()).to.deep.equal(["gpu-oom", "hung-replica", "node-loss", "region-partition"]);
     for (const { record } of runs) {
       const failed = record.assertions.filter((a) => a.verdict !== "pass").map((a) => `${a.name}: ${a.message}`);
       expect(record.verdict, `${record.experiment.name}: ${failed.join("; ")} ${r.stderr.slice(-1500)}`).to.equal("pass");
@@ -341,6 +365,9 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     // gpu-oom: the exec'd ramp warned before the OOM, and the replica named us-east-1 was a pod of the cluster
     const oom = runs.find((x) => x.record.experiment.name === "gpu-oom")?.record;
     expect(oom?.faults[0]?.targets?.[0]).to.match(/^inference\/inference-us-east-/);
+    // hung-replica: freeze went to the pod behind the slot named us-east-1, by exec
+    const hung = runs.find((x) => x.record.experiment.name === "hung-replica")?.record;
+    expect(hung?.faults[0]?.actions[0]?.description).to.match(/^freeze inference\/inference-us-east-\S+ .*SIGSTOP to the process serving/);
   });
 
   it("after SIGKILL during node-loss, the node stays NotReady until `faultline recover` restores it from the journal", async () => {

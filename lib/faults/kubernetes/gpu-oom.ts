@@ -13,10 +13,20 @@ const REPLICA_PRESSURE = (mib: number | string): string[] => ["curl", "-sS", "--
 const REPLICA_STATE = ["curl", "-sS", "--fail", "http://${podIP}:8000/admin/state"];
 const DEFAULT_OOM_REVERT = REPLICA_PRESSURE(0);
 
-const fill = (command: readonly string[], vars: Record<string, string>): string[] => command.map((a) => a.replace(/\$\{(pod|podIP|namespace)\}/g, (_, k: string) => vars[k] ?? ""));
+export const fill = (command: readonly string[], vars: Record<string, string>): string[] => command.map((a) => a.replace(/\$\{(pod|podIP|namespace)\}/g, (_, k: string) => vars[k] ?? ""));
 
-const ExecRevert = z.strictObject({ ...KubeRef, op: z.literal("exec"), namespace: z.string(), pod: z.string(), container: z.string(), key: z.string().optional(), command: z.array(z.string()) });
-type ExecRevert = z.infer<typeof ExecRevert>;
+const ExecRevert = z.strictObject({
+  ...KubeRef,
+  op: z.literal("exec"),
+  namespace: z.string(),
+  pod: z.string(),
+  container: z.string(),
+  key: z.string().optional(),
+  command: z.array(z.string()),
+  /** exec'd to ask whether the fault still holds: exit 0 yes, anything else no (without it: held until reverted) */
+  activeCommand: z.array(z.string()).optional(),
+});
+export type ExecRevert = z.infer<typeof ExecRevert>;
 
 export const execRevert: UndoOp<ExecRevert> = {
   schema: ExecRevert,
@@ -29,7 +39,12 @@ export const execRevert: UndoOp<ExecRevert> = {
   },
   // an exec'd command (GPU pressure, a CUDA allocation) is in effect until reverted: the replica
   // dying of it and restarting is the system's answer, not someone removing the fault
-  isActive: async () => true,
+  isActive: async (u) => {
+    if (u.activeCommand === undefined) return true;
+    const k = clientFor(u);
+    if ((await orNotFound(() => k.core.readNamespacedPod({ name: u.pod, namespace: u.namespace }))) === undefined) return false;
+    return (await execIn(k, u.namespace, u.pod, u.container, u.activeCommand)).code === 0;
+  },
 };
 
 /**

@@ -48,6 +48,9 @@ async function proveHung(url: string): Promise<void> {
  */
 export const freeze: FaultImpl<"freeze"> = {
   plan: async (f, ctx) => {
+    if (f.params.command !== undefined || f.params.container !== undefined || f.params.namespace !== undefined) {
+      throw new FaultlineError("E_TARGET", `fault ${ctx.faultName}: command, revertCommand, container and namespace apply on a kubernetes target; target ${ctx.target.metadata.name} freezes the stack's replica processes itself`);
+    }
     const { s, chosen } = replicas(ctx, f);
     const actions: Action<ThawReplica>[] = chosen.map((r) => ({
       description: `freeze replica ${r.name} (SIGSTOP: connections accepted, nothing answered)`,
