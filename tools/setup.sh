@@ -81,6 +81,33 @@ install_go_tools() {
 # kube-apiserver, -controller-manager and -scheduler from the k8s.io/kubernetes module. It cannot be
 # `go install`ed (its go.mod replaces the staging modules with local folders), so a throw-away
 # build module requires it and replaces each staging module with its published version.
+# Argo Rollouts' controller and its CRDs. Its go.mod replaces the k8s.io staging modules
+# (`k8s.io/api v0.0.0 => k8s.io/api v0.29.x`, …), so `go install` refuses it: a throw-away module
+# requires it and carries the same replace lines.
+install_argo_rollouts() {
+  local dest="$cache/argo-rollouts-$ARGO_ROLLOUTS_VERSION"
+  if [ ! -x "$dest/rollouts-controller" ] || [ ! -s "$dest/crds/rollout-crd.yaml" ]; then
+    say "building Argo Rollouts $ARGO_ROLLOUTS_VERSION controller (cached in $dest; a cold build takes about 3 minutes on 2 cores)"
+    local work; work="$(mktemp -d)"
+    (
+      cd "$work"
+      go mod init faultline.local/argo-rollouts-build >/dev/null 2>&1
+      local gomod; gomod="$(go mod download -json "github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+      local args=()
+      while read -r from to ver; do args+=("-replace=$from=$to@$ver"); done < <(sed -n 's#^[[:space:]]*\([^ ]*\)\( v[^ ]*\)\{0,1\} => \([^ .][^ ]*\) \(v[^ ]*\)$#\1 \3 \4#p' "$gomod")
+      go mod edit "${args[@]}" -require="github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION"
+      go get "github.com/argoproj/argo-rollouts/cmd/rollouts-controller@$ARGO_ROLLOUTS_VERSION" 2>&1 | grep -v '^go: ' || true
+      mkdir -p "$dest.tmp/crds"
+      GOFLAGS=-trimpath go build -ldflags="-s -w" -o "$dest.tmp/rollouts-controller" github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+      cp "$(go env GOMODCACHE)/github.com/argoproj/argo-rollouts@$ARGO_ROLLOUTS_VERSION/manifests/crds/"*-crd.yaml "$dest.tmp/crds/"
+      chmod u+w "$dest.tmp/crds/"*
+    )
+    rm -rf "$work" "$dest" && mv "$dest.tmp" "$dest"
+  fi
+  link "$dest/rollouts-controller" rollouts-controller
+  ln -sfn "$dest/crds" "$here/argo-rollouts-crds"
+}
+
 install_k8s() {
   APT_PACKAGES="$K8S_APT_PACKAGES" install_apt
   local dest="$cache/kubernetes-$KUBERNETES_VERSION"
@@ -141,7 +168,8 @@ install_k8s() {
     rm -rf "$gen" "$cm" && mv "$cm.tmp" "$cm"
   fi
   ln -sfn "$cm/chaos-mesh.org_networkchaos.yaml" "$here/chaos-mesh-networkchaos-crd.yaml"
-  say "kubernetes $KUBERNETES_VERSION control plane and kwok $KWOK_VERSION ready in tools/bin"
+  install_argo_rollouts
+  say "kubernetes $KUBERNETES_VERSION control plane, kwok $KWOK_VERSION and Argo Rollouts $ARGO_ROLLOUTS_VERSION ready in tools/bin"
 }
 
 install_npm() {

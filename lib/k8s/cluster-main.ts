@@ -1,10 +1,11 @@
 // The supervisor of a local Kubernetes control plane: `faultline k8s up` starts it detached, in its
 // own process group, so `down` (or a crash) takes every process with it.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, fetch as ufetch } from "undici";
+import { parse as parseYaml } from "yaml";
 import { errorMessage } from "../errors.ts";
 import { Child } from "../proc/child.ts";
 import { reservePorts } from "../proc/ports.ts";
@@ -113,7 +114,7 @@ process.on("SIGINT", () => void stop(0));
 try {
   mkdirSync(logs, { recursive: true });
   const { token } = makePki();
-  const [etcdPort, peerPort, apiPort, kwokPort, bridgePort] = (await reservePorts(5)) as [number, number, number, number, number];
+  const [etcdPort, peerPort, apiPort, kwokPort, bridgePort, argoMetricsPort, argoHealthPort] = (await reservePorts(7)) as [number, number, number, number, number, number, number];
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   rmSync(join(dir, "etcd"), { recursive: true, force: true });
   start("etcd", opts.etcd, [
@@ -143,6 +144,29 @@ try {
     const r = await ufetch(`${server}${path}`, { dispatcher, headers: { authorization: `Bearer ${token}` } });
     return r.ok;
   };
+
+  /**
+   * Argo Rollouts, the canary controller a team running inference on Kubernetes rolls models out
+   * with: its CRDs, then its controller, in this process group like the rest (`k8s down` stops it).
+   */
+  async function startArgoRollouts(argo: { controller: string; crds: string }, api: string, kubeconfigFile: string, metricsPort: number, healthPort: number): Promise<void> {
+    for (const f of readdirSync(argo.crds).filter((x) => x.endsWith(".yaml")).sort()) {
+      const crd = parseYaml(readFileSync(join(argo.crds, f), "utf8")) as { metadata: { name: string } };
+      const r = await ufetch(`${api}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
+        dispatcher,
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(crd),
+      });
+      if (!r.ok && r.status !== 409) throw new Error(`installing ${f}: ${r.status} ${(await r.text()).slice(0, 300)}`);
+      await r.arrayBuffer().catch(() => undefined);
+    }
+    await waitFor("Argo Rollouts' CRDs", () => authed("/apis/argoproj.io/v1alpha1/rollouts"), 30_000);
+    start("rollouts-controller", argo.controller, [
+      `--kubeconfig=${kubeconfigFile}`, "--leader-elect=false", `--metricsport=${metricsPort}`, `--healthzPort=${healthPort}`, "--loglevel=info", "--kloglevel=0",
+    ]);
+    await waitFor("rollouts-controller", async () => (await ufetch(`http://127.0.0.1:${healthPort}/healthz`)).ok, 60_000);
+  }
   await waitFor("kube-apiserver", () => authed("/readyz"), 90_000);
 
   const kc = join(dir, "kubeconfig");
@@ -170,9 +194,10 @@ try {
   ]);
   // the controller manager is up once it has made the default service account's namespace objects
   await waitFor("kube-controller-manager", () => authed("/api/v1/namespaces/default/serviceaccounts/default"), 60_000);
+  if (opts.argoRollouts !== false) await startArgoRollouts(opts.argoRollouts, server, kc, argoMetricsPort, argoHealthPort);
   // real replica processes at the inference pods' IPs
   start("bridge", process.execPath, [fileURLToPath(new URL("./bridge-main.ts", import.meta.url)), dir, String(bridgePort)]);
-  writeState({ ready: true, pid: process.pid, server, kubeconfig: kc, token, ca: join(pki, "ca.crt"), ports: { etcd: etcdPort, apiserver: apiPort, bridgeMetrics: bridgePort }, logs });
+  writeState({ ready: true, pid: process.pid, server, kubeconfig: kc, token, ca: join(pki, "ca.crt"), ports: { etcd: etcdPort, apiserver: apiPort, bridgeMetrics: bridgePort, ...(opts.argoRollouts !== false ? { argoRolloutsMetrics: argoMetricsPort } : {}) }, logs });
   process.stderr.write(`cluster ready: ${server}\n`);
 } catch (err) {
   process.stderr.write(`cluster failed to start: ${errorMessage(err)}\n`);

@@ -26,6 +26,8 @@ export interface ClusterOptions {
   nodeMonitorGraceSeconds: number;
   /** kwok's node leases; it renews them at a quarter of this, and gaps reach twice it */
   nodeLeaseSeconds: number;
+  /** Argo Rollouts' controller and the folder of its CRDs (tools/ from setup-k8s): installed and started with the cluster; false: none */
+  argoRollouts: { controller: string; crds: string } | false;
 }
 
 export interface ClusterState {
@@ -35,7 +37,7 @@ export interface ClusterState {
   kubeconfig?: string;
   token?: string;
   ca?: string;
-  ports?: { etcd: number; apiserver: number; bridgeMetrics?: number };
+  ports?: { etcd: number; apiserver: number; bridgeMetrics?: number; argoRolloutsMetrics?: number };
   logs: string;
   error?: string;
 }
@@ -48,6 +50,7 @@ export function defaultClusterOptions(root = process.cwd()): ClusterOptions {
     kwokConfig: join(root, "tools", "kwok-stages.yaml"),
     nodeMonitorGraceSeconds: 10,
     nodeLeaseSeconds: 2,
+    argoRollouts: { controller: join(root, "tools", "bin", "rollouts-controller"), crds: join(root, "tools", "argo-rollouts-crds") },
   };
 }
 
@@ -63,7 +66,8 @@ export function readClusterState(dir = DEFAULT_CLUSTER_DIR): ClusterState | unde
 export async function clusterUp(opts: Partial<ClusterOptions> & { dir?: string; timeoutMs?: number; onProgress?: (line: string) => void } = {}): Promise<ClusterState> {
   const dir = resolve(opts.dir ?? DEFAULT_CLUSTER_DIR);
   const o: ClusterOptions = { ...defaultClusterOptions(), ...opts };
-  for (const f of [...["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"].map((b) => join(o.binDir, b)), o.kwokConfig]) {
+  const argo = o.argoRollouts === false ? [] : [o.argoRollouts.controller, join(o.argoRollouts.crds, "rollout-crd.yaml")];
+  for (const f of [...["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"].map((b) => join(o.binDir, b)), o.kwokConfig, ...argo]) {
     if (!existsSync(f)) throw new FaultlineError("E_TOOL", `${f} is missing: run \`make setup-k8s\` (builds the control plane once, cached)`);
   }
   return startGroupLeader<ClusterState>({

@@ -195,6 +195,35 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     expect(String(err)).to.match(/command and revertCommand go together/);
   });
 
+  it("Argo Rollouts runs beside the control plane: a Rollout comes up Healthy, and a new template stops at its canary step", async () => {
+    // pods labelled apart from the fleet's: kwok runs them, the bridge and the gateway leave them be
+    const labels = { app: "argo-probe" };
+    const rollout = (version: string): Record<string, unknown> => ({
+      apiVersion: "argoproj.io/v1alpha1",
+      kind: "Rollout",
+      metadata: { name: "argo-probe", namespace: "default" },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: labels },
+        strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+        template: { metadata: { labels }, spec: { nodeSelector: { type: "kwok" }, tolerations: [{ operator: "Exists" }], containers: [{ name: "c", image: "x", env: [{ name: "V", value: version }] }] } },
+      },
+    });
+    const ref = { group: "argoproj.io", version: "v1alpha1", namespace: "default", plural: "rollouts", name: "argo-probe" };
+    type Status = { phase?: string; currentStepIndex?: number; stableRS?: string; currentPodHash?: string };
+    const status = async (): Promise<Status> => ((await k.custom.getNamespacedCustomObject(ref)) as { status?: Status }).status ?? {};
+    await k.custom.createNamespacedCustomObject({ ...ref, body: rollout("1") });
+    try {
+      const healthy = await until("the Rollout Healthy", status, (st) => st.phase === "Healthy" && st.stableRS !== undefined, 60_000);
+      await k.custom.patchNamespacedCustomObject({ ...ref, body: [{ op: "replace", path: "/spec/template/spec/containers/0/env/0/value", value: "2" }] }, JSON_PATCH);
+      const paused = await until("the canary at its pause", status, (st) => st.phase === "Paused" && st.currentStepIndex === 1, 60_000);
+      expect(paused.currentPodHash, "a canary ReplicaSet of its own").to.not.equal(healthy.stableRS);
+      expect(paused.stableRS, "the stable one kept").to.equal(healthy.stableRS);
+    } finally {
+      await k.custom.deleteNamespacedCustomObject(ref);
+    }
+  });
+
   it("guard rails: a fault over the blast radius, or in a namespace off the allow-list, is refused before anything changes", async () => {
     let err = await plan({ kind: "node-loss", selector: { matchLabels: { type: "kwok" } } }).catch((e: unknown) => e);
     expect(String(err)).to.match(/would hit 9 of 9 nodes \(100%\), over the target's blast radius of 50%/);
