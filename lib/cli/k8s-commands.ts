@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ExitCode } from "../errors.ts";
+import { ExitCode, FaultlineError } from "../errors.ts";
 import { kube } from "../clients/kubernetes.ts";
 import { DEFAULT_CLUSTER_DIR, clusterDown, clusterRunning, clusterUp, readClusterState, writeClusterTarget } from "../k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../k8s/fleet.ts";
@@ -17,13 +17,16 @@ export function addK8sCommands(program: Command, setExit: (code: number) => void
     .option("--dir <dir>", "state folder (kubeconfig, logs/)", DEFAULT_CLUSTER_DIR)
     .option("--nodes-per-zone <n>", "GPU nodes in each of the 9 zones", (v) => Number(v), 1)
     .option("--no-fleet", "only the control plane: no nodes, no inference Deployments")
-    .action(async (flags: { dir: string; nodesPerZone: number; fleet: boolean }) => {
+    .option("--workload <kind>", "each region's inference workload: deployment, or rollout (Argo Rollouts canary with analysis)", "deployment")
+    .action(async (flags: { dir: string; nodesPerZone: number; fleet: boolean; workload: string }) => {
+      if (flags.workload !== "deployment" && flags.workload !== "rollout") throw new FaultlineError("E_INVALID_INPUT", `--workload ${flags.workload}: expected deployment or rollout`);
+      const workload: "deployment" | "rollout" = flags.workload;
       const t0 = Date.now();
       const progress = (l: string): void => void process.stderr.write(`k8s: ${l}\n`);
       const state = await clusterUp({ dir: flags.dir, onProgress: progress });
       progress(`API server ${state.server} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       if (flags.fleet) {
-        const spec = { ...DEFAULT_FLEET, regions: DEFAULT_FLEET.regions.map((r) => ({ ...r, nodesPerZone: flags.nodesPerZone })) };
+        const spec = { ...DEFAULT_FLEET, workload, regions: DEFAULT_FLEET.regions.map((r) => ({ ...r, nodesPerZone: flags.nodesPerZone })) };
         await applyFleet(kube(state.kubeconfig as string), spec, { onProgress: progress });
       }
       const target = writeClusterTarget(flags.dir, [DEFAULT_FLEET.namespace]);

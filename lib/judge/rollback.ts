@@ -111,9 +111,24 @@ export function judgePromotion(a: z.infer<typeof PromotionAssertion>, record: Ru
     const after = { start: promoted.t + 2000, end: Math.min(fault?.revertedAt ?? Infinity, promoted.t + 7000) };
     const s = stats(bucketsIn(series, after));
     const versions = Object.keys(s.versions);
-    const ok = versions.length === 1 && (a.version === undefined || versions[0] === a.version);
+    let ok = versions.length === 1 && (a.version === undefined || versions[0] === a.version);
+    // rolled out to one region's workload (a Rollout per region on kubernetes): the new version must
+    // serve that region's whole share, while the other regions keep theirs
+    const region = fault?.labels.region;
+    const served = (counts: Record<string, number>, key: string): number => (counts[key] ?? 0) / Math.max(1, Object.values(counts).reduce((x, y) => x + y, 0));
+    const regionWide = !ok && region !== undefined && a.version !== undefined && versions.length > 1;
+    if (regionWide) ok = served(s.versions, a.version as string) >= served(s.regions, region) * 0.98;
     if (!ok) {
-      return { ...base, verdict: "fail", measured: promoted.t - t0, limit: a.within, unit: "ms", window: after, message: `promoted, but afterwards the versions serving were ${JSON.stringify(s.versions)}`, evidence: [promoted] };
+      return {
+        ...base,
+        verdict: "fail",
+        measured: promoted.t - t0,
+        limit: a.within,
+        unit: "ms",
+        window: after,
+        message: `promoted, but afterwards the versions serving were ${JSON.stringify(s.versions)}${regionWide ? ` (${pct(served(s.versions, a.version as string))} ${a.version}, less than ${region}'s ${pct(served(s.regions, region as string))} of the answers)` : ""}`,
+        evidence: [promoted],
+      };
     }
   }
   return { ...base, verdict: "pass", measured: promoted.t - t0, limit: a.within, unit: "ms", window: w, message: `promoted to 100% after ${((promoted.t - t0) / 1000).toFixed(1)}s`, evidence: [promoted] };

@@ -22,6 +22,10 @@ export interface FleetSpec {
   image: string;
   /** seconds a pod stays bound to a NotReady node before it is evicted and rescheduled */
   tolerationSeconds: number;
+  /** each region's inference workload: a Deployment, or an Argo Rollout (canary with analysis between steps) */
+  workload: "deployment" | "rollout";
+  /** a Rollout's canary weights, the last 100 (the seed's 5, 50, 100) */
+  canarySteps: number[];
 }
 
 export const DEFAULT_FLEET: FleetSpec = {
@@ -34,7 +38,14 @@ export const DEFAULT_FLEET: FleetSpec = {
   gpusPerNode: 8,
   image: "faultline/replica:sim-7b-v1",
   tolerationSeconds: 5,
+  workload: "deployment",
+  canarySteps: [5, 50, 100],
 };
+
+export const ROLLOUTS = { group: "argoproj.io", version: "v1alpha1", plural: "rollouts" } as const;
+export const ANALYSIS_TEMPLATES = { group: "argoproj.io", version: "v1alpha1", plural: "analysistemplates" } as const;
+/** The AnalysisTemplate each Rollout's analysis steps use; the kubernetes target writes it with the run's Prometheus. */
+export const CANARY_ANALYSIS = "inference-canary";
 
 export function nodeManifest(name: string, region: string, zone: string, gpus: number): V1Node {
   const resources = { cpu: "64", memory: "512Gi", pods: "110", [GPU]: String(gpus) };
@@ -95,6 +106,58 @@ export function deploymentManifest(spec: FleetSpec, region: FleetRegion): V1Depl
   };
 }
 
+/**
+ * The region's workload as an Argo Rollout: the Deployment's pod template under a canary strategy
+ * with the seed's steps — set a weight, then an analysis against the run's Prometheus, for each
+ * step below 100 — so the controller promotes or aborts (rolls back) as the analysis says.
+ */
+export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<string, unknown> {
+  const d = deploymentManifest(spec, region);
+  // the canary's version: its MODEL_VERSION, the first env entry of the template (Argo's field paths split label keys with dots)
+  const args = [{ name: "canary-version", valueFrom: { fieldRef: { fieldPath: "spec.template.spec.containers[0].env[0].value" } } }];
+  const steps = spec.canarySteps.filter((w) => w < 100).flatMap((w) => [{ setWeight: w }, { analysis: { templates: [{ templateName: CANARY_ANALYSIS }], args } }]);
+  return {
+    apiVersion: `${ROLLOUTS.group}/${ROLLOUTS.version}`,
+    kind: "Rollout",
+    metadata: d.metadata,
+    spec: { replicas: d.spec?.replicas, minReadySeconds: d.spec?.minReadySeconds, selector: d.spec?.selector, template: d.spec?.template, strategy: { canary: { maxSurge: 1, maxUnavailable: 0, steps } } },
+  };
+}
+
+/**
+ * The seed's rollback triggers as an Argo AnalysisTemplate on the replicas' own metrics: the
+ * canary's error rate above `maxErrorRatePct`, or its p95 above `maxLatencyRatio` × the other
+ * versions', measured `intervalSeconds` after the step began. No answer (no traffic reached the
+ * canary) fails: the analysis cannot vouch for what it did not see.
+ */
+export function analysisTemplateManifest(namespace: string, prometheus: string, r: { maxErrorRatePct: number; maxLatencyRatio: number; analysisIntervalSeconds: number }): Record<string, unknown> {
+  const w = `${Math.max(2, Math.round(r.analysisIntervalSeconds))}s`;
+  const canary = 'version="{{args.canary-version}}"';
+  const p95 = (sel: string): string => `histogram_quantile(0.95, sum by (le) (rate(inference_request_duration_seconds_bucket{${sel}}[${w}])))`;
+  const metric = (name: string, query: string, limit: number): Record<string, unknown> => ({
+    name,
+    initialDelay: w,
+    count: 1,
+    failureLimit: 0,
+    // no answer is no pass: a canary that the gateway ejected, or that nobody reached, has shown nothing
+    successCondition: `len(result) > 0 && !isNaN(result[0]) && result[0] <= ${limit}`,
+    provider: { prometheus: { address: prometheus, query } },
+  });
+  return {
+    apiVersion: `${ANALYSIS_TEMPLATES.group}/${ANALYSIS_TEMPLATES.version}`,
+    kind: "AnalysisTemplate",
+    metadata: { name: CANARY_ANALYSIS, namespace },
+    spec: {
+      args: [{ name: "canary-version" }],
+      metrics: [
+        // a canary without errors has no non-2xx series at all: zero, not nothing
+        metric("error-rate", `(sum(rate(inference_requests_total{${canary},code!~"2.."}[${w}])) or vector(0)) / sum(rate(inference_requests_total{${canary}}[${w}]))`, r.maxErrorRatePct / 100),
+        metric("p95-ratio", `${p95(canary)} / ${p95('version!="{{args.canary-version}}"')}`, r.maxLatencyRatio),
+      ],
+    },
+  };
+}
+
 /** Each region's Service (headless: no kube-proxy here): its EndpointSlices are what the gateway follows. */
 export const SERVICE_PREFIX = "inference-";
 
@@ -145,14 +208,27 @@ export async function applyFleet(k: Kube, spec: FleetSpec = DEFAULT_FLEET, opts:
       if ((err as { code?: number }).code !== 409) throw apiError(`create namespace ${spec.namespace}`, err);
     });
   }
+  if (spec.workload === "rollout") {
+    // Argo refuses a Rollout whose analysis names a missing template: one with the seed's triggers
+    // now, pointed at no Prometheus yet; the kubernetes target rewrites it with its run's
+    const tpl = analysisTemplateManifest(spec.namespace, "http://127.0.0.1:9", { maxErrorRatePct: 2, maxLatencyRatio: 2, analysisIntervalSeconds: 10 });
+    const existing = await orNotFound(() => k.custom.getNamespacedCustomObject({ ...ANALYSIS_TEMPLATES, namespace: spec.namespace, name: CANARY_ANALYSIS }));
+    if (existing === undefined) await k.custom.createNamespacedCustomObject({ ...ANALYSIS_TEMPLATES, namespace: spec.namespace, body: tpl }).catch((err: unknown) => { throw apiError(`create AnalysisTemplate ${CANARY_ANALYSIS} (is Argo Rollouts installed? faultline k8s up installs it)`, err); });
+  }
   for (const r of spec.regions) {
     const body = deploymentManifest(spec, r);
     const service = serviceManifest(spec, r);
     await k.core.createNamespacedService({ namespace: spec.namespace, body: service }).catch((err: unknown) => {
       if ((err as { code?: number }).code !== 409) throw apiError(`create service ${service.metadata?.name}`, err);
     });
-    const existing = await orNotFound(() => k.apps.readNamespacedDeployment({ name: body.metadata?.name as string, namespace: spec.namespace }));
-    if (existing === undefined) await k.apps.createNamespacedDeployment({ namespace: spec.namespace, body }).catch((err: unknown) => { throw apiError(`create deployment ${body.metadata?.name}`, err); });
+    const name = body.metadata?.name as string;
+    if (spec.workload === "rollout") {
+      const existing = await orNotFound(() => k.custom.getNamespacedCustomObject({ ...ROLLOUTS, namespace: spec.namespace, name }));
+      if (existing === undefined) await k.custom.createNamespacedCustomObject({ ...ROLLOUTS, namespace: spec.namespace, body: rolloutManifest(spec, r) }).catch((err: unknown) => { throw apiError(`create rollout ${name} (is Argo Rollouts installed? faultline k8s up installs it)`, err); });
+      continue;
+    }
+    const existing = await orNotFound(() => k.apps.readNamespacedDeployment({ name, namespace: spec.namespace }));
+    if (existing === undefined) await k.apps.createNamespacedDeployment({ namespace: spec.namespace, body }).catch((err: unknown) => { throw apiError(`create deployment ${name}`, err); });
   }
   const want = spec.regions.reduce((s, r) => s + r.replicas, 0);
   await retryUntil(

@@ -64,7 +64,8 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             "the gateway sees no healthy replica in a region",
             "0s",
           ),
-          rule("CanaryRolledBack", `increase(rollout_rollbacks_total[5m]) > 0`, "warning", "a canary was rolled back", "0s"),
+          // the stack's own canary controller counts its rollbacks; Argo Rollouts (on kubernetes) reports an aborted Rollout in phase "Abort" (its rollout_info)
+          rule("CanaryRolledBack", `increase(rollout_rollbacks_total[5m]) > 0 or max(rollout_info{phase="Abort"}) > 0`, "warning", "a canary was rolled back", "0s"),
         ],
       },
     ],

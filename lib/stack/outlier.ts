@@ -153,8 +153,15 @@ export class OutlierEjector implements BackendPass {
   private readonly servers: readonly { name: string; weight: number; region: string }[];
   private readonly onEvent: (e: GatewayEvent, why: "failures" | "slow" | undefined) => void;
 
-  /** `onEvent` hears of every ejection and every return, with the reason, for the metrics and the gateway's record. */
-  constructor(haproxy: HaproxyApi, backend: string, policy: OutlierPolicy, servers: readonly { name: string; weight: number; region: string }[], onEvent: (e: GatewayEvent, why: "failures" | "slow" | undefined) => void) {
+  private readonly weightOf: (server: string) => number | undefined;
+
+  /**
+   * `onEvent` hears of every ejection and every return, with the reason, for the metrics and the
+   * gateway's record; `weightOf` gives the weight a returning server gets (default: its slot's own;
+   * on kubernetes the weight a canary split gives it now).
+   */
+  constructor(haproxy: HaproxyApi, backend: string, policy: OutlierPolicy, servers: readonly { name: string; weight: number; region: string }[], onEvent: (e: GatewayEvent, why: "failures" | "slow" | undefined) => void, weightOf?: (server: string) => number | undefined) {
+    this.weightOf = (server) => weightOf?.(server) ?? servers.find((x) => x.name === server)?.weight;
     this.haproxy = haproxy;
     this.backend = backend;
     this.policy = policy;
@@ -171,7 +178,6 @@ export class OutlierEjector implements BackendPass {
     while ((this.history[0]?.t ?? at) < at - policy.windowMs) this.history.shift();
     const regionOf = (name: string): string => this.servers.find((x) => x.name === name)?.region ?? regionOfName(name);
     for (const { server, reason } of serversToEject(this.history, policy, new Set(this.ejected.keys()), regionOf)) {
-      const weight = this.servers.find((x) => x.name === server)?.weight ?? 1;
       await haproxy.setWeight(backend, server, 0);
       this.onEvent({ t: Date.now(), kind: "server-ejected", backend, server, reason }, reason.startsWith("slow") ? "slow" : "failures");
       this.ejected.set(
@@ -179,12 +185,16 @@ export class OutlierEjector implements BackendPass {
         setTimeout(() => {
           this.ejected.delete(server);
           void haproxy
-            .setWeight(backend, server, weight)
+            .setWeight(backend, server, this.weightOf(server) ?? 1)
             .then(() => this.onEvent({ t: Date.now(), kind: "server-returned", backend, server, reason: `ejection of ${policy.ejectionMs / 1000} s over` }, undefined))
             .catch(() => undefined);
         }, policy.ejectionMs),
       );
     }
+  }
+
+  isEjected(server: string): boolean {
+    return this.ejected.has(server);
   }
 
   stop(): void {

@@ -24,6 +24,7 @@ import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
 import { readGatewayEvents } from "./gateway-log.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
+import type { RolloutFollower } from "../clients/rollout-follower.ts";
 import { OutlierEjector } from "./outlier.ts";
 import { BackendWatch } from "./backend-watch.ts";
 import { QueueUnjammer } from "./queue-unjam.ts";
@@ -63,6 +64,8 @@ export class Supervisor {
   private follower: EndpointFollower | undefined;
   /** kubernetes placement: which pod holds which gateway slot */
   private keeper: SlotKeeper | undefined;
+  private ejector: OutlierEjector | undefined;
+  private rollouts: RolloutFollower | undefined;
   private readonly haproxy: HaproxyApi;
   private syncing: Promise<void> = Promise.resolve();
 
@@ -118,9 +121,10 @@ export class Supervisor {
     await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
+    this.ejector = new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (e, why) => this.noteEjection(e, why), (server) => this.keeper?.weightOf(server));
     const unjam = this.c.gateway.unjamQueue ? [new QueueUnjammer(this.haproxy, "inference", (servers) => this.metrics.unjams.inc(servers.length))] : [];
     const spill = this.c.gateway.spillover.enabled && where.kubernetes === undefined && this.slots.some((s) => s.standby) ? [new SpillOver(this.haproxy, this.c.replica.maxBatch, this.c.gateway.spillover, (pct) => this.metrics.spill.set(pct))] : [];
-    this.watchers.push(new BackendWatch(this.haproxy, "inference", [new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (e, why) => this.noteEjection(e, why)), ...unjam, ...spill]));
+    this.watchers.push(new BackendWatch(this.haproxy, "inference", [this.ejector, ...unjam, ...spill]));
     this.writeTarget();
     return this.writeState(true);
   }
@@ -183,7 +187,14 @@ export class Supervisor {
   private async followEndpoints(k: KubernetesReplicas, haproxy: Child, tp: ToxiproxyApi): Promise<void> {
     const { kube } = await import("../clients/kubernetes.ts");
     const { EndpointFollower } = await import("../clients/endpoint-slices.ts");
-    const keeper = new SlotKeeper({ config: this.c, slots: this.slots, servicePrefix: k.servicePrefix, haproxy: this.haproxy, toxiproxy: tp, self: this.self, podTargetsFile: this.path(POD_TARGETS_FILE) });
+    const keeper = new SlotKeeper({ config: this.c, slots: this.slots, servicePrefix: k.servicePrefix, haproxy: this.haproxy, toxiproxy: tp, self: this.self, podTargetsFile: this.path(POD_TARGETS_FILE),
+      ejected: (slot) => this.ejector?.isEjected(slot) === true,
+      resync: () => {
+        const follower = this.follower;
+        if (follower === undefined) return;
+        this.syncing = this.syncing.then(() => (this.stopping ? undefined : keeper.sync(follower.ready()))).catch((err: unknown) => void process.stderr.write(`slot sync failed: ${errorMessage(err)}\n`));
+      },
+    });
     this.keeper = keeper;
     const services = this.c.regions.map((r) => `${k.servicePrefix}${r.name}`);
     this.follower = new EndpointFollower(kube(k.kubeconfig, k.context), k.namespace, services, (ready) => {
@@ -192,6 +203,13 @@ export class Supervisor {
         .catch((err: unknown) => void process.stderr.write(`slot sync failed: ${errorMessage(err)}\n`));
     });
     await this.follower.start((err) => process.stderr.write(`EndpointSlice watch: ${errorMessage(err)}\n`));
+    // Argo Rollouts mid-canary: the canary's pods get its weight of their region's requests
+    const { RolloutFollower } = await import("../clients/rollout-follower.ts");
+    this.rollouts = new RolloutFollower(kube(k.kubeconfig, k.context), k.namespace, (splits) => {
+      for (const [region, s] of splits) if (s.canary !== s.stable) process.stderr.write(`${new Date().toISOString()} canary split in ${region}: ${s.weight}% to ${s.canary}, ${100 - s.weight}% to ${s.stable}\n`);
+      this.syncing = this.syncing.then(() => (this.stopping ? undefined : keeper.setSplits(splits))).catch((err: unknown) => void process.stderr.write(`canary split failed: ${errorMessage(err)}\n`));
+    });
+    await this.rollouts.start((err) => process.stderr.write(`Rollout watch: ${errorMessage(err)}\n`));
     const want = this.c.regions.filter((r) => r.replicas > 0).map((r) => r.name);
     await this.waitFor(`a ready pod in each region (${want.join(", ")})`, async () => keeper.everyRegionServed(), haproxy, 60_000);
   }
@@ -296,6 +314,8 @@ export class Supervisor {
   async stop(): Promise<void> {
     this.stopping = true;
     await this.follower?.stop();
+    await this.rollouts?.stop();
+    this.keeper?.stop();
     for (const w of this.watchers) w.stop();
     await this.rollout?.close();
     await Promise.all([...this.children.values()].map((c) => c.stop()));

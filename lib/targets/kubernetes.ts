@@ -2,7 +2,8 @@ import { FaultlineError } from "../errors.ts";
 import { readClusterState } from "../k8s/cluster.ts";
 import { readPgid } from "../proc/group.ts";
 import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
-import { DEFAULT_FLEET, SERVICE_PREFIX } from "../k8s/fleet.ts";
+import { ANALYSIS_TEMPLATES, CANARY_ANALYSIS, DEFAULT_FLEET, ROLLOUTS, SERVICE_PREFIX, analysisTemplateManifest } from "../k8s/fleet.ts";
+import type { Kube } from "../clients/kubernetes.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { LOOPBACK } from "../stack/placement.ts";
 import { stackSets, startStack } from "./local.ts";
@@ -23,9 +24,11 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
   const deployments = await k.apps.listNamespacedDeployment({ namespace, labelSelector: `${APP_LABEL}=inference` }).catch((err: unknown) => {
     throw apiError(`list deployments in ${namespace}`, err);
   });
+  // Argo Rollouts too, where its CRDs are installed (a cluster without them answers 404)
+  const rollouts = await listRollouts(k, namespace);
   // the gateway's regions are the config's (weights, standby) with the cluster's replica counts
   const replicas = new Map<string, number>();
-  for (const d of deployments.items) {
+  for (const d of [...deployments.items, ...rollouts]) {
     const region = d.metadata?.labels?.[REGION_LABEL];
     if (region !== undefined) replicas.set(region, (replicas.get(region) ?? 0) + (d.spec?.replicas ?? 1));
   }
@@ -36,10 +39,46 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
   }
   const config = { ...base, regions };
   const bridge = cluster.ports?.bridgeMetrics;
-  const placement = {
-    ...LOOPBACK,
-    kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape: bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : [] },
-  };
+  const argo = cluster.ports?.argoRolloutsMetrics;
+  const scrape = [...(bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : []), ...(argo ? [{ job: "argo-rollouts", target: `127.0.0.1:${argo}` }] : [])];
+  const placement = { ...LOOPBACK, kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape } };
   // the system under test is the gateway's stack and the cluster with its replica processes
-  return startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => [readPgid(o.clusterDir, "cluster.pgid")].filter((g): g is number => g !== undefined));
+  const started = await startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => [readPgid(o.clusterDir, "cluster.pgid")].filter((g): g is number => g !== undefined));
+  if (rollouts.length > 0) {
+    // the Rollouts' analysis asks this run's Prometheus, with this run's rollback triggers
+    const prometheus = started.target.prometheus?.url;
+    if (prometheus !== undefined) await upsertAnalysisTemplate(k, namespace, analysisTemplateManifest(namespace, prometheus, config.rollout)).catch(async (err: unknown) => {
+      await started.stop();
+      throw err;
+    });
+  }
+  return started;
+}
+
+interface RolloutLike {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { replicas?: number };
+}
+
+async function listRollouts(k: Kube, namespace: string): Promise<RolloutLike[]> {
+  try {
+    const list = (await k.custom.listNamespacedCustomObject({ ...ROLLOUTS, namespace, labelSelector: `${APP_LABEL}=inference` })) as { items?: RolloutLike[] };
+    return list.items ?? [];
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return [];
+    throw apiError(`list rollouts in ${namespace}`, err);
+  }
+}
+
+async function upsertAnalysisTemplate(k: Kube, namespace: string, body: Record<string, unknown>): Promise<void> {
+  const ref = { ...ANALYSIS_TEMPLATES, namespace, name: CANARY_ANALYSIS };
+  try {
+    const old = (await k.custom.getNamespacedCustomObject(ref)) as { metadata?: { resourceVersion?: string } };
+    await k.custom.replaceNamespacedCustomObject({ ...ref, body: { ...body, metadata: { ...(body.metadata as object), resourceVersion: old.metadata?.resourceVersion } } });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw apiError(`update AnalysisTemplate ${namespace}/${CANARY_ANALYSIS}`, err);
+    await k.custom.createNamespacedCustomObject({ ...ANALYSIS_TEMPLATES, namespace, body }).catch((e: unknown) => {
+      throw apiError(`create AnalysisTemplate ${namespace}/${CANARY_ANALYSIS}`, e);
+    });
+  }
 }

@@ -199,6 +199,19 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(judgePromotion({ ...p, version: "sim:v3" }, record(s, [{ t: T0 + 18_000, type: "rollout.promoted", message: "" }])).verdict).to.equal("fail");
   });
 
+  it("promotion in one region's workload (a Rollout per region): the new version must serve that region's whole share", () => {
+    const promoted = [{ t: T0 + 18_000, type: "rollout.promoted", message: "" }];
+    const p = { kind: "promotion" as const, name: "p", fault: "f", within: 30_000, version: "sim:v2" };
+    // us-east (70 % of the answers) on v2, us-west still on v1
+    const whole = series([...during(20, healthy), ...during(40, { versions: { "sim:v2": 0.7, "sim:v1": 0.3 } })]);
+    expect(judgePromotion(p, record(whole, promoted)).verdict).to.equal("pass");
+    // half of us-east still on v1: not promoted there, whatever the controller says
+    const half = series([...during(20, healthy), ...during(40, { versions: { "sim:v2": 0.35, "sim:v1": 0.65 } })]);
+    const r = judgePromotion(p, record(half, promoted));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message, r.message).to.match(/% sim:v2, less than us-east.s 70[.0-9]*% of the answers/);
+  });
+
   it("SLO: availability and percentiles over a phase, each with measured and limit", () => {
     const s = series([...during(10, healthy), ...during(30, { n: 1000, err: 0.01, ms: 300 }), ...during(20, healthy)]);
     const slo = { kind: "slo" as const, name: "s", during: "fault" as const, availability: 0.999, p99: 500 };
