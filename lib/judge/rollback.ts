@@ -24,6 +24,8 @@ export function judgeRollback(a: z.infer<typeof RollbackAssertion>, record: RunR
   const p95b = p(series, baseline, "p95");
   if (b.errorRate === null || p95b === null) return missing(base, baseline, "no load in the baseline to compare against");
   const stable = a.stableVersion ?? Object.entries(b.versions).sort((x, y) => y[1] - x[1])[0]?.[0];
+  // answers that name no version cannot show that only the stable one serves: no verdict from nothing
+  if (stable === undefined) return missing(base, baseline, "no answer in the baseline named its version (the x-faultline-version header), so which one is stable is unknown");
   const rolled = events(record, "rollout.rolled-back").find((e) => e.t >= t0);
   const w = { start: t0, end: t0 + a.within };
   if (rolled === undefined || rolled.t > w.end) {
@@ -57,7 +59,7 @@ export function judgeRollback(a: z.infer<typeof RollbackAssertion>, record: RunR
     const win = { start: b0.t, end: b0.t + SETTLE_WINDOW_MS };
     const s = stats(series.buckets.slice(i, i + per));
     const p95 = p(series, win, "p95");
-    const onlyStable = Object.keys(s.versions).every((v) => v === stable);
+    const onlyStable = Object.keys(s.versions).length > 0 && Object.keys(s.versions).every((v) => v === stable);
     if ((i - start) % 10 === 0) rows.push(evidenceRow(b0.t, s, { p95, versions: s.versions }));
     if (s.errorRate !== null && s.errorRate <= errLimit && p95 !== null && p95 <= p95Limit && onlyStable) {
       return {

@@ -191,6 +191,13 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(judgeRollback({ ...rb, alert: "CanaryRolledBack" }, record(ok, [{ t: T0 + 22_000, type: "rollout.rolled-back", message: "" }])).message).to.match(/CanaryRolledBack never fired/);
   });
 
+  it("rollback with answers that name no version: no verdict from nothing, a failure that says why", () => {
+    const s = series([...during(10, { versions: {} }), ...during(12, { ...bad, versions: {} }), ...during(38, { versions: {} })]);
+    const r = judgeRollback(rb, record(s, [{ t: T0 + 22_000, type: "rollout.rolled-back", message: "" }]));
+    expect(r.verdict).to.equal("fail");
+    expect(r.message).to.match(/no answer in the baseline named its version/);
+  });
+
   it("promotion needs the promoted event and a single version afterwards", () => {
     const s = series([...during(20, healthy), ...during(40, { versions: { "sim:v2": 1 } })]);
     const p = { kind: "promotion" as const, name: "p", fault: "f", within: 30_000, version: "sim:v2" };
