@@ -48,6 +48,9 @@ export function judgeRollback(a: z.infer<typeof RollbackAssertion>, record: RunR
       return { ...base, verdict: "fail", measured: rolled.t - t0, limit: a.within, unit: "ms", window: w, message: `rolled back after ${((rolled.t - t0) / 1000).toFixed(1)}s, but ${a.alert} never fired`, evidence: [rolled] };
     }
   }
+  // the rollback budget's clock: the analysis that failed (the stack's controller: ok false; Argo: an AnalysisRun Failed or Error)
+  const failedAnalysis = events(record, "rollout.analysis").find((e) => e.t >= t0 && e.t <= rolled.t && (e.data?.ok === false || e.data?.phase === "Failed" || e.data?.phase === "Error"));
+  const budgetFrom = failedAnalysis?.t ?? rolled.t;
   const errLimit = b.errorRate + a.errorRateTolerance;
   const p95Limit = p95b * a.p95Ratio;
   const per = SETTLE_WINDOW_MS / BUCKET_MS;
@@ -62,6 +65,19 @@ export function judgeRollback(a: z.infer<typeof RollbackAssertion>, record: RunR
     const onlyStable = Object.keys(s.versions).length > 0 && Object.keys(s.versions).every((v) => v === stable);
     if ((i - start) % 10 === 0) rows.push(evidenceRow(b0.t, s, { p95, versions: s.versions }));
     if (s.errorRate !== null && s.errorRate <= errLimit && p95 !== null && p95 <= p95Limit && onlyStable) {
+      const spent = b0.t - budgetFrom;
+      if (a.budget !== undefined && spent > a.budget) {
+        return {
+          ...base,
+          verdict: "fail",
+          measured: spent,
+          limit: a.budget,
+          unit: "ms",
+          window: { start: budgetFrom, end: win.end },
+          message: `only ${stable} serving ${(spent / 1000).toFixed(1)}s after ${failedAnalysis ? "the analysis failed" : "the roll-back"}, past the rollback budget of ${a.budget / 1000}s`,
+          evidence: [...(failedAnalysis ? [failedAnalysis] : []), rolled, ...rows.slice(-10)],
+        };
+      }
       return {
         ...base,
         verdict: "pass",
@@ -69,7 +85,7 @@ export function judgeRollback(a: z.infer<typeof RollbackAssertion>, record: RunR
         limit: a.within,
         unit: "ms",
         window: { start: t0, end: win.end },
-        message: `rolled back after ${((rolled.t - t0) / 1000).toFixed(1)}s; ${((b0.t - rolled.t) / 1000).toFixed(1)}s later error rate ${pct(s.errorRate)} (baseline ${pct(b.errorRate)}), p95 ${p95.toFixed(0)}ms (baseline ${p95b.toFixed(0)}ms), only ${stable} serving`,
+        message: `rolled back after ${((rolled.t - t0) / 1000).toFixed(1)}s; ${((b0.t - rolled.t) / 1000).toFixed(1)}s later error rate ${pct(s.errorRate)} (baseline ${pct(b.errorRate)}), p95 ${p95.toFixed(0)}ms (baseline ${p95b.toFixed(0)}ms), only ${stable} serving${a.budget !== undefined ? `: ${(spent / 1000).toFixed(1)}s after ${failedAnalysis ? "the analysis failed" : "the roll-back"} (budget ${a.budget / 1000}s)` : ""}`,
         evidence: [rolled, ...rows.slice(-10)],
       };
     }

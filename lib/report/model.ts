@@ -17,6 +17,8 @@ export interface ChartData {
   p99: (number | null)[];
   ttft: (number | null)[];
   regions: Record<string, number[]>;
+  /** share of successful responses per model version (x-faultline-version), % */
+  versions: Record<string, number[]>;
   /** the instrument's lane: the generator's worst send lag and loop block (ms), other work on the host (cores) */
   lagMs: (number | null)[];
   loopMs: (number | null)[];
@@ -54,13 +56,16 @@ const MAX_POINTS = 1500;
 export function chartData(buckets: readonly LoadBucket[], host: readonly HostSample[] = [], stack: readonly StackSample[] = []): ChartData | null {
   if (buckets.length === 0) return null;
   const per = Math.max(1, Math.ceil(buckets.length / MAX_POINTS));
-  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, lagMs: [], loopMs: [], otherCores: [], stack: null };
+  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, versions: {}, lagMs: [], loopMs: [], otherCores: [], stack: null };
   const hosts = new SampleCursor(host);
   const stacks = new SampleCursor(stack);
   const lane: NonNullable<ChartData["stack"]> = { gatewayQueueMs: [], gatewayConnectMs: [], gatewayResponseMs: [], replicaQueueP99Ms: [], queued: [] };
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];
+  const versionNames = new Set<string>();
+  for (const b of buckets) for (const v of Object.keys(b.versions)) versionNames.add(v);
+  for (const v of versionNames) d.versions[v] = [];
   for (let i = 0; i < buckets.length; i += per) {
     const g = buckets.slice(i, i + per);
     const sent = g.reduce((s, b) => s + b.sent, 0);
@@ -93,6 +98,11 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     for (const r of regionNames) {
       const n = g.reduce((s, b) => s + (b.regions[r] ?? 0), 0);
       (d.regions[r] as number[]).push(okTotal > 0 ? (n / okTotal) * 100 : 0);
+    }
+    const versionTotal = g.reduce((s, b) => s + Object.values(b.versions).reduce((x, y) => x + y, 0), 0);
+    for (const v of versionNames) {
+      const n = g.reduce((s, b) => s + (b.versions[v] ?? 0), 0);
+      (d.versions[v] as number[]).push(versionTotal > 0 ? (n / versionTotal) * 100 : 0);
     }
   }
   if (stack.length > 0) d.stack = lane;

@@ -49,8 +49,15 @@
   const faultWindows = r.faults.filter((f) => f.injectedAt).map((f) => ({ name: f.name, start: f.injectedAt / 1000, end: (f.revertedAt || r.endedAt) / 1000 }));
   const markers = r.timeline
     .filter((e) => e.type === "alert.firing" || e.type === "alert.pending" || e.type === "alert.resolved" || e.type.startsWith("rollout."))
-    .map((e) => ({ t: e.t / 1000, type: e.type, label: e.type.startsWith("alert.") ? `${(e.data && e.data.labels && e.data.labels.alertname) || "alert"} ${e.type.slice(6)}` : e.type.slice(8) }));
-  const color = { "alert.pending": "#d9a400", "alert.firing": "#d22", "alert.resolved": "#2a2" };
+    .map((e) => ({ t: e.t / 1000, type: e.type, verdict: rolloutVerdict(e), label: e.type.startsWith("alert.") ? `${(e.data && e.data.labels && e.data.labels.alertname) || "alert"} ${e.type.slice(6)}` : e.type.slice(8) }));
+  const color = { "alert.pending": "#d9a400", "alert.firing": "#d22", "alert.resolved": "#2a2", "rollout.rolled-back": "#d22", "rollout.promoted": "#2a2" };
+  /** a rollout analysis's verdict, from the stack's controller (ok) or Argo's AnalysisRun (phase) */
+  function rolloutVerdict(e) {
+    if (e.type !== "rollout.analysis" || !e.data) return undefined;
+    if (e.data.ok === true || e.data.phase === "Successful") return "pass";
+    if (e.data.ok === false || e.data.phase === "Failed" || e.data.phase === "Error") return "fail";
+    return undefined;
+  }
   let highlight = null;
 
   function decorate(u) {
@@ -76,7 +83,7 @@
     }
     for (const m of markers) {
       const x = u.valToPos(m.t, "x", true);
-      ctx.strokeStyle = color[m.type] || "#777";
+      ctx.strokeStyle = m.verdict === "pass" ? "#2a2" : m.verdict === "fail" ? "#d22" : color[m.type] || "#777";
       ctx.setLineDash([4, 3]);
       ctx.beginPath();
       ctx.moveTo(x, top);
@@ -125,7 +132,18 @@
     chart("chart-regions", "Traffic share per region (stacked, % of successful responses)",
       { cursor, scales: { x: { time: true }, y: { range: [0, 100] } }, series: [{}, ...order.map((i) => ({ label: names[i], stroke: palette[i % palette.length], fill: `${palette[i % palette.length]}55`, points: { show: false } }))], axes: [{}, { label: "%" }] },
       [c.t, ...order.map((i) => cumulative[i])]);
-    app.append(h("p", { class: "legend muted" }, "Shaded: fault windows. Dashed lines: alerts (yellow pending, red firing, green resolved) and rollout steps. ", h("button", { id: "reset-zoom", onclick: () => focusWindow(null) }, "reset zoom")));
+    const versionNames = Object.keys(c.versions).sort();
+    if (versionNames.length > 1) {
+      // a rollout: who served, over time, with the controller's steps and analyses as markers
+      let vacc = c.t.map(() => 0);
+      const vcum = versionNames.map((n) => (vacc = vacc.map((v, i) => v + c.versions[n][i])));
+      const vorder = versionNames.map((_, i) => i).reverse();
+      const vpalette = ["#4a8", "#e90", "#d22", "#85c", "#1f5fbf", "#999"];
+      chart("chart-versions", "Traffic share per model version (stacked, % of successful responses)",
+        { cursor, scales: { x: { time: true }, y: { range: [0, 100] } }, series: [{}, ...vorder.map((i) => ({ label: versionNames[i], stroke: vpalette[i % vpalette.length], fill: `${vpalette[i % vpalette.length]}55`, points: { show: false } }))], axes: [{}, { label: "%" }] },
+        [c.t, ...vorder.map((i) => vcum[i])]);
+    }
+    app.append(h("p", { class: "legend muted" }, "Shaded: fault windows. Dashed lines: alerts (yellow pending, red firing, green resolved) and rollout steps (grey; analyses green when they passed, red when they failed; red a roll-back, green a promotion). ", h("button", { id: "reset-zoom", onclick: () => focusWindow(null) }, "reset zoom")));
   } else {
     app.append(h("p", { class: "muted" }, "No load was driven in this run, so there is no client-side chart."));
   }

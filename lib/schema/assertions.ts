@@ -65,6 +65,7 @@ export const RollbackAssertion = strictObject({
   p95Ratio: z.number().min(1).default(1.5).meta({ description: "p95 at most baseline p95 × this" }),
   stableVersion: z.string().optional().meta({ description: "default: the version that served the baseline" }),
   alert: z.string().optional().meta({ description: "an alert that must fire once rolled back, e.g. CanaryRolledBack" }),
+  budget: Duration.optional().meta({ description: "the rollback budget: from the analysis failing (or, without one, the roll-back) to only the stable version serving, at most this (the seed's: under a minute)" }),
 });
 
 export const PromotionAssertion = strictObject({

@@ -138,6 +138,50 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     await page.close();
   });
 
+  it("draws the share each model version served when a rollout ran, with its analyses as green or red markers", async () => {
+    // a canary in the fault window: v2 answers 5 % of the buckets' requests, then an analysis fails and a roll-back
+    const fault = record.faults[0];
+    const t0 = fault?.injectedAt ?? record.startedAt;
+    const buckets = (record.series.load?.buckets ?? []).map((b) => {
+      const ok = Object.values(b.versions).reduce((x, y) => x + y, 0);
+      const canary = b.t >= t0 && b.t < t0 + 2000 ? Math.round(ok * 0.05) : 0;
+      return { ...b, versions: canary > 0 ? { "sim:v1": ok - canary, "sim:v2": canary } : b.versions };
+    });
+    const timeline = [
+      ...record.timeline,
+      { t: t0, type: "rollout.step", message: "us-east: step 1 of 4 (set weight 5%)", data: { weight: 5 } },
+      { t: t0 + 1000, type: "rollout.analysis", message: "us-east: analysis Failed: error-rate 0.2", data: { phase: "Failed" } },
+      { t: t0 + 1100, type: "rollout.rolled-back", message: "us-east: aborted" },
+    ].sort((a, b) => a.t - b.t);
+    const dir = tempDir("report-versions");
+    writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, timeline, series: { ...record.series, load: { ...record.series.load, buckets } } }));
+    const r = await runCli(["report", join(dir, "run.json")]);
+    expect(r.code, r.stderr).to.equal(0);
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`file://${join(dir, "report.html")}`);
+    await page.waitForFunction(() => (window as unknown as { faultlineReady?: boolean }).faultlineReady === true);
+    expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.include("chart-versions");
+    const markers = await page.evaluate(() => (window as unknown as { faultline: { markers: { type: string; verdict?: string }[] } }).faultline.markers.filter((m) => m.type.startsWith("rollout.")));
+    expect(markers.map((m) => [m.type, m.verdict ?? null])).to.deep.equal([
+      ["rollout.step", null],
+      ["rollout.analysis", "fail"],
+      ["rollout.rolled-back", null],
+    ]);
+    // the version chart has the canary's band: red-ish ink (v2's fill) where the canary served
+    const inked = await page.$eval("#chart-versions canvas", (c) => {
+      const d = (c as HTMLCanvasElement).getContext("2d")?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? new Uint8ClampedArray();
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if ((d[i] as number) > 0) n++;
+      return n;
+    });
+    expect(inked).to.be.greaterThan(1000);
+    expect(errors).to.deep.equal([]);
+    // a run with one version draws no version chart (the lane test above lists the charts of such a run)
+    await page.close();
+  });
+
   it("the index lists the run, and junit.xml validates against the Ant/Jenkins JUnit XSD", async () => {
     const index = readFileSync(join(out, "index.html"), "utf8");
     expect(index).to.contain(`${record.runId}`);

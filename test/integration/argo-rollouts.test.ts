@@ -5,7 +5,7 @@ import { kube } from "../../lib/clients/kubernetes.ts";
 import { clusterDown, clusterUp } from "../../lib/k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../../lib/k8s/fleet.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 /**
@@ -47,7 +47,8 @@ describe("Argo Rollouts on the kubernetes target (the real controller, the shipp
 
   const run = async (experiment: string, args: string[] = []): Promise<{ record: RunRecord; out: string }> => {
     const out = tempDir("argo-run");
-    const r = await runCli(["run", `experiments/${experiment}.yaml`, "--target", "kubernetes", "--out", out, "--rate-scale", "0.5", ...args], { FAULTLINE_K8S_DIR: dir });
+    // time-scaled, and the analysis's window with it (the controller's own pace does not scale: pods start, analyses wait)
+    const r = await runCli(["run", `experiments/${experiment}.yaml`, "--target", "kubernetes", "--out", out, "--rate-scale", "0.5", "--time-scale", "0.75", "--stack-set", "rollout.analysisIntervalSeconds=5", ...args], { FAULTLINE_K8S_DIR: dir });
     const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json")));
     if (d === undefined) throw new Error(`no run: ${r.stderr.slice(-2000)}`);
     return { record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord, out: r.stderr };
@@ -77,11 +78,33 @@ describe("Argo Rollouts on the kubernetes target (the real controller, the shipp
     expect(types(record)).to.not.include("rollout.promoted");
   });
 
+  it("after SIGKILL mid bad-rollout, `faultline recover` puts the Rollout's template back, and the controller settles on the stable version", async () => {
+    const out = tempDir("argo-kill");
+    const runOf = startCli(["run", "experiments/bad-rollout.yaml", "--target", "kubernetes", "--out", out, "--rate-scale", "0.25"], { FAULTLINE_K8S_DIR: dir });
+    await waitForJournal(out, "injected", 90_000);
+    runOf.child.kill("SIGKILL");
+    await runOf.exit;
+    const k = kube(join(dir, "kubeconfig"));
+    const version = async (): Promise<string | undefined> =>
+      ((await k.custom.getNamespacedCustomObject({ group: "argoproj.io", version: "v1alpha1", plural: "rollouts", namespace: DEFAULT_FLEET.namespace, name: "inference-us-east" })) as { spec?: { template?: { spec?: { containers?: { env?: { value?: string }[] }[] } } } }).spec?.template?.spec?.containers?.[0]?.env?.[0]?.value;
+    expect(await version(), "left behind by the killed run").to.equal("v2-bad");
+    const rec = await runCli(["recover", "--out", out], { FAULTLINE_K8S_DIR: dir });
+    expect(rec.code, rec.stderr).to.equal(0);
+    expect(await version(), "the template put back").to.equal("v1");
+    expect((await runCli(["recover", "--out", out], { FAULTLINE_K8S_DIR: dir })).stdout).to.match(/nothing to recover/);
+    // afterEach: every Rollout back on v1 and Healthy
+  });
+
   it("bad-rollout fails on rolled-back when the analysis tolerates the regression and the gateway does not eject the canary", async () => {
     // 50 % errors and 10 × the latency allowed; failing replicas kept in rotation (they would starve the analysis of data)
     const { record } = await run("bad-rollout", ["--stack-set", "rollout.maxErrorRatePct=50", "--stack-set", "rollout.maxLatencyRatio=10", "--stack-set", "gateway.outlier.failureRatePct=100"]);
-    // really shipped: Argo promoted the regressed version, and clients got its errors
+    // really shipped: Argo promoted the regressed version to all of us-east, and clients got its errors
     expect(types(record)).to.include("rollout.promoted");
+    const promotedAt = record.timeline.find((e) => e.type === "rollout.promoted")?.t ?? 0;
+    const after = (record.series.load?.buckets ?? []).filter((b) => b.t >= promotedAt + 2000 && b.t < (record.faults[0]?.revertedAt ?? 0));
+    const bad = after.reduce((n, b) => n + (b.versions["sim-7b:v2-bad"] ?? 0), 0);
+    const east = after.reduce((n, b) => n + (b.regions["us-east"] ?? 0), 0);
+    expect(bad / east, `${bad} answers from v2-bad of ${east} from us-east after the promotion`).to.be.above(0.99);
     const f = record.faults[0];
     const errors = (record.series.load?.buckets ?? []).filter((b) => b.t >= (f?.injectedAt ?? 0) && b.t < (f?.revertedAt ?? 0)).reduce((n, b) => n + b.outcomes.s5xx, 0);
     expect(errors, "5xx answers while the regressed version rolled out").to.be.above(100);

@@ -183,6 +183,21 @@ describe("judge: rollback, promotion, SLO, thresholds, traffic split", () => {
     expect(r.measured).to.equal(12_000);
   });
 
+  it("the rollback budget runs from the failed analysis to only the stable version serving", () => {
+    const s = series([...during(10, healthy), ...during(12, bad), ...during(38, healthy)]);
+    const events = [
+      { t: T0 + 21_000, type: "rollout.analysis", message: "analysis Failed", data: { phase: "Failed" } },
+      { t: T0 + 22_000, type: "rollout.rolled-back", message: "rolled back" },
+    ];
+    const ok = judgeRollback({ ...rb, budget: 60_000 }, record(s, events));
+    expect(ok.verdict, ok.message).to.equal("pass");
+    expect(ok.message).to.match(/1\.0s after the analysis failed \(budget 60s\)/);
+    const late = judgeRollback({ ...rb, budget: 500 }, record(s, events));
+    expect(late.verdict).to.equal("fail");
+    expect(late.measured).to.equal(1000);
+    expect(late.message).to.match(/past the rollback budget of 0\.5s/);
+  });
+
   it("fails when never rolled back, and when the service does not return to the baseline", () => {
     const s = series([...during(10, healthy), ...during(50, bad)]);
     expect(judgeRollback(rb, record(s, [])).message).to.match(/never rolled back/);
