@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
@@ -55,6 +55,25 @@ describe("report: a real run's report in a real browser (Chromium via playwright
   after(async () => {
     await browser?.close();
   });
+
+  /** A report opened in the browser once it says it is drawn, with the page errors it raises. */
+  const openReport = async (file: string): Promise<{ page: Page; errors: string[] }> => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(`file://${file}`);
+    await page.waitForFunction(() => (window as unknown as { faultlineReady?: boolean }).faultlineReady === true);
+    return { page, errors };
+  };
+
+  /** Pixels drawn (not transparent) on a chart's canvas. */
+  const inkOn = (page: Page, selector: string): Promise<number> =>
+    page.$eval(selector, (c) => {
+      const d = (c as HTMLCanvasElement).getContext("2d")?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? new Uint8ClampedArray();
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if ((d[i] as number) > 0) n++;
+      return n;
+    });
 
   it("renders the verdict, every chart, the fault window at its time and the assertion table of run.json, without console errors", async () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -121,19 +140,9 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, series: { ...record.series, stack } }));
     const r = await runCli(["report", join(dir, "run.json")]);
     expect(r.code, r.stderr).to.equal(0);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`file://${join(dir, "report.html")}`);
-    await page.waitForFunction(() => (window as unknown as { faultlineReady?: boolean }).faultlineReady === true);
+    const { page, errors } = await openReport(join(dir, "report.html"));
     expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.deep.equal(["chart-throughput", "chart-latency", "chart-instrument", "chart-stack", "chart-regions"]);
-    const inked = await page.$eval("#chart-stack canvas", (c) => {
-      const d = (c as HTMLCanvasElement).getContext("2d")?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? new Uint8ClampedArray();
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if ((d[i] as number) > 0) n++;
-      return n;
-    });
-    expect(inked).to.be.greaterThan(1000);
+    expect(await inkOn(page, "#chart-stack canvas")).to.be.greaterThan(1000);
     expect(errors).to.deep.equal([]);
     await page.close();
   });
@@ -157,11 +166,7 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, timeline, series: { ...record.series, load: { ...record.series.load, buckets } } }));
     const r = await runCli(["report", join(dir, "run.json")]);
     expect(r.code, r.stderr).to.equal(0);
-    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`file://${join(dir, "report.html")}`);
-    await page.waitForFunction(() => (window as unknown as { faultlineReady?: boolean }).faultlineReady === true);
+    const { page, errors } = await openReport(join(dir, "report.html"));
     expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.include("chart-versions");
     const markers = await page.evaluate(() => (window as unknown as { faultline: { markers: { type: string; verdict?: string }[] } }).faultline.markers.filter((m) => m.type.startsWith("rollout.")));
     expect(markers.map((m) => [m.type, m.verdict ?? null])).to.deep.equal([
@@ -169,14 +174,8 @@ describe("report: a real run's report in a real browser (Chromium via playwright
       ["rollout.analysis", "fail"],
       ["rollout.rolled-back", null],
     ]);
-    // the version chart has the canary's band: red-ish ink (v2's fill) where the canary served
-    const inked = await page.$eval("#chart-versions canvas", (c) => {
-      const d = (c as HTMLCanvasElement).getContext("2d")?.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data ?? new Uint8ClampedArray();
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if ((d[i] as number) > 0) n++;
-      return n;
-    });
-    expect(inked).to.be.greaterThan(1000);
+    // the version chart is drawn: its bands are ink on the canvas
+    expect(await inkOn(page, "#chart-versions canvas")).to.be.greaterThan(1000);
     expect(errors).to.deep.equal([]);
     // a run with one version draws no version chart (the lane test above lists the charts of such a run)
     await page.close();

@@ -28,7 +28,8 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
   "slow-replica": {
     catches: "ejected-within-5s",
     why: "slow-replica ejection off: only failing replicas are ejected, and this one fails nothing",
-    timeScale: "0.5",
+    // full length: a 12 s fault, and failover must settle within 5 s and hold 5 s
+    timeScale: "1",
     args: ["--stack-set", "gateway.outlier.slow.enabled=false"],
   },
   "retry-storm": {

@@ -131,7 +131,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("slow-replica passes: one replica 800 ms late on every answer, ejected by its response times alone", async () => {
-    const { record, out } = await run("slow-replica", ["--time-scale", "0.5"]);
+    const { record, out } = await run("slow-replica", ["--time-scale", MISCONFIGURED["slow-replica"]?.timeScale ?? "1"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
     // the gateway's record says who was ejected, and why
     const ejected = record.timeline.filter((e) => e.type === "gateway.server-ejected");
@@ -141,7 +141,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("slow-replica fails on ejected-within-5s (and only that) with slow-replica ejection off", async () => {
-    const { code, record, out } = await run("slow-replica", ["--time-scale", "0.5", ...misconfigured("slow-replica")]);
+    const { code, record, out } = await run("slow-replica", ["--time-scale", MISCONFIGURED["slow-replica"]?.timeScale ?? "1", ...misconfigured("slow-replica")]);
     const f = record.faults[0];
     // really slow for clients, from the raw buckets: in the fault's second half more than 5 % of answers took ≥ 800 ms
     const from = (f?.injectedAt ?? 0) + 5000;
