@@ -192,26 +192,29 @@ export class Supervisor {
       resync: () => {
         const follower = this.follower;
         if (follower === undefined) return;
-        this.syncing = this.syncing.then(() => (this.stopping ? undefined : keeper.sync(follower.ready()))).catch((err: unknown) => void process.stderr.write(`slot sync failed: ${errorMessage(err)}\n`));
+        this.inTurn("slot sync", () => keeper.sync(follower.ready()));
       },
     });
     this.keeper = keeper;
     const services = this.c.regions.map((r) => `${k.servicePrefix}${r.name}`);
     this.follower = new EndpointFollower(kube(k.kubeconfig, k.context), k.namespace, services, (ready) => {
-      this.syncing = this.syncing
-        .then(() => (this.stopping ? undefined : keeper.sync(ready)))
-        .catch((err: unknown) => void process.stderr.write(`slot sync failed: ${errorMessage(err)}\n`));
+      this.inTurn("slot sync", () => keeper.sync(ready));
     });
     await this.follower.start((err) => process.stderr.write(`EndpointSlice watch: ${errorMessage(err)}\n`));
     // Argo Rollouts mid-canary: the canary's pods get its weight of their region's requests
     const { RolloutFollower } = await import("../clients/rollout-follower.ts");
     this.rollouts = new RolloutFollower(kube(k.kubeconfig, k.context), k.namespace, (splits) => {
       for (const [region, s] of splits) if (s.canary !== s.stable) process.stderr.write(`${new Date().toISOString()} canary split in ${region}: ${s.weight}% to ${s.canary}, ${100 - s.weight}% to ${s.stable}\n`);
-      this.syncing = this.syncing.then(() => (this.stopping ? undefined : keeper.setSplits(splits))).catch((err: unknown) => void process.stderr.write(`canary split failed: ${errorMessage(err)}\n`));
+      this.inTurn("canary split", () => keeper.setSplits(splits));
     });
     await this.rollouts.start((err) => process.stderr.write(`Rollout watch: ${errorMessage(err)}\n`));
     const want = this.c.regions.filter((r) => r.replicas > 0).map((r) => r.name);
     await this.waitFor(`a ready pod in each region (${want.join(", ")})`, async () => keeper.everyRegionServed(), haproxy, 60_000);
+  }
+
+  /** Changes to the gateway's slots, one at a time in arrival order, none once stopping; a failure is logged, never thrown. */
+  private inTurn(what: string, work: () => Promise<void>): void {
+    this.syncing = this.syncing.then(() => (this.stopping ? undefined : work())).catch((err: unknown) => void process.stderr.write(`${what} failed: ${errorMessage(err)}\n`));
   }
 
   /** Polls `check`; if the process behind it exits meanwhile, fails at once with the end of its log. */
