@@ -8,6 +8,7 @@ import { stackLane } from "../observe/stack-lane.ts";
 import { errorMessage } from "../errors.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
 import type { RunRecord } from "../schema/run-record.ts";
+import { auditSessions } from "../judge/sessions.ts";
 import type { Target } from "../schema/target.ts";
 
 /** What is watched during a run, by name: each observer starts when the target has what it watches. */
@@ -57,18 +58,54 @@ export async function readStackSide(record: RunRecord, target: Target | undefine
   }
   const control = target?.stack?.control ?? target?.endpoints["stack-control"]?.url;
   if (control === undefined) return;
+  await readSessions(record, control, warn);
   try {
     const res = await fetch(`${control}/gateway/events?since=${record.startedAt}`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) return; // a stack from before the route
     const { events } = (await res.json()) as { events: GatewayEvent[] };
-    for (const e of events) record.timeline.push({ t: e.t, type: `gateway.${e.kind}`, message: gatewayMessage(e), data: { ...e } });
+    for (const e of events) record.timeline.push({ t: e.t, type: e.kind.startsWith("session-") ? `session.${e.kind.slice(8)}` : `gateway.${e.kind}`, message: gatewayMessage(e), data: { ...e } });
     record.timeline.sort((a, b) => a.t - b.t);
   } catch (err) {
     warn(`the gateway's record: ${errorMessage(err)}`);
   }
 }
 
+/** Ids per read: a few hundred conversations' turns in one answer. */
+const AUDIT_BATCH = 500;
+
+/**
+ * The session audit (lib/judge/sessions.ts): the turns clients were told were kept, looked up in the
+ * store through the stack's control API, then the ledger is dropped from the series (the audit
+ * keeps the lost ones). A store that cannot be read is recorded as such: nothing is counted then.
+ */
+async function readSessions(record: RunRecord, control: string, warn: (message: string) => void): Promise<void> {
+  const acks = record.series.load?.sessionAcks;
+  if (acks === undefined) return;
+  const ids = Object.keys(acks.acked);
+  const stored: Record<string, string[]> = {};
+  try {
+    for (let i = 0; i < ids.length; i += AUDIT_BATCH) {
+      const res = await fetch(`${control}/sessions/read`, { method: "POST", body: JSON.stringify({ ids: ids.slice(i, i + AUDIT_BATCH) }), signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as { sessions?: Record<string, string[]>; error?: string };
+      if (!res.ok || body.sessions === undefined) throw new Error(body.error ?? `HTTP ${res.status}`);
+      Object.assign(stored, body.sessions);
+    }
+    const audit = auditSessions(acks, stored, Date.now());
+    record.sessions = audit;
+    if (audit.lost > 0) {
+      const t = audit.recoveryPoint ?? audit.lostTurns[0]?.t ?? record.startedAt;
+      record.timeline.push({ t, type: "session.lost", message: `session store: ${audit.lost} of ${audit.acknowledged} acknowledged turns lost, written from here to +${(((audit.newestLost ?? t) - t) / 1000).toFixed(1)}s`, data: { lost: audit.lost, acknowledged: audit.acknowledged, rpoMs: audit.rpoMs } });
+      record.timeline.sort((a, b) => a.t - b.t);
+    }
+  } catch (err) {
+    warn(`the session audit: ${errorMessage(err)}`);
+    record.sessions = { checkedAt: Date.now(), sessions: ids.length, acknowledged: 0, lost: 0, lostTurns: [], rpoMs: null, error: errorMessage(err) };
+  }
+  if (record.series.load) delete record.series.load.sessionAcks;
+}
+
 function gatewayMessage(e: GatewayEvent): string {
+  if (e.kind === "session-primary") return `session store: ${e.server} is the primary now (Sentinel failover; ${e.reason ?? ""})`;
   if (e.kind === "backend-empty") return `gateway: backend ${e.backend} has no server left`;
   if (e.kind === "server-ejected") return `gateway: ${e.server} ejected${e.reason ? ` (${e.reason})` : ""}`;
   if (e.kind === "server-returned") return `gateway: ${e.server} back to its weight${e.reason ? ` (${e.reason})` : ""}`;

@@ -13,6 +13,7 @@ import { judgeCapacity, judgeRescheduled } from "./kubernetes.ts";
 import { judgeProbeAssertion, judgeSteadyState } from "./probes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "./rollback.ts";
 import { judgeSlo, judgeThreshold, measureThreshold } from "./slo.ts";
+import { judgeReplicationLag, judgeRpo, judgeRto } from "./sessions.ts";
 
 type Judge<A extends Assertion = Assertion> = (a: A, record: RunRecord) => AssertionResult;
 
@@ -32,6 +33,9 @@ const JUDGES: { [K in Assertion["kind"]]: Judge<Extract<Assertion, { kind: K }>>
   amplification: judgeAmplification,
   goodput: judgeGoodput,
   "no-cascade": judgeNoCascade,
+  rpo: judgeRpo,
+  rto: judgeRto,
+  "replication-lag": judgeReplicationLag,
 };
 
 /** What each assertion reads from the load series: the tail of the latency it judges, or outcomes only. */

@@ -119,6 +119,7 @@ function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<Load
       } else if (m.type === "done") {
         finished = true;
         series.buckets = m.series.buckets;
+        if (m.series.sessionAcks !== undefined) series.sessionAcks = m.series.sessionAcks;
         away.close();
         resolveDone(series);
       } else {

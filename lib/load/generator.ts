@@ -1,13 +1,13 @@
 import { Agent } from "undici";
 import type { Dispatcher } from "undici";
 import { newHistogram } from "../schema/series.ts";
-import type { LoadBucket, LoadSeries, Outcome } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries, Outcome, SessionAcks } from "../schema/series.ts";
 import { SeriesRecorder } from "./recorder.ts";
 import type { LiveBucket } from "./recorder.ts";
 import { prepareBodies } from "./requests.ts";
 import { dueAt, dueBy } from "./schedule.ts";
 import type { ClientRetry } from "../schema/experiment.ts";
-import type { ResolvedLoad } from "./types.ts";
+import type { RequestTemplate, ResolvedLoad } from "./types.ts";
 
 /**
  * The builtin engine's request scheduler, in whichever thread runs it (a worker thread by default,
@@ -30,6 +30,16 @@ const TOKEN_EVENT = Buffer.from("data: {");
  * for `{ holdMs }`: how the tests stall the instrument on purpose, wherever it runs.
  */
 export const GENERATOR_CONTROL = "faultline:generator-control";
+
+/** A conversation's turn: the request headers that carry it, and the answer's acknowledgement (lib/stack/replica.ts). */
+const SESSION_HEADER = "x-faultline-session";
+const TURN_HEADER = "x-faultline-turn";
+const ACK_HEADER = "x-faultline-session-ack";
+
+interface Turn {
+  id: string;
+  turn: number;
+}
 
 /** What a settled request tells its generator. */
 type Settle = (x: Exchange, outcome: Outcome) => void;
@@ -63,6 +73,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   tokens = 0;
   /** the client left on purpose, after `cancelAt` tokens */
   cancelled = false;
+  /** a turn's answer said it was kept: when (epoch ms) */
+  ackedAt = 0;
   private controller: Dispatcher.DispatchController | undefined = undefined;
   private last = 0;
   private done = false;
@@ -76,10 +88,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly attempt: number;
   /** cancel the stream once this many tokens came (0: never) */
   readonly cancelAt: number;
+  readonly turn: Turn | undefined;
   private readonly stream: boolean;
   private readonly settle: Settle;
 
-  constructor(lb: LiveBucket, schedPerf: number, deadline: number, req: Prepared, attempt: number, cancelAt: number, settle: Settle) {
+  constructor(lb: LiveBucket, schedPerf: number, deadline: number, req: Prepared, attempt: number, cancelAt: number, turn: Turn | undefined, settle: Settle) {
+    this.turn = turn;
     this.lb = lb;
     this.schedPerf = schedPerf;
     this.deadline = deadline;
@@ -101,6 +115,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const version = headers["x-faultline-version"];
     if (typeof region === "string") this.region = region;
     if (typeof version === "string") this.version = version;
+    if (this.turn !== undefined && headers[ACK_HEADER] === String(this.turn.turn)) this.ackedAt = Date.now();
   }
 
   onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -180,10 +195,25 @@ export function startGenerator(load: ResolvedLoad): Generator {
   /** retries waiting out their backoff, each with what ends its request should the run end first */
   const backingOff = new Map<NodeJS.Timeout, () => void>();
 
-  const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number, cancelAt: number): void => {
-    const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, cancelAt, settle);
+  // conversations: each template's turn counter, and what clients were told was kept
+  const prefix = `s${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const turnsSent = new Map<RequestTemplate, number>();
+  const acks: SessionAcks = { acked: {} };
+  const nextTurn = (t: RequestTemplate): Turn | undefined => {
+    const s = t.sessions;
+    if (s === undefined) return undefined;
+    const k = turnsSent.get(t) ?? 0;
+    turnsSent.set(t, k + 1);
+    const conv = Math.floor(k / s.count); // how many turns each conversation had before this one
+    const base = `${prefix}-${t.name}-${k % s.count}`;
+    return s.turns > 0 ? { id: `${base}-${Math.floor(conv / s.turns)}`, turn: (conv % s.turns) + 1 } : { id: base, turn: conv + 1 };
+  };
+
+  const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number, cancelAt: number, turn?: Turn): void => {
+    const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, cancelAt, turn, settle);
     inflight.add(x);
-    const headers = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
+    let headers = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
+    if (turn !== undefined) headers = [...headers, SESSION_HEADER, turn.id, TURN_HEADER, String(turn.turn)];
     agent.dispatch({ origin, path: req.path, method: "POST", headers, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
   };
 
@@ -195,7 +225,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
       const timer = setTimeout(() => {
         backingOff.delete(timer);
         if (halted) finalize(x, outcome);
-        else send(x.lb, x.schedPerf, x.req, x.attempt + 1, x.cancelAt);
+        else send(x.lb, x.schedPerf, x.req, x.attempt + 1, x.cancelAt, x.turn);
       }, backoffMs(retry, x.attempt));
       backingOff.set(timer, () => finalize(x, outcome));
       return;
@@ -207,6 +237,15 @@ export function startGenerator(load: ResolvedLoad): Generator {
     const b = x.lb.b;
     if (x.cancelled) b.cancelled = (b.cancelled ?? 0) + 1;
     if (outcome === "streamCut") b.tokensLost = (b.tokensLost ?? 0) + Math.max(0, x.req.maxTokens - x.tokens);
+    if (x.turn !== undefined) {
+      const s = (b.sessions ??= { writes: 0, acked: 0 });
+      s.writes++;
+      // acknowledged: the answer said so, whatever became of the rest of it (the turn was kept before the GPU saw it)
+      if (x.ackedAt > 0) {
+        s.acked++;
+        (acks.acked[x.turn.id] ??= []).push([x.turn.turn, x.ackedAt]);
+      }
+    }
     // a cancelled stream's duration is the client's choice, not the system's latency
     rec.finish(x.lb, outcome, x.schedPerf, x.region, x.version, !x.cancelled);
   };
@@ -223,7 +262,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
     const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
     lb.pending++;
     const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as Prepared;
-    send(lb, schedPerf, req, 0, req.stream && req.cancelShare > 0 && Math.random() < req.cancelShare ? req.cancelAfter : 0);
+    send(lb, schedPerf, req, 0, req.stream && req.cancelShare > 0 && Math.random() < req.cancelShare ? req.cancelAfter : 0, nextTurn(chosen.t));
   };
 
   const sweep = setInterval(() => expireLate(inflight), SWEEP_MS);
@@ -245,6 +284,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
     clearInterval(sweep);
     control.close();
     const series = rec.close();
+    if (turnsSent.size > 0) series.sessionAcks = acks;
     await agent.close().catch(() => undefined);
     resolveDone(series);
   };

@@ -12,6 +12,8 @@ export interface RequestTemplate {
   /** share of streams the client cancels after `cancelAfterTokens` tokens (builtin engine) */
   cancelShare?: number;
   cancelAfterTokens?: number;
+  /** requests are turns of `count` conversations, each `turns` long (0: endless) */
+  sessions?: { count: number; turns: number };
 }
 
 /** A load profile with every name resolved: what an engine needs to run. */

@@ -18,6 +18,7 @@ const LANE: Record<Field, string> = {
   replicaQueued: `sum(inference_queue_depth)`,
   shedPerSecond: `sum(rate(inference_requests_shed_total[3s]))`,
   replicaRequestsPerSecond: `sum(rate(inference_requests_received_total[3s]))`,
+  replicationLagSeconds: `max(stack_session_replication_lag_seconds)`,
 };
 
 /** Each region's replicas, server-side: what reached them, what failed, and their p99 (the replicas' `region` scrape label). */

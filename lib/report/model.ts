@@ -25,6 +25,8 @@ export interface ChartData {
   otherCores: (number | null)[];
   /** the stack's lane: the gateway's average queue, connect and response times, the replicas' p99 queue wait (ms); requests queued at both (count) */
   stack: { gatewayQueueMs: (number | null)[]; gatewayConnectMs: (number | null)[]; gatewayResponseMs: (number | null)[]; replicaQueueP99Ms: (number | null)[]; queued: (number | null)[] } | null;
+  /** conversations: share of turns acknowledged as kept (%), and the session store's worst replica lag (s) */
+  sessions?: { ackedPct: (number | null)[]; lagSeconds: (number | null)[] };
 }
 
 /** Samples taken about once a second, looked up by time: the one that covers a point, or none within 1.5 s. */
@@ -63,6 +65,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];
+  const sessions: NonNullable<ChartData["sessions"]> = { ackedPct: [], lagSeconds: [] };
   const versionNames = new Set<string>();
   for (const b of buckets) for (const v of Object.keys(b.versions)) versionNames.add(v);
   for (const v of versionNames) d.versions[v] = [];
@@ -94,6 +97,9 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     lane.gatewayResponseMs.push(st?.gatewayResponseMs ?? null);
     lane.replicaQueueP99Ms.push(st?.replicaQueueP99Ms ?? null);
     lane.queued.push(st?.gatewayQueued === undefined && st?.replicaQueued === undefined ? null : (st.gatewayQueued ?? 0) + (st.replicaQueued ?? 0));
+    const writes = g.reduce((s, b) => s + (b.sessions?.writes ?? 0), 0);
+    sessions.ackedPct.push(writes > 0 ? (g.reduce((s, b) => s + (b.sessions?.acked ?? 0), 0) / writes) * 100 : null);
+    sessions.lagSeconds.push(st?.replicationLagSeconds ?? null);
     const okTotal = g.reduce((s, b) => s + Object.values(b.regions).reduce((x, y) => x + y, 0), 0);
     for (const r of regionNames) {
       const n = g.reduce((s, b) => s + (b.regions[r] ?? 0), 0);
@@ -106,6 +112,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     }
   }
   if (stack.length > 0) d.stack = lane;
+  if (buckets.some((b) => b.sessions !== undefined)) d.sessions = sessions;
   return d;
 }
 

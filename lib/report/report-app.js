@@ -48,9 +48,9 @@
   // ---- charts
   const faultWindows = r.faults.filter((f) => f.injectedAt).map((f) => ({ name: f.name, start: f.injectedAt / 1000, end: (f.revertedAt || r.endedAt) / 1000 }));
   const markers = r.timeline
-    .filter((e) => e.type === "alert.firing" || e.type === "alert.pending" || e.type === "alert.resolved" || e.type.startsWith("rollout."))
+    .filter((e) => e.type === "alert.firing" || e.type === "alert.pending" || e.type === "alert.resolved" || e.type.startsWith("rollout.") || e.type.startsWith("session."))
     .map((e) => ({ t: e.t / 1000, type: e.type, verdict: rolloutVerdict(e), label: e.type.startsWith("alert.") ? `${(e.data && e.data.labels && e.data.labels.alertname) || "alert"} ${e.type.slice(6)}` : e.type.slice(8) }));
-  const color = { "alert.pending": "#d9a400", "alert.firing": "#d22", "alert.resolved": "#2a2", "rollout.rolled-back": "#d22", "rollout.promoted": "#2a2" };
+  const color = { "alert.pending": "#d9a400", "alert.firing": "#d22", "alert.resolved": "#2a2", "rollout.rolled-back": "#d22", "rollout.promoted": "#2a2", "session.primary": "#1f5fbf", "session.lost": "#d22" };
   /** a rollout analysis's verdict, from the stack's controller (ok) or Argo's AnalysisRun (phase) */
   function rolloutVerdict(e) {
     if (e.type !== "rollout.analysis" || !e.data) return undefined;
@@ -120,6 +120,11 @@
         { cursor, scales: { x: { time: true }, n: { range: (_u, _min, max) => [0, Math.max(10, max)] } }, series: [{}, { label: "gateway queue ms", stroke: "#c60", width: 1.5 }, { label: "gateway connect ms", stroke: "#999", dash: [4, 3] }, { label: "gateway response ms", stroke: "#1f5fbf", width: 1.5 }, { label: "replica queue p99 ms", stroke: "#85c", width: 1.5 }, { label: "requests queued", stroke: "#4a8", scale: "n", dash: [5, 3] }], axes: [{}, { label: "ms" }, { label: "queued", side: 1, scale: "n", grid: { show: false } }] },
         [c.t, s.gatewayQueueMs, s.gatewayConnectMs, s.gatewayResponseMs, s.replicaQueueP99Ms, s.queued]);
     }
+    if (c.sessions) {
+      chart("chart-sessions", "Conversations: turns acknowledged as kept, and how far the session store's replicas lag (a new primary blue, where acknowledged turns were lost red)",
+        { cursor, scales: { x: { time: true }, y: { range: [0, 100] }, s: { range: (_u, _min, max) => [0, Math.max(2, max)] } }, series: [{}, { label: "turns acknowledged %", stroke: "#4a8", width: 1.5 }, { label: "replication lag s", stroke: "#85c", scale: "s", width: 1.5 }], axes: [{}, { label: "%" }, { label: "s", side: 1, scale: "s", grid: { show: false } }] },
+        [c.t, c.sessions.ackedPct, c.sessions.lagSeconds]);
+    }
     const names = Object.keys(c.regions).sort();
     const palette = ["#1f5fbf", "#e90", "#4a8", "#85c", "#c55", "#999"];
     const cumulative = [];
@@ -143,7 +148,7 @@
         { cursor, scales: { x: { time: true }, y: { range: [0, 100] } }, series: [{}, ...vorder.map((i) => ({ label: versionNames[i], stroke: vpalette[i % vpalette.length], fill: `${vpalette[i % vpalette.length]}55`, points: { show: false } }))], axes: [{}, { label: "%" }] },
         [c.t, ...vorder.map((i) => vcum[i])]);
     }
-    app.append(h("p", { class: "legend muted" }, "Shaded: fault windows. Dashed lines: alerts (yellow pending, red firing, green resolved) and rollout steps (grey; analyses green when they passed, red when they failed; red a roll-back, green a promotion). ", h("button", { id: "reset-zoom", onclick: () => focusWindow(null) }, "reset zoom")));
+    app.append(h("p", { class: "legend muted" }, "Shaded: fault windows. Dashed lines: alerts (yellow pending, red firing, green resolved) and rollout steps (grey; analyses green when they passed, red when they failed; red a roll-back, green a promotion); the session store's new primary (blue) and the first lost acknowledged turn (red). ", h("button", { id: "reset-zoom", onclick: () => focusWindow(null) }, "reset zoom")));
   } else {
     app.append(h("p", { class: "muted" }, "No load was driven in this run, so there is no client-side chart."));
   }

@@ -148,9 +148,35 @@ export const NoCascadeAssertion = strictObject({
   tolerance: z.number().min(0).max(1).default(0.1).meta({ description: "share of seconds a region's p99 may exceed maxP99 (one slow second is noise, a trend is a cascade)" }),
 });
 
+/** Recovery point: what the session audit found lost of the turns acknowledged to clients (a load with `sessions`). */
+export const RpoAssertion = strictObject({
+  kind: z.literal("rpo"),
+  name: Name,
+  within: Duration.prefault("1m").meta({ description: "the acknowledged writes lost may span at most this: from the newest write kept before the first loss to the newest lost (the seed: under a minute)" }),
+  maxLost: z.number().int().min(0).optional().meta({ description: "…and number at most this (0: every acknowledged turn survives)" }),
+});
+
+/** Recovery time as clients see it: writes to the session store succeed again this soon after the fault. */
+export const RtoAssertion = strictObject({
+  kind: z.literal("rto"),
+  name: Name,
+  fault: z.string().meta({ description: "the clock starts when this fault took effect; writes must come back while it still holds (coming back with the heal is no recovery)" }),
+  within: Duration.prefault("5m").meta({ description: "the seed: under five minutes" }),
+  minSuccess: z.number().min(0).max(1).default(0.95).meta({ description: "a second whose turns were acknowledged at least this often counts as writes succeeding" }),
+});
+
+/** Replication lag of the session store, as its heartbeat measures it (stack_session_replication_lag_seconds). */
+export const ReplicationLagAssertion = strictObject({
+  kind: z.literal("replication-lag"),
+  name: Name,
+  max: Duration.meta({ description: "the largest lag of any replica, sampled every second" }),
+  during: PhaseName.default("run"),
+  atLeast: z.boolean().default(false).meta({ description: "true: the lag must reach `max` at some point (a fault meant to slow replication did)" }),
+});
+
 export const Assertion = kindUnion(
   "kind",
-  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion, RescheduledAssertion, CapacityAssertion, AmplificationAssertion, GoodputAssertion, NoCascadeAssertion],
+  [ProbeAssertion, FailoverAssertion, AlertAssertion, NoUnexpectedAlertsAssertion, RollbackAssertion, PromotionAssertion, SloAssertion, ThresholdAssertion, TrafficSplitAssertion, RescheduledAssertion, CapacityAssertion, AmplificationAssertion, GoodputAssertion, NoCascadeAssertion, RpoAssertion, RtoAssertion, ReplicationLagAssertion],
   "assertion kind",
 );
 export type Assertion = z.infer<typeof Assertion>;

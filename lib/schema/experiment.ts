@@ -88,6 +88,10 @@ const RequestTemplate = strictObject({
   streamShare: z.number().min(0).max(1).default(0),
   cancelShare: z.number().min(0).max(1).default(0).meta({ description: "share of streams the client cancels mid-way (a user pressing stop; builtin engine): it closes the connection after `cancelAfterTokens` tokens, and the replica should free the sequence's slot" }),
   cancelAfterTokens: z.number().int().positive().max(MAX_TOKENS).optional().meta({ description: "tokens received before a cancelling client leaves (default: half of maxTokens)" }),
+  sessions: strictObject({
+    count: z.number().int().positive().max(100_000).meta({ description: "conversations the template's requests take turns in (round-robin)" }),
+    turns: z.number().int().min(0).default(0).meta({ description: "turns per conversation before it starts over as a new one (0: it goes on for the whole run)" }),
+  }).optional().meta({ description: "requests are turns of conversations (builtin engine): each carries its session and turn, the server keeps the turn in its session store before answering and says so, and the run audits afterwards that every turn acknowledged is still there" }),
 });
 
 /** What a client does when a request fails: the retry policy of an SDK, a fault in its own right (a retry storm). */
@@ -126,6 +130,7 @@ export const LoadProfile = strictObject({
   .refine((l) => l.retry === undefined || l.engine === "builtin", { message: "client retries need the builtin engine", path: ["retry"] })
   .superRefine((l, ctx) => {
     l.mix?.forEach((t, i) => {
+      if (t.sessions !== undefined && l.engine !== "builtin") ctx.addIssue({ code: "custom", path: ["mix", i, "sessions"], message: "conversations (sessions) need the builtin engine: it keeps what each turn was told" });
       if (t.cancelShare === 0) return;
       if (l.engine !== "builtin") ctx.addIssue({ code: "custom", path: ["mix", i, "cancelShare"], message: "cancelling streams needs the builtin engine" });
       if (t.streamShare === 0) ctx.addIssue({ code: "custom", path: ["mix", i, "cancelShare"], message: "only streams are cancelled mid-way: give the template a streamShare" });

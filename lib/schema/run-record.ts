@@ -93,6 +93,8 @@ export interface StackSample {
   shedPerSecond?: number;
   /** requests reaching replicas, retries included: ÷ what clients meant to send = retry amplification */
   replicaRequestsPerSecond?: number;
+  /** the session store's worst replica lag, seconds (its heartbeat) */
+  replicationLagSeconds?: number;
   /** each region's replicas, server-side */
   regions?: Record<string, RegionSample>;
 }
@@ -121,10 +123,28 @@ export interface RunRecord {
   timeline: TimelineEvent[];
   series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[]; stack?: StackSample[] };
   /** versions of what ran: faultline, node, the stack config */
+  /** the session audit (lib/judge/sessions.ts): acknowledged turns looked up in the store after the run */
+  sessions?: SessionAudit;
   environment?: Record<string, unknown>;
   /** The validated experiment (durations in ms) and its YAML, so a stored run can be re-judged and reported. */
   spec?: unknown;
   source?: string;
   /** `faultline calibrate`: the faults were planned, not injected */
   calibration?: boolean;
+}
+
+/** Every turn acknowledged to a client, looked up in the session store once the run is over. */
+export interface SessionAudit {
+  checkedAt: number;
+  sessions: number;
+  acknowledged: number;
+  lost: number;
+  /** the first 100 lost turns, oldest first */
+  lostTurns: { session: string; turn: number; t: number }[];
+  /** the newest acknowledged write that was kept before the first lost one (epoch ms) */
+  recoveryPoint?: number;
+  newestLost?: number;
+  /** newestLost − recoveryPoint: the span of acknowledged writes lost (0 when none; null when the store could not be read) */
+  rpoMs: number | null;
+  error?: string;
 }

@@ -30,9 +30,11 @@ export const LoadSeriesSchema = z
         retries: z.number().int().optional().meta({ description: "tries sent again, by clients with a retry policy, for the requests of this bucket" }),
         tokensLost: z.number().int().optional().meta({ description: "tokens that streams cut mid-way were owed and never delivered (maxTokens − tokens received)" }),
         cancelled: z.number().int().optional().meta({ description: "streams the clients cancelled on purpose (counted ok; their latency is left out)" }),
+        sessions: z.object({ writes: z.number().int(), acked: z.number().int() }).optional().meta({ description: "conversation turns sent, and acknowledged as kept by the session store" }),
         gen: z.object({ lagMs: z.number(), loopMs: z.number() }).optional().meta({ description: "the load generator's health: its longest send lag and event-loop block in the bucket, ms" }),
       }),
     ),
+    sessionAcks: z.object({ acked: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))) }).optional().meta({ description: "turns acknowledged to clients, by session: [turn, epoch ms] (dropped once the session audit has read the store)" }),
   })
   .meta({ description: "the client-side load series, version 1" });
 
@@ -95,12 +97,27 @@ export const RunRecordSchema = z.object({
           replicaQueued: z.number().optional(),
           shedPerSecond: z.number().optional(),
           replicaRequestsPerSecond: z.number().optional(),
+          replicationLagSeconds: z.number().optional(),
           regions: z.record(z.string(), z.object({ requestsPerSecond: z.number().optional(), errorsPerSecond: z.number().optional(), p99Ms: z.number().optional() })).optional(),
         }),
       )
       .optional()
       .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue, shed rate and the requests reaching them" }),
   }),
+  sessions: z
+    .object({
+      checkedAt: z.number(),
+      sessions: z.number().int(),
+      acknowledged: z.number().int(),
+      lost: z.number().int(),
+      lostTurns: z.array(z.object({ session: z.string(), turn: z.number(), t: z.number() })).meta({ description: "the first 100 lost turns, oldest first" }),
+      recoveryPoint: z.number().optional().meta({ description: "the newest acknowledged write kept before the first lost one (epoch ms)" }),
+      newestLost: z.number().optional(),
+      rpoMs: z.number().nullable().meta({ description: "newestLost − recoveryPoint: the span of acknowledged writes lost; 0 when none" }),
+      error: z.string().optional().meta({ description: "why the store could not be read (then nothing is counted)" }),
+    })
+    .optional()
+    .meta({ description: "the session audit: every turn acknowledged to a client, looked up in the store after the run" }),
   environment: z.record(z.string(), z.unknown()).optional(),
   spec: z.unknown().optional().meta({ description: "the validated experiment, durations in ms" }),
   source: z.string().optional().meta({ description: "the experiment's YAML as written" }),

@@ -54,7 +54,14 @@ export interface LoadBucket {
   tokensLost?: number;
   /** streams the clients cancelled on purpose (a cancel share): counted ok, their latency left out */
   cancelled?: number;
+  /** requests of a conversation (a template with `sessions`): turns sent, and turns the answer acknowledged as kept */
+  sessions?: { writes: number; acked: number };
   gen?: GeneratorHealth;
+}
+
+/** Every turn the clients were told was kept, by session: [turn, epoch ms of the acknowledgement]. */
+export interface SessionAcks {
+  acked: Record<string, [number, number][]>;
 }
 
 export interface LoadSeries {
@@ -64,6 +71,8 @@ export interface LoadSeries {
   start: number;
   targetRate: number;
   buckets: LoadBucket[];
+  /** what the clients were told was kept (the session audit compares it with the store; dropped once audited) */
+  sessionAcks?: SessionAcks;
 }
 
 export function newHistogram(): Histogram {

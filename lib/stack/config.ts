@@ -80,6 +80,8 @@ export const StackConfig = strictObject({
     trafficAnomalyWindowSeconds: z.number().int().min(10).default(300).meta({ description: "the sliding window TrafficAnomaly compares against (the seed's 5 minutes; shorten it for a time-scaled run)" }),
     trafficAnomalyMinRps: z.number().min(0).default(10).meta({ description: "TrafficAnomaly stays quiet unless the window's lowest rate was at least this: a service just started, or idle, has no baseline to grow from" }),
     forSeconds: z.number().int().min(0).default(5),
+    replicationLagSeconds: z.number().positive().default(5).meta({ description: "SessionReplicationLag: a session replica this far behind its primary (heartbeat written on the primary, read on the replica)" }),
+    replicationLagForSeconds: z.number().int().min(0).default(10).meta({ description: "…for this long: longer than a Sentinel failover takes, so a clean failover stays quiet" }),
     windowSeconds: z.number().int().min(2).default(10),
   }).prefault({}),
   rollout: strictObject({
@@ -118,6 +120,21 @@ export const StackConfig = strictObject({
     restartBackoffMaxMs: z.number().int().min(0).default(10_000),
     versions: z.record(z.string(), Regression).default({ "v2-bad": { errorRate: 0.2, latencyFactor: 3, leakMiBPerRequest: 0 } }),
   }).prefault({}),
+  session: strictObject({
+    enabled: z.boolean().default(true).meta({ description: "the session store: Redis nodes replicated across regions, Sentinels, every path through Toxiproxy (local placement only; see lib/stack/README.md)" }),
+    nodes: z.array(z.string()).min(1).optional().meta({ description: "regions that hold a Redis node; the first starts as the primary, the others replicate from it (default: every region, in order)" }),
+    sentinels: z.array(z.string()).min(1).optional().meta({ description: "regions that run a Sentinel, one each (default: every region)" }),
+    quorum: z.number().int().min(1).default(2).meta({ description: "Sentinels that must agree the primary is down before a failover (a majority must also elect a leader)" }),
+    downAfterMs: z.number().int().min(100).default(5000).meta({ description: "a primary silent this long is down in a Sentinel's eyes (down-after-milliseconds)" }),
+    failoverTimeoutMs: z.number().int().min(1000).default(20_000).meta({ description: "Sentinel's failover-timeout" }),
+    aof: z.boolean().default(true).meta({ description: "append-only file on every node" }),
+    appendfsync: z.enum(["always", "everysec", "no"]).default("everysec"),
+    minReplicasToWrite: z.number().int().min(0).default(1).meta({ description: "a primary with fewer replicas in touch refuses writes (min-replicas-to-write): an isolated primary stops taking writes it would lose" }),
+    minReplicasMaxLagSeconds: z.number().int().min(1).default(10).meta({ description: "…in touch: acknowledged within this many seconds (min-replicas-max-lag)" }),
+    waitReplicas: z.number().int().min(0).default(1).meta({ description: "a turn is acknowledged to the client only once this many replicas hold it (WAIT); 0 acknowledges on the primary's word alone" }),
+    waitTimeoutMs: z.number().int().min(1).default(1000).meta({ description: "how long a write waits for its replicas before the request fails (503) unacknowledged" }),
+    commandTimeoutMs: z.number().int().min(10).default(1000).meta({ description: "a Redis command unanswered this long fails, and the client asks the Sentinels for the primary again" }),
+  }).prefault({}),
   prometheus: strictObject({ scrapeIntervalSeconds: z.number().positive().default(1) }).prefault({}),
   alerting: strictObject({
     webhookUrl: z.url().optional(),
@@ -137,6 +154,13 @@ export const StackConfig = strictObject({
   }
   if (c.replica.weightsMiB >= c.replica.gpuMemoryMiB) {
     ctx.addIssue({ code: "custom", path: ["replica", "weightsMiB"], message: "the model weights must fit in gpuMemoryMiB" });
+  }
+  for (const key of ["nodes", "sentinels"] as const) {
+    const list = c.session[key] ?? [];
+    list.forEach((r, i) => {
+      if (!names.has(r)) ctx.addIssue({ code: "custom", path: ["session", key, i], message: `no region "${r}" (regions: ${[...names].join(", ")})` });
+      if (list.indexOf(r) !== i) ctx.addIssue({ code: "custom", path: ["session", key, i], message: `region "${r}" named twice: one per region` });
+    });
   }
   const steps = c.rollout.steps;
   if (steps.some((s, i) => i > 0 && s <= (steps[i - 1] as number)) || steps.at(-1) !== 100) {
@@ -216,4 +240,10 @@ export async function loadStackConfig(file: string | undefined, sets: readonly s
   const where = file ?? "--set";
   const problems = problemsFromIssues(where, doc, lc, r.error.issues, present);
   throw new ValidationError(problems.map((p) => (p.line === 0 && file !== undefined && sets.length > 0 ? { ...p, file: `${file} with --set` } : p)));
+}
+
+/** The regions that hold the session store's Redis nodes (the first the primary) and its Sentinels. */
+export function sessionRegions(c: StackConfig): { nodes: string[]; sentinels: string[] } {
+  const all = c.regions.map((r) => r.name);
+  return { nodes: c.session.nodes ?? all, sentinels: c.session.sentinels ?? all };
 }

@@ -12,6 +12,8 @@ export interface Controllable {
   replica(name: string, action: ReplicaAction, body: { signal?: NodeJS.Signals; restart?: boolean }): { ok: true; state: unknown } | { ok: false; have: string[] };
   /** the gateway's own record since `since` (epoch ms): servers marked DOWN and UP, a backend left empty */
   gatewayEvents(since: number): GatewayEvent[];
+  /** the session store: turns as the primary holds them now, and each node's role and lag (null: no store) */
+  sessions: { read(ids: string[]): Promise<Record<string, string[]>>; state(): unknown };
   /** point Alertmanager's webhook at a run's receiver (or at nothing), and reload it */
   setWebhook(url: string | undefined): Promise<boolean>;
 }
@@ -38,6 +40,12 @@ export async function route(s: Controllable, req: IncomingMessage, res: ServerRe
     const body = JSON.parse((await readBody(req)) || "{}") as { signal?: NodeJS.Signals; restart?: boolean };
     const r = s.replica(m[1] as string, m[2] as ReplicaAction, body);
     return r.ok ? json(res, 200, { replica: m[1], ...(r.state as object) }) : json(res, 404, { error: `no replica ${m[1]} (have: ${r.have.join(", ")})` });
+  }
+  if (url === "/sessions/state" && req.method === "GET") return json(res, 200, { store: s.sessions.state() });
+  if (url === "/sessions/read" && req.method === "POST") {
+    const body = JSON.parse((await readBody(req)) || "{}") as { ids?: unknown };
+    const ids = Array.isArray(body.ids) ? body.ids.filter((x): x is string => typeof x === "string") : [];
+    return json(res, 200, { sessions: await s.sessions.read(ids) });
   }
   if (url === "/alerting/webhook" && req.method === "POST") {
     const body = JSON.parse((await readBody(req)) || "{}") as { url?: string };

@@ -2,6 +2,7 @@ import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import type { StackConfig } from "./config.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
+import type { SessionLayout } from "./session-store.ts";
 
 const ERROR_RATIO = (w: number): string =>
   `sum(rate(haproxy_frontend_http_responses_total{proxy="gateway",code="5xx"}[${w}s])) / clamp_min(sum(rate(haproxy_frontend_http_responses_total{proxy="gateway"}[${w}s])), 1e-9)`;
@@ -64,6 +65,13 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             "the gateway sees no healthy replica in a region",
             "0s",
           ),
+          rule(
+            "SessionReplicationLag",
+            `max(stack_session_replication_lag_seconds) > ${a.replicationLagSeconds}`,
+            "warning",
+            `a session replica is more than ${a.replicationLagSeconds}s behind its primary: a failover now would lose that much`,
+            `${a.replicationLagForSeconds}s`,
+          ),
           // the stack's own canary controller counts its rollbacks; Argo Rollouts (on kubernetes) reports an aborted Rollout in phase "Abort" (its rollout_info)
           rule("CanaryRolledBack", `increase(rollout_rollbacks_total[5m]) > 0 or max(rollout_info{phase="Abort"}) > 0`, "warning", "a canary was rolled back", "0s"),
         ],
@@ -98,7 +106,23 @@ function replicaJobs(replicas: readonly ReplicaSlot[], dir: string, k: PodDiscov
   ];
 }
 
-export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], rulesFile: string, k?: PodDiscovery): string {
+/** Each Redis node through one redis_exporter (its multi-target /scrape), read directly: the monitoring vantage point. */
+function sessionJobs(l: SessionLayout | undefined): unknown[] {
+  if (l === undefined) return [];
+  return [
+    {
+      job_name: "redis",
+      metrics_path: "/scrape",
+      static_configs: l.nodes.map((n) => ({ targets: [`redis://127.0.0.1:${n.port}`], labels: { node: n.name, region: n.region } })),
+      relabel_configs: [
+        { source_labels: ["__address__"], target_label: "__param_target" },
+        { target_label: "__address__", replacement: `127.0.0.1:${l.exporterPort}` },
+      ],
+    },
+  ];
+}
+
+export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonly ReplicaSlot[], rulesFile: string, k?: PodDiscovery, session?: SessionLayout): string {
   const dir = dirname(rulesFile);
   // Prometheus durations take whole units: 1s, 900ms.
   const s = `${Math.round(c.prometheus.scrapeIntervalSeconds * 1000)}ms`;
@@ -113,6 +137,7 @@ export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonl
       { job_name: "gateway-latency", metrics_path: "/gateway-metrics", static_configs: [{ targets: [`127.0.0.1:${ports.gatewayMetrics}`] }] },
       { job_name: "supervisor", static_configs: [{ targets: [`127.0.0.1:${ports.control}`] }] },
       ...(k === undefined ? [{ job_name: "rollout", static_configs: [{ targets: [`127.0.0.1:${ports.rollout}`] }] }] : []),
+      ...sessionJobs(session),
       { job_name: "prometheus", static_configs: [{ targets: [`127.0.0.1:${ports.prometheus}`] }] },
       { job_name: "alertmanager", static_configs: [{ targets: [`127.0.0.1:${ports.alertmanager}`] }] },
     ],

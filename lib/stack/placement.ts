@@ -16,6 +16,8 @@ export interface StackState {
   processes: { name: string; pid: number | undefined; state: string; restarts: number }[];
   targetFile: string;
   config: StackConfig;
+  /** the session store's Toxiproxy paths, labelled (session-store.ts) */
+  session?: { proxies: { name: string; labels: Record<string, string> }[] };
 }
 
 /**

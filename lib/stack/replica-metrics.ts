@@ -26,6 +26,7 @@ export class ReplicaMetrics {
       queueTime: new Histogram({ name: "inference_request_queue_time_seconds", help: "Time a request waited for a batch slot", buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: r }),
       received: new Counter({ name: "inference_requests_received_total", help: "Completion requests that reached the replica, whatever became of them (retries included)", registers: r }),
       aborted: new Counter({ name: "inference_requests_aborted_total", help: "Streams whose client left mid-way (a cancel, a cut connection): decoding stopped and the slot freed at the next step (vLLM aborts them the same way)", registers: r }),
+      sessionWrites: new Counter({ name: "inference_session_writes_total", help: "Conversation turns written to the session store, by whether the client was told they were kept (result: acked, failed)", labelNames: ["result"], registers: r }),
       shed: new Counter({ name: "inference_requests_shed_total", help: "Requests refused with 429 because the queue was full", registers: r }),
       maxBatch: new Gauge({ name: "inference_max_batch_size", help: "Sequences the replica decodes at once", registers: r }),
       capacity: new Gauge({ name: "inference_capacity_requests_per_second", help: "Requests a second the replica completes with its batch full, for the mean request it has seen", registers: r }),
@@ -59,6 +60,10 @@ export class ReplicaMetrics {
 
   shed(): void {
     this.m.shed.inc();
+  }
+
+  sessionWrite(acked: boolean): void {
+    this.m.sessionWrites.inc({ result: acked ? "acked" : "failed" });
   }
 
   aborted(): void {

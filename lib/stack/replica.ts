@@ -4,6 +4,8 @@ import { Batcher, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
 import type { Regression, StackConfig } from "./config.ts";
 import { readJsonBody } from "./http.ts";
 import { ReplicaMetrics } from "./replica-metrics.ts";
+import { SessionClient } from "./session-client.ts";
+import type { SessionClientConfig } from "./session-store.ts";
 
 export interface ReplicaOptions {
   name: string;
@@ -12,7 +14,14 @@ export interface ReplicaOptions {
   host: string;
   port: number;
   replica: StackConfig["replica"];
+  /** the session store: requests that carry a session have their turn kept there before they are answered */
+  session?: SessionClientConfig;
 }
+
+/** Request headers of a conversation's turn, and the answer's acknowledgement of it. */
+export const SESSION_HEADER = "x-faultline-session";
+export const TURN_HEADER = "x-faultline-turn";
+export const ACK_HEADER = "x-faultline-session-ack";
 
 /** Exit code of a replica that ran out of GPU memory; the supervisor counts it as an OOM kill. */
 export const OOM_EXIT_CODE = 3;
@@ -46,6 +55,7 @@ export class Replica {
   private pressureMiB = 0;
   private crashing = false;
   private readonly metricsOf: ReplicaMetrics;
+  private readonly sessions: SessionClient | undefined;
 
   constructor(o: ReplicaOptions) {
     this.o = o;
@@ -53,6 +63,7 @@ export class Replica {
     this.regression = o.replica.versions[this.version] ?? NO_REGRESSION;
     this.batcher = new Batcher(o.replica);
     this.metricsOf = new ReplicaMetrics(o.replica.model, this.version, o.name);
+    this.sessions = o.session && new SessionClient(o.session);
     this.server = createServer((req, res) => this.route(req, res));
     this.server.keepAliveTimeout = 65_000;
   }
@@ -70,6 +81,7 @@ export class Replica {
   }
 
   async stop(): Promise<void> {
+    this.sessions?.close();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
@@ -83,7 +95,10 @@ export class Replica {
   private route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? "/";
     if (req.method === "POST" && (url === "/v1/chat/completions" || url === "/v1/completions")) {
-      this.readJson(req, res, (body) => void this.complete(url === "/v1/chat/completions", body, res));
+      const session = req.headers[SESSION_HEADER];
+      const turn = Number(req.headers[TURN_HEADER]);
+      const turnOf = typeof session === "string" && session !== "" && Number.isInteger(turn) && turn > 0 ? { session, turn } : undefined;
+      this.readJson(req, res, (body) => void this.complete(url === "/v1/chat/completions", body, res, turnOf));
       return;
     }
     if (url === "/readyz") return this.plain(res, this.ready && !this.draining && !this.crashing ? 200 : 503, this.ready ? "ready" : "loading");
@@ -156,7 +171,7 @@ export class Replica {
     setTimeout(() => process.exit(OOM_EXIT_CODE), 50).unref();
   }
 
-  private async complete(chat: boolean, body: Record<string, unknown>, res: ServerResponse): Promise<void> {
+  private async complete(chat: boolean, body: Record<string, unknown>, res: ServerResponse, turnOf?: { session: string; turn: number }): Promise<void> {
     const t0 = performance.now();
     this.metricsOf.received();
     const r = this.o.replica;
@@ -169,6 +184,17 @@ export class Replica {
       this.json(res, code, { error: { message, type } });
     };
     if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
+    if (turnOf !== undefined && this.sessions !== undefined) {
+      // the conversation's history read and this turn kept before the GPU sees it: a turn the store
+      // cannot keep is not answered (the client must not believe a conversation the store lost)
+      const w = await this.sessions.appendTurn(turnOf.session, turnOf.turn);
+      if (!w.acked) {
+        this.metricsOf.sessionWrite(false);
+        return fail(503, `session store: ${w.why}`, "session_unavailable");
+      }
+      this.metricsOf.sessionWrite(true);
+      res.setHeader(ACK_HEADER, String(turnOf.turn));
+    }
     const promptTokens = Math.max(1, Math.ceil(promptChars(chat ? body.messages : body.prompt) / 4));
     const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
     const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };

@@ -33,6 +33,9 @@ import { SlotKeeper } from "./slots.ts";
 import { stackTarget } from "./target-file.ts";
 import { RolloutController } from "./rollout.ts";
 import { assignPorts, portsNeeded } from "./topology.ts";
+import { clientConfig, sessionLayout, sessionPortsNeeded, sessionProxies } from "./session-store.ts";
+import type { SessionLayout } from "./session-store.ts";
+import { SessionTier } from "./session-tier.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
 import { LOOPBACK, TOXIPROXY_ENV, slotConfig } from "./placement.ts";
 import type { KubernetesReplicas, Placement, StackState } from "./placement.ts";
@@ -68,6 +71,9 @@ export class Supervisor {
   private rollouts: RolloutFollower | undefined;
   private readonly haproxy: HaproxyApi;
   private syncing: Promise<void> = Promise.resolve();
+  /** the session store (Redis, Sentinels), on the loopback placement when `session.enabled` */
+  private sessionLayout: SessionLayout | undefined;
+  private sessions: SessionTier | undefined;
 
   readonly placement: Placement;
 
@@ -88,7 +94,12 @@ export class Supervisor {
     for (const d of ["logs", "prometheus", "alertmanager"]) mkdirSync(this.path(d), { recursive: true });
     const where = this.placement;
     const slotted = slotConfig(this.c, where);
-    ({ ports: this.ports, slots: this.slots } = assignPorts(slotted, where.ports ?? (await reservePorts(portsNeeded(slotted)))));
+    // The session store only where every part is a process here: a Toxiproxy in another container, or pods, would need it there too.
+    const withSessions = this.c.session.enabled && where.kubernetes === undefined && where.toxiproxy === undefined && where.ports === undefined;
+    // every port at once: two reservations could hand out the same free port twice
+    const pool = where.ports ?? (await reservePorts(portsNeeded(slotted) + (withSessions ? sessionPortsNeeded(this.c) : 0)));
+    ({ ports: this.ports, slots: this.slots } = assignPorts(slotted, pool.slice(0, portsNeeded(slotted))));
+    if (withSessions) this.sessionLayout = sessionLayout(this.c, pool.slice(portsNeeded(slotted)));
     for (const s of where.kubernetes ? [] : this.slots) {
       this.metrics.ooms.inc({ replica: s.name, region: s.region }, 0);
       this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 0);
@@ -100,11 +111,16 @@ export class Supervisor {
     const { alertmanager, prometheus } = this.startMonitoring();
     const tp = await this.startToxiproxy();
     const http = (port: number, path: string): (() => Promise<boolean>) => async () => (await fetch(`http://127.0.0.1:${port}${path}`)).ok;
+    // the session store alongside the replicas (they find its primary through the Sentinels once it has one)
+    const store = this.sessionLayout === undefined ? undefined : (this.sessions = new SessionTier(this.c, this.sessionLayout, this.dir, this.registry, (e) => this.noteEjection(e, undefined)));
+    const storeReady = store?.start((name, command, args) => void this.spawn(name, command, args, { baseMs: 500, maxMs: 5000 }), tp).then(() => process.stderr.write(`${new Date().toISOString()} session store ready (${Date.now() - this.startedAt}ms since start)\n`));
+    storeReady?.catch(() => undefined); // awaited below, after the replicas: no unhandled rejection meanwhile
     if (where.kubernetes === undefined) {
       for (const s of this.slots) this.startReplica(s);
       // Replicas ready before the gateway's first checks: servers start DOWN and would wait `rise` checks.
       await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
     }
+    await storeReady;
     const lua = join(HERE, "gateway-latency.lua");
     const gatewayHosts = { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1", disabled: where.kubernetes !== undefined };
     writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.socket, lua, gatewayHosts));
@@ -155,7 +171,7 @@ export class Supervisor {
     writeFileSync(this.path("rules.yml"), stringify(alertRules(this.c)));
     // no pod holds a slot yet: Prometheus's file discovery starts from an empty list
     if (this.placement.kubernetes !== undefined) writeFileSync(this.path(POD_TARGETS_FILE), "[]");
-    writeFileSync(this.path("prometheus.yml"), prometheusConfig(this.c, this.ports, this.slots, this.path("rules.yml"), this.placement.kubernetes));
+    writeFileSync(this.path("prometheus.yml"), prometheusConfig(this.c, this.ports, this.slots, this.path("rules.yml"), this.placement.kubernetes, this.sessionLayout));
     const prometheus = this.spawn("prometheus", "prometheus", [`--config.file=${this.path("prometheus.yml")}`, `--storage.tsdb.path=${this.path("prometheus")}`, `--web.listen-address=${bind}:${this.ports.prometheus}`, "--web.enable-lifecycle", "--storage.tsdb.retention.time=1d", "--log.level=warn"]);
     return { alertmanager, prometheus };
   }
@@ -169,7 +185,8 @@ export class Supervisor {
 
   private startReplica(s: ReplicaSlot): void {
     const labels = { replica: s.name, region: s.region, zone: s.zone };
-    const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: this.placement.bindHost, port: s.port, replica: this.c.replica }) };
+    const session = this.sessionLayout && clientConfig(this.c, this.sessionLayout, s.region);
+    const env = { FAULTLINE_REPLICA: JSON.stringify({ name: s.name, region: s.region, zone: s.zone, host: this.placement.bindHost, port: s.port, replica: this.c.replica, ...(session ? { session } : {}) }) };
     const backoff = { baseMs: this.c.replica.restartBackoffMs, maxMs: this.c.replica.restartBackoffMaxMs };
     const child = this.spawn(`replica-${s.name}`, process.execPath, [join(HERE, "replica-main.ts")], backoff, env, (code, signal) => {
       this.metrics.up.set(labels, 0);
@@ -268,6 +285,13 @@ export class Supervisor {
       }
       return { ok: true, state: { state: child.state, held: child.held, frozen: child.paused, pid: child.pid ?? null } };
     },
+    sessions: {
+      read: async (ids) => {
+        if (this.sessions === undefined) throw new FaultlineError("E_TARGET", "this stack has no session store (session.enabled, local placement)");
+        return this.sessions.read(ids);
+      },
+      state: () => this.sessions?.state() ?? null,
+    },
     setWebhook: async (url) => {
       const cfg = { ...this.c, alerting: { ...this.c.alerting, ...(url ? { webhookUrl: url } : {}) } };
       if (!url) delete (cfg.alerting as { webhookUrl?: string }).webhookUrl;
@@ -298,6 +322,7 @@ export class Supervisor {
       processes: [...this.children.values()].map((c) => ({ name: c.o.name, pid: c.pid, state: c.held ? "held" : c.paused ? "frozen" : c.state, restarts: c.restarts })),
       targetFile: this.path("target.yaml"),
       config: this.c,
+      ...(this.sessionLayout ? { session: { proxies: sessionProxies(this.sessionLayout).map((p) => ({ name: p.name, labels: p.labels })) } } : {}),
     };
   }
 
@@ -320,6 +345,7 @@ export class Supervisor {
     await this.rollouts?.stop();
     this.keeper?.stop();
     for (const w of this.watchers) w.stop();
+    this.sessions?.stop();
     await this.rollout?.close();
     await Promise.all([...this.children.values()].map((c) => c.stop()));
     rmSync(this.socket, { force: true });

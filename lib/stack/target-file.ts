@@ -32,13 +32,13 @@ export function stackTarget(s: StackState, k: KubernetesReplicas | undefined, he
     toxiproxy: {
       api: s.endpoints.toxiproxy,
       // a kubernetes slot's zone is its pod's, which changes: its proxies carry no zone label
-      proxies: s.replicas.flatMap((r) => {
-        const where = k === undefined ? { region: r.region, zone: r.zone } : { region: r.region };
+      proxies: s.replicas.flatMap((r): { name: string; labels: Record<string, string> }[] => {
+        const where: Record<string, string> = k === undefined ? { region: r.region, zone: r.zone } : { region: r.region };
         return [
           { name: r.proxy, labels: { ...where, replica: r.name, path: "traffic" } },
           { name: r.healthProxy, labels: { ...where, replica: r.name, path: "health" } },
         ];
-      }),
+      }).concat(s.session?.proxies ?? []),
     },
     prometheus: { url: s.endpoints.prometheus },
     alertmanager: { url: s.endpoints.alertmanager },

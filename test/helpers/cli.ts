@@ -58,3 +58,9 @@ export function journalTypes(runDir: string): string[] {
     .split("\n")
     .map((l) => (JSON.parse(l) as { type: string }).type);
 }
+
+/** Polls `cond` until it holds (or fails after `timeoutMs`). */
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const { retryUntil } = await import("../../lib/clock.ts");
+  await retryUntil(cond, (x) => x, ({ elapsedMs }) => new Error(`condition not met after ${elapsedMs}ms`), { timeoutMs, intervalMs: 50 });
+}

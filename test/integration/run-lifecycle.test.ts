@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
-import { journalTypes, runCli, startCli, waitForJournal } from "../helpers/cli.ts";
+import { journalTypes, runCli, startCli, waitFor, waitForJournal } from "../helpers/cli.ts";
 import { tempDir, writeExperiment, writeTarget } from "../helpers/fixtures.ts";
 import { freePort, startHttpServer, startToxiproxy } from "../helpers/servers.ts";
 import type { StartedHttp, StartedToxiproxy } from "../helpers/servers.ts";
@@ -158,8 +158,3 @@ describe("run lifecycle: nothing is left behind (real toxiproxy-server, the CLI 
     expect(journalTypes(runDir).filter((t) => t === "revert-failed")).to.have.length(2);
   });
 });
-
-async function waitFor(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const { retryUntil } = await import("../../lib/clock.ts");
-  await retryUntil(cond, (x) => x, ({ elapsedMs }) => new Error(`condition not met after ${elapsedMs}ms`), { timeoutMs, intervalMs: 50 });
-}

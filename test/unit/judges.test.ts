@@ -6,6 +6,7 @@ import { judgeFailover } from "../../lib/judge/failover.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
 import { judgeSlo, judgeThreshold } from "../../lib/judge/slo.ts";
+import { auditSessions, judgeRpo, judgeRto } from "../../lib/judge/sessions.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/schema/series.ts";
 import type { LoadBucket } from "../../lib/schema/series.ts";
 import type { RunRecord, TimelineEvent } from "../../lib/schema/run-record.ts";
@@ -387,5 +388,49 @@ describe("judge: cascades (amplification, goodput)", () => {
     expect(share.message).to.match(/60 successful requests\/s of 100 offered \(60\.00%\)/);
     expect(judgeGoodput({ kind: "goodput", name: "g", during: "fault", minPerSecond: 50 }, record(s)).verdict).to.equal("pass");
     expect(judgeGoodput({ kind: "goodput", name: "g", during: "baseline", minShare: 0.99 }, record(s)).verdict).to.equal("pass");
+  });
+});
+
+describe("session judges: the audit, rpo and rto", () => {
+  const acks = { acked: { a: [[1, T0 + 100], [2, T0 + 200], [3, T0 + 300]] as [number, number][], b: [[1, T0 + 150], [2, T0 + 250]] as [number, number][] } };
+
+  it("counts an acknowledged turn missing from the store as lost; the span runs from the newest write kept before it", () => {
+    const a = auditSessions(acks, { a: ["1", "3"], b: ["1", "2"] }, T0 + 1000);
+    expect(a).to.include({ sessions: 2, acknowledged: 5, lost: 1, recoveryPoint: T0 + 150, newestLost: T0 + 200, rpoMs: 50 });
+    expect(a.lostTurns).to.deep.equal([{ session: "a", turn: 2, t: T0 + 200 }]);
+    expect(auditSessions(acks, { a: ["1", "2", "3"], b: ["1", "2"] }, T0).rpoMs).to.equal(0);
+    // a session the store no longer has at all: every turn lost, nothing kept before the first
+    expect(auditSessions(acks, { a: ["1", "2", "3"] }, T0)).to.include({ lost: 2, rpoMs: 150, recoveryPoint: T0 + 100 });
+  });
+
+  it("rpo fails past maxLost or the span, and without an audit (never a pass on missing data)", () => {
+    const r = record(series(during(10, healthy)));
+    r.sessions = auditSessions(acks, { a: ["1", "3"], b: ["1", "2"] }, T0);
+    expect(judgeRpo({ kind: "rpo", name: "x", within: 60_000, maxLost: 0 }, r).verdict).to.equal("fail");
+    expect(judgeRpo({ kind: "rpo", name: "x", within: 60_000 }, r).verdict).to.equal("pass");
+    expect(judgeRpo({ kind: "rpo", name: "x", within: 40 }, r).verdict).to.equal("fail");
+    delete r.sessions;
+    expect(judgeRpo({ kind: "rpo", name: "x", within: 60_000 }, r).message).to.match(/no session audit/);
+  });
+
+  /** 40 s of turns; from the fault (10 s to 40 s) on, none acknowledged for `down` seconds */
+  const withTurns = (down: number): RunRecord => {
+    const r = record(series(during(60, healthy)));
+    for (const b of r.series.load?.buckets ?? []) {
+      const i = Math.floor((b.t - T0) / 1000);
+      b.sessions = { writes: b.sent, acked: i >= 10 && i < 10 + down ? 0 : b.sent };
+    }
+    return r;
+  };
+
+  it("rto: writes back 7 s into the fault pass a 15 s limit; back only with the heal fail it, or say inconclusive when the fault was shorter than the limit", () => {
+    const back = judgeRto({ kind: "rto", name: "x", fault: "f", within: 15_000, minSuccess: 0.95 }, withTurns(7));
+    expect(back).to.include({ verdict: "pass", measured: 7000 });
+    expect(judgeRto({ kind: "rto", name: "x", fault: "f", within: 5000, minSuccess: 0.95 }, withTurns(7)).verdict).to.equal("fail");
+    const never = judgeRto({ kind: "rto", name: "x", fault: "f", within: 15_000, minSuccess: 0.95 }, withTurns(30));
+    expect(never.verdict).to.equal("fail");
+    expect(never.message).to.match(/did not succeed again while f held/);
+    expect(judgeRto({ kind: "rto", name: "x", fault: "f", within: 300_000, minSuccess: 0.95 }, withTurns(30)).verdict).to.equal("inconclusive");
+    expect(judgeRto({ kind: "rto", name: "x", fault: "f", within: 15_000, minSuccess: 0.95 }, withTurns(0))).to.include({ verdict: "pass", measured: 0 });
   });
 });

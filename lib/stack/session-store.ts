@@ -1,0 +1,153 @@
+import { join } from "node:path";
+import { sessionRegions } from "./config.ts";
+import type { StackConfig } from "./config.ts";
+
+/**
+ * The session store's layout: a Redis node per region in `session.nodes` (the first starts as the
+ * primary), a Sentinel per region in `session.sentinels`, one redis_exporter. Every path between
+ * them and every client path crosses Toxiproxy, labelled with the region it leads into:
+ *
+ * - `redis-<region>` (path: session): clients — the inference replicas, the supervisor — to that node;
+ * - `redis-<region>-repl` (path: replication): the address the node announces, so what replicas
+ *   replicate through and what the Sentinels watch it by (Sentinel keeps replicas pointed at the
+ *   address it knows, so these two cannot be told apart);
+ * - `sentinel-<region>` (path: sentinel): the address that Sentinel announces to the others and to clients.
+ *
+ * A region partition cuts all three with the region's traffic; a latency fault on `path:
+ * replication` slows replication (and the Sentinels' view) without slowing clients. Clients learn
+ * the primary from a Sentinel by its announced address and map it to its session path (ioredis'
+ * natMap), so every client path is a proxy too. redis_exporter reads each node directly, as the
+ * gateway's health checks have a path of their own.
+ */
+
+export const SESSION_MASTER = "faultline";
+const HOST = "127.0.0.1";
+
+export interface Proxied {
+  region: string;
+  /** the process name, and the name of the proxy in front of it */
+  name: string;
+  port: number;
+  proxyPort: number;
+}
+export interface SessionNode extends Proxied {
+  replName: string;
+  replPort: number;
+}
+export interface SessionLayout {
+  nodes: SessionNode[];
+  sentinels: Proxied[];
+  exporterPort: number;
+}
+
+/** What a client of the store is handed (an inference replica's, the supervisor's). */
+export interface SessionClientConfig {
+  master: string;
+  /** the Sentinels' announced addresses, the client's own region's first */
+  sentinels: { host: string; port: number }[];
+  /** announced address (`host:port`) → the client path to that node */
+  natMap: Record<string, { host: string; port: number }>;
+  waitReplicas: number;
+  waitTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+export function sessionPortsNeeded(c: StackConfig): number {
+  const r = sessionRegions(c);
+  return 3 * r.nodes.length + 2 * r.sentinels.length + 1;
+}
+
+export function sessionLayout(c: StackConfig, pool: readonly number[]): SessionLayout {
+  const rest = [...pool];
+  const take = (): number => {
+    const p = rest.shift();
+    if (p === undefined) throw new Error(`the session store needs ${sessionPortsNeeded(c)} ports, was given ${pool.length}`);
+    return p;
+  };
+  const r = sessionRegions(c);
+  const nodes = r.nodes.map((region) => ({ region, name: `redis-${region}`, port: take(), proxyPort: take(), replName: `redis-${region}-repl`, replPort: take() }));
+  const sentinels = r.sentinels.map((region) => ({ region, name: `sentinel-${region}`, port: take(), proxyPort: take() }));
+  return { nodes, sentinels, exporterPort: take() };
+}
+
+export function clientConfig(c: StackConfig, l: SessionLayout, region?: string): SessionClientConfig {
+  const sentinels = [...l.sentinels].sort((a, b) => Number(b.region === region) - Number(a.region === region));
+  return {
+    master: SESSION_MASTER,
+    sentinels: sentinels.map((s) => ({ host: HOST, port: s.proxyPort })),
+    natMap: Object.fromEntries(l.nodes.map((n) => [`${HOST}:${n.replPort}`, { host: HOST, port: n.proxyPort }])),
+    waitReplicas: Math.min(c.session.waitReplicas, l.nodes.length - 1),
+    waitTimeoutMs: c.session.waitTimeoutMs,
+    commandTimeoutMs: c.session.commandTimeoutMs,
+  };
+}
+
+/** The proxies in front of the store: [name, listen port, upstream port, labels]. */
+export function sessionProxies(l: SessionLayout): { name: string; listen: number; upstream: number; labels: Record<string, string> }[] {
+  return [
+    ...l.nodes.flatMap((n) => [
+      { name: n.name, listen: n.proxyPort, upstream: n.port, labels: { region: n.region, path: "session", node: n.name } },
+      { name: n.replName, listen: n.replPort, upstream: n.port, labels: { region: n.region, path: "replication", node: n.name } },
+    ]),
+    ...l.sentinels.map((s) => ({ name: s.name, listen: s.proxyPort, upstream: s.port, labels: { region: s.region, path: "sentinel" } })),
+  ];
+}
+
+/** A node's redis.conf: AOF per the stack's settings, announced by its replication path, the first node's replicas pointed at it. */
+export function redisConf(c: StackConfig, l: SessionLayout, n: SessionNode, dir: string): string {
+  const s = c.session;
+  const primary = l.nodes[0] as SessionNode;
+  return [
+    `port ${n.port}`,
+    `bind ${HOST}`,
+    "protected-mode no",
+    "daemonize no",
+    `dir ${dir}`,
+    'logfile ""',
+    'save ""', // persistence is the AOF's business (or none, when it is off)
+    `appendonly ${s.aof ? "yes" : "no"}`,
+    `appendfsync ${s.appendfsync}`,
+    // never more than there are replicas: a store of one node would refuse every write
+    `min-replicas-to-write ${Math.min(s.minReplicasToWrite, l.nodes.length - 1)}`,
+    `min-replicas-max-lag ${s.minReplicasMaxLagSeconds}`,
+    `replica-announce-ip ${HOST}`,
+    `replica-announce-port ${n.replPort}`,
+    // the primary pings its replicas every second, so a replica's lag and a dead link show within seconds
+    "repl-ping-replica-period 1",
+    "repl-timeout 10",
+    "repl-diskless-sync yes",
+    "repl-diskless-sync-delay 0",
+    ...(n === primary ? [] : [`replicaof ${HOST} ${primary.replPort}`]),
+    "",
+  ].join("\n");
+}
+
+/** A Sentinel's config (Sentinel rewrites it as it learns: it must be writable). */
+export function sentinelConf(c: StackConfig, l: SessionLayout, s: Proxied, dir: string): string {
+  const primary = l.nodes[0] as SessionNode;
+  const x = c.session;
+  return [
+    `port ${s.port}`,
+    `bind ${HOST}`,
+    "protected-mode no",
+    "daemonize no",
+    `dir ${dir}`,
+    'logfile ""',
+    `sentinel announce-ip ${HOST}`,
+    `sentinel announce-port ${s.proxyPort}`,
+    `sentinel monitor ${SESSION_MASTER} ${HOST} ${primary.replPort} ${x.quorum}`,
+    `sentinel down-after-milliseconds ${SESSION_MASTER} ${x.downAfterMs}`,
+    `sentinel failover-timeout ${SESSION_MASTER} ${x.failoverTimeoutMs}`,
+    `sentinel parallel-syncs ${SESSION_MASTER} 1`,
+    "",
+  ].join("\n");
+}
+
+export function sessionDir(stackDir: string, name: string): string {
+  return join(stackDir, "session", name);
+}
+
+/** The key a session's turns are kept under (a list, one entry per acknowledged turn). */
+export function sessionKey(id: string): string {
+  return `session:{${id}}`;
+}

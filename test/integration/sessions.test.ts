@@ -1,0 +1,101 @@
+import { expect } from "chai";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
+import type { RunRecord } from "../../lib/schema/run-record.ts";
+import { runCli, startCli, waitFor, waitForJournal } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+import { promQuery, startStack } from "../helpers/stack.ts";
+
+/**
+ * Session state on a real Redis (three nodes, three Sentinels, every path through Toxiproxy):
+ * session-failover proven both ways, time-scaled (its limits are not: Sentinel's 5 s and the
+ * 1.5 s replication delay are the store's own), and a killed run recovered.
+ */
+describe("session state across regions: RPO and RTO on a real Redis", function () {
+  this.timeout(300_000);
+
+  const FIXTURE = "test/fixtures/experiments/session-failover.yaml";
+  const run = async (args: string[]): Promise<{ code: number | null; record: RunRecord; out: string }> => {
+    const out = tempDir("sessions");
+    const r = await runCli(["run", FIXTURE, "--out", out, "--time-scale", "0.5", ...args]);
+    const d = readdirSync(out).find((x) => x.includes("session-failover"));
+    if (d === undefined) throw new Error(`no run: ${r.stderr.slice(-2000)}`);
+    return { code: r.code, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord, out: r.stderr };
+  };
+  const failing = (r: RunRecord): string[] => r.assertions.filter((a) => a.verdict !== "pass").map((a) => a.name);
+  const partition = (r: RunRecord): { injectedAt: number; revertedAt: number } => {
+    const f = r.faults.find((x) => x.name === "partition-us-east");
+    return { injectedAt: f?.injectedAt ?? 0, revertedAt: f?.revertedAt ?? 0 };
+  };
+  const acked = (r: RunRecord, from: number, to: number): { writes: number; acked: number } =>
+    (r.series.load?.buckets ?? []).filter((b) => b.t >= from && b.t < to).reduce((s, b) => ({ writes: s.writes + (b.sessions?.writes ?? 0), acked: s.acked + (b.sessions?.acked ?? 0) }), { writes: 0, acked: 0 });
+
+  it("session-failover passes: Sentinel promotes a replica, writes come back while us-east is dark, no acknowledged turn lost", async () => {
+    const { record, out } = await run([]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    expect(record.sessions?.acknowledged, "turns acknowledged").to.be.above(5000);
+    expect(record.sessions?.lost).to.equal(0);
+    const promoted = record.timeline.find((e) => e.type === "session.primary");
+    expect(promoted?.data?.server).to.be.oneOf(["redis-us-west", "redis-eu-west"]);
+    const p = partition(record);
+    expect(promoted?.t).to.be.within(p.injectedAt, p.revertedAt);
+    // from the clients' own counts: the last 5 s of the partition, turns were acknowledged again
+    const late = acked(record, p.revertedAt - 5000, p.revertedAt);
+    expect(late.acked / late.writes, `${late.acked} of ${late.writes}`).to.be.above(0.95);
+  });
+
+  it("fails on rpo (and only that) when a turn is acknowledged on the primary's word alone (session.waitReplicas=0): acknowledged turns really lost", async () => {
+    const { code, record, out } = await run(["--stack-set", "session.waitReplicas=0"]);
+    const p = partition(record);
+    // measured first: hundreds of turns acknowledged to clients and gone, all from the replication delay just before the partition
+    expect(record.sessions?.lost, out.slice(-1500)).to.be.above(100);
+    for (const l of record.sessions?.lostTurns ?? []) expect(l.t, `${l.session} turn ${l.turn}`).to.be.within(p.injectedAt - 3000, p.injectedAt + 500);
+    expect(record.verdict).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(["us-east-no-acknowledged-turn-lost"]);
+    expect(record.timeline.some((e) => e.type === "session.lost")).to.equal(true);
+  });
+
+  it("fails on rto (and only that) when Sentinel cannot reach quorum (session.quorum=4 of 3 Sentinels)", async () => {
+    const { code, record, out } = await run(["--stack-set", "session.quorum=4"]);
+    const p = partition(record);
+    // measured first: no failover, and not one turn acknowledged for the partition's last 5 s
+    expect(record.timeline.some((e) => e.type === "session.primary"), out.slice(-1500)).to.equal(false);
+    expect(acked(record, p.revertedAt - 5000, p.revertedAt).acked).to.equal(0);
+    expect(record.verdict).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(["us-east-session-writes-back-within-15s"]);
+  });
+
+  it("after SIGKILL mid-partition, `faultline recover` heals the replication paths and the store returns to one primary", async () => {
+    await using stack = await startStack();
+    const { state, dir } = stack;
+    {
+      // Prometheus reads every node through redis_exporter: a primary with two replicas, all up
+      await waitFor(async () => (await promQuery(state, "sum(redis_up)")).some((s) => Number(s.value[1]) === 3), 20_000);
+      const slaves = await promQuery(state, 'redis_connected_slaves{node="redis-us-east"}');
+      expect(Number(slaves[0]?.value[1])).to.equal(2);
+      const out = tempDir("sessions-kill");
+      const r = startCli(["run", FIXTURE, "--target", join(dir, "target.yaml"), "--out", out, "--time-scale", "0.3"]);
+      await waitForJournal(out, "injected", 60_000);
+      const tp = new ToxiproxyApi(state.endpoints.toxiproxy);
+      const store = async (): Promise<{ primary: string | null; nodes: { name: string; role: string }[] }> => ((await (await fetch(`${state.endpoints.control}/sessions/state`)).json()) as { store: { primary: string | null; nodes: { name: string; role: string }[] } }).store;
+      await waitFor(async () => (await tp.findToxics("faultline.")).some((t) => t.proxy === "redis-us-east"), 30_000);
+      // killed once Sentinel has promoted a replica: us-east's node still believes it is the primary behind the partition
+      await waitFor(async () => ((await store()).primary ?? "redis-us-east") !== "redis-us-east", 30_000);
+      const promoted = (await store()).primary;
+      r.child.kill("SIGKILL");
+      await r.exit;
+      expect((await tp.findToxics("faultline.")).map((t) => t.proxy), "left behind by the killed run").to.include.members(["redis-us-east-repl", "redis-us-east", "sentinel-us-east"]);
+      const rec = await runCli(["recover", "--out", out]);
+      expect(rec.code, rec.stderr).to.equal(0);
+      expect(await tp.findToxics("faultline.")).to.deep.equal([]);
+      // Sentinel demotes whichever side lost: one primary, the other two replicas in touch with it
+      await waitFor(async () => {
+        const s = await store();
+        return s.nodes.filter((n) => n.role === "primary").map((n) => n.name).join() === promoted && s.nodes.filter((n) => n.role === "replica").length === 2;
+      }, 60_000);
+    }
+  });
+});
