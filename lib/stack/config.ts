@@ -80,7 +80,7 @@ export const StackConfig = strictObject({
     trafficAnomalyWindowSeconds: z.number().int().min(10).default(300).meta({ description: "the sliding window TrafficAnomaly compares against (the seed's 5 minutes; shorten it for a time-scaled run)" }),
     trafficAnomalyMinRps: z.number().min(0).default(10).meta({ description: "TrafficAnomaly stays quiet unless the window's lowest rate was at least this: a service just started, or idle, has no baseline to grow from" }),
     forSeconds: z.number().int().min(0).default(5),
-    replicationLagSeconds: z.number().positive().default(5).meta({ description: "SessionReplicationLag: a session replica this far behind its primary (heartbeat written on the primary, read on the replica)" }),
+    replicationLagSeconds: z.number().positive().default(1).meta({ description: "SessionReplicationLag: a session replica this far behind its primary (heartbeat written on the primary, read on the replica)" }),
     replicationLagForSeconds: z.number().int().min(0).default(10).meta({ description: "…for this long: longer than a Sentinel failover takes, so a clean failover stays quiet" }),
     windowSeconds: z.number().int().min(2).default(10),
   }).prefault({}),

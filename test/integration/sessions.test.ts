@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
@@ -16,10 +16,12 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   this.timeout(300_000);
 
   const FIXTURE = "test/fixtures/experiments/session-failover.yaml";
-  const run = async (args: string[]): Promise<{ code: number | null; record: RunRecord; out: string }> => {
+  const LAG = "test/fixtures/experiments/replication-lag.yaml";
+  const HALF = ["--time-scale", "0.5"];
+  const run = async (args: string[], file = FIXTURE): Promise<{ code: number | null; record: RunRecord; out: string }> => {
     const out = tempDir("sessions");
-    const r = await runCli(["run", FIXTURE, "--out", out, "--time-scale", "0.5", ...args]);
-    const d = readdirSync(out).find((x) => x.includes("session-failover"));
+    const r = await runCli(["run", file, "--out", out, ...args]);
+    const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json")));
     if (d === undefined) throw new Error(`no run: ${r.stderr.slice(-2000)}`);
     return { code: r.code, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord, out: r.stderr };
   };
@@ -32,7 +34,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     (r.series.load?.buckets ?? []).filter((b) => b.t >= from && b.t < to).reduce((s, b) => ({ writes: s.writes + (b.sessions?.writes ?? 0), acked: s.acked + (b.sessions?.acked ?? 0) }), { writes: 0, acked: 0 });
 
   it("session-failover passes: Sentinel promotes a replica, writes come back while us-east is dark, no acknowledged turn lost", async () => {
-    const { record, out } = await run([]);
+    const { record, out } = await run(HALF);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
     expect(record.sessions?.acknowledged, "turns acknowledged").to.be.above(5000);
     expect(record.sessions?.lost).to.equal(0);
@@ -46,7 +48,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   });
 
   it("fails on rpo (and only that) when a turn is acknowledged on the primary's word alone (session.waitReplicas=0): acknowledged turns really lost", async () => {
-    const { code, record, out } = await run(["--stack-set", "session.waitReplicas=0"]);
+    const { code, record, out } = await run([...HALF, "--stack-set", "session.waitReplicas=0"]);
     const p = partition(record);
     // measured first: hundreds of turns acknowledged to clients and gone, all from the replication delay just before the partition
     expect(record.sessions?.lost, out.slice(-1500)).to.be.above(100);
@@ -58,7 +60,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   });
 
   it("fails on rto (and only that) when Sentinel cannot reach quorum (session.quorum=4 of 3 Sentinels)", async () => {
-    const { code, record, out } = await run(["--stack-set", "session.quorum=4"]);
+    const { code, record, out } = await run([...HALF, "--stack-set", "session.quorum=4"]);
     const p = partition(record);
     // measured first: no failover, and not one turn acknowledged for the partition's last 5 s
     expect(record.timeline.some((e) => e.type === "session.primary"), out.slice(-1500)).to.equal(false);
@@ -66,6 +68,22 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     expect(record.verdict).to.equal("fail");
     expect(code).to.equal(1);
     expect(failing(record)).to.deep.equal(["us-east-session-writes-back-within-15s"]);
+  });
+
+  // full length: SessionReplicationLag waits 10 s once the lag passes 1 s
+  it("replication-lag passes: replication 1.5 s behind, SessionReplicationLag fires and resolves, nothing lost once healed", async () => {
+    const { record, out } = await run([], LAG);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    // the lane's own samples: the lag held past the alert's 1 s through the fault's second half
+    const f = record.faults[0];
+    const lag = (record.series.stack ?? []).filter((x) => x.t > (f?.injectedAt ?? 0) + 12_000 && x.t < (f?.revertedAt ?? 0)).map((x) => x.replicationLagSeconds ?? 0);
+    expect(Math.min(...lag), lag.join(",")).to.be.above(1);
+  });
+
+  it("replication-lag fails on the alert (and only that) with the lag threshold at 30 s", async () => {
+    const { code, record, out } = await run(["--stack-set", "alerts.replicationLagSeconds=30"], LAG);
+    expect(code, out.slice(-1500)).to.equal(1);
+    expect(failing(record)).to.deep.equal(["us-east-replication-lag-alert"]);
   });
 
   it("after SIGKILL mid-partition, `faultline recover` heals the replication paths and the store returns to one primary", async () => {
