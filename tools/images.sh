@@ -103,7 +103,7 @@ images() {
   local st="$work/stack"
   mkdir -p "$st/app" && cp "$root/images/stack/Dockerfile.local" "$st/"
   local node; node="$(command -v node)"
-  with_libs "$st/rootfs" "$node:/usr/local/bin/node" "$(command -v haproxy)" "$(command -v prometheus)" "$(command -v prometheus-alertmanager)"
+  with_libs "$st/rootfs" "$node:/usr/local/bin/node" "$(command -v haproxy)" "$(command -v prometheus)" "$(command -v prometheus-alertmanager)" "$(command -v redis-server)" "$(command -v prometheus-redis-exporter)"
   # Alertmanager's notification templates and Prometheus' web assets live beside the binaries
   mkdir -p "$st/rootfs/usr/share" && cp -r /usr/share/prometheus "$st/rootfs/usr/share/"
   cp -r "$root/bin" "$root/lib" "$root/package.json" "$st/app/"

@@ -57,6 +57,9 @@ export function slotConfig(c: StackConfig, p: Placement): StackConfig {
   return p.kubernetes === undefined ? c : { ...c, regions: c.regions.map((r) => ({ ...r, replicas: r.replicas * SLOTS_PER_REPLICA })) };
 }
 
+/** Toxiproxy's API port in its own container (the testcontainers target). */
+export const TOXIPROXY_API_PORT = 8474;
+
 export const LOOPBACK: Placement = { bindHost: "127.0.0.1", selfHost: "127.0.0.1" };
 
 

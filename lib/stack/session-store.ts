@@ -21,7 +21,23 @@ import type { StackConfig } from "./config.ts";
  */
 
 export const SESSION_MASTER = "faultline";
-const HOST = "127.0.0.1";
+
+/**
+ * Where the store's parts are reached: on loopback all four are 127.0.0.1; in a container (the
+ * testcontainers target) Redis binds every address, Toxiproxy (another container) dials this one
+ * by its address, listens on every address, and is reached by its own.
+ */
+export interface SessionHosts {
+  /** what Redis and the Sentinels bind */
+  bind: string;
+  /** the address Toxiproxy dials to reach them (an IP: it would ask DNS again per connection) */
+  upstream: string;
+  /** what Toxiproxy's proxies listen on */
+  listen: string;
+  /** the address the proxies are reached at (an IP: Redis announces it) */
+  proxy: string;
+}
+export const LOOPBACK_HOSTS: SessionHosts = { bind: "127.0.0.1", upstream: "127.0.0.1", listen: "127.0.0.1", proxy: "127.0.0.1" };
 
 export interface Proxied {
   region: string;
@@ -35,6 +51,7 @@ export interface SessionNode extends Proxied {
   replPort: number;
 }
 export interface SessionLayout {
+  hosts: SessionHosts;
   nodes: SessionNode[];
   sentinels: Proxied[];
   exporterPort: number;
@@ -57,7 +74,7 @@ export function sessionPortsNeeded(c: StackConfig): number {
   return 3 * r.nodes.length + 2 * r.sentinels.length + 1;
 }
 
-export function sessionLayout(c: StackConfig, pool: readonly number[]): SessionLayout {
+export function sessionLayout(c: StackConfig, pool: readonly number[], hosts: SessionHosts = LOOPBACK_HOSTS): SessionLayout {
   const rest = [...pool];
   const take = (): number => {
     const p = rest.shift();
@@ -67,15 +84,15 @@ export function sessionLayout(c: StackConfig, pool: readonly number[]): SessionL
   const r = sessionRegions(c);
   const nodes = r.nodes.map((region) => ({ region, name: `redis-${region}`, port: take(), proxyPort: take(), replName: `redis-${region}-repl`, replPort: take() }));
   const sentinels = r.sentinels.map((region) => ({ region, name: `sentinel-${region}`, port: take(), proxyPort: take() }));
-  return { nodes, sentinels, exporterPort: take() };
+  return { hosts, nodes, sentinels, exporterPort: take() };
 }
 
 export function clientConfig(c: StackConfig, l: SessionLayout, region?: string): SessionClientConfig {
   const sentinels = [...l.sentinels].sort((a, b) => Number(b.region === region) - Number(a.region === region));
   return {
     master: SESSION_MASTER,
-    sentinels: sentinels.map((s) => ({ host: HOST, port: s.proxyPort })),
-    natMap: Object.fromEntries(l.nodes.map((n) => [`${HOST}:${n.replPort}`, { host: HOST, port: n.proxyPort }])),
+    sentinels: sentinels.map((s) => ({ host: l.hosts.proxy, port: s.proxyPort })),
+    natMap: Object.fromEntries(l.nodes.map((n) => [`${l.hosts.proxy}:${n.replPort}`, { host: l.hosts.proxy, port: n.proxyPort }])),
     waitReplicas: Math.min(c.session.waitReplicas, l.nodes.length - 1),
     waitTimeoutMs: c.session.waitTimeoutMs,
     commandTimeoutMs: c.session.commandTimeoutMs,
@@ -83,13 +100,14 @@ export function clientConfig(c: StackConfig, l: SessionLayout, region?: string):
 }
 
 /** The proxies in front of the store: [name, listen port, upstream port, labels]. */
-export function sessionProxies(l: SessionLayout): { name: string; listen: number; upstream: number; labels: Record<string, string> }[] {
+export function sessionProxies(l: SessionLayout): { name: string; listen: string; upstream: string; labels: Record<string, string> }[] {
+  const at = (listen: number, upstream: number): { listen: string; upstream: string } => ({ listen: `${l.hosts.listen}:${listen}`, upstream: `${l.hosts.upstream}:${upstream}` });
   return [
     ...l.nodes.flatMap((n) => [
-      { name: n.name, listen: n.proxyPort, upstream: n.port, labels: { region: n.region, path: "session", node: n.name } },
-      { name: n.replName, listen: n.replPort, upstream: n.port, labels: { region: n.region, path: "replication", node: n.name } },
+      { name: n.name, ...at(n.proxyPort, n.port), labels: { region: n.region, path: "session", node: n.name } },
+      { name: n.replName, ...at(n.replPort, n.port), labels: { region: n.region, path: "replication", node: n.name } },
     ]),
-    ...l.sentinels.map((s) => ({ name: s.name, listen: s.proxyPort, upstream: s.port, labels: { region: s.region, path: "sentinel" } })),
+    ...l.sentinels.map((s) => ({ name: s.name, ...at(s.proxyPort, s.port), labels: { region: s.region, path: "sentinel" } })),
   ];
 }
 
@@ -99,7 +117,7 @@ export function redisConf(c: StackConfig, l: SessionLayout, n: SessionNode, dir:
   const primary = l.nodes[0] as SessionNode;
   return [
     `port ${n.port}`,
-    `bind ${HOST}`,
+    `bind ${l.hosts.bind}`,
     "protected-mode no",
     "daemonize no",
     `dir ${dir}`,
@@ -110,14 +128,14 @@ export function redisConf(c: StackConfig, l: SessionLayout, n: SessionNode, dir:
     // never more than there are replicas: a store of one node would refuse every write
     `min-replicas-to-write ${Math.min(s.minReplicasToWrite, l.nodes.length - 1)}`,
     `min-replicas-max-lag ${s.minReplicasMaxLagSeconds}`,
-    `replica-announce-ip ${HOST}`,
+    `replica-announce-ip ${l.hosts.proxy}`,
     `replica-announce-port ${n.replPort}`,
     // the primary pings its replicas every second, so a replica's lag and a dead link show within seconds
     "repl-ping-replica-period 1",
     "repl-timeout 10",
     "repl-diskless-sync yes",
     "repl-diskless-sync-delay 0",
-    ...(n === primary ? [] : [`replicaof ${HOST} ${primary.replPort}`]),
+    ...(n === primary ? [] : [`replicaof ${l.hosts.proxy} ${primary.replPort}`]),
     "",
   ].join("\n");
 }
@@ -128,14 +146,14 @@ export function sentinelConf(c: StackConfig, l: SessionLayout, s: Proxied, dir: 
   const x = c.session;
   return [
     `port ${s.port}`,
-    `bind ${HOST}`,
+    `bind ${l.hosts.bind}`,
     "protected-mode no",
     "daemonize no",
     `dir ${dir}`,
     'logfile ""',
-    `sentinel announce-ip ${HOST}`,
+    `sentinel announce-ip ${l.hosts.proxy}`,
     `sentinel announce-port ${s.proxyPort}`,
-    `sentinel monitor ${SESSION_MASTER} ${HOST} ${primary.replPort} ${x.quorum}`,
+    `sentinel monitor ${SESSION_MASTER} ${l.hosts.proxy} ${primary.replPort} ${x.quorum}`,
     `sentinel down-after-milliseconds ${SESSION_MASTER} ${x.downAfterMs}`,
     `sentinel failover-timeout ${SESSION_MASTER} ${x.failoverTimeoutMs}`,
     `sentinel parallel-syncs ${SESSION_MASTER} 1`,

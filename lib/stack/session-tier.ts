@@ -62,7 +62,7 @@ export class SessionTier {
 
   /** Processes and proxies up, the replicas in sync with the primary and every Sentinel watching it. */
   async start(spawn: Spawn, tp: ToxiproxyApi): Promise<void> {
-    for (const p of sessionProxies(this.l)) await tp.ensureProxy(p.name, `127.0.0.1:${p.listen}`, `127.0.0.1:${p.upstream}`);
+    for (const p of sessionProxies(this.l)) await tp.ensureProxy(p.name, p.listen, p.upstream);
     for (const n of this.l.nodes) {
       const d = sessionDir(this.dir, n.name);
       mkdirSync(d, { recursive: true });
@@ -70,7 +70,7 @@ export class SessionTier {
       spawn(n.name, "redis-server", [join(d, "redis.conf")]);
     }
     spawn("redis-exporter", "prometheus-redis-exporter", ["-web.listen-address", `127.0.0.1:${this.l.exporterPort}`, "-redis.addr", `redis://127.0.0.1:${(this.l.nodes[0] as SessionNode).port}`]);
-    for (const n of this.l.nodes) this.direct.set(n.name, new Redis({ port: n.proxyPort, host: "127.0.0.1", commandTimeout: 400, connectTimeout: 400, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 200, lazyConnect: true }));
+    for (const n of this.l.nodes) this.direct.set(n.name, new Redis({ port: n.proxyPort, host: this.l.hosts.proxy, commandTimeout: 400, connectTimeout: 400, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 200, lazyConnect: true }));
     for (const r of this.direct.values()) r.on("error", () => undefined);
     const want = this.l.nodes.length - 1;
     await this.waitFor(`the session store's primary with ${want} replica(s) in sync`, async () => {

@@ -33,11 +33,11 @@ import { SlotKeeper } from "./slots.ts";
 import { stackTarget } from "./target-file.ts";
 import { RolloutController } from "./rollout.ts";
 import { assignPorts, portsNeeded } from "./topology.ts";
-import { clientConfig, sessionLayout, sessionPortsNeeded, sessionProxies } from "./session-store.ts";
-import type { SessionLayout } from "./session-store.ts";
+import { LOOPBACK_HOSTS, clientConfig, sessionLayout, sessionPortsNeeded, sessionProxies } from "./session-store.ts";
+import type { SessionHosts, SessionLayout } from "./session-store.ts";
 import { SessionTier } from "./session-tier.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
-import { LOOPBACK, TOXIPROXY_ENV, slotConfig } from "./placement.ts";
+import { LOOPBACK, TOXIPROXY_API_PORT, TOXIPROXY_ENV, slotConfig } from "./placement.ts";
 import type { KubernetesReplicas, Placement, StackState } from "./placement.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -94,12 +94,13 @@ export class Supervisor {
     for (const d of ["logs", "prometheus", "alertmanager"]) mkdirSync(this.path(d), { recursive: true });
     const where = this.placement;
     const slotted = slotConfig(this.c, where);
-    // The session store only where every part is a process here: a Toxiproxy in another container, or pods, would need it there too.
-    const withSessions = this.c.session.enabled && where.kubernetes === undefined && where.toxiproxy === undefined && where.ports === undefined;
+    // The session store wherever the replicas are this stack's processes (pods would need a store of their own).
+    const withSessions = this.c.session.enabled && where.kubernetes === undefined;
+    const extra = withSessions && where.ports === undefined ? sessionPortsNeeded(this.c) : 0;
     // every port at once: two reservations could hand out the same free port twice
-    const pool = where.ports ?? (await reservePorts(portsNeeded(slotted) + (withSessions ? sessionPortsNeeded(this.c) : 0)));
+    const pool = where.ports ?? (await reservePorts(portsNeeded(slotted) + extra));
     ({ ports: this.ports, slots: this.slots } = assignPorts(slotted, pool.slice(0, portsNeeded(slotted))));
-    if (withSessions) this.sessionLayout = sessionLayout(this.c, pool.slice(portsNeeded(slotted)));
+    if (withSessions) this.sessionLayout = sessionLayout(this.c, where.ports === undefined ? pool.slice(portsNeeded(slotted)) : await containerPorts(sessionPortsNeeded(this.c), where.ports), await sessionHosts(where));
     for (const s of where.kubernetes ? [] : this.slots) {
       this.metrics.ooms.inc({ replica: s.name, region: s.region }, 0);
       this.metrics.up.set({ replica: s.name, region: s.region, zone: s.zone }, 0);
@@ -352,4 +353,21 @@ export class Supervisor {
     this.control?.closeAllConnections();
     await new Promise<void>((r) => (this.control ? this.control.close(() => r()) : r()));
   }
+}
+
+/** Where the session store is reached (session-store.ts): loopback, or across containers by address. */
+async function sessionHosts(where: Placement): Promise<SessionHosts> {
+  if (where.toxiproxy === undefined) return LOOPBACK_HOSTS;
+  const ip = async (host: string): Promise<string> => (isIP(host) ? host : (await lookup(host)).address);
+  return { bind: where.bindHost, upstream: await ip(where.selfHost), listen: "0.0.0.0", proxy: await ip(where.toxiproxy.host) };
+}
+
+/**
+ * Ports for the session store in a container whose published ports the host picked: free here, and
+ * none the host's pool (or Toxiproxy's API) already names, since the store's proxies listen in
+ * Toxiproxy's container beside the replicas'.
+ */
+async function containerPorts(n: number, taken: readonly number[]): Promise<number[]> {
+  const busy = new Set([...taken, TOXIPROXY_API_PORT]);
+  return (await reservePorts(n + busy.size)).filter((p) => !busy.has(p)).slice(0, n);
 }

@@ -13,7 +13,7 @@ import { loadOne } from "../loader/documents.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import { alive } from "../proc/group.ts";
 import { reservePorts } from "../proc/ports.ts";
-import { TOXIPROXY_ENV } from "../stack/placement.ts";
+import { TOXIPROXY_API_PORT, TOXIPROXY_ENV } from "../stack/placement.ts";
 import type { Placement } from "../stack/placement.ts";
 import { assignPorts, portsNeeded } from "../stack/topology.ts";
 import type { StartedTarget } from "./local.ts";
@@ -21,7 +21,6 @@ import type { StartedTarget } from "./local.ts";
 /** Labels on every container faultline starts: which run, and which process on which host owns it. */
 export const RUN_LABEL = "dev.faultline.run";
 export const OWNER_LABEL = "dev.faultline.owner";
-const TOXIPROXY_API_PORT = 8474;
 /** The aliases the stack's containers have on the run's network. */
 const ALIAS = { stack: "stack", toxiproxy: "toxiproxy" };
 
