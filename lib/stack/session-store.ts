@@ -111,17 +111,17 @@ export function sessionProxies(l: SessionLayout): { name: string; listen: string
   ];
 }
 
+/** What a Redis node and a Sentinel both say: where they listen, in the foreground, logging to stdout (the supervisor's log file). */
+function serverLines(l: SessionLayout, port: number, dir: string): string[] {
+  return [`port ${port}`, `bind ${l.hosts.bind}`, "protected-mode no", "daemonize no", `dir ${dir}`, 'logfile ""'];
+}
+
 /** A node's redis.conf: AOF per the stack's settings, announced by its replication path, the first node's replicas pointed at it. */
 export function redisConf(c: StackConfig, l: SessionLayout, n: SessionNode, dir: string): string {
   const s = c.session;
   const primary = l.nodes[0] as SessionNode;
   return [
-    `port ${n.port}`,
-    `bind ${l.hosts.bind}`,
-    "protected-mode no",
-    "daemonize no",
-    `dir ${dir}`,
-    'logfile ""',
+    ...serverLines(l, n.port, dir),
     'save ""', // persistence is the AOF's business (or none, when it is off)
     `appendonly ${s.aof ? "yes" : "no"}`,
     `appendfsync ${s.appendfsync}`,
@@ -145,12 +145,7 @@ export function sentinelConf(c: StackConfig, l: SessionLayout, s: Proxied, dir: 
   const primary = l.nodes[0] as SessionNode;
   const x = c.session;
   return [
-    `port ${s.port}`,
-    `bind ${l.hosts.bind}`,
-    "protected-mode no",
-    "daemonize no",
-    `dir ${dir}`,
-    'logfile ""',
+    ...serverLines(l, s.port, dir),
     `sentinel announce-ip ${l.hosts.proxy}`,
     `sentinel announce-port ${s.proxyPort}`,
     `sentinel monitor ${SESSION_MASTER} ${l.hosts.proxy} ${primary.replPort} ${x.quorum}`,
