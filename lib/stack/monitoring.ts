@@ -65,6 +65,13 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             "the gateway sees no healthy replica in a region",
             "0s",
           ),
+          // the replicas answer a turn the store could not keep with 424, which the gateway's 5xx share does not count
+          rule(
+            "SessionWritesFailing",
+            `sum(rate(inference_session_writes_total{result="failed"}[${w}s])) / clamp_min(sum(rate(inference_session_writes_total[${w}s])), 1e-9) * 100 > ${a.errorRateCriticalPct}`,
+            "critical",
+            `more than ${a.errorRateCriticalPct}% of conversation turns could not be kept in the session store`,
+          ),
           rule(
             "SessionReplicationLag",
             `max(stack_session_replication_lag_seconds) > ${a.replicationLagSeconds}`,

@@ -186,11 +186,14 @@ export class Replica {
     if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
     if (turnOf !== undefined && this.sessions !== undefined) {
       // the conversation's history read and this turn kept before the GPU sees it: a turn the store
-      // cannot keep is not answered (the client must not believe a conversation the store lost)
+      // cannot keep is not answered (the client must not believe a conversation the store lost).
+      // 424 (Failed Dependency), not 503: the store is every replica's, so the gateway must neither
+      // count it against this replica (a 5xx marks servers down: measured, every server of every
+      // region DOWN while the store failed over) nor retry it on another that shares the store.
       const w = await this.sessions.appendTurn(turnOf.session, turnOf.turn);
       if (!w.acked) {
         this.metricsOf.sessionWrite(false);
-        return fail(503, `session store: ${w.why}`, "session_unavailable");
+        return fail(424, `session store: ${w.why}`, "session_unavailable");
       }
       this.metricsOf.sessionWrite(true);
       res.setHeader(ACK_HEADER, String(turnOf.turn));
