@@ -42,6 +42,8 @@ export class SessionTier {
   private client: SessionClient | undefined;
   private readonly direct = new Map<string, Redis>();
   private timer: NodeJS.Timeout | undefined;
+  /** a beat still waiting on a node (a partitioned one answers after its timeout): the next waits for it */
+  private beating = false;
   private primary: string | undefined;
   private states: NodeState[] = [];
   private readonly lag: Gauge;
@@ -103,7 +105,11 @@ export class SessionTier {
       return true;
     });
     this.client = new SessionClient(clientConfig(this.c, this.l));
-    this.timer = setInterval(() => void this.beat(), HEARTBEAT_MS);
+    this.timer = setInterval(() => {
+      if (this.beating) return;
+      this.beating = true;
+      void this.beat().finally(() => (this.beating = false));
+    }, HEARTBEAT_MS);
   }
 
   private async waitFor(what: string, check: () => Promise<boolean>): Promise<void> {

@@ -29,7 +29,9 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
     const target = await loadOne(join(dir, "target.yaml"), "Target");
     expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east" && p.labels.path === "traffic")).to.have.length(3);
     expect(target.toxiproxy?.proxies.filter((p) => p.labels.region === "us-east" && p.labels.path === "health")).to.have.length(3);
-    expect(new Set(target.toxiproxy?.proxies.map((p) => p.labels.zone))).to.have.length(9);
+    expect(new Set(target.toxiproxy?.proxies.filter((p) => p.labels.path === "traffic").map((p) => p.labels.zone))).to.have.length(9);
+    // the session store's paths, one of each per region: clients, replication (what it announces), its Sentinel
+    for (const path of ["session", "replication", "sentinel"]) expect(target.toxiproxy?.proxies.filter((p) => p.labels.path === path).map((p) => p.labels.region).sort(), path).to.deep.equal(["eu-west", "us-east", "us-west"]);
     const status = await runCli(["stack", "status", "--dir", dir]);
     expect(status.code).to.equal(0);
     expect(status.stdout).to.match(/replica-us-east-1 +pid \d+ +running/);
@@ -67,13 +69,14 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
       ({ value }) => new Error(`targets not all up: ${JSON.stringify(value?.filter((t) => t.health !== "up"))}`),
       { timeoutMs: 10_000, intervalMs: 250 },
     );
-    expect(targets).to.have.length(9 + 6);
+    // nine replicas, six of the stack's own, three Redis nodes through redis_exporter
+    expect(targets).to.have.length(9 + 6 + 3);
     const rulesFile = parse(readFileSync(join(dir, "rules.yml"), "utf8")) as { groups: { rules: unknown[] }[] };
     const want = rulesFile.groups.reduce((n, g) => n + g.rules.length, 0);
     const rules = (await (await fetch(`${state.endpoints.prometheus}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).to.have.length(want);
-    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly"]));
+    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly", "SessionWritesFailing", "SessionReplicationLag"]));
   });
 
   it("a second stack up in the same folder is refused", async () => {
