@@ -32,7 +32,7 @@ docker-down: ## stop the dockerd that docker-up started (an engine it found runn
 images: setup docker-up ## build the testcontainers target's images here, from images/*/Dockerfile.local (cached by content)
 	@bash tools/images.sh images
 
-demo: setup ## run the shipped experiments against the local stack; writes reports/index.html (≈ 14.5 min)
+demo: setup ## run the shipped experiments against the local stack; writes reports/index.html (≈ 15 min)
 	@echo "make: demo — each experiment starts the local stack, runs as shipped, stops it"
 	@node bin/faultline.js run experiments/ --target local --out reports --junit reports/junit.xml
 
