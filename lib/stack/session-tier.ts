@@ -58,19 +58,17 @@ export class SessionTier {
     this.isPrimary = new Gauge({ name: "stack_session_primary", help: "1 for the node the Sentinels name primary", labelNames: ["node", "region"], registers: [registry] });
   }
 
-  get layout(): SessionLayout {
-    return this.l;
-  }
-
   /** Processes and proxies up, the replicas in sync with the primary and every Sentinel watching it. */
   async start(spawn: Spawn, tp: ToxiproxyApi): Promise<void> {
     for (const p of sessionProxies(this.l)) await tp.ensureProxy(p.name, p.listen, p.upstream);
-    for (const n of this.l.nodes) {
-      const d = sessionDir(this.dir, n.name);
+    // each process in a folder of its own, with its config (Sentinel rewrites its own as it learns)
+    const launch = (name: string, file: string, conf: (dir: string) => string, args: string[] = []): void => {
+      const d = sessionDir(this.dir, name);
       mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, "redis.conf"), redisConf(this.c, this.l, n, d));
-      spawn(n.name, "redis-server", [join(d, "redis.conf")]);
-    }
+      writeFileSync(join(d, file), conf(d));
+      spawn(name, "redis-server", [join(d, file), ...args]);
+    };
+    for (const n of this.l.nodes) launch(n.name, "redis.conf", (d) => redisConf(this.c, this.l, n, d));
     spawn("redis-exporter", "prometheus-redis-exporter", ["-web.listen-address", `127.0.0.1:${this.l.exporterPort}`, "-redis.addr", `redis://127.0.0.1:${(this.l.nodes[0] as SessionNode).port}`]);
     for (const n of this.l.nodes) this.direct.set(n.name, new Redis({ port: n.proxyPort, host: this.l.hosts.proxy, commandTimeout: 400, connectTimeout: 400, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 200, lazyConnect: true }));
     for (const r of this.direct.values()) r.on("error", () => undefined);
@@ -83,12 +81,7 @@ export class SessionTier {
     });
     // Sentinels after the replicas are in sync: a Sentinel learns replicas from the primary's INFO,
     // which it reads again only every 10 s
-    for (const s of this.l.sentinels) {
-      const d = sessionDir(this.dir, s.name);
-      mkdirSync(d, { recursive: true });
-      writeFileSync(join(d, "sentinel.conf"), sentinelConf(this.c, this.l, s, d));
-      spawn(s.name, "redis-server", [join(d, "sentinel.conf"), "--sentinel"]);
-    }
+    for (const s of this.l.sentinels) launch(s.name, "sentinel.conf", (d) => sentinelConf(this.c, this.l, s, d), ["--sentinel"]);
     await this.waitFor(`the session store's ${this.l.sentinels.length} Sentinel(s) watching its primary and each other`, async () => {
       for (const s of this.l.sentinels) {
         const r = new Redis({ port: s.port, host: "127.0.0.1", commandTimeout: 500, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
