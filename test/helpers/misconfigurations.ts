@@ -50,6 +50,14 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
   "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
   "bad-rollout": { catches: "rolled-back", why: "automatic rollback off", timeScale: "0.5", args: ["--stack-set", "rollout.autoRollback=false"] },
   "healthy-rollout": { catches: "no-alerts", why: "HighP99Latency below the model's own latency", timeScale: "0.5", args: ["--stack-set", "alerts.p99LatencyMs=30"] },
+  "session-failover": {
+    catches: "us-east-no-acknowledged-turn-lost",
+    why: "a turn acknowledged on the primary's word alone (no WAIT for a replica): the replication delay is lost with the region",
+    timeScale: "0.5",
+    args: ["--stack-set", "session.waitReplicas=0"],
+  },
+  // full length: SessionReplicationLag waits 10 s once the lag passes 1 s, and the fault is 20 s
+  "replication-lag": { catches: "us-east-replication-lag-alert", why: "SessionReplicationLag at 30 s, past any lag this fault makes", timeScale: "1", args: ["--stack-set", "alerts.replicationLagSeconds=30"] },
 };
 
 /** What a healthy run of an experiment needs besides the time scale (the rollout's analysis fits a scaled run). */

@@ -5,6 +5,7 @@ import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import { runCli, startCli, waitFor, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { MISCONFIGURED } from "../helpers/misconfigurations.ts";
 import { promQuery, startStack } from "../helpers/stack.ts";
 
 /**
@@ -15,10 +16,10 @@ import { promQuery, startStack } from "../helpers/stack.ts";
 describe("session state across regions: RPO and RTO on a real Redis", function () {
   this.timeout(300_000);
 
-  const FIXTURE = "test/fixtures/experiments/session-failover.yaml";
-  const LAG = "test/fixtures/experiments/replication-lag.yaml";
-  const HALF = ["--time-scale", "0.5"];
-  const run = async (args: string[], file = FIXTURE): Promise<{ code: number | null; record: RunRecord; out: string }> => {
+  const SHIPPED = "experiments/session-failover.yaml";
+  const LAG = "experiments/replication-lag.yaml";
+  const HALF = ["--time-scale", MISCONFIGURED["session-failover"]?.timeScale ?? "0.5"];
+  const run = async (args: string[], file = SHIPPED): Promise<{ code: number | null; record: RunRecord; out: string }> => {
     const out = tempDir("sessions");
     const r = await runCli(["run", file, "--out", out, ...args]);
     const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json")));
@@ -48,7 +49,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   });
 
   it("fails on rpo (and only that) when a turn is acknowledged on the primary's word alone (session.waitReplicas=0): acknowledged turns really lost", async () => {
-    const { code, record, out } = await run([...HALF, "--stack-set", "session.waitReplicas=0"]);
+    const { code, record, out } = await run([...HALF, ...(MISCONFIGURED["session-failover"]?.args ?? [])]);
     const p = partition(record);
     // measured first: hundreds of turns acknowledged to clients and gone, all from the replication delay just before the partition
     expect(record.sessions?.lost, out.slice(-1500)).to.be.above(100);
@@ -81,7 +82,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   });
 
   it("replication-lag fails on the alert (and only that) with the lag threshold at 30 s", async () => {
-    const { code, record, out } = await run(["--stack-set", "alerts.replicationLagSeconds=30"], LAG);
+    const { code, record, out } = await run(MISCONFIGURED["replication-lag"]?.args ?? [], LAG);
     expect(code, out.slice(-1500)).to.equal(1);
     expect(failing(record)).to.deep.equal(["us-east-replication-lag-alert"]);
   });
@@ -95,7 +96,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
       const slaves = await promQuery(state, 'redis_connected_slaves{node="redis-us-east"}');
       expect(Number(slaves[0]?.value[1])).to.equal(2);
       const out = tempDir("sessions-kill");
-      const r = startCli(["run", FIXTURE, "--target", join(dir, "target.yaml"), "--out", out, "--time-scale", "0.3"]);
+      const r = startCli(["run", SHIPPED, "--target", join(dir, "target.yaml"), "--out", out, "--time-scale", "0.3"]);
       await waitForJournal(out, "injected", 60_000);
       const tp = new ToxiproxyApi(state.endpoints.toxiproxy);
       const store = async (): Promise<{ primary: string | null; nodes: { name: string; role: string }[] }> => ((await (await fetch(`${state.endpoints.control}/sessions/state`)).json()) as { store: { primary: string | null; nodes: { name: string; role: string }[] } }).store;
