@@ -4,6 +4,8 @@ import { kubernetesObserver } from "../observe/kubernetes.ts";
 import type { EventSink, Observer } from "../observe/observer.ts";
 import { prometheusAlerts } from "../observe/prometheus.ts";
 import { rolloutEvents } from "../observe/rollout.ts";
+import { SessionClient, hostPort } from "../clients/sessions.ts";
+import { sessionPrimaryObserver } from "../observe/session-store.ts";
 import { stackLane } from "../observe/stack-lane.ts";
 import { errorMessage } from "../errors.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
@@ -16,6 +18,7 @@ const OBSERVERS = {
   "prometheus-alerts": (t: Target, event: EventSink) => (t.prometheus ? prometheusAlerts(t.prometheus.url, event) : undefined),
   "stack-rollout": (t: Target, event: EventSink) => (t.stack?.rollout ? rolloutEvents(t.stack.rollout, event) : undefined),
   kubernetes: (t: Target, event: EventSink) => (t.kubernetes ? kubernetesObserver(t.kubernetes, event) : undefined),
+  "session-store": (t: Target, event: EventSink) => (t.sessions ? sessionPrimaryObserver(t.sessions, event) : undefined),
 } satisfies Record<string, (t: Target, event: EventSink) => Observer | undefined>;
 
 export type ObserverName = keyof typeof OBSERVERS;
@@ -57,8 +60,10 @@ export async function readStackSide(record: RunRecord, target: Target | undefine
     if (lane.length > 0) record.series.stack = lane;
   }
   const control = target?.stack?.control ?? target?.endpoints["stack-control"]?.url;
+  // a store the target file names is read directly (the kubernetes target's stack runs none of its own)
+  const store = target?.sessions !== undefined ? storeReader(target.sessions) : control !== undefined ? controlReader(control) : undefined;
+  if (store !== undefined) await readSessions(record, store, warn);
   if (control === undefined) return;
-  await readSessions(record, control, warn);
   try {
     const res = await fetch(`${control}/gateway/events?since=${record.startedAt}`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) return; // a stack from before the route
@@ -73,23 +78,49 @@ export async function readStackSide(record: RunRecord, target: Target | undefine
 /** Ids per read: a few hundred conversations' turns in one answer. */
 const AUDIT_BATCH = 500;
 
+/** Where the audit reads turns back: each id's list as the store's primary holds it now. */
+interface StoreReader {
+  read(ids: readonly string[]): Promise<Record<string, string[]>>;
+  close(): void;
+}
+
+function controlReader(control: string): StoreReader {
+  return {
+    read: async (ids) => {
+      const res = await fetch(`${control}/sessions/read`, { method: "POST", body: JSON.stringify({ ids }), signal: AbortSignal.timeout(10_000) });
+      const body = (await res.json()) as { sessions?: Record<string, string[]>; error?: string };
+      if (!res.ok || body.sessions === undefined) throw new Error(body.error ?? `HTTP ${res.status}`);
+      return body.sessions;
+    },
+    close: () => undefined,
+  };
+}
+
+function storeReader(s: NonNullable<Target["sessions"]>): StoreReader {
+  const client = new SessionClient({
+    master: s.master,
+    sentinels: s.sentinels.map(hostPort),
+    natMap: Object.fromEntries(Object.entries(s.natMap).map(([from, to]) => [from, hostPort(to)])),
+    waitReplicas: 0,
+    waitTimeoutMs: 0,
+    commandTimeoutMs: 2000,
+  });
+  return { read: async (ids) => (await client.ready(10_000)).read(ids), close: () => client.close() };
+}
+
 /**
  * The session audit (lib/judge/sessions.ts): the turns clients were told were kept, looked up in the
- * store through the stack's control API, then the ledger is dropped from the series (the audit
- * keeps the lost ones). A store that cannot be read is recorded as such: nothing is counted then.
+ * store (through the stack's control API, or the one the target file names), then the ledger is
+ * dropped from the series (the audit keeps the lost ones). A store that cannot be read is recorded
+ * as such: nothing is counted then.
  */
-async function readSessions(record: RunRecord, control: string, warn: (message: string) => void): Promise<void> {
+async function readSessions(record: RunRecord, store: StoreReader, warn: (message: string) => void): Promise<void> {
   const acks = record.series.load?.sessionAcks;
-  if (acks === undefined) return;
+  if (acks === undefined) return store.close();
   const ids = Object.keys(acks.acked);
   const stored: Record<string, string[]> = {};
   try {
-    for (let i = 0; i < ids.length; i += AUDIT_BATCH) {
-      const res = await fetch(`${control}/sessions/read`, { method: "POST", body: JSON.stringify({ ids: ids.slice(i, i + AUDIT_BATCH) }), signal: AbortSignal.timeout(10_000) });
-      const body = (await res.json()) as { sessions?: Record<string, string[]>; error?: string };
-      if (!res.ok || body.sessions === undefined) throw new Error(body.error ?? `HTTP ${res.status}`);
-      Object.assign(stored, body.sessions);
-    }
+    for (let i = 0; i < ids.length; i += AUDIT_BATCH) Object.assign(stored, await store.read(ids.slice(i, i + AUDIT_BATCH)));
     const audit = auditSessions(acks, stored, Date.now());
     record.sessions = audit;
     if (audit.lost > 0) {
@@ -100,6 +131,8 @@ async function readSessions(record: RunRecord, control: string, warn: (message: 
   } catch (err) {
     warn(`the session audit: ${errorMessage(err)}`);
     record.sessions = { checkedAt: Date.now(), sessions: ids.length, acknowledged: 0, lost: 0, lostTurns: [], rpoMs: null, error: errorMessage(err) };
+  } finally {
+    store.close();
   }
   if (record.series.load) delete record.series.load.sessionAcks;
 }

@@ -10,9 +10,12 @@ import { Child } from "../proc/child.ts";
 import { OOM_EXIT_CODE } from "../stack/replica.ts";
 import type { Kube } from "../clients/kubernetes.ts";
 import { REGION_LABEL, SERVING_CONDITION, ZONE_LABEL, follow, isReady, selectorString } from "../clients/kubernetes.ts";
+import type { SessionClientConfig } from "../clients/sessions.ts";
 
 const REPLICA_MAIN = fileURLToPath(new URL("../stack/replica-main.ts", import.meta.url));
 export const POD_PORT = 8000;
+/** A pod's session store (its client config as JSON), from its container's env: where a real Deployment names its Redis. */
+export const SESSION_ENV = "FAULTLINE_SESSION";
 
 export interface BridgeOptions {
   namespace: string;
@@ -125,7 +128,10 @@ export class PodBridge {
     for (const [uid, { pod, ip }] of want) {
       if (this.running.has(uid) || busy.has(ip)) continue;
       const name = pod.metadata?.name ?? uid;
-      const version = pod.spec?.containers[0]?.env?.find((e) => e.name === "MODEL_VERSION")?.value ?? this.replica.version;
+      const env = (n: string): string | undefined => pod.spec?.containers[0]?.env?.find((e) => e.name === n)?.value;
+      const version = env("MODEL_VERSION") ?? this.replica.version;
+      // the session store, as a Deployment tells its pods where their Redis is (its client config, JSON)
+      const session = parseSession(env(SESSION_ENV), (why) => this.o.onChange?.(`${name}: ${SESSION_ENV} ignored: ${why}`));
       const options = {
         name,
         region: pod.metadata?.labels?.[REGION_LABEL] ?? "unknown",
@@ -133,6 +139,7 @@ export class PodBridge {
         host: ip,
         port: POD_PORT,
         replica: { ...this.replica, version },
+        ...(session !== undefined ? { session } : {}),
       };
       // restarted with a growing back-off when it dies (a GPU OOM), as the kubelet restarts a container
       const labels = { replica: name, region: options.region };
@@ -213,5 +220,18 @@ export class PodBridge {
     await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
     await Promise.all([...this.running.values()].map((r) => r.child.stop(2000)));
     this.running.clear();
+  }
+}
+
+/** The session client config a pod's env gives, or undefined (said why) when it is not one. */
+function parseSession(text: string | undefined, warn: (why: string) => void): SessionClientConfig | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const c = JSON.parse(text) as Partial<SessionClientConfig>;
+    if (typeof c.master !== "string" || !Array.isArray(c.sentinels) || c.sentinels.length === 0) throw new Error("expected {master, sentinels: [{host, port}], …}");
+    return { natMap: {}, waitReplicas: 1, waitTimeoutMs: 1000, commandTimeoutMs: 1000, ...c } as SessionClientConfig;
+  } catch (err) {
+    warn(err instanceof Error ? err.message : String(err));
+    return undefined;
   }
 }

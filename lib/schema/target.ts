@@ -37,6 +37,13 @@ export const Target = strictObject({
     workload: Labels.default({ "app.kubernetes.io/name": "inference" }).meta({ description: "the labels of the pods that serve (what rescheduled and capacity judge)" }),
     names: z.record(z.string(), z.string()).default({}).meta({ description: "logical replica names (what experiments select with `names`, e.g. us-east-1) → pod names; the gateway writes the pods that hold its slots" }),
   }).optional(),
+  sessions: strictObject({
+    sentinels: z.array(HostPort).min(1).meta({ description: "the store's Sentinels (host:port), the ones nearest faultline first" }),
+    master: z.string().min(1).default("faultline").meta({ description: "the name the Sentinels monitor the primary under" }),
+    natMap: z.record(HostPort, HostPort).default({}).meta({ description: "an address the Sentinels announce → where faultline reaches that node (a port-forward, a proxy)" }),
+  }).optional().meta({
+    description: "the session store (Redis with Sentinel) the service keeps conversations in: after a run faultline reads back, from its primary, every turn a client was told was kept (the list `session:{<id>}`, one entry per turn) to count what was lost",
+  }),
   prometheus: strictObject({ url: z.url() }).optional(),
   alertmanager: strictObject({ url: z.url() }).optional(),
 });

@@ -1,6 +1,7 @@
 import type { StackConfig } from "./config.ts";
 import type { PodDiscovery } from "./monitoring.ts";
 import type { Ports } from "./topology.ts";
+import type { Target } from "../schema/target.ts";
 
 /** Where the stack's parts run, and the state file a running stack keeps (stack.json). */
 
@@ -47,6 +48,8 @@ export interface Placement {
  */
 export interface KubernetesReplicas extends PodDiscovery {
   context?: string;
+  /** the pods' session store, as the cluster's target file names it: the run audits it (the stack starts none on kubernetes) */
+  sessions?: Target["sessions"];
 }
 
 /** Slots per configured replica on the kubernetes placement. */

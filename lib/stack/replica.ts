@@ -4,8 +4,8 @@ import { Batcher, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
 import type { Regression, StackConfig } from "./config.ts";
 import { readJsonBody } from "./http.ts";
 import { ReplicaMetrics } from "./replica-metrics.ts";
-import { SessionClient } from "./session-client.ts";
-import type { SessionClientConfig } from "./session-store.ts";
+import { SessionClient } from "../clients/sessions.ts";
+import type { SessionClientConfig } from "../clients/sessions.ts";
 
 export interface ReplicaOptions {
   name: string;

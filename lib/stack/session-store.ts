@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { sessionRegions } from "./config.ts";
 import type { StackConfig } from "./config.ts";
+import type { SessionClientConfig } from "../clients/sessions.ts";
 
 /**
  * The session store's layout: a Redis node per region in `session.nodes` (the first starts as the
@@ -55,18 +56,6 @@ export interface SessionLayout {
   nodes: SessionNode[];
   sentinels: Proxied[];
   exporterPort: number;
-}
-
-/** What a client of the store is handed (an inference replica's, the supervisor's). */
-export interface SessionClientConfig {
-  master: string;
-  /** the Sentinels' announced addresses, the client's own region's first */
-  sentinels: { host: string; port: number }[];
-  /** announced address (`host:port`) → the client path to that node */
-  natMap: Record<string, { host: string; port: number }>;
-  waitReplicas: number;
-  waitTimeoutMs: number;
-  commandTimeoutMs: number;
 }
 
 export function sessionPortsNeeded(c: StackConfig): number {
@@ -158,9 +147,4 @@ export function sentinelConf(c: StackConfig, l: SessionLayout, s: Proxied, dir: 
 
 export function sessionDir(stackDir: string, name: string): string {
   return join(stackDir, "session", name);
-}
-
-/** The key a session's turns are kept under (a list, one entry per acknowledged turn). */
-export function sessionKey(id: string): string {
-  return `session:{${id}}`;
 }

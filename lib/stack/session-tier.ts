@@ -8,7 +8,7 @@ import { FaultlineError, errorMessage } from "../errors.ts";
 import type { ToxiproxyApi } from "../clients/toxiproxy.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
 import type { StackConfig } from "./config.ts";
-import { SessionClient } from "./session-client.ts";
+import { SessionClient } from "../clients/sessions.ts";
 import { SESSION_MASTER, clientConfig, redisConf, sentinelConf, sessionDir, sessionProxies } from "./session-store.ts";
 import type { SessionLayout, SessionNode } from "./session-store.ts";
 

@@ -40,6 +40,7 @@ export function stackTarget(s: StackState, k: KubernetesReplicas | undefined, he
         ];
       }).concat(s.session?.proxies ?? []),
     },
+    ...(k?.sessions !== undefined ? { sessions: k.sessions } : {}),
     prometheus: { url: s.endpoints.prometheus },
     alertmanager: { url: s.endpoints.alertmanager },
   };

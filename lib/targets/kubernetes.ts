@@ -1,4 +1,8 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { FaultlineError } from "../errors.ts";
+import { loadOne } from "../loader/documents.ts";
+import type { Target } from "../schema/target.ts";
 import { readClusterState } from "../k8s/cluster.ts";
 import { readPgid } from "../proc/group.ts";
 import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
@@ -41,7 +45,9 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
   const bridge = cluster.ports?.bridgeMetrics;
   const argo = cluster.ports?.argoRolloutsMetrics;
   const scrape = [...(bridge ? [{ job: "pod-bridge", target: `127.0.0.1:${bridge}` }] : []), ...(argo ? [{ job: "argo-rollouts", target: `127.0.0.1:${argo}` }] : [])];
-  const placement = { ...LOOPBACK, kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape } };
+  // a session store given in the cluster's target file is the pods' (their Deployments name it): the run audits it
+  const sessions = await clusterSessions(o.clusterDir);
+  const placement = { ...LOOPBACK, kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape, ...(sessions ? { sessions } : {}) } };
   // the system under test is the gateway's stack and the cluster with its replica processes
   const started = await startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => [readPgid(o.clusterDir, "cluster.pgid")].filter((g): g is number => g !== undefined));
   if (rollouts.length > 0) {
@@ -53,6 +59,12 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
     });
   }
   return started;
+}
+
+/** The `sessions` of the cluster's target file (`faultline k8s up` writes it; a user adds the section). */
+async function clusterSessions(clusterDir: string): Promise<Target["sessions"]> {
+  const file = join(clusterDir, "target.yaml");
+  return existsSync(file) ? (await loadOne(file, "Target")).sessions : undefined;
 }
 
 interface RolloutLike {

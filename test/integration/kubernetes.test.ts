@@ -1,7 +1,7 @@
 import { ApiextensionsV1Api, PatchStrategy, loadYaml, setHeaderOptions } from "@kubernetes/client-node";
 import type { V1CustomResourceDefinition, V1Node, V1Pod } from "@kubernetes/client-node";
 import { expect } from "chai";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { retryUntil } from "../../lib/clock.ts";
 import { undoBackend } from "../../lib/engine/backends.ts";
@@ -10,20 +10,26 @@ import { NETWORKCHAOS } from "../../lib/faults/kubernetes/network-partition.ts";
 import { NOT_READY_LABEL } from "../../lib/faults/kubernetes/nodes.ts";
 import { APP_LABEL, REGION_LABEL, ZONE_LABEL, isReady, isServing, kube } from "../../lib/clients/kubernetes.ts";
 import type { Kube } from "../../lib/clients/kubernetes.ts";
+import { hostPort } from "../../lib/clients/sessions.ts";
+import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
+import { SESSION_ENV } from "../../lib/k8s/bridge.ts";
 import { clusterDown, clusterUp, writeClusterTarget } from "../../lib/k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../../lib/k8s/fleet.ts";
 import { Fault } from "../../lib/schema/faults.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
 import type { Target } from "../../lib/schema/target.ts";
 import { startTarget } from "../../lib/targets/index.ts";
+import { Redis } from "ioredis";
 import pino from "pino";
 import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { startStack } from "../helpers/stack.ts";
 import { ROOT } from "../helpers/servers.ts";
 
 const NS = DEFAULT_FLEET.namespace;
 const MERGE = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const JSON_PATCH = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+const STRATEGIC = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
 const log = pino({ level: "silent" });
 
 /** Ready, and its replica serves (the bridge's readiness probe said so, not only kwok). */
@@ -400,6 +406,72 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     // hung-replica: freeze went to the pod behind the slot named us-east-1, by exec
     const hung = runs.find((x) => x.record.experiment.name === "hung-replica")?.record;
     expect(hung?.faults[0]?.actions[0]?.description).to.match(/^freeze inference\/inference-us-east-\S+ .*SIGSTOP to the process serving/);
+  });
+
+  it("conversations on kubernetes, their store given in the target file: a pod lost mid-conversation loses nothing; a forced Sentinel failover loses acknowledged turns and fails rpo", async () => {
+    // a session store outside the cluster: a reference stack's three Redis nodes and three Sentinels on loopback
+    await using store = await startStack();
+    const tp = new ToxiproxyApi(store.state.endpoints.toxiproxy);
+    const listen = new Map((await tp.proxies()).map((p) => [p.name, p.listen]));
+    const regions = ["us-east", "us-west", "eu-west"];
+    const sessions = {
+      master: "faultline",
+      sentinels: regions.map((r) => listen.get(`sentinel-${r}`) as string),
+      natMap: Object.fromEntries(regions.map((r) => [listen.get(`redis-${r}-repl`) as string, listen.get(`redis-${r}`) as string])),
+    };
+    const config = { ...sessions, sentinels: sessions.sentinels.map(hostPort), natMap: Object.fromEntries(Object.entries(sessions.natMap).map(([a, b]) => [a, hostPort(b)])), waitReplicas: 1, waitTimeoutMs: 1000, commandTimeoutMs: 1000 };
+    // the target file names it; the Deployments tell their pods (as a real one names its Redis)
+    writeFileSync(targetFile, `${readFileSync(targetFile, "utf8")}sessions: ${JSON.stringify(sessions)}\n`);
+    const deployments = (await k.apps.listNamespacedDeployment({ namespace: NS, labelSelector: `${APP_LABEL}=inference` })).items.map((d) => d.metadata?.name as string);
+    const setEnv = async (value: string | null): Promise<void> => {
+      for (const name of deployments) {
+        await k.apps.patchNamespacedDeployment({ name, namespace: NS, body: { spec: { template: { spec: { containers: [{ name: "replica", env: [value === null ? { name: SESSION_ENV, $patch: "delete" } : { name: SESSION_ENV, value }] }] } } } } }, STRATEGIC);
+      }
+    };
+    const SHIPPED = "test/fixtures/experiments/k8s-conversations.yaml";
+    const runOnce = async (during?: () => Promise<void>): Promise<{ record: RunRecord; stderr: string; code: number | null }> => {
+      const out = tempDir("k8s-sessions");
+      const r = startCli(["run", SHIPPED, "--target", "kubernetes", "--out", out], { FAULTLINE_K8S_DIR: dir });
+      if (during !== undefined) {
+        await waitForJournal(out, "injected", 60_000);
+        await during();
+      }
+      const { code } = await r.exit;
+      const stderr = r.stderr();
+      const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json")));
+      if (d === undefined) throw new Error(`no run: ${stderr.slice(-2000)}`);
+      return { record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord, stderr, code };
+    };
+    try {
+      await setEnv(JSON.stringify(config));
+      await settled();
+      // a pod lost mid-conversation: its conversations go on elsewhere, their state in the store
+      const pass = await runOnce();
+      expect(pass.record.verdict, pass.stderr.slice(-2000)).to.equal("pass");
+      expect(pass.record.sessions?.acknowledged, "turns acknowledged, read back from the given store").to.be.above(1000);
+      expect(pass.record.sessions?.lost).to.equal(0);
+      expect(pass.record.faults[0]?.targets?.[0]).to.match(/^inference\/inference-us-east-/);
+      // an operator's forced failover mid-run (SENTINEL FAILOVER): until Sentinel demotes the old
+      // primary, it keeps taking writes and its other replica keeps acknowledging them (WAIT 1), and
+      // they are gone once it resyncs from the new one. Measured: 192 turns lost over 1.0 s.
+      const fail = await runOnce(async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        const sentinel = new Redis({ ...hostPort(sessions.sentinels[0] as string), lazyConnect: true, maxRetriesPerRequest: 1 });
+        await sentinel.connect();
+        await sentinel.call("SENTINEL", "FAILOVER", "faultline");
+        sentinel.disconnect();
+      });
+      const promoted = fail.record.timeline.filter((e) => e.type === "session.primary");
+      expect(promoted, `the Sentinels' new primary in the timeline ${fail.stderr.slice(-1500)}`).to.have.length(1);
+      expect(fail.record.sessions?.lost, "acknowledged turns lost to the forced failover").to.be.above(0);
+      for (const l of fail.record.sessions?.lostTurns ?? []) expect(l.t, `${l.session} turn ${l.turn}`).to.be.within((promoted[0]?.t ?? 0) - 5000, promoted[0]?.t ?? 0);
+      expect(fail.code).to.equal(1);
+      expect(fail.record.assertions.filter((a) => a.verdict === "fail").map((a) => a.name)).to.deep.equal(["no-acknowledged-turn-lost"]);
+    } finally {
+      writeClusterTarget(dir, [NS]);
+      await setEnv(null);
+      await settled();
+    }
   });
 
   it("after SIGKILL during node-loss, the node stays NotReady until `faultline recover` restores it from the journal", async () => {

@@ -1,7 +1,28 @@
 import { Redis } from "ioredis";
 import { errorMessage } from "../errors.ts";
-import { sessionKey } from "./session-store.ts";
-import type { SessionClientConfig } from "./session-store.ts";
+
+/** What a client of the store is handed (an inference replica's, the supervisor's). */
+export interface SessionClientConfig {
+  master: string;
+  /** the Sentinels' announced addresses, the client's own region's first */
+  sentinels: { host: string; port: number }[];
+  /** announced address (`host:port`) → the client path to that node */
+  natMap: Record<string, { host: string; port: number }>;
+  waitReplicas: number;
+  waitTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+/** The key a session's turns are kept under (a list, one entry per acknowledged turn). */
+export function sessionKey(id: string): string {
+  return `session:{${id}}`;
+}
+
+/** host:port (as a target file writes it) → ioredis' address. */
+export function hostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
+}
 
 /** A turn written: acknowledged (held by `waitReplicas` replicas), or why not. */
 export type TurnWrite = { acked: true; history: number } | { acked: false; why: string };
@@ -40,6 +61,24 @@ export class SessionClient {
       lazyConnect: false,
     });
     this.redis.on("error", () => undefined); // each command reports its own failure
+  }
+
+  /** Once connected to the primary the Sentinels name (commands fail at once before: no offline queue). */
+  async ready(timeoutMs: number): Promise<this> {
+    if (this.redis.status === "ready") return this;
+    let timer: NodeJS.Timeout | undefined;
+    let onReady = (): void => undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        onReady = resolve;
+        this.redis.once("ready", onReady);
+        timer = setTimeout(() => reject(new Error(`no primary for ${this.cfg.master} from the Sentinels ${this.cfg.sentinels.map((s) => `${s.host}:${s.port}`).join(", ")} within ${timeoutMs}ms`)), timeoutMs);
+      });
+      return this;
+    } finally {
+      clearTimeout(timer);
+      this.redis.off("ready", onReady);
+    }
   }
 
   /** Ask the Sentinels again (after a deadline missed: the primary may be gone, or partitioned away). */
