@@ -115,13 +115,12 @@ export class Supervisor {
     // the session store alongside the replicas (they find its primary through the Sentinels once it has one)
     const store = this.sessionLayout === undefined ? undefined : (this.sessions = new SessionTier(this.c, this.sessionLayout, this.dir, this.registry, (e) => this.noteEjection(e, undefined)));
     const storeReady = store?.start((name, command, args) => void this.spawn(name, command, args, { baseMs: 500, maxMs: 5000 }), tp).then(() => process.stderr.write(`${new Date().toISOString()} session store ready (${Date.now() - this.startedAt}ms since start)\n`));
-    storeReady?.catch(() => undefined); // awaited below, after the replicas: no unhandled rejection meanwhile
+    storeReady?.catch(() => undefined); // awaited below, once the gateway is up: no unhandled rejection meanwhile
     if (where.kubernetes === undefined) {
       for (const s of this.slots) this.startReplica(s);
       // Replicas ready before the gateway's first checks: servers start DOWN and would wait `rise` checks.
       await Promise.all(this.slots.map((s) => this.waitFor(`replica ${s.name}`, http(s.port, "/readyz"))));
     }
-    await storeReady;
     const lua = join(HERE, "gateway-latency.lua");
     const gatewayHosts = { bind: where.bindHost, toxiproxy: where.toxiproxy?.host ?? "127.0.0.1", disabled: where.kubernetes !== undefined };
     writeFileSync(this.path("haproxy.cfg"), haproxyConfig(slotted, this.ports, this.slots, this.socket, lua, gatewayHosts));
@@ -136,6 +135,7 @@ export class Supervisor {
     await this.waitFor("gateway (a replica answers through haproxy and toxiproxy)", http(this.ports.gateway, "/readyz"), haproxy);
     // Replicas load while HAProxy's first checks run: ready means every server is UP, else the split is off.
     await this.waitFor("every gateway server UP", async () => [...(await this.serverStates()).values()].every((st) => st === "UP" || st === "MAINT"), haproxy);
+    await storeReady; // its primary and replicas found meanwhile, HAProxy's first checks not kept waiting
     await this.waitFor("alertmanager", http(this.ports.alertmanager, "/-/ready"), alertmanager);
     await this.waitFor("prometheus", http(this.ports.prometheus, "/-/ready"), prometheus);
     this.ejector = new OutlierEjector(this.haproxy, "inference", this.c.gateway.outlier, this.slots, (e, why) => this.noteEjection(e, why), (server) => this.keeper?.weightOf(server));

@@ -3,9 +3,12 @@
  * and the time scale the both-ways test runs it at (its healthy run too). test/integration/experiments.test.ts proves each case once (and measures from the raw data
  * that the stack really misbehaved); bench/verdicts.ts repeats them to count.
  */
-export const MISCONFIGURED: Record<string, { catches: string; why: string; args: string[]; timeScale: string }> = {
+export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: string[]; why: string; args: string[]; timeScale: string }> = {
   "region-partition": {
     catches: "us-east-failover-under-30s",
+    // RegionDown reads the gateway's view: 15 s health checks (3 to fall) do not see the region
+    // down within the alert's 30 s either (the outage lasts 35 s: the whole limit is watched)
+    alsoCatches: ["us-east-down-alert"],
     why: "detection slowed, circuit breaking off",
     // full length: a 15 s health check needs the whole fault to show that failover never completes
     timeScale: "1",
@@ -44,7 +47,7 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
     catches: "p99-while-surging",
     why: "load shedding off: the replicas' queues grow without bound",
     timeScale: "0.75",
-    // a 30 s baseline holds a 15 s TrafficAnomaly window and the 10 s rate window before it
+    // the warm-up and a 22.5 s baseline (30 s × 0.75) hold a 15 s TrafficAnomaly window and the 10 s rate window before it
     args: ["--stack-set", "alerts.trafficAnomalyWindowSeconds=15", "--stack-set", "replica.shedding=false"],
   },
   "gpu-oom": { catches: "early-warning-us-east-1", why: "GPUMemoryHigh past 100 %", timeScale: "0.75", args: ["--stack-set", "alerts.gpuMemoryPct=101"] },
@@ -59,6 +62,12 @@ export const MISCONFIGURED: Record<string, { catches: string; why: string; args:
   // full length: SessionReplicationLag waits 10 s once the lag passes 1 s, and the fault is 20 s
   "replication-lag": { catches: "us-east-replication-lag-alert", why: "SessionReplicationLag at 30 s, past any lag this fault makes", timeScale: "1", args: ["--stack-set", "alerts.replicationLagSeconds=30"] },
 };
+
+/** The assertions a misconfigured run of `experiment` must fail, and no other. */
+export function caughtBy(experiment: string): string[] {
+  const m = MISCONFIGURED[experiment];
+  return m === undefined ? [] : [m.catches, ...(m.alsoCatches ?? [])].sort();
+}
 
 /** What a healthy run of an experiment needs besides the time scale (the rollout's analysis fits a scaled run). */
 export const HEALTHY_ARGS: Record<string, string[]> = {

@@ -61,7 +61,8 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   });
 
   it("fails on rto (and only that) when Sentinel cannot reach quorum (session.quorum=4 of 3 Sentinels)", async () => {
-    const { code, record, out } = await run([...HALF, "--stack-set", "session.quorum=4"]);
+    // at three quarters: the partition (25 s as shipped) must outlast the 15 s limit, or it cannot tell
+    const { code, record, out } = await run(["--time-scale", "0.75", "--stack-set", "session.quorum=4"]);
     const p = partition(record);
     // measured first: no failover, and not one turn acknowledged for the partition's last 5 s
     expect(record.timeline.some((e) => e.type === "session.primary"), out.slice(-1500)).to.equal(false);
