@@ -96,11 +96,14 @@ export function judgeRto(a: z.infer<typeof RtoAssertion>, record: RunRecord): As
   const evidence = judged.slice(0, 120).map((s) => ({ at: `+${secs(s.t - t0)}`, writes: s.writes, acked: s.acked }));
   const w = { start: t0, end };
   if (judged.length === 0) return missing(base, w, `no turn was sent while ${a.fault} held`);
+  // the writes rejected while no primary could take them (or no replica confirm them in time)
+  const sent = judged.reduce((n, s) => n + s.writes, 0);
+  const refused = `; while it held ${sent - judged.reduce((n, s) => n + s.acked, 0)} of ${sent} turns were refused (not acknowledged)`;
   // still failing in the fault's last judged second: writes never came back while it held
   if (last !== undefined && last === judged.at(-1)) {
     const held = end - t0;
     const verdict = a.within > held ? "inconclusive" : "fail";
-    return { ...base, verdict, measured: null, limit: a.within, unit: "ms", window: w, message: `session writes did not succeed again while ${a.fault} held (${secs(held)}): ${verdict === "fail" ? `RTO over ${secs(a.within)}` : `the fault ended before the limit of ${secs(a.within)}, so whether it would have been met is unknown`}; in its last second ${last.acked} of ${last.writes} turns were acknowledged`, evidence };
+    return { ...base, verdict, measured: null, limit: a.within, unit: "ms", window: w, message: `session writes did not succeed again while ${a.fault} held (${secs(held)}): ${verdict === "fail" ? `RTO over ${secs(a.within)}` : `the fault ended before the limit of ${secs(a.within)}, so whether it would have been met is unknown`}; in its last second ${last.acked} of ${last.writes} turns were acknowledged${refused}`, evidence };
   }
   const rto = last === undefined ? 0 : last.t + 1000 - t0;
   return {
@@ -110,7 +113,7 @@ export function judgeRto(a: z.infer<typeof RtoAssertion>, record: RunRecord): As
     limit: a.within,
     unit: "ms",
     window: w,
-    message: last === undefined ? `session writes never fell below ${(a.minSuccess * 100).toFixed(0)}% acknowledged while ${a.fault} held: RTO 0s` : `session writes succeeded again ${secs(rto)} after ${a.fault} took effect (limit ${secs(a.within)}): the last second below ${(a.minSuccess * 100).toFixed(0)}% acknowledged began at +${secs(last.t - t0)} (${last.acked} of ${last.writes})`,
+    message: last === undefined ? `session writes never fell below ${(a.minSuccess * 100).toFixed(0)}% acknowledged while ${a.fault} held: RTO 0s${refused}` : `session writes succeeded again ${secs(rto)} after ${a.fault} took effect (limit ${secs(a.within)}): the last second below ${(a.minSuccess * 100).toFixed(0)}% acknowledged began at +${secs(last.t - t0)} (${last.acked} of ${last.writes})${refused}`,
     evidence,
   };
 }

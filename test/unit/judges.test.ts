@@ -426,6 +426,10 @@ describe("session judges: the audit, rpo and rto", () => {
   it("rto: writes back 7 s into the fault pass a 15 s limit; back only with the heal fail it, or say inconclusive when the fault was shorter than the limit", () => {
     const back = judgeRto({ kind: "rto", name: "x", fault: "f", within: 15_000, minSuccess: 0.95 }, withTurns(7));
     expect(back).to.include({ verdict: "pass", measured: 7000 });
+    // the writes refused while the fault held: the 7 s with none acknowledged, of its 30 s
+    const sentIn = (r: RunRecord, from: number, to: number): number => (r.series.load?.buckets ?? []).filter((b) => b.t >= T0 + from * 1000 && b.t < T0 + to * 1000).reduce((n, b) => n + b.sent, 0);
+    const turns = withTurns(7);
+    expect(back.message).to.include(`while it held ${sentIn(turns, 10, 17)} of ${sentIn(turns, 10, 40)} turns were refused (not acknowledged)`);
     expect(judgeRto({ kind: "rto", name: "x", fault: "f", within: 5000, minSuccess: 0.95 }, withTurns(7)).verdict).to.equal("fail");
     const never = judgeRto({ kind: "rto", name: "x", fault: "f", within: 15_000, minSuccess: 0.95 }, withTurns(30));
     expect(never.verdict).to.equal("fail");
