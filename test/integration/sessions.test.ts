@@ -97,11 +97,12 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
       const slaves = await promQuery(state, 'redis_connected_slaves{node="redis-us-east"}');
       expect(Number(slaves[0]?.value[1])).to.equal(2);
       const out = tempDir("sessions-kill");
-      const r = startCli(["run", SHIPPED, "--target", join(dir, "target.yaml"), "--out", out, "--time-scale", "0.3"]);
+      const r = startCli(["run", SHIPPED, "--target", join(dir, "target.yaml"), "--out", out, "--time-scale", "0.6"]);
       await waitForJournal(out, "injected", 60_000);
       const tp = new ToxiproxyApi(state.endpoints.toxiproxy);
       const store = async (): Promise<{ primary: string | null; nodes: { name: string; role: string }[] }> => ((await (await fetch(`${state.endpoints.control}/sessions/state`)).json()) as { store: { primary: string | null; nodes: { name: string; role: string }[] } }).store;
       await waitFor(async () => (await tp.findToxics("faultline.")).some((t) => t.proxy === "redis-us-east"), 30_000);
+      // (at 0.6 the partition holds 15 s, past the 6–9 s Sentinel takes to promote: the kill lands inside it)
       // killed once Sentinel has promoted a replica: us-east's node still believes it is the primary behind the partition
       await waitFor(async () => ((await store()).primary ?? "redis-us-east") !== "redis-us-east", 30_000);
       const promoted = (await store()).primary;
