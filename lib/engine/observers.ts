@@ -96,16 +96,19 @@ function controlReader(control: string): StoreReader {
   };
 }
 
+/** A client of the store the target file names, connected on the first read (a run without conversations never connects). */
 function storeReader(s: NonNullable<Target["sessions"]>): StoreReader {
-  const client = new SessionClient({
-    master: s.master,
-    sentinels: s.sentinels.map(hostPort),
-    natMap: Object.fromEntries(Object.entries(s.natMap).map(([from, to]) => [from, hostPort(to)])),
-    waitReplicas: 0,
-    waitTimeoutMs: 0,
-    commandTimeoutMs: 2000,
-  });
-  return { read: async (ids) => (await client.ready(10_000)).read(ids), close: () => client.close() };
+  let client: SessionClient | undefined;
+  const open = (): SessionClient =>
+    (client ??= new SessionClient({
+      master: s.master,
+      sentinels: s.sentinels.map(hostPort),
+      natMap: Object.fromEntries(Object.entries(s.natMap).map(([from, to]) => [from, hostPort(to)])),
+      waitReplicas: 0,
+      waitTimeoutMs: 0,
+      commandTimeoutMs: 2000,
+    }));
+  return { read: async (ids) => (await open().ready(10_000)).read(ids), close: () => client?.close() };
 }
 
 /**

@@ -11,6 +11,7 @@ import { OOM_EXIT_CODE } from "../stack/replica.ts";
 import type { Kube } from "../clients/kubernetes.ts";
 import { REGION_LABEL, SERVING_CONDITION, ZONE_LABEL, follow, isReady, selectorString } from "../clients/kubernetes.ts";
 import type { SessionClientConfig } from "../clients/sessions.ts";
+import { errorMessage } from "../errors.ts";
 
 const REPLICA_MAIN = fileURLToPath(new URL("../stack/replica-main.ts", import.meta.url));
 export const POD_PORT = 8000;
@@ -231,7 +232,7 @@ function parseSession(text: string | undefined, warn: (why: string) => void): Se
     if (typeof c.master !== "string" || !Array.isArray(c.sentinels) || c.sentinels.length === 0) throw new Error("expected {master, sentinels: [{host, port}], …}");
     return { natMap: {}, waitReplicas: 1, waitTimeoutMs: 1000, commandTimeoutMs: 1000, ...c } as SessionClientConfig;
   } catch (err) {
-    warn(err instanceof Error ? err.message : String(err));
+    warn(errorMessage(err));
     return undefined;
   }
 }
