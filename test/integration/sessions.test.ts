@@ -43,8 +43,11 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     expect(promoted?.data?.server).to.be.oneOf(["redis-us-west", "redis-eu-west"]);
     const p = partition(record);
     expect(promoted?.t).to.be.within(p.injectedAt, p.revertedAt);
-    // from the clients' own counts: the last 5 s of the partition, turns were acknowledged again
-    const late = acked(record, p.revertedAt - 5000, p.revertedAt);
+    // from the clients' own counts: from a second after the promotion to the heal, turns were acknowledged
+    // again (the clients re-resolve the primary within that second: measured a 0.3 s dip at +8.0 s, promoted at +8.4 s)
+    const from = (promoted?.t ?? p.revertedAt) + 1000;
+    expect(p.revertedAt - from, "time left between promotion and heal").to.be.at.least(2000);
+    const late = acked(record, from, p.revertedAt);
     expect(late.acked / late.writes, `${late.acked} of ${late.writes}`).to.be.above(0.95);
   });
 
