@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import type { StackConfig } from "./config.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
 import type { SessionLayout } from "./session-store.ts";
+import { DCGM_PATH } from "./replica-metrics.ts";
 
 const ERROR_RATIO = (w: number): string =>
   `sum(rate(haproxy_frontend_http_responses_total{proxy="gateway",code="5xx"}[${w}s])) / clamp_min(sum(rate(haproxy_frontend_http_responses_total{proxy="gateway"}[${w}s])), 1e-9)`;
@@ -57,7 +58,7 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             `requests per second grew more than ${a.trafficAnomalyGrowthPct}% over the ${a.trafficAnomalyWindowSeconds}s before: treated as an attack`,
             "0s",
           ),
-          rule("QueueDepthHigh", `sum(inference_queue_depth) > ${a.queueDepth}`, "warning", `more than ${a.queueDepth} requests waiting for a batch slot across the fleet`),
+          rule("QueueDepthHigh", `sum(vllm:num_requests_waiting) > ${a.queueDepth}`, "warning", `more than ${a.queueDepth} requests waiting for a batch slot across the fleet`),
           rule(
             "RegionDown",
             `sum by (region) (label_replace(haproxy_server_status{proxy="inference",state="UP"}, "region", "$1", "server", "(.+)-[0-9]+")) == 0`,
@@ -104,11 +105,16 @@ export const POD_TARGETS_FILE = "pod-targets.json";
  * (Debian's Prometheus is built without Kubernetes discovery; file discovery picks changes up at once).
  */
 function replicaJobs(replicas: readonly ReplicaSlot[], dir: string, k: PodDiscovery | undefined): unknown[] {
+  // each replica's engine metrics, and its GPU's DCGM exporter fields on their own path (a job of their own, as a DaemonSet's would be)
+  const both = (targets: Record<string, unknown>): unknown[] => [
+    { job_name: "replicas", ...targets },
+    { job_name: "dcgm", metrics_path: DCGM_PATH, ...targets },
+  ];
   if (k === undefined) {
-    return [{ job_name: "replicas", static_configs: replicas.map((r) => ({ targets: [`127.0.0.1:${r.port}`], labels: { replica: r.name, region: r.region, zone: r.zone } })) }];
+    return both({ static_configs: replicas.map((r) => ({ targets: [`127.0.0.1:${r.port}`], labels: { replica: r.name, region: r.region, zone: r.zone } })) });
   }
   return [
-    { job_name: "replicas", file_sd_configs: [{ files: [join(dir, POD_TARGETS_FILE)], refresh_interval: "5s" }] },
+    ...both({ file_sd_configs: [{ files: [join(dir, POD_TARGETS_FILE)], refresh_interval: "5s" }] }),
     ...(k.scrape ?? []).map((s) => ({ job_name: s.job, static_configs: [{ targets: [s.target] }] })),
   ];
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { Batcher, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
 import type { Regression, StackConfig } from "./config.ts";
 import { readJsonBody } from "./http.ts";
-import { ReplicaMetrics } from "./replica-metrics.ts";
+import { DCGM_PATH, ReplicaMetrics } from "./replica-metrics.ts";
 import { SessionClient } from "../clients/sessions.ts";
 import type { SessionClientConfig } from "../clients/sessions.ts";
 
@@ -104,6 +104,7 @@ export class Replica {
     if (url === "/readyz") return this.plain(res, this.ready && !this.draining && !this.crashing ? 200 : 503, this.ready ? "ready" : "loading");
     if (url === "/healthz") return this.plain(res, this.crashing ? 503 : 200, "ok");
     if (url === "/metrics") return void this.metrics(res);
+    if (url === DCGM_PATH) return void this.gpuMetrics(res);
     if (url === "/v1/models") return this.json(res, 200, { object: "list", data: [{ id: this.o.replica.model, object: "model", owned_by: "faultline" }] });
     if (url === "/admin/state") return this.json(res, 200, this.state());
     if (req.method === "POST" && url.startsWith("/admin/")) {
@@ -198,7 +199,10 @@ export class Replica {
       this.metricsOf.sessionWrite(true);
       res.setHeader(ACK_HEADER, String(turnOf.turn));
     }
-    const promptTokens = Math.max(1, Math.ceil(promptChars(chat ? body.messages : body.prompt) / 4));
+    const input = chat ? body.messages : body.prompt;
+    const promptTokens = Math.max(1, Math.ceil(promptChars(input) / 4));
+    // a conversation's earlier turns were this replica's prompt before: vLLM finds them in its prefix cache
+    const cachedTokens = Math.min(promptTokens - 1, Math.ceil(prefixChars(input) / 4));
     const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
     const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
     this.shape.promptTokens += (promptTokens - this.shape.promptTokens) / 100;
@@ -241,7 +245,7 @@ export class Replica {
       await sleep(tokenizeMs + ttftMs + decodeMs + postMs);
       this.release(job, true);
       if (closed) return;
-      this.metricsOf.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, t0 + tokenizeMs + ttftMs);
+      this.metricsOf.finished({ version, t0, tokenizeMs, prefillMs: ttftMs, decodeMs, postMs, firstTokenAt: t0 + tokenizeMs + ttftMs, promptTokens, cachedTokens, outputTokens: maxTokens, streamed: false });
       this.metricsOf.count(version, 200);
       const text = "tok ".repeat(maxTokens).trimEnd();
       const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
@@ -252,22 +256,30 @@ export class Replica {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     await sleep(tokenizeMs + ttftMs);
     const firstTokenAt = performance.now();
+    let last = firstTokenAt;
+    let sent = 0;
     for (let i = 0; i < maxTokens && !closed; i++) {
-      if (i > 0) await sleep(stepMs(r, this.batcher.inflight, f));
+      if (i > 0) {
+        await sleep(stepMs(r, this.batcher.inflight, f));
+        const now = performance.now();
+        this.metricsOf.interToken((now - last) / 1000);
+        last = now;
+      }
       const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
       res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`);
+      sent++;
     }
     if (closed) {
       // the client left mid-stream: no more steps for it, its slot and KV cache free now
       this.release(job, true);
-      this.metricsOf.aborted();
+      this.metricsOf.aborted(promptTokens, sent);
       return;
     }
     await sleep(postMs);
     this.release(job, true);
     if (closed) return;
     res.end("data: [DONE]\n\n");
-    this.metricsOf.observe(version, t0, tokenizeMs, ttftMs, decodeMs, postMs, firstTokenAt);
+    this.metricsOf.finished({ version, t0, tokenizeMs, prefillMs: ttftMs, decodeMs: last - firstTokenAt, postMs, firstTokenAt, promptTokens, cachedTokens, outputTokens: maxTokens, streamed: true });
     this.metricsOf.count(version, 200);
   }
 
@@ -280,8 +292,15 @@ export class Replica {
   private async metrics(res: ServerResponse): Promise<void> {
     const r = this.o.replica;
     const kvCapacity = r.gpuMemoryMiB - r.weightsMiB;
-    const text = await this.metricsOf.render({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.batcher.inflight, maxBatch: r.maxBatch, queued: this.batcher.queued, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0, capacityRps: capacityPerSecond(r, this.shape.promptTokens, this.shape.maxTokens) });
+    const text = await this.metricsOf.render({ inflight: this.batcher.inflight, maxBatch: r.maxBatch, queued: this.batcher.queued, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0, capacityRps: capacityPerSecond(r, this.shape.promptTokens, this.shape.maxTokens) });
     res.setHeader("content-type", this.metricsOf.contentType);
+    res.end(text);
+  }
+
+  private async gpuMetrics(res: ServerResponse): Promise<void> {
+    const r = this.o.replica;
+    const text = await this.metricsOf.renderGpu({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.batcher.inflight, maxBatch: r.maxBatch });
+    res.setHeader("content-type", this.metricsOf.gpu.contentType);
     res.end(text);
   }
 
@@ -316,6 +335,11 @@ function promptChars(input: unknown): number {
     n += typeof c === "string" ? c.length : 16;
   }
   return n;
+}
+
+/** Characters of a conversation's earlier messages: every message but the last (the new turn). */
+function prefixChars(input: unknown): number {
+  return Array.isArray(input) && input.length > 1 ? promptChars(input.slice(0, -1)) : 0;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -6,7 +6,8 @@ import { retryUntil } from "../../lib/clock.ts";
 import { loadOne } from "../../lib/loader/documents.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
-import { groupMembers } from "../helpers/stack.ts";
+import { groupMembers, promQuery } from "../helpers/stack.ts";
+import type { StackState } from "../../lib/stack/placement.ts";
 
 describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, Prometheus, Alertmanager)", function () {
   this.timeout(90_000);
@@ -62,15 +63,18 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
   });
 
   it("Prometheus reports every scrape target up, and loaded as many alert rules as the config generates", async () => {
-    const state = JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as { endpoints: { prometheus: string } };
+    const state = JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as StackState;
     const targets = await retryUntil(
       async () => ((await (await fetch(`${state.endpoints.prometheus}/api/v1/targets`)).json()) as { data: { activeTargets: { health: string; scrapeUrl: string }[] } }).data.activeTargets,
       (ts) => ts.length > 0 && ts.every((t) => t.health === "up"),
       ({ value }) => new Error(`targets not all up: ${JSON.stringify(value?.filter((t) => t.health !== "up"))}`),
       { timeoutMs: 10_000, intervalMs: 250 },
     );
-    // nine replicas, six of the stack's own, three Redis nodes through redis_exporter
-    expect(targets).to.have.length(9 + 6 + 3);
+    // nine replicas (their engine metrics and their GPU's DCGM fields), six of the stack's own, three Redis nodes through redis_exporter
+    expect(targets).to.have.length(9 * 2 + 6 + 3);
+    // the rules read vLLM's and the DCGM exporter's names: Prometheus holds them from every replica, each from its job
+    const byJob = (await promQuery(state, `count by (job, __name__) ({__name__=~"vllm:num_requests_waiting|vllm:kv_cache_usage_perc|DCGM_FI_DEV_FB_USED|DCGM_FI_DEV_XID_ERRORS"})`)).map((x) => `${x.metric.job} ${x.metric.__name__} ${x.value[1]}`);
+    expect(byJob.sort()).to.deep.equal(["dcgm DCGM_FI_DEV_FB_USED 9", "dcgm DCGM_FI_DEV_XID_ERRORS 9", "replicas vllm:kv_cache_usage_perc 9", "replicas vllm:num_requests_waiting 9"]);
     const rulesFile = parse(readFileSync(join(dir, "rules.yml"), "utf8")) as { groups: { rules: unknown[] }[] };
     const want = rulesFile.groups.reduce((n, g) => n + g.rules.length, 0);
     const rules = (await (await fetch(`${state.endpoints.prometheus}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
