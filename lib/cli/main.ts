@@ -11,6 +11,7 @@ import { print } from "./options.ts";
 import { addRecordCommands } from "./record-commands.ts";
 import { addRunCommands } from "./run-commands.ts";
 import { addStackCommands } from "./stack-commands.ts";
+import { addRulesCommands } from "./rules-commands.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -50,6 +51,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
       setExit(ExitCode.pass);
     });
   addStackCommands(program, setExit);
+  addRulesCommands(program, setExit);
   addK8sCommands(program, setExit);
   addGameDayCommand(program, setExit);
   addLoadCommands(program, setExit);

@@ -4,6 +4,8 @@ import type { StackConfig } from "./config.ts";
 import type { Ports, ReplicaSlot } from "./topology.ts";
 import type { SessionLayout } from "./session-store.ts";
 import { DCGM_PATH } from "./replica-metrics.ts";
+import { engineRules } from "./alert-pack.ts";
+import type { RuleMaker } from "./alert-pack.ts";
 
 const ERROR_RATIO = (w: number): string =>
   `sum(rate(haproxy_frontend_http_responses_total{proxy="gateway",code="5xx"}[${w}s])) / clamp_min(sum(rate(haproxy_frontend_http_responses_total{proxy="gateway"}[${w}s])), 1e-9)`;
@@ -19,11 +21,11 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
   // TrafficAnomaly's window, sampled every `step` seconds, just before the current rate's own
   const step = Math.max(1, Math.round(w / 5));
   const before = `${GATEWAY_RPS(w)}[${a.trafficAnomalyWindowSeconds}s:${step}s] offset ${w}s`;
-  const rule = (alert: string, expr: string, severity: string, summary: string, forOverride?: string) => ({
+  const rule: RuleMaker = (alert, expr, severity, summary, forOverride, labels) => ({
     alert,
     expr,
     for: forOverride ?? forS,
-    labels: { severity, source: "faultline-stack" },
+    labels: { severity, source: "faultline-stack", ...labels },
     annotations: { summary },
   });
   return {
@@ -40,13 +42,6 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             "warning",
             `gateway p99 above ${a.p99LatencyMs}ms`,
           ),
-          rule(
-            "GPUMemoryHigh",
-            `DCGM_FI_DEV_FB_USED / (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE) * 100 > ${a.gpuMemoryPct}`,
-            "warning",
-            `GPU memory above ${a.gpuMemoryPct}%`,
-            "0s",
-          ),
           rule("GPUOutOfMemory", `increase(stack_replica_oom_kills_total[1m]) > 0`, "critical", "a replica ran out of GPU memory and was killed", "0s"),
           rule(
             "TrafficAnomaly",
@@ -58,7 +53,8 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
             `requests per second grew more than ${a.trafficAnomalyGrowthPct}% over the ${a.trafficAnomalyWindowSeconds}s before: treated as an attack`,
             "0s",
           ),
-          rule("QueueDepthHigh", `sum(vllm:num_requests_waiting) > ${a.queueDepth}`, "warning", `more than ${a.queueDepth} requests waiting for a batch slot across the fleet`),
+          // the engine's and the GPU's: the same rules `faultline rules export --engine vllm` writes
+          ...engineRules(c, "faultline", rule).rules,
           rule(
             "RegionDown",
             `sum by (region) (label_replace(haproxy_server_status{proxy="inference",state="UP"}, "region", "$1", "server", "(.+)-[0-9]+")) == 0`,

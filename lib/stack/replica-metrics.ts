@@ -118,6 +118,8 @@ export class ReplicaMetrics {
     this.dcgm = { gpu: "0", UUID: `GPU-${hex}-0000-4000-8000-${hex}0000`, pci_bus_id: "00000000:00:00.0", device: "nvidia0", modelName: "NVIDIA H100 80GB HBM3", Hostname: host };
     this.dcgmSeries.xid.set(this.dcgm, 0);
     this.m.info.set({ model, version }, 1);
+    for (const stage of ["tokenization", "inference", "postprocessing"]) this.m.stage.zero({ stage });
+    for (const result of ["acked", "failed"]) this.m.sessionWrites.inc({ result }, 0);
     this.stages = { tok: this.m.stage.labels("tokenization"), inf: this.m.stage.labels("inference"), post: this.m.stage.labels("postprocessing") };
   }
 

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { StackConfig } from "../../lib/stack/config.ts";
 import { Replica } from "../../lib/stack/replica.ts";
 import { DCGM_PATH } from "../../lib/stack/replica-metrics.ts";
+import { RETIRED } from "../../lib/stack/alert-pack.ts";
 import { ROOT, freePort } from "../helpers/servers.ts";
 
 interface Upstream {
   labels: string[];
   metrics: { name: string; type: string; help: string; extraLabels?: string[] }[];
-  retired?: { name: string; use: string }[];
 }
 const UPSTREAM = JSON.parse(readFileSync(join(ROOT, "test/fixtures/upstream/inference-metrics.json"), "utf8")) as { vllm: Upstream; dcgm: Upstream };
 
@@ -89,7 +89,7 @@ describe("the replica's vLLM and DCGM metrics, against upstream's names", functi
       const want = [...source.labels, ...(m.extraLabels ?? [])].sort();
       for (const s of f?.samples ?? []) expect(Object.keys(s.labels).filter((l) => l !== "le").sort(), `${s.name} labels`).to.deep.equal(want);
     }
-    for (const r of source.retired ?? []) expect(families().has(r.name), `${r.name} is retired upstream (use ${r.use})`).to.equal(false);
+    for (const [name, r] of Object.entries(RETIRED)) expect(families().has(name), `${name} is retired upstream (use ${r.use})`).to.equal(false);
   };
 
   it("every vLLM name the upstream list holds, with its type, labels and help text; none of the retired names", check(UPSTREAM.vllm, () => engine));

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { retryUntil } from "../../lib/clock.ts";
@@ -80,7 +81,43 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
     const rules = (await (await fetch(`${state.endpoints.prometheus}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string }[] }[] } };
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).to.have.length(want);
-    expect(new Set(names)).to.deep.equal(new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly", "SessionWritesFailing", "SessionReplicationLag"]));
+    expect(new Set(names)).to.deep.equal(
+      new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly", "SessionWritesFailing", "SessionReplicationLag"].concat(["KVCacheUsageHigh", "StageLatencyBudget", "GPUUtilizationHigh", "GPUTemperatureHigh", "GPUXidError"])),
+    );
+  });
+
+  it("rules check: every shipped rule reads series the running stack has; a rule on vllm:gpu_cache_usage_perc is named and the exit is non-zero", async () => {
+    const state = JSON.parse(readFileSync(join(dir, "stack.json"), "utf8")) as StackState;
+    const ok = await runCli(["rules", "check", join(dir, "rules.yml"), "--prometheus", state.endpoints.prometheus, "--json"]);
+    expect(ok.code, ok.stdout + ok.stderr).to.equal(0);
+    const report = JSON.parse(ok.stdout) as { rules: { rule: string; canFire: boolean }[]; neverFire: string[] };
+    expect(report.rules.length).to.be.at.least(18);
+    expect(report.neverFire).to.deep.equal([]);
+    const mine = join(tempDir("rules"), "team.yml");
+    writeFileSync(mine, "groups:\n  - name: team\n    rules:\n      - alert: KVCacheFull\n        expr: max(vllm:gpu_cache_usage_perc) > 0.95\n      - alert: QueueDeep\n        expr: sum(vllm:num_requests_waiting) > 100\n");
+    const bad = await runCli(["rules", "check", mine, "--prometheus", state.endpoints.prometheus]);
+    expect(bad.code, bad.stdout + bad.stderr).to.equal(1);
+    expect(bad.stdout).to.match(/✗ team\/KVCacheFull can never fire: vllm:gpu_cache_usage_perc matches no series .* use vllm:kv_cache_usage_perc/);
+    expect(bad.stdout).to.match(/✓ team\/QueueDeep/);
+    expect(bad.stdout).to.match(/1 of 2 rules can never fire: KVCacheFull/);
+  });
+
+  it("rules export writes a pack for each engine that promtool accepts, naming what the engine does not export", async () => {
+    const out = tempDir("packs");
+    for (const engine of ["vllm", "sglang", "tgi", "triton"]) {
+      const file = join(out, `${engine}.yml`);
+      const r = await runCli(["rules", "export", "--engine", engine, "--out", file]);
+      expect(r.code, r.stderr).to.equal(0);
+      const check = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+      expect(check.status, `${engine}: ${check.stdout}${check.stderr}`).to.equal(0);
+      const text = readFileSync(file, "utf8");
+      expect(text).to.match(/alert: GPUXidError/);
+      if (engine === "tgi") expect(text).to.match(/# not written: KVCacheUsageHigh: tgi exports no such metric/);
+    }
+    expect(readFileSync(join(out, "vllm.yml"), "utf8")).to.match(/vllm:kv_cache_usage_perc/).and.not.match(/gpu_cache_usage_perc/);
+    const wrong = await runCli(["rules", "export", "--engine", "llama.cpp"]);
+    expect(wrong.code).to.equal(2);
+    expect(wrong.stderr).to.match(/expected one of vllm, sglang, tgi, triton/);
   });
 
   it("a second stack up in the same folder is refused", async () => {
