@@ -11,6 +11,7 @@ import { podKill } from "./kubernetes/pod-kill.ts";
 import { badRollout as k8sBadRollout, rollout as k8sRollout } from "./kubernetes/rollout.ts";
 import { stackBackend } from "./stack/backend.ts";
 import { gpuOom as stackGpuOom } from "./stack/gpu-oom.ts";
+import { gpuXid } from "./stack/gpu-xid.ts";
 import { nodeLoss as stackNodeLoss } from "./stack/node-loss.ts";
 import { freeze } from "./stack/freeze.ts";
 import { freeze as k8sFreeze } from "./kubernetes/freeze.ts";
@@ -46,6 +47,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "process-kill": { stack: processKill },
   freeze: { stack: freeze, kubernetes: k8sFreeze },
   "gpu-oom": { stack: stackGpuOom, kubernetes: k8sGpuOom },
+  "gpu-xid": { stack: gpuXid },
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },
   surge: { load: surge },

@@ -49,11 +49,14 @@ const before: Check = ({ a, hit, t0, desc }, record) => {
   return { evidence: other ?? `${a.before} never fired` };
 };
 
-/** Delivered: Alertmanager's webhook notification reached the run. */
+/** Delivered: Alertmanager's webhook notification reached the run (through `receiver`, when one is required). */
 const delivered: Check = ({ a, t0, w, desc, hit }, record) => {
-  const d = events(record, "alert.delivered").find((e) => e.t >= t0 && matches(e, a.alert, a.labels, a.severity));
-  if (d === undefined || d.t > w.end + 30_000) return { fail: `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s but no webhook notification arrived` };
-  return { evidence: d };
+  const all = events(record, "alert.delivered").filter((e) => e.t >= t0 && e.t <= w.end + 30_000 && matches(e, a.alert, a.labels, a.severity));
+  const d = all.find((e) => a.receiver === undefined || e.data?.receiver === a.receiver);
+  if (d !== undefined) return { evidence: d };
+  if (all.length === 0) return { fail: `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s but no webhook notification arrived` };
+  const got = [...new Set(all.map((e) => String(e.data?.receiver ?? "an unnamed receiver")))].join(", ");
+  return { fail: `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s and was routed to ${got}, not ${a.receiver}`, evidence: all.slice(0, 5) };
 };
 
 /** Resolved within `resolvesWithin` of the fault's revert. */
@@ -92,7 +95,8 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const firedIn = (hit.t - t0) / 1000;
   const ctx: AlertContext = { a, base, desc, fault, t0, w, hit };
   const evidence: unknown[] = [hit];
-  const checks = [...(a.before !== undefined ? [before] : []), ...(a.delivered ? [delivered] : []), ...(a.resolvesWithin !== undefined ? [resolves] : [])];
+  const mustDeliver = a.delivered || a.receiver !== undefined;
+  const checks = [...(a.before !== undefined ? [before] : []), ...(mustDeliver ? [delivered] : []), ...(a.resolvesWithin !== undefined ? [resolves] : [])];
   for (const check of checks) {
     const r = check(ctx, record);
     if ("fail" in r) return r.result !== undefined ? { ...r.result, evidence: r.result.evidence.length ? r.result.evidence : evidence } : at(firedIn, r.fail, r.evidence ?? evidence);
@@ -105,7 +109,7 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
     limit: a.within / 1000,
     unit: "s",
     window: w,
-    message: `${desc} fired ${firedIn.toFixed(1)}s after ${fault ? `fault ${fault.name}` : "the start"}${a.delivered ? ", delivered" : ""}${a.resolvesWithin !== undefined ? ", resolved in time" : ""}`,
+    message: `${desc} fired ${firedIn.toFixed(1)}s after ${fault ? `fault ${fault.name}` : "the start"}${mustDeliver ? `, delivered${a.receiver !== undefined ? ` to ${a.receiver}` : ""}` : ""}${a.resolvesWithin !== undefined ? ", resolved in time" : ""}`,
     evidence,
   };
 }

@@ -4,6 +4,9 @@ import type { RegionSample, StackSample } from "../schema/run-record.ts";
 
 type Field = Exclude<keyof StackSample, "t" | "regions">;
 
+/** One of the seed's stages, p99 across the replicas over 3 s, ms. */
+const stageP99 = (stage: string): string => `1000 * histogram_quantile(0.99, sum by (le) (rate(inference_stage_duration_seconds_bucket{stage="${stage}"}[3s])))`;
+
 /**
  * Where the stack's time went, as PromQL over what the reference stack exports: HAProxy's exporter
  * (its averages cover the backend's last 1,024 requests) and the replicas' own metrics. A target
@@ -19,6 +22,12 @@ const LANE: Record<Field, string> = {
   shedPerSecond: `sum(rate(inference_requests_shed_total[3s]))`,
   replicaRequestsPerSecond: `sum(rate(inference_requests_received_total[3s]))`,
   replicationLagSeconds: `max(stack_session_replication_lag_seconds)`,
+  tokenizationP99Ms: stageP99("tokenization"),
+  inferenceP99Ms: stageP99("inference"),
+  postprocessingP99Ms: stageP99("postprocessing"),
+  kvCacheUsagePct: `100 * max(vllm:kv_cache_usage_perc)`,
+  gpuUtilPct: `avg(DCGM_FI_DEV_GPU_UTIL)`,
+  gpusWithXid: `count(DCGM_FI_DEV_XID_ERRORS > 0) or (0 * count(DCGM_FI_DEV_XID_ERRORS))`,
 };
 
 /** Each region's replicas, server-side: what reached them, what failed, and their p99 (the replicas' `region` scrape label). */

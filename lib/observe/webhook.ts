@@ -3,6 +3,8 @@ import type { AddressInfo } from "node:net";
 import type { EventSink } from "./observer.ts";
 
 interface Notification {
+  /** the Alertmanager receiver that sent it (its route chose it) */
+  receiver?: string;
   status?: string;
   alerts?: { status?: string; labels?: Record<string, string> }[];
 }
@@ -34,7 +36,8 @@ export async function startWebhookReceiver(event: EventSink): Promise<WebhookRec
       for (const a of n.alerts ?? []) {
         const labels = a.labels ?? {};
         const resolved = a.status === "resolved";
-        event(resolved ? "alert.delivered-resolved" : "alert.delivered", `${labels.alertname} ${resolved ? "resolved" : "firing"} notification delivered`, { labels });
+        const via = n.receiver !== undefined ? ` to ${n.receiver}` : "";
+        event(resolved ? "alert.delivered-resolved" : "alert.delivered", `${labels.alertname} ${resolved ? "resolved" : "firing"} notification delivered${via}`, { labels, ...(n.receiver !== undefined ? { receiver: n.receiver } : {}) });
       }
     });
   });

@@ -25,6 +25,8 @@ export interface ChartData {
   otherCores: (number | null)[];
   /** the stack's lane: the gateway's average queue, connect and response times, the replicas' p99 queue wait (ms); requests queued at both (count) */
   stack: { gatewayQueueMs: (number | null)[]; gatewayConnectMs: (number | null)[]; gatewayResponseMs: (number | null)[]; replicaQueueP99Ms: (number | null)[]; queued: (number | null)[] } | null;
+  /** the engine and its GPUs: each stage's p99 (ms), KV cache use and GPU utilisation (%), GPUs with an XID; null when the target exports none */
+  engine?: { tokenizationP99Ms: (number | null)[]; inferenceP99Ms: (number | null)[]; postprocessingP99Ms: (number | null)[]; kvCacheUsagePct: (number | null)[]; gpuUtilPct: (number | null)[]; gpusWithXid: (number | null)[] } | null;
   /** conversations: share of turns acknowledged as kept (%), and the session store's worst replica lag (s) */
   sessions?: { ackedPct: (number | null)[]; lagSeconds: (number | null)[] };
 }
@@ -62,6 +64,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
   const hosts = new SampleCursor(host);
   const stacks = new SampleCursor(stack);
   const lane: NonNullable<ChartData["stack"]> = { gatewayQueueMs: [], gatewayConnectMs: [], gatewayResponseMs: [], replicaQueueP99Ms: [], queued: [] };
+  const engine: NonNullable<ChartData["engine"]> = { tokenizationP99Ms: [], inferenceP99Ms: [], postprocessingP99Ms: [], kvCacheUsagePct: [], gpuUtilPct: [], gpusWithXid: [] };
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];
@@ -96,6 +99,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     lane.gatewayConnectMs.push(st?.gatewayConnectMs ?? null);
     lane.gatewayResponseMs.push(st?.gatewayResponseMs ?? null);
     lane.replicaQueueP99Ms.push(st?.replicaQueueP99Ms ?? null);
+    for (const k of Object.keys(engine) as (keyof typeof engine)[]) engine[k].push(st?.[k] ?? null);
     lane.queued.push(st?.gatewayQueued === undefined && st?.replicaQueued === undefined ? null : (st.gatewayQueued ?? 0) + (st.replicaQueued ?? 0));
     const writes = g.reduce((s, b) => s + (b.sessions?.writes ?? 0), 0);
     sessions.ackedPct.push(writes > 0 ? (g.reduce((s, b) => s + (b.sessions?.acked ?? 0), 0) / writes) * 100 : null);
@@ -112,6 +116,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     }
   }
   if (stack.length > 0) d.stack = lane;
+  if (Object.values(engine).some((xs) => xs.some((x) => x !== null))) d.engine = engine;
   if (buckets.some((b) => b.sessions !== undefined)) d.sessions = sessions;
   return d;
 }

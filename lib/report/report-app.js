@@ -120,6 +120,12 @@
         { cursor, scales: { x: { time: true }, n: { range: (_u, _min, max) => [0, Math.max(10, max)] } }, series: [{}, { label: "gateway queue ms", stroke: "#c60", width: 1.5 }, { label: "gateway connect ms", stroke: "#999", dash: [4, 3] }, { label: "gateway response ms", stroke: "#1f5fbf", width: 1.5 }, { label: "replica queue p99 ms", stroke: "#85c", width: 1.5 }, { label: "requests queued", stroke: "#4a8", scale: "n", dash: [5, 3] }], axes: [{}, { label: "ms" }, { label: "queued", side: 1, scale: "n", grid: { show: false } }] },
         [c.t, s.gatewayQueueMs, s.gatewayConnectMs, s.gatewayResponseMs, s.replicaQueueP99Ms, s.queued]);
     }
+    if (c.engine) {
+      const e = c.engine;
+      chart("chart-engine", "The engine and its GPUs: each stage's p99 (the seed's budgets: tokenisation 50 ms, inference 400 ms, post-processing 50 ms), KV cache use, GPU utilisation, GPUs reporting an XID",
+        { cursor, scales: { x: { time: true }, y: { distr: 3 }, pct: { range: [0, 100] } }, series: [{}, { label: "tokenisation p99 ms", stroke: "#999", width: 1.5 }, { label: "inference p99 ms", stroke: "#1f5fbf", width: 1.5 }, { label: "post-processing p99 ms", stroke: "#4a8", width: 1.5 }, { label: "KV cache %", stroke: "#85c", scale: "pct", dash: [5, 3] }, { label: "GPU util %", stroke: "#e90", scale: "pct", dash: [5, 3] }, { label: "GPUs with XID", stroke: "#d22", scale: "pct", width: 2 }], axes: [{}, { label: "ms" }, { label: "% (GPUs)", side: 1, scale: "pct", grid: { show: false } }] },
+        [c.t, e.tokenizationP99Ms, e.inferenceP99Ms, e.postprocessingP99Ms, e.kvCacheUsagePct, e.gpuUtilPct, e.gpusWithXid]);
+    }
     if (c.sessions) {
       chart("chart-sessions", "Conversations: turns acknowledged as kept, and how far the session store's replicas lag (a new primary blue, where acknowledged turns were lost red)",
         { cursor, scales: { x: { time: true }, y: { range: [0, 100] }, s: { range: (_u, _min, max) => [0, Math.max(2, max)] } }, series: [{}, { label: "turns acknowledged %", stroke: "#4a8", width: 1.5 }, { label: "replication lag s", stroke: "#85c", scale: "s", width: 1.5 }], axes: [{}, { label: "%" }, { label: "s", side: 1, scale: "s", grid: { show: false } }] },

@@ -43,6 +43,7 @@ export const AlertAssertion = strictObject({
   within: Duration.prefault("60s"),
   severity: z.string().optional(),
   delivered: z.boolean().default(false).meta({ description: "also require the Alertmanager webhook notification" }),
+  receiver: z.string().min(1).optional().meta({ description: "the notification must come through this Alertmanager receiver (the local stack's: pager for critical, chat for the rest); implies delivered" }),
   resolvesWithin: Duration.optional(),
   before: z.string().optional().meta({ description: "must first fire before this other alert first fires (an early warning)" }),
   during: Window.meta({ description: "with fires: false, the window in which it must not fire" }),

@@ -198,6 +198,13 @@ export const FAULT_KINDS = [
       .refine((p) => (p.command === undefined) === (p.revertCommand === undefined), { message: "command and revertCommand go together: a freeze must be undone", path: ["revertCommand"] })
       .prefault({}),
   }),
+  faultKind("gpu-xid", {
+    summary: "a replica's GPU reports an XID error and stops serving until it is reset (the revert)",
+    backends: ["stack"],
+    params: strictObject({
+      xid: z.number().int().min(1).max(999).default(79).meta({ description: "the XID code the GPU reports: 79 fell off the bus, 48 double-bit ECC, 94/95 contained/uncontained ECC, 119 GSP timeout" }),
+    }).prefault({}),
+  }),
   faultKind("gpu-oom", {
     summary: "a replica's GPU memory driven up in steps until it runs out",
     backends: ["stack", "kubernetes"],

@@ -95,6 +95,16 @@ export interface StackSample {
   replicaRequestsPerSecond?: number;
   /** the session store's worst replica lag, seconds (its heartbeat) */
   replicationLagSeconds?: number;
+  /** the seed's three stages, p99 over the replicas (ms): what the stage budgets judge */
+  tokenizationP99Ms?: number;
+  inferenceP99Ms?: number;
+  postprocessingP99Ms?: number;
+  /** the fullest KV cache (vllm:kv_cache_usage_perc × 100) */
+  kvCacheUsagePct?: number;
+  /** the GPUs' mean utilisation (DCGM_FI_DEV_GPU_UTIL, %) */
+  gpuUtilPct?: number;
+  /** GPUs reporting an XID error (DCGM_FI_DEV_XID_ERRORS > 0) */
+  gpusWithXid?: number;
   /** each region's replicas, server-side */
   regions?: Record<string, RegionSample>;
 }

@@ -98,11 +98,17 @@ export const RunRecordSchema = z.object({
           shedPerSecond: z.number().optional(),
           replicaRequestsPerSecond: z.number().optional(),
           replicationLagSeconds: z.number().optional(),
+          tokenizationP99Ms: z.number().optional(),
+          inferenceP99Ms: z.number().optional(),
+          postprocessingP99Ms: z.number().optional(),
+          kvCacheUsagePct: z.number().optional(),
+          gpuUtilPct: z.number().optional(),
+          gpusWithXid: z.number().optional(),
           regions: z.record(z.string(), z.object({ requestsPerSecond: z.number().optional(), errorsPerSecond: z.number().optional(), p99Ms: z.number().optional() })).optional(),
         }),
       )
       .optional()
-      .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue, shed rate and the requests reaching them" }),
+      .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue, shed rate and the requests reaching them; each stage's p99, KV cache use, GPU utilisation and XIDs (vLLM and DCGM names)" }),
   }),
   sessions: z
     .object({

@@ -148,6 +148,7 @@ export const StackConfig = strictObject({
   alerting: strictObject({
     webhookUrl: z.url().optional(),
     groupWaitMs: z.number().int().min(0).default(500),
+    pagerSeverity: z.string().min(1).default("critical").meta({ description: "alerts of this severity go to the pager receiver (P0); every other alert to chat (P1). Both are webhooks to the run, which records the receiver" }),
   }).prefault({}),
 }).superRefine((c, ctx) => {
   const names = new Set<string>();

@@ -55,13 +55,15 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
           ),
           // the engine's and the GPU's: the same rules `faultline rules export --engine vllm` writes
           ...engineRules(c, "faultline", rule).rules,
+          // the seed's priorities: one region affected is P1 (warning: the team's chat), the whole service down P0 (critical: the pager)
           rule(
             "RegionDown",
             `sum by (region) (label_replace(haproxy_server_status{proxy="inference",state="UP"}, "region", "$1", "server", "(.+)-[0-9]+")) == 0`,
-            "critical",
+            "warning",
             "the gateway sees no healthy replica in a region",
             "0s",
           ),
+          rule("ServiceDown", `sum(haproxy_server_status{proxy="inference",state="UP"}) == 0`, "critical", "the gateway sees no healthy replica anywhere: the whole service is down", "0s"),
           // the replicas answer a turn the store could not keep with 424, which the gateway's 5xx share does not count
           rule(
             "SessionWritesFailing",
@@ -83,6 +85,9 @@ export function alertRules(c: StackConfig): { groups: unknown[] } {
     ],
   };
 }
+
+/** The stack's two Alertmanager receivers: the pager (P0) and the team's chat (P1). */
+export const RECEIVERS = { pager: "pager", chat: "chat" } as const;
 
 /** Where the replicas run when they are Kubernetes pods (Prometheus finds them through the API server). */
 export interface PodDiscovery {
@@ -155,17 +160,19 @@ export function prometheusConfig(c: StackConfig, ports: Ports, replicas: readonl
 
 export function alertmanagerConfig(c: StackConfig): string {
   const wait = `${Math.max(0, c.alerting.groupWaitMs)}ms`;
-  const receivers: Record<string, unknown>[] = [{ name: "null" }];
-  if (c.alerting.webhookUrl !== undefined) {
-    receivers.push({ name: "webhook", webhook_configs: [{ url: c.alerting.webhookUrl, send_resolved: true, max_alerts: 0 }] });
-  }
+  const url = c.alerting.webhookUrl;
+  // routed by severity, as an on-call team routes: P0 pages, P1 goes to the team's chat; both
+  // receivers are the run's webhook, which records the receiver Alertmanager names in the payload
+  const hook = (name: string): Record<string, unknown> => ({ name, webhook_configs: [{ url, send_resolved: true, max_alerts: 0 }] });
+  const receivers = url === undefined ? [{ name: "null" }] : [hook(RECEIVERS.chat), hook(RECEIVERS.pager)];
   return stringify({
     route: {
-      receiver: c.alerting.webhookUrl !== undefined ? "webhook" : "null",
+      receiver: url === undefined ? "null" : RECEIVERS.chat,
       group_by: ["alertname", "severity"],
       group_wait: wait,
       group_interval: "1s",
       repeat_interval: "1h",
+      ...(url === undefined ? {} : { routes: [{ matchers: [`severity="${c.alerting.pagerSeverity}"`], receiver: RECEIVERS.pager }] }),
     },
     receivers,
   });

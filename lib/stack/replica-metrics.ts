@@ -116,7 +116,6 @@ export class ReplicaMetrics {
     for (const ch of host) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
     const hex = hash.toString(16).padStart(8, "0");
     this.dcgm = { gpu: "0", UUID: `GPU-${hex}-0000-4000-8000-${hex}0000`, pci_bus_id: "00000000:00:00.0", device: "nvidia0", modelName: "NVIDIA H100 80GB HBM3", Hostname: host };
-    this.dcgmSeries.xid.set(this.dcgm, 0);
     this.m.info.set({ model, version }, 1);
     for (const stage of ["tokenization", "inference", "postprocessing"]) this.m.stage.zero({ stage });
     for (const result of ["acked", "failed"]) this.m.sessionWrites.inc({ result }, 0);
@@ -219,9 +218,10 @@ export class ReplicaMetrics {
   }
 
   /** The DCGM exporter's fields for this replica's GPU now. */
-  async renderGpu(s: { usedMiB: number; capacityMiB: number; inflight: number; maxBatch: number }): Promise<string> {
-    const util = Math.min(100, (s.inflight / s.maxBatch) * 100);
+  async renderGpu(s: { usedMiB: number; capacityMiB: number; inflight: number; maxBatch: number; xid: number }): Promise<string> {
+    const util = s.xid !== 0 ? 0 : Math.min(100, (s.inflight / s.maxBatch) * 100);
     const g = this.dcgmSeries;
+    g.xid.set(this.dcgm, s.xid);
     g.fbUsed.set(this.dcgm, Math.round(s.usedMiB));
     g.fbFree.set(this.dcgm, Math.max(0, Math.round(s.capacityMiB - s.usedMiB)));
     g.util.set(this.dcgm, Math.round(util));

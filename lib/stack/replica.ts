@@ -54,6 +54,8 @@ export class Replica {
   private leakedMiB = 0;
   private pressureMiB = 0;
   private crashing = false;
+  /** the last XID the GPU reported; while it is set the GPU is unusable and the replica serves nothing */
+  private xid = 0;
   private readonly metricsOf: ReplicaMetrics;
   private readonly sessions: SessionClient | undefined;
 
@@ -101,7 +103,7 @@ export class Replica {
       this.readJson(req, res, (body) => void this.complete(url === "/v1/chat/completions", body, res, turnOf));
       return;
     }
-    if (url === "/readyz") return this.plain(res, this.ready && !this.draining && !this.crashing ? 200 : 503, this.ready ? "ready" : "loading");
+    if (url === "/readyz") return this.plain(res, this.ready && !this.draining && !this.crashing && this.xid === 0 ? 200 : 503, this.xid !== 0 ? `GPU XID ${this.xid}` : this.ready ? "ready" : "loading");
     if (url === "/healthz") return this.plain(res, this.crashing ? 503 : 200, "ok");
     if (url === "/metrics") return void this.metrics(res);
     if (url === DCGM_PATH) return void this.gpuMetrics(res);
@@ -122,7 +124,8 @@ export class Replica {
       model: this.o.replica.model,
       version: this.version,
       regression: this.regression,
-      ready: this.ready && !this.draining,
+      ready: this.ready && !this.draining && this.xid === 0,
+      xid: this.xid,
       inflight: this.batcher.inflight,
       queued: this.batcher.queued,
       gpu: { capacityMiB: this.o.replica.gpuMemoryMiB, usedMiB: Math.round(this.usedMiB), pressureMiB: this.pressureMiB, leakedMiB: Math.round(this.leakedMiB) },
@@ -149,6 +152,15 @@ export class Replica {
         this.crash(`gpu pressure ${this.pressureMiB} MiB`);
         return;
       }
+      return this.json(res, 200, this.state());
+    }
+    if (url === "/admin/xid") {
+      // a GPU error the driver reports (XID 79: fallen off the bus; 48: double-bit ECC): the exporter shows the
+      // code, CUDA calls fail, and the server answers nothing until the GPU is reset (`{xid: 0}`, what node
+      // remediation does by draining and rebooting)
+      const xid = body.xid;
+      if (typeof xid !== "number" || !Number.isInteger(xid) || xid < 0) return this.json(res, 400, { error: { message: "body needs {xid}: an XID code, 0 to clear" } });
+      this.xid = xid;
       return this.json(res, 200, this.state());
     }
     if (url === "/admin/drain") {
@@ -185,6 +197,7 @@ export class Replica {
       this.json(res, code, { error: { message, type } });
     };
     if (!this.ready || this.crashing) return fail(503, "model not loaded", "unavailable");
+    if (this.xid !== 0) return fail(503, `CUDA error: GPU reported XID ${this.xid}; the device is unusable until reset`, "unavailable");
     if (turnOf !== undefined && this.sessions !== undefined) {
       // the conversation's history read and this turn kept before the GPU sees it: a turn the store
       // cannot keep is not answered (the client must not believe a conversation the store lost).
@@ -299,7 +312,7 @@ export class Replica {
 
   private async gpuMetrics(res: ServerResponse): Promise<void> {
     const r = this.o.replica;
-    const text = await this.metricsOf.renderGpu({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.batcher.inflight, maxBatch: r.maxBatch });
+    const text = await this.metricsOf.renderGpu({ usedMiB: this.usedMiB, capacityMiB: r.gpuMemoryMiB, inflight: this.batcher.inflight, maxBatch: r.maxBatch, xid: this.xid });
     res.setHeader("content-type", this.metricsOf.gpu.contentType);
     res.end(text);
   }

@@ -128,21 +128,24 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     await page.close();
   });
 
-  it("draws the stack's lane when the run has one (read from a stack's Prometheus; here written into a copy of run.json)", async () => {
+  it("draws the stack's lane and the engine's (stage p99s, KV cache, GPU utilisation, XIDs) when the run has them (read from a stack's Prometheus; here written into a copy of run.json)", async () => {
     // where the time went, a sample a second over the run: the gateway's response time rises in the fault
     const fault = record.faults[0];
     const stack = [];
     for (let t = record.startedAt; t <= (record.endedAt ?? t); t += 1000) {
       const inFault = fault?.injectedAt !== undefined && t >= fault.injectedAt && t <= (fault.revertedAt ?? t);
-      stack.push({ t, gatewayQueueMs: 0, gatewayConnectMs: 1, gatewayResponseMs: inFault ? 300 : 20, gatewayQueued: 0, replicaQueueP99Ms: 5, replicaQueued: 2 });
+      // the engine's own: the inference stage over its budget and the GPU idle while the fault holds (an XID)
+      const engine = { tokenizationP99Ms: 1, inferenceP99Ms: inFault ? 450 : 60, postprocessingP99Ms: 2, kvCacheUsagePct: 12, gpuUtilPct: inFault ? 0 : 40, gpusWithXid: inFault ? 1 : 0 };
+      stack.push({ t, gatewayQueueMs: 0, gatewayConnectMs: 1, gatewayResponseMs: inFault ? 300 : 20, gatewayQueued: 0, replicaQueueP99Ms: 5, replicaQueued: 2, ...engine });
     }
     const dir = tempDir("report-lane");
     writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, series: { ...record.series, stack } }));
     const r = await runCli(["report", join(dir, "run.json")]);
     expect(r.code, r.stderr).to.equal(0);
     const { page, errors } = await openReport(join(dir, "report.html"));
-    expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.deep.equal(["chart-throughput", "chart-latency", "chart-instrument", "chart-stack", "chart-regions"]);
+    expect(await page.$$eval(".chart", (cs) => cs.map((c) => c.id))).to.deep.equal(["chart-throughput", "chart-latency", "chart-instrument", "chart-stack", "chart-engine", "chart-regions"]);
     expect(await inkOn(page, "#chart-stack canvas")).to.be.greaterThan(1000);
+    expect(await inkOn(page, "#chart-engine canvas")).to.be.greaterThan(1000);
     expect(errors).to.deep.equal([]);
     await page.close();
   });

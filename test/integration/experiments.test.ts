@@ -177,6 +177,31 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(failing(record).sort()).to.deep.equal(["streams-delivered", "us-east-1-cuts-contained"]);
   });
 
+  it("gpu-xid passes: a GPU's XID 79 pages on-call, and the gateway routes around its replica", async () => {
+    const { record, out } = await run("gpu-xid", ["--time-scale", MISCONFIGURED["gpu-xid"]?.timeScale ?? "0.5"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    const f = record.faults[0];
+    // the DCGM exporter's field, as the stack lane read it: one GPU with an XID while the fault held, none after
+    const xids = (from: number, to: number): number[] => (record.series.stack ?? []).filter((s) => s.t >= from && s.t < to).map((s) => s.gpusWithXid ?? -1);
+    expect(Math.max(...xids((f?.injectedAt ?? 0) + 2000, f?.revertedAt ?? 0))).to.equal(1);
+    expect(Math.max(...xids((f?.revertedAt ?? 0) + 3000, record.endedAt ?? 0))).to.equal(0);
+    const paged = record.timeline.find((e) => e.type === "alert.delivered" && (e.data?.labels as Record<string, string>).alertname === "GPUXidError");
+    expect(paged?.data?.receiver).to.equal("pager");
+    expect(firedAlerts(record)).to.not.include("ServiceDown");
+  });
+
+  it("gpu-xid fails on xid-paged-us-east-1 (and only that) when critical alerts are routed to chat", async () => {
+    const { code, record, out } = await run("gpu-xid", ["--time-scale", MISCONFIGURED["gpu-xid"]?.timeScale ?? "0.5", ...misconfigured("gpu-xid")]);
+    // really misrouted: GPUXidError fired and reached chat, and nothing reached the pager
+    const delivered = record.timeline.filter((e) => e.type === "alert.delivered" && (e.data?.labels as Record<string, string>).alertname === "GPUXidError");
+    expect(delivered.map((e) => e.data?.receiver), out.slice(-1500)).to.include("chat");
+    expect(record.timeline.filter((e) => e.type === "alert.delivered" && e.data?.receiver === "pager")).to.deep.equal([]);
+    expect(record.verdict).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(caughtBy("gpu-xid"));
+    expect(record.assertions.find((a) => a.name === "xid-paged-us-east-1")?.message).to.match(/routed to chat, not pager/);
+  });
+
   it("retry-storm passes: lockstep client retries against a slow us-east stay within the gateway's retry budget", async () => {
     const { record, out } = await run("retry-storm", ["--time-scale", "0.5"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");

@@ -10,6 +10,7 @@ import { firingAlerts, startStack } from "../helpers/stack.ts";
 import type { StartedStack } from "../helpers/stack.ts";
 
 interface Notification {
+  receiver: string;
   status: string;
   alerts: { status: string; labels: Record<string, string> }[];
 }
@@ -72,7 +73,8 @@ describe("stack behaviour: failover, GPU OOM, streaming, rollouts, alerts (real 
     receiver.close();
   });
 
-  const alertNotified = (name: string): boolean => notifications.some((n) => n.alerts.some((a) => a.labels.alertname === name && a.status === "firing"));
+  // routed as the seed says: one region down (P1) to the team's chat, a replica lost to OOM (critical) to the pager
+  const alertNotified = (name: string, receiver: string): boolean => notifications.some((n) => n.receiver === receiver && n.alerts.some((a) => a.labels.alertname === name && a.status === "firing"));
 
   it("failover: every us-east replica stopped under load → error rate ≤ 1% within 10 s, us-west serves everything, RegionDown fires", async () => {
     const s = stack.state;
@@ -93,7 +95,7 @@ describe("stack behaviour: failover, GPU OOM, streaming, rollouts, alerts (real 
     const tail = after.slice(settled + 1);
     for (const x of tail) expect(Object.keys(x.regions), JSON.stringify(x.regions)).to.deep.equal(["us-west"]);
     await waitUntil("RegionDown firing for us-east", () => firingAlerts(s), (as) => as.some((a) => a.labels.alertname === "RegionDown" && a.labels.region === "us-east" && a.state === "firing"), 15_000);
-    await waitUntil("RegionDown delivered to the webhook", async () => alertNotified("RegionDown"), (x) => x, 15_000);
+    await waitUntil("RegionDown delivered to chat", async () => alertNotified("RegionDown", "chat"), (x) => x, 15_000);
     for (const r of ["us-east-1", "us-east-2", "us-east-3"]) await post(`${s.endpoints.control}/replicas/${r}/start`, {});
     await waitUntil("us-east back in the gateway", async () => (await (await fetch(`${s.endpoints.control}/state`)).json()) as { processes: { name: string; state: string }[] }, (st) => st.processes.filter((p) => p.name.startsWith("replica-us-east")).every((p) => p.state === "running"), 10_000);
   });
@@ -129,7 +131,7 @@ describe("stack behaviour: failover, GPU OOM, streaming, rollouts, alerts (real 
     const secondBack = Date.now() - t1;
     expect(secondBack, `first restart after ${firstBack}ms, second after ${secondBack}ms`).to.be.greaterThan(firstBack + 500);
     await waitUntil("GPUOutOfMemory firing", () => firingAlerts(s), (as) => as.some((a) => a.labels.alertname === "GPUOutOfMemory" && a.state === "firing"), 15_000);
-    await waitUntil("GPUOutOfMemory delivered to the webhook", async () => alertNotified("GPUOutOfMemory"), (x) => x, 15_000);
+    await waitUntil("GPUOutOfMemory delivered to the pager", async () => alertNotified("GPUOutOfMemory", "pager"), (x) => x, 15_000);
   });
 
   it("streaming: SSE chunks arrive with the configured time to first token and inter-token gap ± 20%", async () => {

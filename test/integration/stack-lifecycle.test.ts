@@ -82,7 +82,7 @@ describe("stack: up, 70/30 routing, monitoring, down (real HAProxy, Toxiproxy, P
     const names = rules.data.groups.flatMap((g) => g.rules.map((r) => r.name));
     expect(names).to.have.length(want);
     expect(new Set(names)).to.deep.equal(
-      new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly", "SessionWritesFailing", "SessionReplicationLag"].concat(["KVCacheUsageHigh", "StageLatencyBudget", "GPUUtilizationHigh", "GPUTemperatureHigh", "GPUXidError"])),
+      new Set(["HighErrorRate", "HighP99Latency", "GPUMemoryHigh", "GPUOutOfMemory", "QueueDepthHigh", "RegionDown", "CanaryRolledBack", "TrafficAnomaly", "SessionWritesFailing", "SessionReplicationLag"].concat(["ServiceDown", "KVCacheUsageHigh", "StageLatencyBudget", "GPUUtilizationHigh", "GPUTemperatureHigh", "GPUXidError"])),
     );
   });
 

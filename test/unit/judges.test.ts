@@ -152,6 +152,19 @@ describe("judge: alerts", () => {
     expect(judgeAlert(warn, record(undefined, [alert("GPUMemoryHigh", "alert.firing", 18), alert("GPUOutOfMemory", "alert.firing", 20)])).verdict).to.equal("pass");
   });
 
+  it("receiver: the notification must come through that Alertmanager receiver; another route is named", () => {
+    const fired = alert("RegionDown", "alert.firing", 15, { region: "us-east" });
+    const via = (receiver: string, at = 16): TimelineEvent => ({ ...alert("RegionDown", "alert.delivered", at, { region: "us-east" }), data: { labels: { alertname: "RegionDown", region: "us-east" }, receiver } });
+    expect(judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired, via("chat")]))).to.include({ verdict: "pass" });
+    expect(judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired, via("chat")])).message).to.match(/delivered to chat/);
+    const wrong = judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired, via("pager")]));
+    expect(wrong.verdict).to.equal("fail");
+    expect(wrong.message).to.match(/routed to pager, not chat/);
+    expect(judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired])).message).to.match(/no webhook notification/);
+    // a delivery long after the limit does not count
+    expect(judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired, via("chat", 200)])).verdict).to.equal("fail");
+  });
+
   it("fires: false passes only when the alert stays quiet in its window", () => {
     const quiet = { ...a, fires: false, during: "fault" as const };
     expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 45, { region: "us-east" })])).verdict).to.equal("pass");

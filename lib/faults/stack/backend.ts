@@ -1,6 +1,7 @@
 import { opsBackend } from "../types.ts";
 import { thawReplica } from "./freeze.ts";
 import { clearGpuPressure } from "./gpu-oom.ts";
+import { clearXid } from "./gpu-xid.ts";
 import { startReplica } from "./node-loss.ts";
 import { abortRollout } from "./rollout.ts";
 
@@ -10,4 +11,5 @@ export const stackBackend = opsBackend("stack", {
   "clear-gpu-pressure": clearGpuPressure,
   "abort-rollout": abortRollout,
   "thaw-replica": thawReplica,
+  "clear-xid": clearXid,
 });
