@@ -63,7 +63,7 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     args: ["--stack-set", "session.waitReplicas=0"],
   },
   // the page routed to the team's chat: critical alerts no longer reach the pager (Alertmanager's route, not the rule, is wrong)
-  "gpu-xid": { catches: "xid-paged-us-east-1", why: "the pager route matches severity \"page\", which no rule sets: GPUXidError (critical) falls through to chat", timeScale: "0.5", args: ["--stack-set", "alerting.pagerSeverity=page"] },
+  "gpu-xid": { catches: "xid-paged-us-east-1", why: "the pager route matches severity \"page\", which no rule sets: GPUXidError (critical) falls through to chat", timeScale: "0.75", args: ["--stack-set", "alerting.pagerSeverity=page"] },
   // full length: SessionReplicationLag waits 10 s once the lag passes 1 s, and the fault is 20 s
   "replication-lag": { catches: "us-east-replication-lag-alert", why: "SessionReplicationLag at 30 s, past any lag this fault makes", timeScale: "1", args: ["--stack-set", "alerts.replicationLagSeconds=30"] },
 };
