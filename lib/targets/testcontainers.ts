@@ -212,6 +212,15 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     const published = [p.gateway, p.gatewayMetrics, p.prometheus, p.alertmanager, p.control, p.rollout, ...slots.map((s) => s.port)];
 
     progress(`starting ${images.stack} (${published.length} ports published on this host)`);
+    // its last lines of output, for the error when it exits before it is ready (the wait strategy says only that the log ended)
+    const tail: string[] = [];
+    const keep = (chunk: unknown): void => {
+      for (const line of String(chunk).split("\n")) {
+        if (line.trim() === "") continue;
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      }
+    };
     await onLoopback(
       new GenericContainer(images.stack)
         .withNetwork(network)
@@ -219,9 +228,14 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
         .withLabels(labels)
         .withBindMounts([{ source: dir, target: "/stack" }])
         .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
+        .withLogConsumer((stream) => stream.on("data", keep))
         .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
         .withStartupTimeout(120_000),
-    ).start();
+    )
+      .start()
+      .catch((err: unknown) => {
+        throw new FaultlineError("E_TARGET", `the stack container did not become ready: ${errorMessage(err)}${tail.length ? `; its last output:\n${tail.join("\n")}` : ""}`, { cause: err });
+      });
 
     // The stack wrote its target file as it sees itself; only Toxiproxy's API is elsewhere from here.
     const target = await loadOne(join(dir, "target.yaml"), "Target");

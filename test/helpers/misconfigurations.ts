@@ -3,12 +3,16 @@
  * and the time scale the both-ways test runs it at (its healthy run too). test/integration/experiments.test.ts proves each case once (and measures from the raw data
  * that the stack really misbehaved); bench/verdicts.ts repeats them to count.
  */
-export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: string[]; why: string; args: string[]; timeScale: string }> = {
+export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: string[]; mayAlsoCatch?: string[]; why: string; args: string[]; timeScale: string }> = {
   "region-partition": {
     catches: "us-east-failover-under-30s",
     // RegionDown reads the gateway's view: 15 s health checks (3 to fall) do not see the region
     // down within the alert's 30 s either (the outage lasts 35 s: the whole limit is watched)
     alsoCatches: ["us-east-down-alert"],
+    // and the 70/30 split after the heal when the third failed 15 s check happens to land inside the 35 s
+    // outage (the checks' phase decides): us-east then needs two passing checks, 30 s, to rise again, past the
+    // 15 s recovery (measured in CI: back-to-70-30 failing beside the two)
+    mayAlsoCatch: ["back-to-70-30"],
     why: "detection slowed, circuit breaking off",
     // full length: a 15 s health check needs the whole fault to show that failover never completes
     timeScale: "1",
@@ -72,6 +76,12 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
 export function caughtBy(experiment: string): string[] {
   const m = MISCONFIGURED[experiment];
   return m === undefined ? [] : [m.catches, ...(m.alsoCatches ?? [])].sort();
+}
+
+/** The assertions a misconfigured run failed, less those it may fail as a consequence of timing (`mayAlsoCatch`). */
+export function failedBesidesMaybe(experiment: string, failed: readonly string[]): string[] {
+  const maybe = MISCONFIGURED[experiment]?.mayAlsoCatch ?? [];
+  return failed.filter((f) => !maybe.includes(f)).sort();
 }
 
 /** What a healthy run of an experiment needs besides the time scale (the rollout's analysis fits a scaled run). */
