@@ -30,16 +30,18 @@ interface EngineSignals {
 
 const p99 = (histogram: string, match = ""): Over => (w) => `histogram_quantile(0.99, sum by (le) (rate(${histogram}_bucket${match}[${w}s])))`;
 
+const VLLM: EngineSignals = {
+  source: "vLLM (v1 engine): vllm/v1/metrics/loggers.py, docs/design/metrics.md",
+  waiting: "sum(vllm:num_requests_waiting)",
+  kvUsage: "max(vllm:kv_cache_usage_perc)",
+  prefixHitRatio: (w) => `sum(rate(vllm:prefix_cache_hits_total[${w}s])) / sum(rate(vllm:prefix_cache_queries_total[${w}s]))`,
+  // vLLM's RUNNING phase (prefill + decode); it exports no tokenisation or post-processing stage
+  stages: { inference: p99("vllm:request_inference_time_seconds") },
+};
+
 /** One table per engine: every name cited from the engine's own metrics reference. */
 const SIGNALS: Record<Engine | "faultline", EngineSignals> = {
-  vllm: {
-    source: "vLLM (v1 engine): vllm/v1/metrics/loggers.py, docs/design/metrics.md",
-    waiting: "sum(vllm:num_requests_waiting)",
-    kvUsage: "max(vllm:kv_cache_usage_perc)",
-    prefixHitRatio: (w) => `sum(rate(vllm:prefix_cache_hits_total[${w}s])) / sum(rate(vllm:prefix_cache_queries_total[${w}s]))`,
-    // vLLM's RUNNING phase (prefill + decode); it exports no tokenisation or post-processing stage
-    stages: { inference: p99("vllm:request_inference_time_seconds") },
-  },
+  vllm: VLLM,
   sglang: {
     source: "SGLang: docs/references/production_metrics.md (sglang:* with --enable-metrics)",
     waiting: "sum(sglang:num_queue_reqs)",
@@ -73,10 +75,8 @@ const SIGNALS: Record<Engine | "faultline", EngineSignals> = {
   },
   // the reference stack's simulated replica: vLLM's names, and the seed's three stages it times itself
   faultline: {
+    ...VLLM,
     source: "the reference stack's replica (lib/stack/replica-metrics.ts): vLLM's names",
-    waiting: "sum(vllm:num_requests_waiting)",
-    kvUsage: "max(vllm:kv_cache_usage_perc)",
-    prefixHitRatio: (w) => `sum(rate(vllm:prefix_cache_hits_total[${w}s])) / sum(rate(vllm:prefix_cache_queries_total[${w}s]))`,
     stages: Object.fromEntries(STAGES.map((s) => [s, p99("inference_stage_duration_seconds", `{stage="${s}"}`)])),
   },
 };

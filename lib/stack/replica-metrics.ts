@@ -1,10 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { STAGES } from "./alert-pack.ts";
 
 /**
  * vLLM's engine metrics as vLLM (v1 engine) names, types, labels and help text them
  * (vllm/v1/metrics/loggers.py, PrometheusStatLogger; docs/design/metrics.md), and the
  * DCGM exporter's GPU fields as etc/default-counters.csv declares them. The test in
- * test/integration/replica-metrics.test.ts checks both against test/fixtures/upstream-metrics.json.
+ * test/integration/replica-metrics.test.ts checks both against test/fixtures/upstream/inference-metrics.json.
  * Buckets are ours: vLLM's queue and latency buckets start at 0.3 s, too coarse for a simulated
  * fleet whose requests take tens of milliseconds.
  */
@@ -117,7 +118,7 @@ export class ReplicaMetrics {
     const hex = hash.toString(16).padStart(8, "0");
     this.dcgm = { gpu: "0", UUID: `GPU-${hex}-0000-4000-8000-${hex}0000`, pci_bus_id: "00000000:00:00.0", device: "nvidia0", modelName: "NVIDIA H100 80GB HBM3", Hostname: host };
     this.m.info.set({ model, version }, 1);
-    for (const stage of ["tokenization", "inference", "postprocessing"]) this.m.stage.zero({ stage });
+    for (const stage of STAGES) this.m.stage.zero({ stage });
     for (const result of ["acked", "failed"]) this.m.sessionWrites.inc({ result }, 0);
     this.stages = { tok: this.m.stage.labels("tokenization"), inf: this.m.stage.labels("inference"), post: this.m.stage.labels("postprocessing") };
   }
