@@ -45,6 +45,8 @@ export class ReplicaMetrics {
   private readonly m;
   private readonly v;
   private readonly byVersion = new Map<string, VersionSeries>();
+  /** preemptions the scheduler had counted at the last scrape */
+  private preempted = 0;
   private readonly stages;
   private readonly model: string;
   private readonly dcgm: Record<(typeof DCGM_LABELS)[number], string>;
@@ -209,8 +211,10 @@ export class ReplicaMetrics {
   }
 
   /** The gauges set from the replica's state now, then the exposition text. */
-  async render(s: { inflight: number; maxBatch: number; queued: number; kvUsage: number; capacityRps: number }): Promise<string> {
+  async render(s: { inflight: number; maxBatch: number; queued: number; kvUsage: number; preemptions: number; capacityRps: number }): Promise<string> {
     this.v.running.set(s.inflight);
+    this.v.preemptions.inc(s.preemptions - this.preempted);
+    this.preempted = s.preemptions;
     this.v.waiting.set(s.queued);
     this.v.kvUsage.set(s.kvUsage);
     this.m.maxBatch.set(s.maxBatch);

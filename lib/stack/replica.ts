@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { Batcher, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
+import { BLOCK_TOKENS, Batcher, Seq, blocksFor, capacityPerSecond, serviceMs, stepMs } from "./capacity.ts";
 import type { Regression, StackConfig } from "./config.ts";
 import { readJsonBody } from "./http.ts";
 import { DCGM_PATH, ReplicaMetrics } from "./replica-metrics.ts";
@@ -29,12 +29,6 @@ export const OOM_EXIT_CODE = 3;
 const NO_REGRESSION: Regression = { errorRate: 0, latencyFactor: 1, leakMiBPerRequest: 0 };
 const MAX_BODY = 1 << 20;
 
-interface Job {
-  promptTokens: number;
-  maxTokens: number;
-  kvMiB: number;
-}
-
 /**
  * A simulated LLM inference server: OpenAI-compatible completions (streaming and not), a GPU with
  * finite memory (model weights + a KV cache per in-flight request), and a crash on OOM as a real
@@ -50,7 +44,6 @@ export class Replica {
   private readonly batcher: Batcher;
   /** the requests' mean shape (moving average), for the capacity the replica exports */
   private readonly shape = { promptTokens: 64, maxTokens: 16 };
-  private kvMiB = 0;
   private leakedMiB = 0;
   private pressureMiB = 0;
   private crashing = false;
@@ -72,6 +65,11 @@ export class Replica {
 
   private get usedMiB(): number {
     return this.o.replica.weightsMiB + this.kvMiB + this.leakedMiB + this.pressureMiB;
+  }
+
+  /** The KV cache's blocks in use, in MiB. */
+  private get kvMiB(): number {
+    return this.batcher.usedBlocks * BLOCK_TOKENS * this.o.replica.kvCacheMiBPerToken;
   }
 
   async start(): Promise<void> {
@@ -217,16 +215,20 @@ export class Replica {
     // a conversation's earlier turns were this replica's prompt before: vLLM finds them in its prefix cache
     const cachedTokens = Math.min(promptTokens - 1, Math.ceil(prefixChars(input) / 4));
     const maxTokens = typeof body.max_tokens === "number" && body.max_tokens > 0 ? Math.min(body.max_tokens, 4096) : r.defaultMaxTokens;
-    const job: Job = { promptTokens, maxTokens, kvMiB: (promptTokens + maxTokens) * r.kvCacheMiBPerToken };
+    if (blocksFor(promptTokens + maxTokens) > this.batcher.totalBlocks) {
+      // vLLM refuses what its KV cache could never hold, before it queues (its max_model_len)
+      return fail(400, `This model's maximum context length is ${this.batcher.maxTokens} tokens. However, you requested ${promptTokens + maxTokens} tokens (${promptTokens} in the messages, ${maxTokens} in the completion).`, "invalid_request_error");
+    }
     this.shape.promptTokens += (promptTokens - this.shape.promptTokens) / 100;
     this.shape.maxTokens += (maxTokens - this.shape.maxTokens) / 100;
+    const seq = new Seq(promptTokens);
     let closed = false;
-    const leave: (() => void)[] = [];
     res.once("close", () => {
       closed = true;
-      for (const f of leave) f();
+      // its slot and KV blocks free now, or its place in the queue: no more steps for a client that left
+      this.batcher.release(seq);
     });
-    const slot = this.batcher.acquire((f) => leave.push(f));
+    const slot = this.batcher.acquire(seq);
     if (slot === "shed") {
       this.metricsOf.shed();
       res.setHeader("retry-after", String(this.batcher.retryAfterSeconds(promptTokens, maxTokens)));
@@ -234,78 +236,92 @@ export class Replica {
     }
     if (!(await slot)) return; // the client left while it waited
     this.metricsOf.waited((performance.now() - t0) / 1000);
-    if (this.usedMiB + job.kvMiB > r.gpuMemoryMiB) {
-      fail(507, this.oomMessage(job.kvMiB), "oom");
-      this.crash("KV cache allocation");
-      return this.release(job, false);
-    }
-    this.kvMiB += job.kvMiB;
+    if (this.outOfMemory(seq, res, fail)) return;
     this.leakedMiB += reg.leakMiBPerRequest;
 
     const f = reg.latencyFactor;
-    const { tokenize: tokenizeMs, ttft: ttftMs, decode: decodeMs, post: postMs } = serviceMs(r, promptTokens, maxTokens, this.batcher.inflight, f);
+    const { tokenize: tokenizeMs, ttft: ttftMs, post: postMs } = serviceMs(r, promptTokens, maxTokens, this.batcher.inflight, f);
     const stream = body.stream === true;
     const failed = reg.errorRate > 0 && Math.random() < reg.errorRate;
 
     if (failed) {
       await sleep(tokenizeMs + ttftMs);
-      this.release(job, true);
+      this.batcher.release(seq);
       return fail(500, `internal error in ${model}:${this.version}`, "server_error");
     }
     const id = `cmpl-${this.o.name}-${Math.floor(Math.random() * 1e9).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
-    if (!stream) {
-      await sleep(tokenizeMs + ttftMs + decodeMs + postMs);
-      this.release(job, true);
-      if (closed) return;
-      this.metricsOf.finished({ version, t0, tokenizeMs, prefillMs: ttftMs, decodeMs, postMs, firstTokenAt: t0 + tokenizeMs + ttftMs, promptTokens, cachedTokens, outputTokens: maxTokens, streamed: false });
-      this.metricsOf.count(version, 200);
-      const text = "tok ".repeat(maxTokens).trimEnd();
-      const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
-      const usage = { prompt_tokens: promptTokens, completion_tokens: maxTokens, total_tokens: promptTokens + maxTokens };
-      this.json(res, 200, { id, object: chat ? "chat.completion" : "text_completion", created, model: `${model}:${this.version}`, choices: [choice], usage });
-      return;
-    }
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     await sleep(tokenizeMs + ttftMs);
+    // the first token comes with the prefill; each next one is a decode step of the whole batch, and
+    // takes a KV block whenever the sequence's last is full: a sequence preempted for want of one
+    // waits to be readmitted, then prefills again what it had (vLLM's recompute)
     const firstTokenAt = performance.now();
+    if (stream) {
+      if (closed) return;
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    }
+    const chunk = (): string => {
+      const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
+      return `data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`;
+    };
     let last = firstTokenAt;
     let sent = 0;
-    for (let i = 0; i < maxTokens && !closed; i++) {
-      if (i > 0) {
-        await sleep(stepMs(r, this.batcher.inflight, f));
+    while (sent < maxTokens && !closed) {
+      // a stream steps token by token; a whole answer up to the token that needs the next block
+      const n = !stream || sent === 0 ? 1 : Math.min(maxTokens - sent, ((BLOCK_TOKENS - (seq.tokens % BLOCK_TOKENS)) % BLOCK_TOKENS) + 1);
+      if (sent > 0) {
+        await sleep(stepMs(r, this.batcher.inflight, f) * n);
+        if (closed) break;
+        const grown = this.batcher.grow(seq, n);
+        if (grown !== true) {
+          if (!(await grown)) return; // its client left while it was preempted
+          if (this.outOfMemory(seq, res, fail)) return;
+          await sleep(ttftMs);
+        } else if (this.outOfMemory(seq, res, fail)) return;
+        if (closed) break;
         const now = performance.now();
-        this.metricsOf.interToken((now - last) / 1000);
+        if (stream) this.metricsOf.interToken((now - last) / 1000);
         last = now;
       }
-      const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
-      res.write(`data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`);
-      sent++;
+      if (stream) res.write(chunk());
+      sent += sent === 0 ? 1 : n;
     }
     if (closed) {
-      // the client left mid-stream: no more steps for it, its slot and KV cache free now
-      this.release(job, true);
-      this.metricsOf.aborted(promptTokens, sent);
+      if (stream) this.metricsOf.aborted(promptTokens, sent);
       return;
     }
     await sleep(postMs);
-    this.release(job, true);
+    this.batcher.release(seq);
     if (closed) return;
-    res.end("data: [DONE]\n\n");
-    this.metricsOf.finished({ version, t0, tokenizeMs, prefillMs: ttftMs, decodeMs: last - firstTokenAt, postMs, firstTokenAt, promptTokens, cachedTokens, outputTokens: maxTokens, streamed: true });
+    this.metricsOf.finished({ version, t0, tokenizeMs, prefillMs: ttftMs, decodeMs: last - firstTokenAt, postMs, firstTokenAt, promptTokens, cachedTokens, outputTokens: maxTokens, streamed: stream });
     this.metricsOf.count(version, 200);
+    if (stream) {
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    const text = "tok ".repeat(maxTokens).trimEnd();
+    const choice = chat ? { index: 0, message: { role: "assistant", content: text }, finish_reason: "length" } : { index: 0, text, finish_reason: "length" };
+    const usage = { prompt_tokens: promptTokens, completion_tokens: maxTokens, total_tokens: promptTokens + maxTokens };
+    this.json(res, 200, { id, object: chat ? "chat.completion" : "text_completion", created, model: `${model}:${this.version}`, choices: [choice], usage });
   }
 
-  /** The batch slot back; the KV cache too when it was allocated. */
-  private release(job: Job, allocated: boolean): void {
-    if (allocated) this.kvMiB -= job.kvMiB;
-    this.batcher.release();
+  /**
+   * Blocks the scheduler handed out that the GPU does not have (memory taken outside the KV cache:
+   * pressure, a leak): CUDA fails the allocation, the request errors and the server dies, as a real one does.
+   */
+  private outOfMemory(seq: Seq, res: ServerResponse, fail: (code: number, message: string, type: string) => void): boolean {
+    if (this.usedMiB <= this.o.replica.gpuMemoryMiB) return false;
+    const want = seq.blocks * BLOCK_TOKENS * this.o.replica.kvCacheMiBPerToken;
+    this.batcher.release(seq);
+    if (res.headersSent) res.end();
+    else fail(507, this.oomMessage(want), "oom");
+    this.crash("KV cache allocation");
+    return true;
   }
 
   private async metrics(res: ServerResponse): Promise<void> {
     const r = this.o.replica;
-    const kvCapacity = r.gpuMemoryMiB - r.weightsMiB;
-    const text = await this.metricsOf.render({ inflight: this.batcher.inflight, maxBatch: r.maxBatch, queued: this.batcher.queued, kvUsage: kvCapacity > 0 ? this.kvMiB / kvCapacity : 0, capacityRps: capacityPerSecond(r, this.shape.promptTokens, this.shape.maxTokens) });
+    const text = await this.metricsOf.render({ inflight: this.batcher.inflight, maxBatch: r.maxBatch, queued: this.batcher.queued, kvUsage: this.batcher.usage, preemptions: this.batcher.preemptions, capacityRps: capacityPerSecond(r, this.shape.promptTokens, this.shape.maxTokens) });
     res.setHeader("content-type", this.metricsOf.contentType);
     res.end(text);
   }

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Batcher, capacityPerSecond, serviceMs, stepMs } from "../../lib/stack/capacity.ts";
+import { Batcher, Seq, blocksFor, capacityPerSecond, serviceMs, stepMs } from "../../lib/stack/capacity.ts";
 import { StackConfig, applySets } from "../../lib/stack/config.ts";
 import { layout } from "../../lib/stack/topology.ts";
 
@@ -24,42 +24,110 @@ describe("replica capacity model (pure)", () => {
     expect(perReplica * 3).to.be.below(10 * 2000);
   });
 
+  const seq = (promptTokens = 16): Seq => new Seq(promptTokens);
+
   it("slots go to waiters in arrival order; a full queue sheds; a waiter that leaves gives up its place", async () => {
     const b = new Batcher(replica({ maxBatch: 2, maxQueue: 2, shedding: true }));
-    const leave: (() => void)[] = [];
-    expect(b.acquire(() => undefined)).to.equal(true);
-    expect(b.acquire(() => undefined)).to.equal(true);
-    const first = b.acquire((f) => leave.push(f));
-    const second = b.acquire(() => undefined);
+    const [a, c] = [seq(), seq()];
+    expect(b.acquire(a)).to.equal(true);
+    expect(b.acquire(c)).to.equal(true);
+    const w1 = seq();
+    const first = b.acquire(w1);
+    const second = b.acquire(seq());
     expect(b.queued).to.equal(2);
-    expect(b.acquire(() => undefined), "the queue is full").to.equal("shed");
-    (leave[0] as () => void)(); // the first waiter's client went away
+    expect(b.acquire(seq()), "the queue is full").to.equal("shed");
+    b.release(w1); // the first waiter's client went away
     expect(await first).to.equal(false);
     expect(b.queued).to.equal(1);
-    b.release(); // the freed slot goes to the remaining waiter, not back to the pool
+    b.release(a); // the freed slot goes to the remaining waiter, not back to the pool
     expect(await second).to.equal(true);
     expect(b.inflight).to.equal(2);
-    expect(b.acquire(() => undefined), "a new arrival waits behind nobody but gets no slot either").to.be.instanceOf(Promise);
-    b.release();
-    b.release();
-    expect(b.inflight).to.equal(1);
+    expect(b.acquire(seq()), "a new arrival waits behind nobody but gets no slot either").to.be.instanceOf(Promise);
+    b.release(c);
+    expect(b.inflight).to.equal(2);
   });
 
   it("with shedding off the queue has no bound", () => {
     const b = new Batcher(replica({ maxBatch: 1, maxQueue: 1, shedding: false }));
-    b.acquire(() => undefined);
-    for (let i = 0; i < 10; i++) expect(b.acquire(() => undefined)).to.be.instanceOf(Promise);
+    b.acquire(seq());
+    for (let i = 0; i < 10; i++) expect(b.acquire(seq())).to.be.instanceOf(Promise);
     expect(b.queued).to.equal(10);
   });
 
   it("Retry-After is about the time the queue takes to drain, at least a second", () => {
     const r = replica({ maxBatch: 1, maxQueue: 10_000, interTokenMs: 5, timeToFirstTokenMs: 20 });
     const b = new Batcher(r);
-    b.acquire(() => undefined);
+    b.acquire(seq());
     expect(b.retryAfterSeconds(72, 4)).to.equal(1);
     const perSecond = capacityPerSecond(r, 72, 4);
-    for (let i = 0; i < Math.floor(perSecond * 3); i++) void b.acquire(() => undefined);
+    for (let i = 0; i < Math.floor(perSecond * 3); i++) void b.acquire(seq());
     expect(b.retryAfterSeconds(72, 4)).to.equal(3);
+  });
+
+  // a pool of 10 blocks (160 tokens): 1 MiB per token, 160 MiB past the weights
+  const small = (): Batcher => new Batcher(replica({ maxBatch: 8, maxQueue: 8, gpuMemoryMiB: 1160, weightsMiB: 1000, kvCacheMiBPerToken: 1 }));
+
+  it("the KV cache is a pool of 16-token blocks: a prompt takes its blocks at admission, and one that does not fit waits at the head, holding everyone behind it", async () => {
+    const b = small();
+    expect(b.totalBlocks).to.equal(10);
+    expect(b.maxTokens).to.equal(160);
+    expect(blocksFor(16)).to.equal(1);
+    expect(blocksFor(17)).to.equal(2);
+    const big = seq(100); // 7 blocks
+    expect(b.acquire(big)).to.equal(true);
+    expect(b.usedBlocks).to.equal(7);
+    const wide = seq(64); // 4 blocks: 3 free
+    const waits = b.acquire(wide);
+    expect(waits, "not enough blocks, though batch slots are free").to.be.instanceOf(Promise);
+    expect(b.acquire(seq(8)), "first come, first served: a small one waits behind it").to.be.instanceOf(Promise);
+    expect(b.usage).to.equal(0.7);
+    b.release(big);
+    expect(await waits).to.equal(true);
+    expect(b.inflight).to.equal(2);
+    expect(b.usedBlocks).to.equal(5);
+  });
+
+  it("a sequence that fills its last block takes another; with none free the newest sequence is preempted, freed and put back at the front of the queue", async () => {
+    const b = small();
+    const old = seq(64); // 4 blocks
+    const mid = seq(48); // 3 blocks
+    const young = seq(48); // 3 blocks: the pool is full
+    for (const s of [old, mid, young]) expect(b.acquire(s)).to.equal(true);
+    expect(b.usage).to.equal(1);
+    const later = seq(16);
+    const laterAdmitted = b.acquire(later);
+    expect(b.grow(old, 0), "no new token: nothing to take").to.equal(true);
+    // old's 65th token needs a fifth block: the newest (young) gives its three up
+    expect(b.grow(old)).to.equal(true);
+    expect(young.state).to.equal("waiting");
+    expect(young.blocks).to.equal(0);
+    expect(b.preemptions).to.equal(1);
+    expect(b.usedBlocks).to.equal(8);
+    expect(b.queued, "young went back in front of the later arrival").to.equal(2);
+    // young's own step notices: it waits to be readmitted, then holds its prompt and what it made
+    const back = b.grow(young, 2);
+    expect(back).to.be.instanceOf(Promise);
+    expect(young.tokens).to.equal(50);
+    b.release(mid); // 5 free: young's 4 (50 tokens), then the later one's 1
+    expect(await back).to.equal(true);
+    expect(await laterAdmitted).to.equal(true);
+    expect(young.blocks).to.equal(4);
+    expect(b.usedBlocks).to.equal(10);
+    expect(b.queued).to.equal(0);
+  });
+
+  it("the only sequence left preempts itself rather than wait forever for a block it holds", async () => {
+    const b = new Batcher(replica({ maxBatch: 8, maxQueue: 8, gpuMemoryMiB: 1032, weightsMiB: 1000, kvCacheMiBPerToken: 1 })); // 2 blocks
+    const a = seq(16);
+    const c = seq(16);
+    b.acquire(a);
+    b.acquire(c);
+    const self = b.grow(c); // c is the newest: it goes
+    expect(self).to.be.instanceOf(Promise);
+    expect(c.preemptions).to.equal(1);
+    expect(b.grow(a)).to.equal(true);
+    b.release(a);
+    expect(await self).to.equal(true);
   });
 });
 
