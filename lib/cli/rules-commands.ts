@@ -9,7 +9,7 @@ import { loadStackConfig } from "../stack/config.ts";
 import { collect } from "./options.ts";
 
 /** A production Prometheus scrapes every 15–30 s: rate() needs four scrapes in its window, and a blip should not page. */
-const PACK_DEFAULTS = ["alerts.windowSeconds=120", "alerts.forSeconds=120"];
+const PACK_DEFAULTS = ["alerts.windowSeconds=120", "alerts.forSeconds=120", "alerts.kvCacheForSeconds=60"];
 
 function print(text: string): void {
   process.stdout.write(`${text}\n`);

@@ -3,7 +3,9 @@ import { BACKENDS, faultKindEntry } from "../schema/faults.ts";
 import type { BackendName, BackendsOf, Fault, FaultKind } from "../schema/faults.ts";
 import type { Target } from "../schema/target.ts";
 import { kubernetesBackend } from "./kubernetes/backend.ts";
-import { loadBackend, surge } from "./load/surge.ts";
+import { loadBackend } from "./load/backend.ts";
+import { kvPressure } from "./load/kv-pressure.ts";
+import { surge } from "./load/surge.ts";
 import { gpuOom as k8sGpuOom } from "./kubernetes/gpu-oom.ts";
 import { networkPartition } from "./kubernetes/network-partition.ts";
 import { nodeLoss as k8sNodeLoss, regionOutage as k8sRegionOutage, zoneOutage } from "./kubernetes/nodes.ts";
@@ -51,6 +53,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },
   surge: { load: surge },
+  "kv-pressure": { load: kvPressure },
 };
 
 export const FAULT_BACKENDS: { [B in BackendName]: Backend } = {

@@ -1,7 +1,7 @@
 import type { AlertAssertion, NoUnexpectedAlertsAssertion } from "../schema/experiment.ts";
 import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 import type { z } from "zod";
-import { events, faultOf, missing, runEnd, windowOf } from "./context.ts";
+import { bucketsIn, events, evidenceRow, faultOf, missing, pct, runEnd, stats, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 
 function matches(e: TimelineEvent, alert: string, labels: Record<string, string> | undefined, severity?: string): boolean {
@@ -47,6 +47,20 @@ const before: Check = ({ a, hit, t0, desc }, record) => {
   const other = events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === a.before);
   if (other !== undefined && other.t <= hit.t) return { fail: `${desc} fired ${((hit.t - other.t) / 1000).toFixed(1)}s after ${a.before}: no early warning`, evidence: [hit, other] };
   return { evidence: other ?? `${a.before} never fired` };
+};
+
+/** Before the users notice: the first second (from t0) in which the clients' error rate passed `beforeErrors`. */
+const beforeErrors: Check = ({ a, hit, t0, desc }, record) => {
+  const limit = a.beforeErrors as number;
+  const load = record.series?.load;
+  if (load === undefined) return { fail: `${desc} fired, but the run had no load of its own to tell when its clients' errors began` };
+  for (let s = t0; s + 1000 <= Math.min(hit.t, runEnd(record)); s += 500) {
+    const w = stats(bucketsIn(load, { start: s, end: s + 1000 }));
+    if (w.errorRate !== null && w.errorRate > limit && w.sent >= 10) {
+      return { fail: `${desc} fired ${((hit.t - t0) / 1000).toFixed(1)}s after the fault, but the clients' error rate was already ${pct(w.errorRate)} (> ${pct(limit)}) at +${((s - t0) / 1000).toFixed(1)}s: no early warning`, evidence: [hit, evidenceRow(s, w)] };
+    }
+  }
+  return { evidence: `the clients' error rate stayed at or below ${pct(limit)} in every second until it fired` };
 };
 
 /** Delivered: Alertmanager's webhook notification reached the run (through `receiver`, when one is required). */
@@ -96,7 +110,7 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const ctx: AlertContext = { a, base, desc, fault, t0, w, hit };
   const evidence: unknown[] = [hit];
   const mustDeliver = a.delivered || a.receiver !== undefined;
-  const checks = [...(a.before !== undefined ? [before] : []), ...(mustDeliver ? [delivered] : []), ...(a.resolvesWithin !== undefined ? [resolves] : [])];
+  const checks = [...(a.before !== undefined ? [before] : []), ...(a.beforeErrors !== undefined ? [beforeErrors] : []), ...(mustDeliver ? [delivered] : []), ...(a.resolvesWithin !== undefined ? [resolves] : [])];
   for (const check of checks) {
     const r = check(ctx, record);
     if ("fail" in r) return r.result !== undefined ? { ...r.result, evidence: r.result.evidence.length ? r.result.evidence : evidence } : at(firedIn, r.fail, r.evidence ?? evidence);

@@ -6,7 +6,7 @@ import { BUCKET_MS, SERIES_VERSION } from "../schema/series.ts";
 import type { LoadSeries } from "../schema/series.ts";
 import { startGenerator } from "./generator.ts";
 import type { FromGenerator, ToGenerator } from "./generator-worker.ts";
-import type { LoadEngine, LoadRun, ResolvedLoad } from "./types.ts";
+import type { LoadEngine, LoadOverlay, LoadRun, ResolvedLoad } from "./types.ts";
 
 /**
  * Where the builtin engine's scheduler runs. `worker` (the default): its own thread, so nothing
@@ -34,11 +34,22 @@ export class BuiltinLoadEngine implements LoadEngine {
     }
     if (this.home === "inline") {
       const g = startGenerator(load);
-      const run = { series: g.series, done: g.done, stop: () => (g.stop(), g.done), rateFactor: 1, setRateFactor: (f: number): void => void (g.setRateFactor(f), (run.rateFactor = f)) };
-      return run;
+      return controlled({ series: g.series, done: g.done, stop: () => (g.stop(), g.done) }, (f) => g.setRateFactor(f), (o) => g.setOverlay(o));
     }
     return startAway(load, this.home);
   }
+}
+
+/** A run whose faults (a surge's rate, a kv-pressure's overlay) reach its generator, each remembered for its undo. */
+function controlled(run: Pick<LoadRun, "series" | "done" | "stop">, rate: (factor: number) => void, overlayTo: (o: LoadOverlay | undefined) => void): LoadRun {
+  const c: LoadRun & { rateFactor: number; overlay: LoadOverlay | undefined } = {
+    ...run,
+    rateFactor: 1,
+    overlay: undefined,
+    setRateFactor: (f) => void (rate(f), (c.rateFactor = f)),
+    setOverlay: (o) => void (overlayTo(o), (c.overlay = o)),
+  };
+  return c;
 }
 
 /** A message channel to a generator in a worker thread or a child process. */
@@ -112,8 +123,13 @@ function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<Load
     away.onMessage((m) => {
       if (m.type === "started") {
         series.start = m.start;
-        const run = { series, done, stop: () => (away.send({ type: "stop" }), done), rateFactor: 1, setRateFactor: (f: number): void => void (away.send({ type: "rate", factor: f }), (run.rateFactor = f)) };
-        resolveStart(run);
+        resolveStart(
+          controlled(
+            { series, done, stop: () => (away.send({ type: "stop" }), done) },
+            (factor) => away.send({ type: "rate", factor }),
+            (overlay) => away.send({ type: "overlay", overlay }),
+          ),
+        );
       } else if (m.type === "buckets") {
         for (const [idx, b] of m.changed) series.buckets[idx] = b;
       } else if (m.type === "done") {

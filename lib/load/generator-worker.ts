@@ -6,9 +6,9 @@ import { parentPort } from "node:worker_threads";
 import type { LoadBucket, LoadSeries } from "../schema/series.ts";
 import { startGenerator } from "./generator.ts";
 import type { Generator } from "./generator.ts";
-import type { ResolvedLoad } from "./types.ts";
+import type { LoadOverlay, ResolvedLoad } from "./types.ts";
 
-export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" } | { type: "rate"; factor: number };
+export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" } | { type: "rate"; factor: number } | { type: "overlay"; overlay: LoadOverlay | undefined };
 export type FromGenerator = { type: "started"; start: number } | { type: "buckets"; changed: [number, LoadBucket][] } | { type: "done"; series: LoadSeries } | { type: "failed"; message: string };
 
 const POST_MS = 100;
@@ -38,6 +38,7 @@ let current: Generator | undefined;
 port.listen((m) => {
   if (m.type === "stop") return current?.stop();
   if (m.type === "rate") return current?.setRateFactor(m.factor);
+  if (m.type === "overlay") return current?.setOverlay(m.overlay);
   try {
     const g = startGenerator(m.load);
     current = g;

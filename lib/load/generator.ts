@@ -7,7 +7,7 @@ import type { LiveBucket } from "./recorder.ts";
 import { prepareBodies } from "./requests.ts";
 import { dueAt, dueBy } from "./schedule.ts";
 import type { ClientRetry } from "../schema/experiment.ts";
-import type { RequestTemplate, ResolvedLoad } from "./types.ts";
+import type { LoadOverlay, RequestTemplate, ResolvedLoad } from "./types.ts";
 
 /**
  * The builtin engine's request scheduler, in whichever thread runs it (a worker thread by default,
@@ -167,6 +167,8 @@ export interface Generator {
   stop(): void;
   /** Multiplies the profile's rate from now on (1 puts it back): a surge, or a dip. */
   setRateFactor(factor: number): void;
+  /** From now on a share of the requests are long ones (undefined puts the mix back). */
+  setOverlay(overlay: LoadOverlay | undefined): void;
   /** Buckets changed since the last call: a worker posts these to its parent. */
   takeChanged(): [number, LoadBucket][];
 }
@@ -177,10 +179,13 @@ export function startGenerator(load: ResolvedLoad): Generator {
   // As many connections as requests in flight: clients are independent, so one hung request must
   // not queue the next behind it (that queueing would be the generator's, not the system's).
   const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
-  const templates = load.mix.map((t) => ({
+  const prepared = (t: RequestTemplate): { t: RequestTemplate; bodies: Prepared[] } => ({
     t,
     bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r): Prepared => ({ path: t.path, body: Buffer.from(r.body), stream: r.stream, maxTokens: t.maxTokens, cancelShare: t.cancelShare ?? 0, cancelAfter: t.cancelAfterTokens ?? Math.max(1, Math.floor(t.maxTokens / 2)) })),
-  }));
+  });
+  const templates = load.mix.map(prepared);
+  /** a kv-pressure fault's long requests: this share of those due take one of its bodies instead */
+  let overlay: { share: number; from: number; rampMs: number; x: { t: RequestTemplate; bodies: Prepared[] } } | undefined;
   const totalWeight = templates.reduce((s, x) => s + x.t.weight, 0);
   const startPerf = performance.now();
   const rec = new SeriesRecorder(Date.now(), startPerf, load.rate);
@@ -259,7 +264,9 @@ export function startGenerator(load: ResolvedLoad): Generator {
       lb.b.outcomes.dropped++;
       return;
     }
-    const chosen = pickTemplate(templates, ((seq++ * 0.6180339887) % 1) * totalWeight);
+    // spread evenly (the golden ratio's sequence picks the template, the plastic number's the overlay)
+    const chosen = overlay !== undefined && ((seq * 0.7548776662) % 1) < overlay.share * Math.min(1, (schedPerf - overlay.from) / Math.max(1, overlay.rampMs)) ? overlay.x : pickTemplate(templates, ((seq * 0.6180339887) % 1) * totalWeight);
+    seq++;
     lb.pending++;
     const req = chosen.bodies[seq % BODIES_PER_TEMPLATE] as Prepared;
     send(lb, schedPerf, req, 0, req.stream && req.cancelShare > 0 && Math.random() < req.cancelShare ? req.cancelAfter : 0, nextTurn(chosen.t));
@@ -302,6 +309,12 @@ export function startGenerator(load: ResolvedLoad): Generator {
     seg = { count: dueNow(elapsed), at: elapsed, factor };
     last = Math.min(maxRequests, Math.ceil(dueNow(load.durationMs)));
   };
+  const setOverlay = (o: LoadOverlay | undefined): void => {
+    // the long requests look like the profile's first template (its path and model), without its conversations or cancels
+    const base = load.mix[0] as RequestTemplate;
+    const x = o && prepared({ name: "kv-pressure", weight: 1, path: base.path, model: base.model, promptTokens: { min: o.promptTokens, max: o.promptTokens }, maxTokens: o.maxTokens, streamShare: o.stream ? 1 : 0, cancelShare: 0 });
+    overlay = o && x && { share: o.share, from: performance.now(), rampMs: o.rampMs, x };
+  };
   const tick = (): void => {
     const elapsed = performance.now() - startPerf;
     if (stopped || elapsed >= load.durationMs || sent >= maxRequests) {
@@ -324,6 +337,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
     done,
     stop: () => void (stopped = halted = true),
     setRateFactor,
+    setOverlay,
     takeChanged: () => rec.takeChanged(),
   };
 }

@@ -1,4 +1,4 @@
-import type { ClientRetry } from "../schema/experiment.ts";
+import type { ClientRetry, LoadOverlay } from "../schema/experiment.ts";
 import type { LoadSeries } from "../schema/series.ts";
 
 export interface RequestTemplate {
@@ -42,7 +42,13 @@ export interface LoadRun {
   setRateFactor?(factor: number): void;
   /** the factor last set (1 unless surged) */
   readonly rateFactor?: number;
+  /** From now on this share of the requests are long ones (the builtin engine: a `kv-pressure` fault); undefined puts the mix back. */
+  setOverlay?(overlay: LoadOverlay | undefined): void;
+  /** the overlay last set */
+  readonly overlay?: LoadOverlay;
 }
+
+export type { LoadOverlay };
 
 export interface LoadEngine {
   name: string;

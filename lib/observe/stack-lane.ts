@@ -26,6 +26,8 @@ const LANE: Record<Field, string> = {
   inferenceP99Ms: stageP99("inference"),
   postprocessingP99Ms: stageP99("postprocessing"),
   kvCacheUsagePct: `100 * max(vllm:kv_cache_usage_perc)`,
+  preemptionsPerSecond: `sum(rate(vllm:num_preemptions_total[3s]))`,
+  ttftP99Ms: `1000 * histogram_quantile(0.99, sum by (le) (rate(vllm:time_to_first_token_seconds_bucket[3s])))`,
   gpuUtilPct: `avg(DCGM_FI_DEV_GPU_UTIL)`,
   gpusWithXid: `count(DCGM_FI_DEV_XID_ERRORS > 0) or (0 * count(DCGM_FI_DEV_XID_ERRORS))`,
 };

@@ -25,8 +25,8 @@ export interface ChartData {
   otherCores: (number | null)[];
   /** the stack's lane: the gateway's average queue, connect and response times, the replicas' p99 queue wait (ms); requests queued at both (count) */
   stack: { gatewayQueueMs: (number | null)[]; gatewayConnectMs: (number | null)[]; gatewayResponseMs: (number | null)[]; replicaQueueP99Ms: (number | null)[]; queued: (number | null)[] } | null;
-  /** the engine and its GPUs: each stage's p99 (ms), KV cache use and GPU utilisation (%), GPUs with an XID; null when the target exports none */
-  engine?: { tokenizationP99Ms: (number | null)[]; inferenceP99Ms: (number | null)[]; postprocessingP99Ms: (number | null)[]; kvCacheUsagePct: (number | null)[]; gpuUtilPct: (number | null)[]; gpusWithXid: (number | null)[] } | null;
+  /** the engine and its GPUs: each stage's p99 and time to first token (ms), KV cache use and GPU utilisation (%), preemptions a second, GPUs with an XID; null when the target exports none */
+  engine?: { tokenizationP99Ms: (number | null)[]; inferenceP99Ms: (number | null)[]; postprocessingP99Ms: (number | null)[]; ttftP99Ms: (number | null)[]; kvCacheUsagePct: (number | null)[]; preemptionsPerSecond: (number | null)[]; gpuUtilPct: (number | null)[]; gpusWithXid: (number | null)[] } | null;
   /** conversations: share of turns acknowledged as kept (%), and the session store's worst replica lag (s) */
   sessions?: { ackedPct: (number | null)[]; lagSeconds: (number | null)[] };
 }
@@ -64,7 +64,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
   const hosts = new SampleCursor(host);
   const stacks = new SampleCursor(stack);
   const lane: NonNullable<ChartData["stack"]> = { gatewayQueueMs: [], gatewayConnectMs: [], gatewayResponseMs: [], replicaQueueP99Ms: [], queued: [] };
-  const engine: NonNullable<ChartData["engine"]> = { tokenizationP99Ms: [], inferenceP99Ms: [], postprocessingP99Ms: [], kvCacheUsagePct: [], gpuUtilPct: [], gpusWithXid: [] };
+  const engine: NonNullable<ChartData["engine"]> = { tokenizationP99Ms: [], inferenceP99Ms: [], postprocessingP99Ms: [], ttftP99Ms: [], kvCacheUsagePct: [], preemptionsPerSecond: [], gpuUtilPct: [], gpusWithXid: [] };
   const regionNames = new Set<string>();
   for (const b of buckets) for (const r of Object.keys(b.regions)) regionNames.add(r);
   for (const r of regionNames) d.regions[r] = [];

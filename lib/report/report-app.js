@@ -122,9 +122,9 @@
     }
     if (c.engine) {
       const e = c.engine;
-      chart("chart-engine", "The engine and its GPUs: each stage's p99 (the seed's budgets: tokenisation 50 ms, inference 400 ms, post-processing 50 ms), KV cache use, GPU utilisation, GPUs reporting an XID",
-        { cursor, scales: { x: { time: true }, y: { distr: 3 }, pct: { range: [0, 100] } }, series: [{}, { label: "tokenisation p99 ms", stroke: "#999", width: 1.5 }, { label: "inference p99 ms", stroke: "#1f5fbf", width: 1.5 }, { label: "post-processing p99 ms", stroke: "#4a8", width: 1.5 }, { label: "KV cache %", stroke: "#85c", scale: "pct", dash: [5, 3] }, { label: "GPU util %", stroke: "#e90", scale: "pct", dash: [5, 3] }, { label: "GPUs with XID", stroke: "#d22", scale: "pct", width: 2 }], axes: [{}, { label: "ms" }, { label: "% (GPUs)", side: 1, scale: "pct", grid: { show: false } }] },
-        [c.t, e.tokenizationP99Ms, e.inferenceP99Ms, e.postprocessingP99Ms, e.kvCacheUsagePct, e.gpuUtilPct, e.gpusWithXid]);
+      chart("chart-engine", "The engine and its GPUs: each stage's p99 (the seed's budgets: tokenisation 50 ms, inference 400 ms, post-processing 50 ms) and time to first token, KV cache use, sequences preempted for want of KV blocks, GPU utilisation, GPUs reporting an XID",
+        { cursor, scales: { x: { time: true }, y: { distr: 3 }, pct: { range: (_u, _min, max) => [0, Math.max(100, max)] } }, series: [{}, { label: "tokenisation p99 ms", stroke: "#999", width: 1.5 }, { label: "inference p99 ms", stroke: "#1f5fbf", width: 1.5 }, { label: "post-processing p99 ms", stroke: "#4a8", width: 1.5 }, { label: "TTFT p99 ms", stroke: "#c60", width: 1.5 }, { label: "KV cache %", stroke: "#85c", scale: "pct", dash: [5, 3] }, { label: "preemptions/s", stroke: "#a0a", scale: "pct", width: 1 }, { label: "GPU util %", stroke: "#e90", scale: "pct", dash: [5, 3] }, { label: "GPUs with XID", stroke: "#d22", scale: "pct", width: 2 }], axes: [{}, { label: "ms" }, { label: "% · per s · GPUs", side: 1, scale: "pct", grid: { show: false } }] },
+        [c.t, e.tokenizationP99Ms, e.inferenceP99Ms, e.postprocessingP99Ms, e.ttftP99Ms, e.kvCacheUsagePct, e.preemptionsPerSecond, e.gpuUtilPct, e.gpusWithXid]);
     }
     if (c.sessions) {
       chart("chart-sessions", "Conversations: turns acknowledged as kept, and how far the session store's replicas lag (a new primary blue, where acknowledged turns were lost red)",

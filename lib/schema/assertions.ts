@@ -46,6 +46,7 @@ export const AlertAssertion = strictObject({
   receiver: z.string().min(1).optional().meta({ description: "the notification must come through this Alertmanager receiver (the local stack's: pager for critical, chat for the rest); implies delivered" }),
   resolvesWithin: Duration.optional(),
   before: z.string().optional().meta({ description: "must first fire before this other alert first fires (an early warning)" }),
+  beforeErrors: z.number().min(0).max(1).optional().meta({ description: "must first fire before the clients' error rate over a second first passes this share (from the run's load, counted from the clock's start): a warning that comes before the users notice" }),
   during: Window.meta({ description: "with fires: false, the window in which it must not fire" }),
 });
 

@@ -115,6 +115,17 @@ export const DistributedLoad = strictObject({
 });
 export type DistributedLoad = z.infer<typeof DistributedLoad>;
 
+/** Requests of another shape mixed into a running load: long contexts and long answers that fill a KV cache. */
+export interface LoadOverlay {
+  share: number;
+  promptTokens: number;
+  maxTokens: number;
+  /** answers streamed token by token, as a chat UI or an agent reads them */
+  stream: boolean;
+  /** the share grows linearly from 0 over this long (0: all at once) */
+  rampMs: number;
+}
+
 export const LoadProfile = strictObject({
   engine: z.enum(LOAD_ENGINES).default("builtin").meta({ description: "builtin (an open-model generator in faultline), k6, or k6-operator (k6 on runner pods in a cluster)" }),
   distributed: DistributedLoad.optional().meta({ description: "engine k6-operator: the TestRun's parallelism and where results are read" }),

@@ -230,6 +230,17 @@ export const FAULT_KINDS = [
     backends: ["load"],
     params: strictObject({ factor: z.number().gt(0).max(20).meta({ description: "× the load profile's rate, e.g. 3 for a surge to 300 %" }) }),
   }),
+  clientFaultKind("kv-pressure", {
+    summary: "a share of the run's own requests become long-context, long-output ones that fill the replicas' KV caches: preemptions, queueing, a growing time to first token",
+    backends: ["load"],
+    params: strictObject({
+      share: z.number().gt(0).max(1).default(0.02).meta({ description: "share of the requests due that are long ones" }),
+      promptTokens: z.number().int().positive().max(1_000_000).default(12_000).meta({ description: "each long request's prompt, in tokens (about 4 characters each)" }),
+      maxTokens: z.number().int().positive().max(4096).default(256).meta({ description: "each long request's answer, in tokens" }),
+      stream: z.boolean().default(true).meta({ description: "the long answers stream token by token (as chat UIs and agents read them)" }),
+      rampOver: Duration.prefault("0s").meta({ description: "the share grows linearly from 0 over this long, as a new workload's traffic does (0: all at once)" }),
+    }).prefault({}),
+  }),
   faultKind("rollout", {
     summary: "a good version rolled out: the change itself is the perturbation",
     backends: ["stack", "kubernetes"],

@@ -101,6 +101,10 @@ export interface StackSample {
   postprocessingP99Ms?: number;
   /** the fullest KV cache (vllm:kv_cache_usage_perc × 100) */
   kvCacheUsagePct?: number;
+  /** sequences the engines preempted for want of KV blocks, per second (vllm:num_preemptions_total) */
+  preemptionsPerSecond?: number;
+  /** time to first token, p99 over the replicas, ms (vllm:time_to_first_token_seconds) */
+  ttftP99Ms?: number;
   /** the GPUs' mean utilisation (DCGM_FI_DEV_GPU_UTIL, %) */
   gpuUtilPct?: number;
   /** GPUs reporting an XID error (DCGM_FI_DEV_XID_ERRORS > 0) */

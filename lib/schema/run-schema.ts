@@ -102,6 +102,8 @@ export const RunRecordSchema = z.object({
           inferenceP99Ms: z.number().optional(),
           postprocessingP99Ms: z.number().optional(),
           kvCacheUsagePct: z.number().optional(),
+          preemptionsPerSecond: z.number().optional(),
+          ttftP99Ms: z.number().optional(),
           gpuUtilPct: z.number().optional(),
           gpusWithXid: z.number().optional(),
           regions: z.record(z.string(), z.object({ requestsPerSecond: z.number().optional(), errorsPerSecond: z.number().optional(), p99Ms: z.number().optional() })).optional(),

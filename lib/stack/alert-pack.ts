@@ -121,7 +121,7 @@ export function engineRules(c: StackConfig, engine: Engine | "faultline", rule: 
     else skipped.push(`${what}: ${engine} exports no such metric`);
   };
   add("QueueDepthHigh", s.waiting === null ? null : rule("QueueDepthHigh", `${s.waiting} > ${a.queueDepth}`, "warning", `more than ${a.queueDepth} requests waiting for a batch slot across the fleet`));
-  add("KVCacheUsageHigh", s.kvUsage === null ? null : rule("KVCacheUsageHigh", `${s.kvUsage} * 100 > ${a.kvCacheUsagePct}`, "warning", `a KV cache more than ${a.kvCacheUsagePct}% full: preemptions and then errors follow`));
+  add("KVCacheUsageHigh", s.kvUsage === null ? null : rule("KVCacheUsageHigh", `${s.kvUsage} * 100 > ${a.kvCacheUsagePct}`, "warning", `a KV cache more than ${a.kvCacheUsagePct}% full: preemptions and then errors follow`, `${a.kvCacheForSeconds}s`));
   const hitRate = a.kvCacheHitRatePct ?? (engine === "faultline" ? undefined : PACK_HIT_RATE_PCT);
   if (hitRate !== undefined) {
     add("KVCacheHitRateLow", s.prefixHitRatio === null ? null : rule("KVCacheHitRateLow", `${s.prefixHitRatio(w)} * 100 < ${hitRate}`, "warning", `prefix-cache hits below ${hitRate}% of the tokens looked up`));

@@ -77,7 +77,10 @@ export const StackConfig = strictObject({
     gpuMemoryPct: Pct.default(90),
     gpuUtilizationPct: Pct.default(80).meta({ description: "GPUUtilizationHigh (DCGM_FI_DEV_GPU_UTIL): time to scale out" }),
     gpuTemperatureC: z.number().positive().default(85).meta({ description: "GPUTemperatureHigh (DCGM_FI_DEV_GPU_TEMP), °C" }),
-    kvCacheUsagePct: Pct.max(100).default(90).meta({ description: "KVCacheUsageHigh: the KV cache this full (vllm:kv_cache_usage_perc × 100) comes before preemptions and errors" }),
+    kvCacheUsagePct: Pct.max(100).default(60).meta({ description: "KVCacheUsageHigh: the KV cache this full (vllm:kv_cache_usage_perc × 100) comes before preemptions and errors" }),
+    kvCacheForSeconds: z.number().int().min(0).default(0).meta({
+      description: "…for this long. A ramping long-context load takes the stack's cache from 80 % to full, and its queues to shedding, in 2–3 s (kv-pressure, measured): a `for:` as long as the others' would warn after the errors began. `rules export` writes 60",
+    }),
     kvCacheHitRatePct: Pct.max(100).optional().meta({ description: "KVCacheHitRateLow: prefix-cache hits below this share of the tokens looked up. Unset, the stack has no such rule: its load shares no prefix, so its hit rate is 0 by construction; `rules export` writes it at 70 unless set" }),
     stageBudgetsMs: strictObject({
       tokenization: z.number().positive().default(50),

@@ -135,7 +135,7 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     for (let t = record.startedAt; t <= (record.endedAt ?? t); t += 1000) {
       const inFault = fault?.injectedAt !== undefined && t >= fault.injectedAt && t <= (fault.revertedAt ?? t);
       // the engine's own: the inference stage over its budget and the GPU idle while the fault holds (an XID)
-      const engine = { tokenizationP99Ms: 1, inferenceP99Ms: inFault ? 450 : 60, postprocessingP99Ms: 2, kvCacheUsagePct: 12, gpuUtilPct: inFault ? 0 : 40, gpusWithXid: inFault ? 1 : 0 };
+      const engine = { tokenizationP99Ms: 1, inferenceP99Ms: inFault ? 450 : 60, postprocessingP99Ms: 2, ttftP99Ms: 30, kvCacheUsagePct: 12, preemptionsPerSecond: 0, gpuUtilPct: inFault ? 0 : 40, gpusWithXid: inFault ? 1 : 0 };
       stack.push({ t, gatewayQueueMs: 0, gatewayConnectMs: 1, gatewayResponseMs: inFault ? 300 : 20, gatewayQueued: 0, replicaQueueP99Ms: 5, replicaQueued: 2, ...engine });
     }
     const dir = tempDir("report-lane");

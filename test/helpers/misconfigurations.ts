@@ -66,6 +66,8 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     timeScale: "0.5",
     args: ["--stack-set", "session.waitReplicas=0"],
   },
+  // full length: the cache passes 80 % about 11 s into the 20 s ramp
+  "kv-pressure": { catches: "kv-warned-rag", why: "KVCacheUsageHigh at 100 %: `> 100` is never true, so a KV cache filled to the brim warns nobody", timeScale: "1", args: ["--stack-set", "alerts.kvCacheUsagePct=100"] },
   // the page routed to the team's chat: critical alerts no longer reach the pager (Alertmanager's route, not the rule, is wrong)
   "gpu-xid": { catches: "xid-paged-us-east-1", why: "the pager route matches severity \"page\", which no rule sets: GPUXidError (critical) falls through to chat", timeScale: "0.75", args: ["--stack-set", "alerting.pagerSeverity=page"] },
   // full length: SessionReplicationLag waits 10 s once the lag passes 1 s, and the fault is 20 s

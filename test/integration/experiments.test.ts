@@ -203,6 +203,34 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.assertions.find((a) => a.name === "xid-paged-us-east-1")?.message).to.match(/routed to chat, not pager/);
   });
 
+  // the engine's own signals, as the stack lane read them from the fault on (its long streams drain after the revert)
+  const lane = (record: RunRecord, field: "kvCacheUsagePct" | "preemptionsPerSecond" | "ttftP99Ms"): number => {
+    const from = record.faults[0]?.injectedAt ?? 0;
+    return Math.max(0, ...(record.series.stack ?? []).filter((x) => x.t >= from).map((x) => x[field] ?? 0));
+  };
+
+  it("kv-pressure passes: a ramping long-context workload fills us-east's KV caches, and KVCacheUsageHigh reaches chat before the clients' errors begin", async () => {
+    const { record, out } = await run("kv-pressure", ["--time-scale", MISCONFIGURED["kv-pressure"]?.timeScale ?? "1"]);
+    expect(record.verdict, out.slice(-1500)).to.equal("pass");
+    // really under pressure: a cache full, sequences preempted, time to first token grown past the baseline's ~50 ms
+    expect(lane(record, "kvCacheUsagePct")).to.be.at.least(95);
+    expect(lane(record, "preemptionsPerSecond")).to.be.above(0);
+    expect(lane(record, "ttftP99Ms")).to.be.above(200);
+    const warned = record.timeline.find((e) => e.type === "alert.delivered" && (e.data?.labels as Record<string, string>).alertname === "KVCacheUsageHigh");
+    expect(warned?.data?.receiver).to.equal("chat");
+  });
+
+  it("kv-pressure fails on kv-warned-rag (and only that) with the KV alert's threshold at 100 %", async () => {
+    const { code, record, out } = await run("kv-pressure", ["--time-scale", MISCONFIGURED["kv-pressure"]?.timeScale ?? "1", ...misconfigured("kv-pressure")]);
+    // the same pressure (a cache full) and no warning at all
+    expect(lane(record, "kvCacheUsagePct"), out.slice(-1500)).to.be.at.least(95);
+    expect(firedAlerts(record)).to.not.include("KVCacheUsageHigh");
+    expect(record.verdict).to.equal("fail");
+    expect(code).to.equal(1);
+    expect(failing(record)).to.deep.equal(caughtBy("kv-pressure"));
+    expect(record.assertions.find((a) => a.name === "kv-warned-rag")?.message).to.match(/never fired/);
+  });
+
   it("retry-storm passes: lockstep client retries against a slow us-east stay within the gateway's retry budget", async () => {
     const { record, out } = await run("retry-storm", ["--time-scale", "0.5"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");

@@ -1,7 +1,11 @@
-/** What a surge needs of a running load (the builtin engine's LoadRun has it). */
+import type { LoadOverlay } from "../../schema/experiment.ts";
+
+/** What the load faults (surge, kv-pressure) need of a running load (the builtin engine's LoadRun has it). */
 export interface SurgeableLoad {
   setRateFactor?(factor: number): void;
   readonly rateFactor?: number;
+  setOverlay?(overlay: LoadOverlay | undefined): void;
+  readonly overlay?: LoadOverlay;
 }
 
 /**

@@ -1,20 +1,17 @@
 import { z } from "zod";
 import { FaultlineError } from "../../errors.ts";
 import { liveLoad } from "./live.ts";
-import { opsBackend } from "../types.ts";
 import type { Action, FaultImpl, UndoOp } from "../types.ts";
 
 const EndSurge = z.strictObject({ driver: z.literal("load"), op: z.literal("end-surge"), runId: z.string() });
 type EndSurge = z.infer<typeof EndSurge>;
 
 /** Back to the profile's rate. A run whose process is gone took its load with it: nothing to undo. */
-const endSurge: UndoOp<EndSurge> = {
+export const endSurge: UndoOp<EndSurge> = {
   schema: EndSurge,
   revert: async (u) => liveLoad(u.runId)?.setRateFactor?.(1),
   isActive: async (u) => (liveLoad(u.runId)?.rateFactor ?? 1) !== 1,
 };
-
-export const loadBackend = opsBackend("load", { "end-surge": endSurge });
 
 /** A surge: the run's own builtin load multiplies its rate for the fault's duration, every due time kept. */
 export const surge: FaultImpl<"surge"> = {
