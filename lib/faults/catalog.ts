@@ -7,6 +7,7 @@ import { loadBackend } from "./load/backend.ts";
 import { kvPressure } from "./load/kv-pressure.ts";
 import { surge } from "./load/surge.ts";
 import { gpuOom as k8sGpuOom } from "./kubernetes/gpu-oom.ts";
+import { gpuXid as k8sGpuXid } from "./kubernetes/gpu-xid.ts";
 import { networkPartition } from "./kubernetes/network-partition.ts";
 import { nodeLoss as k8sNodeLoss, regionOutage as k8sRegionOutage, zoneOutage } from "./kubernetes/nodes.ts";
 import { podKill } from "./kubernetes/pod-kill.ts";
@@ -49,7 +50,7 @@ const IMPLEMENTATIONS: { [K in FaultKind]: { [B in BackendsOf<K>]: FaultImpl<K> 
   "process-kill": { stack: processKill },
   freeze: { stack: freeze, kubernetes: k8sFreeze },
   "gpu-oom": { stack: stackGpuOom, kubernetes: k8sGpuOom },
-  "gpu-xid": { stack: gpuXid },
+  "gpu-xid": { stack: gpuXid, kubernetes: k8sGpuXid },
   "bad-rollout": { stack: stackBadRollout, kubernetes: k8sBadRollout },
   rollout: { stack: stackRollout, kubernetes: k8sRollout },
   surge: { load: surge },

@@ -199,11 +199,21 @@ export const FAULT_KINDS = [
       .prefault({}),
   }),
   faultKind("gpu-xid", {
-    summary: "a replica's GPU reports an XID error and stops serving until it is reset (the revert)",
-    backends: ["stack"],
+    summary: "a replica's GPU reports an XID error and stops serving until it is reset (the revert); on Kubernetes its node can also be cordoned or tainted, as node remediation would",
+    backends: ["stack", "kubernetes"],
     params: strictObject({
       xid: z.number().int().min(1).max(999).default(79).meta({ description: "the XID code the GPU reports: 79 fell off the bus, 48 double-bit ECC, 94/95 contained/uncontained ECC, 119 GSP timeout" }),
-    }).prefault({}),
+      remediate: z.enum(["none", "cordon", "taint"]).default("none").meta({
+        description: "kubernetes target: what a node remediation controller does on the DCGM exporter's XID: cordon the pod's node (no new pods), or taint it faultline.dev/gpu-xid=<code>:NoExecute (its pods evicted and placed elsewhere); the revert clears it",
+      }),
+      remediateAfter: Duration.prefault("5s").meta({ description: "kubernetes target: how long after the XID the node is cordoned or tainted (a controller reacts to the exporter's field, not at once)" }),
+      command: z.array(z.string()).min(1).optional().meta({ description: "kubernetes target: exec this in each selected pod instead of the simulated replica's XID call (e.g. a real node's fault injection); ${pod}, ${podIP} and ${namespace} are filled in" }),
+      revertCommand: z.array(z.string()).min(1).optional().meta({ description: "kubernetes target: exec'd on revert (default: reset the simulated GPU); required with command" }),
+      container: z.string().optional().meta({ description: "kubernetes target: the container to exec in (default: the pod's first)" }),
+      namespace: z.string().optional().meta({ description: "kubernetes target: the pods' namespace (default: the target's first)" }),
+    })
+      .refine((p) => (p.command === undefined) === (p.revertCommand === undefined), { message: "command and revertCommand go together: an XID must be reset", path: ["revertCommand"] })
+      .prefault({}),
   }),
   faultKind("gpu-oom", {
     summary: "a replica's GPU memory driven up in steps until it runs out",

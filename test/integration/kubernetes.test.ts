@@ -7,6 +7,7 @@ import { retryUntil } from "../../lib/clock.ts";
 import { undoBackend } from "../../lib/engine/backends.ts";
 import { planFault } from "../../lib/faults/catalog.ts";
 import { NETWORKCHAOS } from "../../lib/faults/kubernetes/network-partition.ts";
+import { XID_TAINT } from "../../lib/faults/kubernetes/gpu-xid.ts";
 import { NOT_READY_LABEL } from "../../lib/faults/kubernetes/nodes.ts";
 import { APP_LABEL, REGION_LABEL, ZONE_LABEL, isReady, isServing, kube } from "../../lib/clients/kubernetes.ts";
 import type { Kube } from "../../lib/clients/kubernetes.ts";
@@ -175,6 +176,53 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     for (const a of own.actions) await a.apply();
     const target = (own.targets[0] as string).split("/")[1];
     expect(readFileSync(join(dir, "exec-proof"), "utf8").trim()).to.equal(`${target} ${(await pods()).find((x) => x.metadata?.name === target)?.status?.podIP}`);
+  });
+
+  it("gpu-xid execs an XID into the chosen pod (its GPU stops serving) and, remediated as a controller would, taints its node NoExecute: the pod moves elsewhere; the revert clears the taint", async () => {
+    const p = await plan({ kind: "gpu-xid", selector: { matchLabels: { region: "us-west" } }, params: { xid: 48, remediate: "taint", remediateAfter: "0s" } });
+    expect(p.targets, "one pod by default").to.have.length(1);
+    expect(p.actions, "the XID, then the node's taint").to.have.length(2);
+    const victim = (p.targets[0] as string).split("/")[1] as string;
+    const pod = (await pods()).find((x) => x.metadata?.name === victim);
+    const ip = pod?.status?.podIP;
+    const node = pod?.spec?.nodeName as string;
+    const [xid, taint] = p.actions as [(typeof p.actions)[0], (typeof p.actions)[0]];
+    const undo = undoBackend("kubernetes");
+    await xid.apply();
+    // the replica's GPU reports it (its DCGM field, /readyz); its pod's eviction is the remediation, so the XID holds until reverted
+    const ready = await fetch(`http://${ip}:8000/readyz`);
+    expect([ready.status, await ready.text()]).to.deep.equal([503, "GPU XID 48"]);
+    await taint.apply();
+    expect((await k.core.readNode({ name: node })).spec?.taints?.map((t) => `${t.key}=${t.value}:${t.effect}`)).to.include(`${XID_TAINT}=48:NoExecute`);
+    await until("the pod evicted, 3 us-west replicas Ready, none on the tainted node", () => pods({ [REGION_LABEL]: "us-west" }), (ps) => ps.filter(podReady).length === 3 && !ps.some((x) => x.metadata?.name === victim || x.spec?.nodeName === node), 40_000);
+    expect(await undo.isActive?.(taint.undo)).to.equal(true);
+    for (const a of p.actions) await undo.revert(a.undo); // the XID's pod is gone: nothing to reset there
+    expect((await k.core.readNode({ name: node })).spec?.taints ?? []).to.deep.equal([]);
+    expect(await undo.isActive?.(taint.undo)).to.equal(false);
+
+    // cordoned instead, a second after the XID (as a controller reacts): the pod stays (serving nothing) and nothing new is
+    // placed there; the revert uncordons and resets the GPU
+    const c = await plan({ kind: "gpu-xid", selector: { matchLabels: { region: "us-west" } }, params: { remediate: "cordon", remediateAfter: "1s" } });
+    const cVictim = (c.targets[0] as string).split("/")[1] as string;
+    const cPod = (await pods()).find((x) => x.metadata?.name === cVictim);
+    const cNode = cPod?.spec?.nodeName as string;
+    expect(await undo.isActive?.(c.actions[0]!.undo), "no XID yet").to.equal(false);
+    for (const a of c.actions) await a.apply();
+    expect(await undo.isActive?.(c.actions[0]!.undo), "the journal's check sees the XID, by exec").to.equal(true);
+    expect(await undo.isActive?.(c.actions[1]!.undo), "a cordon still to come counts as in effect").to.equal(true);
+    expect((await k.core.readNode({ name: cNode })).spec?.unschedulable, "not yet").to.equal(undefined);
+    await until("cordoned", async () => (await k.core.readNode({ name: cNode })).spec?.unschedulable, (u) => u === true, 5000);
+    expect((await fetch(`http://${cPod?.status?.podIP}:8000/readyz`)).status).to.equal(503);
+    for (const a of c.actions) await undo.revert(a.undo);
+    expect((await k.core.readNode({ name: cPod?.spec?.nodeName as string })).spec?.unschedulable).to.equal(undefined);
+    expect(await servedBy(cPod?.status?.podIP), "its GPU reset: it serves again").to.equal(cVictim);
+
+    // reverted before the remediation came: it never comes
+    const early = await plan({ kind: "gpu-xid", selector: { names: [cVictim] }, params: { remediate: "cordon", remediateAfter: "1s" } });
+    for (const a of early.actions) await a.apply();
+    for (const a of early.actions) await undo.revert(a.undo);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await k.core.readNode({ name: cNode })).spec?.unschedulable).to.equal(undefined);
   });
 
   it("freeze stops the chosen pod's process through exec: it accepts connections and answers nothing, until the revert resumes it", async () => {
@@ -406,6 +454,21 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     // hung-replica: freeze went to the pod behind the slot named us-east-1, by exec
     const hung = runs.find((x) => x.record.experiment.name === "hung-replica")?.record;
     expect(hung?.faults[0]?.actions[0]?.description).to.match(/^freeze inference\/inference-us-east-\S+ .*SIGSTOP to the process serving/);
+  });
+
+  it("gpu-xid with node remediation passes on the cluster: GPUXidError pages, the tainted node's pod is evicted and a new one takes its gateway slot, the taint is gone afterwards", async () => {
+    const out = tempDir("k8s-xid");
+    const r = await runCli(["run", "test/fixtures/experiments/gpu-xid-remediated.yaml", "--out", out, "--time-scale", "0.75", "--rate-scale", "0.5"], { FAULTLINE_K8S_DIR: dir });
+    const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json"))) as string;
+    const record = JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord;
+    const failed = record.assertions.filter((a) => a.verdict !== "pass").map((a) => `${a.name}: ${a.message}`);
+    expect(record.verdict, `${failed.join("; ")} ${r.stderr.slice(-1500)}`).to.equal("pass");
+    const gatewayLog = readFileSync(join(out, d, "stack", "logs", "supervisor.log"), "utf8");
+    const freed = /slot us-east-1 freed \((\S+) at/.exec(gatewayLog)?.[1];
+    const next = [...gatewayLog.matchAll(/slot us-east-1 → (\S+) at/g)].map((m) => m[1]);
+    expect(freed, "the XID's pod left its slot").to.be.a("string");
+    expect(next.at(-1), "a new pod took the slot").to.not.equal(freed);
+    expect((await nodes()).flatMap((n) => n.spec?.taints ?? []).filter((t) => t.key === XID_TAINT)).to.deep.equal([]);
   });
 
   it("conversations on kubernetes, their store given in the target file: a pod lost mid-conversation loses nothing; a forced Sentinel failover loses acknowledged turns and fails rpo", async () => {

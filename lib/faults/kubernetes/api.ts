@@ -85,13 +85,13 @@ export function guardPods(chosen: number, items: readonly { labels: Record<strin
 }
 
 /** The namespace's pods that are not already going away, with short topology labels added. */
-export async function livePods(k: Kube, namespace: string): Promise<{ name: string; labels: Record<string, string>; ip: string | undefined; container: string | undefined }[]> {
+export async function livePods(k: Kube, namespace: string): Promise<{ name: string; labels: Record<string, string>; ip: string | undefined; container: string | undefined; node: string | undefined }[]> {
   const list = await k.core.listNamespacedPod({ namespace }).catch((err: unknown) => {
     throw apiError(`list pods in ${namespace}`, err);
   });
   return list.items
     .filter((p) => p.metadata?.deletionTimestamp === undefined)
-    .map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p), ip: p.status?.podIP, container: p.spec?.containers[0]?.name }));
+    .map((p) => ({ name: p.metadata?.name ?? "?", labels: podLabels(p), ip: p.status?.podIP, container: p.spec?.containers[0]?.name, node: p.spec?.nodeName }));
 }
 
 /** Experiments may name replicas logically (us-east-1); the target maps those names to pods. */

@@ -1,6 +1,7 @@
 import { opsBackend } from "../types.ts";
 import { execRevert } from "./gpu-oom.ts";
 import { deleteNetworkChaos } from "./network-partition.ts";
+import { untaint } from "./gpu-xid.ts";
 import { nodeReady, uncordon } from "./nodes.ts";
 import { podDeleted } from "./pod-kill.ts";
 import { restoreTemplate } from "./rollout.ts";
@@ -10,6 +11,7 @@ export const kubernetesBackend = opsBackend("kubernetes", {
   none: podDeleted,
   "node-ready": nodeReady,
   uncordon,
+  untaint,
   "delete-networkchaos": deleteNetworkChaos,
   exec: execRevert,
   "restore-template": restoreTemplate,

@@ -15,7 +15,7 @@ export const NOT_READY_LABEL = "node-not-ready.stage.kwok.x-k8s.io";
 const NodeReady = z.strictObject({ ...KubeRef, op: z.literal("node-ready"), node: z.string(), addresses: z.array(z.object({ type: z.string(), address: z.string() })).default([]) });
 type NodeReady = z.infer<typeof NodeReady>;
 const Uncordon = z.strictObject({ ...KubeRef, op: z.literal("uncordon"), node: z.string(), wasUnschedulable: z.boolean() });
-type Uncordon = z.infer<typeof Uncordon>;
+export type Uncordon = z.infer<typeof Uncordon>;
 
 async function proveNode(k: Kube, name: string, ok: (n: V1Node) => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   await retryUntil(
@@ -57,15 +57,41 @@ export const nodeReady: UndoOp<NodeReady> = {
   isActive: async (u) => (await orNotFound(() => clientFor(u).core.readNode({ name: u.node })))?.metadata?.labels?.[NOT_READY_LABEL] !== undefined,
 };
 
+/** Node changes still to come (gpu-xid's remediation, made a while after the XID), by node: their fault's revert cancels them. */
+const pending = new Map<string, NodeJS.Timeout>();
+
+/** `make` on `node` after `ms`, unless a revert cancels it first; its error goes to `onError` (the fault is in place by then). */
+export function nodeLater(node: string, ms: number, make: () => Promise<void>, onError: (err: unknown) => void): void {
+  clearTimeout(pending.get(node));
+  pending.set(
+    node,
+    setTimeout(() => {
+      pending.delete(node);
+      make().catch(onError);
+    }, ms),
+  );
+}
+
+/** A change still to come counts as in effect: the fault holds it. */
+export function isPending(node: string): boolean {
+  return pending.has(node);
+}
+
+export function cancelLater(node: string): void {
+  clearTimeout(pending.get(node));
+  pending.delete(node);
+}
+
 export const uncordon: UndoOp<Uncordon> = {
   schema: Uncordon,
   revert: async (u) => {
+    cancelLater(u.node);
     if (u.wasUnschedulable) return;
     await clientFor(u).core.patchNode({ name: u.node, body: { spec: { unschedulable: null } } }, MERGE).catch((err: unknown) => {
       if ((err as { code?: number }).code !== 404) throw apiError(`uncordon node ${u.node}`, err);
     });
   },
-  isActive: async (u) => (await orNotFound(() => clientFor(u).core.readNode({ name: u.node })))?.spec?.unschedulable === true,
+  isActive: async (u) => isPending(u.node) || (await orNotFound(() => clientFor(u).core.readNode({ name: u.node })))?.spec?.unschedulable === true,
 };
 
 /** Nodes lost: kwok nodes report NotReady (mode not-ready); any node can be cordoned and drained (mode drain). */

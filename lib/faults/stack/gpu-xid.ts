@@ -35,6 +35,9 @@ export const clearXid: UndoOp<ClearXid> = {
  */
 export const gpuXid: FaultImpl<"gpu-xid"> = {
   plan: async (f, ctx) => {
+    if (f.params.remediate !== "none" || f.params.command !== undefined) {
+      throw new FaultlineError("E_INVALID_INPUT", `fault ${ctx.faultName} (gpu-xid): ${f.params.command !== undefined ? "command" : `remediate: ${f.params.remediate}`} needs the kubernetes target: the local stack's replicas have no nodes or containers`);
+    }
     const { chosen } = replicas(ctx, { ...f, selector: { ...f.selector, count: f.selector.count ?? 1 } });
     const actions: Action<ClearXid>[] = chosen.map((r) => ({
       description: `GPU of ${r.name} reports XID ${f.params.xid} and stops serving`,
