@@ -165,6 +165,21 @@ describe("judge: alerts", () => {
     expect(judgeAlert({ ...a, receiver: "chat" }, record(undefined, [fired, via("chat", 200)])).verdict).to.equal("fail");
   });
 
+  it("beforeErrors: the warning must come before the first second whose client error rate passes the share", () => {
+    const warn = { ...a, alert: "KVCacheUsageHigh", labels: undefined, beforeErrors: 0.01 };
+    // 10 s healthy baseline, then 5 healthy seconds of fault, then 5 % errors from +5 s (the first second over the share starts at +4.5 s)
+    const load = series([...during(15, healthy), ...during(45, { err: 0.05 })]);
+    const early = judgeAlert(warn, record(load, [alert("KVCacheUsageHigh", "alert.firing", 13)]));
+    expect(early.verdict, early.message).to.equal("pass");
+    const late = judgeAlert(warn, record(load, [alert("KVCacheUsageHigh", "alert.firing", 18)]));
+    expect(late.verdict).to.equal("fail");
+    expect(late.message, late.message).to.match(/fired 8\.0s after the fault, but the clients' error rate was already 5\.00% \(> 1\.00%\) at \+4\.5s: no early warning/);
+    // errors at the share, not past it, are not "the errors" yet: 1 in 100 passes
+    expect(judgeAlert(warn, record(series([...during(15, healthy), ...during(45, { n: 1000, err: 0.005 })]), [alert("KVCacheUsageHigh", "alert.firing", 18)])).verdict).to.equal("pass");
+    // no load of its own to tell when the errors began: a failure, never a pass
+    expect(judgeAlert(warn, record(undefined, [alert("KVCacheUsageHigh", "alert.firing", 13)])).verdict).to.equal("fail");
+  });
+
   it("fires: false passes only when the alert stays quiet in its window", () => {
     const quiet = { ...a, fires: false, during: "fault" as const };
     expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 45, { region: "us-east" })])).verdict).to.equal("pass");
