@@ -1,10 +1,9 @@
 import { z } from "zod";
 import { apiError, execIn, orNotFound } from "../../clients/kubernetes.ts";
 import { FaultlineError } from "../../errors.ts";
-import { select } from "../select.ts";
 import type { Action, FaultImpl, UndoOp } from "../types.ts";
-import { KubeRef, MERGE, allowedNamespace, clientFor, guardPods, k8sOf, livePods, podSelector } from "./api.ts";
-import { fill } from "./gpu-oom.ts";
+import { KubeRef, MERGE, clientFor } from "./api.ts";
+import { execTargets, fill } from "./gpu-oom.ts";
 import type { ExecRevert } from "./gpu-oom.ts";
 import { cancelLater, isPending, nodeLater } from "./nodes.ts";
 import type { Uncordon } from "./nodes.ts";
@@ -47,12 +46,7 @@ export const untaint: UndoOp<Untaint> = {
  */
 export const gpuXid: FaultImpl<"gpu-xid"> = {
   plan: async (f, ctx) => {
-    const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
-    const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
-    const sel = podSelector(f.selector, s);
-    const chosen = select(items, { ...sel, count: sel.count ?? (sel.percent === undefined ? 1 : undefined) }, "pod");
-    guardPods(chosen.length, items, s, ctx.faultName);
+    const { k, ref, namespace, chosen } = await execTargets(f, ctx);
     const { xid, remediate } = f.params;
     const after = Math.round(f.params.remediateAfter * (ctx.timeScale ?? 1));
     const failed = (what: string) => (err: unknown) => ctx.log.error({ err: String(err) }, `gpu-xid: ${what} failed`);
