@@ -127,6 +127,9 @@ export const StackConfig = strictObject({
     timeToFirstTokenMs: z.number().min(0).default(20),
     interTokenMs: z.number().min(0).default(5),
     postprocessMs: z.number().min(0).default(1),
+    streamIntervalTokens: z.number().int().positive().default(1).meta({
+      description: "tokens per streamed event (SGLang's and vLLM's stream interval): 1 sends each token as it is decoded; more buffers them, fewer events for long answers (the load engine counts events as tokens)",
+    }),
     loadMs: z.number().int().min(0).default(300).meta({ description: "time to load the model before /readyz says 200" }),
     restartBackoffMs: z.number().int().min(0).default(500),
     restartBackoffMaxMs: z.number().int().min(0).default(10_000),

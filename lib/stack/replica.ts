@@ -260,15 +260,18 @@ export class Replica {
       if (closed) return;
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
     }
-    const chunk = (): string => {
-      const delta = chat ? { choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }] } : { choices: [{ index: 0, text: "tok ", finish_reason: null }] };
+    const chunk = (tokens: number): string => {
+      const content = "tok ".repeat(tokens);
+      const delta = chat ? { choices: [{ index: 0, delta: { content }, finish_reason: null }] } : { choices: [{ index: 0, text: content, finish_reason: null }] };
       return `data: ${JSON.stringify({ id, object: chat ? "chat.completion.chunk" : "text_completion", created, model, ...delta })}\n\n`;
     };
     let last = firstTokenAt;
     let sent = 0;
     while (sent < maxTokens && !closed) {
-      // a stream steps token by token; a whole answer up to the token that needs the next block
-      const n = !stream || sent === 0 ? 1 : Math.min(maxTokens - sent, ((BLOCK_TOKENS - (seq.tokens % BLOCK_TOKENS)) % BLOCK_TOKENS) + 1);
+      // the steps up to the next event (a stream's interval, 1 by default), or, for a whole answer, up to the
+      // token that needs the next block: either way never past a block's end, where the scheduler may preempt
+      const toBlockEnd = ((BLOCK_TOKENS - (seq.tokens % BLOCK_TOKENS)) % BLOCK_TOKENS) + 1;
+      const n = sent === 0 ? 1 : Math.min(maxTokens - sent, toBlockEnd, stream ? r.streamIntervalTokens : Infinity);
       if (sent > 0) {
         await sleep(stepMs(r, this.batcher.inflight, f) * n);
         if (closed) break;
@@ -280,10 +283,10 @@ export class Replica {
         } else if (this.outOfMemory(seq, res, fail)) return;
         if (closed) break;
         const now = performance.now();
-        if (stream) this.metricsOf.interToken((now - last) / 1000);
+        if (stream) for (let i = 0; i < n; i++) this.metricsOf.interToken((now - last) / 1000 / n);
         last = now;
       }
-      if (stream) res.write(chunk());
+      if (stream) res.write(chunk(sent === 0 ? 1 : n));
       sent += sent === 0 ? 1 : n;
     }
     if (closed) {

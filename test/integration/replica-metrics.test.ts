@@ -125,3 +125,49 @@ describe("the replica's vLLM and DCGM metrics, against upstream's names", functi
     expect(gpu.get("DCGM_FI_DEV_GPU_TEMP")?.samples[0]?.labels.Hostname).to.equal("us-east-1");
   });
 });
+
+describe("the replica's scheduler, over HTTP: a small KV cache preempts, streams carry every token", function () {
+  this.timeout(30_000);
+  /** a replica whose KV cache is 250 blocks (4,000 tokens) */
+  const start = async (over: Record<string, unknown> = {}): Promise<{ url: string; stop: () => Promise<void> }> => {
+    const r = { ...StackConfig.parse({}).replica, weightsMiB: 14_000, gpuMemoryMiB: 14_200, loadMs: 0, ...over };
+    const port = await freePort();
+    const replica = new Replica({ name: "t-1", region: "t", zone: "t-a", host: "127.0.0.1", port, replica: r });
+    await replica.start();
+    await new Promise((res) => setTimeout(res, 20));
+    return { url: `http://127.0.0.1:${port}`, stop: () => replica.stop() };
+  };
+  const complete = async (url: string, promptTokens: number, maxTokens: number, stream: boolean): Promise<{ status: number; events: number; tokens: number }> => {
+    const res = await fetch(`${url}/v1/completions`, { method: "POST", body: JSON.stringify({ prompt: "abcd".repeat(promptTokens), max_tokens: maxTokens, stream }) });
+    const text = await res.text();
+    return { status: res.status, events: (text.match(/^data: \{/gm) ?? []).length, tokens: (text.match(/\btok\b/g) ?? []).length };
+  };
+  const metric = async (url: string, name: string): Promise<number> => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+
+  it("twenty 300-token sequences in a 4,000-token cache: newer ones preempted and requeued, every one answered in full", async () => {
+    const { url, stop } = await start();
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => complete(url, 100, 200, true)));
+      expect(answers.map((a) => a.status)).to.deep.equal(Array(20).fill(200));
+      expect(answers.map((a) => a.events), "a token an event by default").to.deep.equal(Array(20).fill(200));
+      expect(await metric(url, "vllm:num_preemptions_total")).to.be.above(0);
+      expect(await metric(url, "vllm:kv_cache_usage_perc"), "every block back").to.equal(0);
+    } finally {
+      await stop();
+    }
+  });
+
+  it("a stream interval buffers tokens into fewer events, none lost; a whole answer has them all; a request the cache could never hold is refused", async () => {
+    const { url, stop } = await start({ streamIntervalTokens: 16 });
+    try {
+      const s = await complete(url, 100, 200, true);
+      expect(s.tokens).to.equal(200);
+      expect(s.events).to.be.within(13, 20);
+      expect((await complete(url, 100, 200, false)).tokens).to.equal(200);
+      const tooLong = await complete(url, 3900, 200, false);
+      expect(tooLong.status).to.equal(400);
+    } finally {
+      await stop();
+    }
+  });
+});
