@@ -245,8 +245,8 @@ export const FAULT_KINDS = [
     backends: ["load"],
     params: strictObject({
       share: z.number().gt(0).max(1).default(0.02).meta({ description: "share of the requests due that are long ones" }),
-      promptTokens: z.number().int().positive().max(1_000_000).default(12_000).meta({ description: "each long request's prompt, in tokens (about 4 characters each)" }),
-      maxTokens: z.number().int().positive().max(4096).default(256).meta({ description: "each long request's answer, in tokens" }),
+      promptTokens: z.number().int().positive().max(1_000_000).default(6000).meta({ description: "each long request's prompt, in tokens (about 4 characters each)" }),
+      maxTokens: z.number().int().positive().max(4096).default(1024).meta({ description: "each long request's answer, in tokens: long answers grow their KV as they decode, which is what preempts (long prompts with short answers mostly queue)" }),
       stream: z.boolean().default(true).meta({ description: "the long answers stream token by token (as chat UIs and agents read them)" }),
       rampOver: Duration.prefault("0s").meta({ description: "the share grows linearly from 0 over this long, as a new workload's traffic does (0: all at once)" }),
     }).prefault({}),

@@ -66,7 +66,7 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     timeScale: "0.5",
     args: ["--stack-set", "session.waitReplicas=0"],
   },
-  // full length: the cache passes 80 % about 11 s into the 20 s ramp
+  // full length: the cache fills at the rate long requests live, which a time scale does not shorten (KVCacheUsageHigh 13-14 s into the 30 s ramp, the shedding 2-3 s later)
   "kv-pressure": { catches: "kv-warned-rag", why: "KVCacheUsageHigh at 100 %: `> 100` is never true, so a KV cache filled to the brim warns nobody", timeScale: "1", args: ["--stack-set", "alerts.kvCacheUsagePct=100"] },
   // the page routed to the team's chat: critical alerts no longer reach the pager (Alertmanager's route, not the rule, is wrong)
   "gpu-xid": { catches: "xid-paged-us-east-1", why: "the pager route matches severity \"page\", which no rule sets: GPUXidError (critical) falls through to chat", timeScale: "0.75", args: ["--stack-set", "alerting.pagerSeverity=page"] },
