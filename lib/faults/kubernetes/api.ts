@@ -6,7 +6,9 @@ import type { Kube } from "../../clients/kubernetes.ts";
 import { FaultlineError } from "../../errors.ts";
 import type { Selector } from "../../schema/faults.ts";
 import type { Target } from "../../schema/target.ts";
-export { allowedNamespace } from "../../schema/target.ts";
+import { allowedNamespace } from "../../schema/target.ts";
+export { allowedNamespace };
+import { select } from "../select.ts";
 import type { PlanContext } from "../types.ts";
 
 /** What the Kubernetes fault kinds share: clients, the allow-list and blast-radius guards, label names. */
@@ -109,4 +111,19 @@ export function unlessGone(what: string): (err: unknown) => void {
   return (err) => {
     if ((err as { code?: number }).code !== 404) throw apiError(what, err);
   };
+}
+
+/**
+ * The pods a fault execs in: those with an IP in its namespace (the target's first unless it names
+ * one on the allow-list) that its selector picks — `defaultCount` of them when it says neither how
+ * many nor what share — within the blast radius.
+ */
+export async function execTargets(f: { kind: string; selector: Selector; params: { namespace?: string | undefined } }, ctx: PlanContext, defaultCount?: number): Promise<{ k: Kube; ref: ReturnType<typeof k8sOf>["ref"]; namespace: string; chosen: Awaited<ReturnType<typeof livePods>> }> {
+  const { s, k, ref } = k8sOf(ctx, f.kind);
+  const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
+  const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
+  const sel = podSelector(f.selector, s);
+  const chosen = select(items, { ...sel, count: sel.count ?? (sel.percent === undefined ? defaultCount : undefined) }, "pod");
+  guardPods(chosen.length, items, s, ctx.faultName);
+  return { k, ref, namespace, chosen };
 }

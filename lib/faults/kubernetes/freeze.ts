@@ -1,8 +1,7 @@
 import { execIn } from "../../clients/kubernetes.ts";
 import { FaultlineError } from "../../errors.ts";
-import { select } from "../select.ts";
 import type { Action, FaultImpl } from "../types.ts";
-import { allowedNamespace, guardPods, k8sOf, livePods, podSelector } from "./api.ts";
+import { execTargets } from "./api.ts";
 import { fill } from "./gpu-oom.ts";
 import type { ExecRevert } from "./gpu-oom.ts";
 
@@ -34,11 +33,7 @@ const PROBE = ["sh", "-c", `curl -sS -o /dev/null --max-time 1 http://\${podIP}:
  */
 export const freeze: FaultImpl<"freeze"> = {
   plan: async (f, ctx) => {
-    const { s, k, ref } = k8sOf(ctx, f.kind);
-    const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
-    const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
-    const chosen = select(items, podSelector(f.selector, s), "pod");
-    guardPods(chosen.length, items, s, ctx.faultName);
+    const { k, ref, namespace, chosen } = await execTargets(f, ctx);
     const custom = f.params.command !== undefined;
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),

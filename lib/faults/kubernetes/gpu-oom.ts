@@ -4,30 +4,13 @@ import type { ExecResult } from "../../clients/kubernetes.ts";
 import { FaultlineError } from "../../errors.ts";
 import { startGpuRamp, stopGpuRamp } from "../gpu-ramp.ts";
 import type { GpuState } from "../gpu-ramp.ts";
-import { select } from "../select.ts";
-import type { Kube } from "../../clients/kubernetes.ts";
-import type { Selector } from "../../schema/faults.ts";
-import type { Action, FaultImpl, PlanContext, UndoOp } from "../types.ts";
-import { KubeRef, allowedNamespace, clientFor, guardPods, k8sOf, livePods, podSelector } from "./api.ts";
+import type { Action, FaultImpl, UndoOp } from "../types.ts";
+import { KubeRef, clientFor, execTargets } from "./api.ts";
 
 /** The simulated replica's admin calls (lib/stack/replica.ts), from inside its pod; --fail: a 507 (out of memory) exits 22. */
 const REPLICA_PRESSURE = (mib: number | string): string[] => ["curl", "-sS", "--fail", "-X", "POST", "-H", "content-type: application/json", "--data", `{"setMiB": ${mib}}`, "http://${podIP}:8000/admin/gpu-pressure"];
 const REPLICA_STATE = ["curl", "-sS", "--fail", "http://${podIP}:8000/admin/state"];
 const DEFAULT_OOM_REVERT = REPLICA_PRESSURE(0);
-
-/**
- * The pods a fault execs in: those with an IP in its namespace (the target's first unless it names
- * one on the allow-list) that its selector picks, one unless it says how many, within the blast radius.
- */
-export async function execTargets(f: { kind: string; selector: Selector; params: { namespace?: string | undefined } }, ctx: PlanContext): Promise<{ k: Kube; ref: ReturnType<typeof k8sOf>["ref"]; namespace: string; chosen: Awaited<ReturnType<typeof livePods>> }> {
-  const { s, k, ref } = k8sOf(ctx, f.kind);
-  const namespace = allowedNamespace(s, f.params.namespace, `fault ${ctx.faultName}`);
-  const items = (await livePods(k, namespace)).filter((p) => p.ip !== undefined);
-  const sel = podSelector(f.selector, s);
-  const chosen = select(items, { ...sel, count: sel.count ?? (sel.percent === undefined ? 1 : undefined) }, "pod");
-  guardPods(chosen.length, items, s, ctx.faultName);
-  return { k, ref, namespace, chosen };
-}
 
 export const fill = (command: readonly string[], vars: Record<string, string>): string[] => command.map((a) => a.replace(/\$\{(pod|podIP|namespace)\}/g, (_, k: string) => vars[k] ?? ""));
 
@@ -71,7 +54,7 @@ export const execRevert: UndoOp<ExecRevert> = {
  */
 export const gpuOom: FaultImpl<"gpu-oom"> = {
   plan: async (f, ctx) => {
-    const { k, ref, namespace, chosen } = await execTargets(f, ctx);
+    const { k, ref, namespace, chosen } = await execTargets(f, ctx, 1);
     const every = Math.round(f.params.stepEvery * (ctx.timeScale ?? 1));
     return {
       targets: chosen.map((c) => `${namespace}/${c.name}`),

@@ -2,8 +2,8 @@ import { z } from "zod";
 import { apiError, execIn, orNotFound } from "../../clients/kubernetes.ts";
 import { FaultlineError } from "../../errors.ts";
 import type { Action, FaultImpl, UndoOp } from "../types.ts";
-import { KubeRef, MERGE, clientFor } from "./api.ts";
-import { execTargets, fill } from "./gpu-oom.ts";
+import { KubeRef, MERGE, clientFor, execTargets } from "./api.ts";
+import { fill } from "./gpu-oom.ts";
 import type { ExecRevert } from "./gpu-oom.ts";
 import { cancelLater, isPending, nodeLater } from "./nodes.ts";
 import type { Uncordon } from "./nodes.ts";
@@ -46,7 +46,7 @@ export const untaint: UndoOp<Untaint> = {
  */
 export const gpuXid: FaultImpl<"gpu-xid"> = {
   plan: async (f, ctx) => {
-    const { k, ref, namespace, chosen } = await execTargets(f, ctx);
+    const { k, ref, namespace, chosen } = await execTargets(f, ctx, 1);
     const { xid, remediate } = f.params;
     const after = Math.round(f.params.remediateAfter * (ctx.timeScale ?? 1));
     const failed = (what: string) => (err: unknown) => ctx.log.error({ err: String(err) }, `gpu-xid: ${what} failed`);
