@@ -45,8 +45,6 @@ export class Seq {
   blocks = 0;
   /** tokens whose KV the sequence needs when it runs again: its prompt and what it has generated so far */
   tokens: number;
-  /** times the scheduler took its blocks back */
-  preemptions = 0;
   readmitted: Promise<boolean> = Promise.resolve(true);
   private admitFn: ((ok: boolean) => void) | undefined;
 
@@ -177,7 +175,6 @@ export class Batcher {
     this.running.splice(this.running.indexOf(seq), 1);
     this.usedBlocks -= seq.blocks;
     seq.blocks = 0;
-    seq.preemptions++;
     this.preemptions++;
     seq.wait();
     this.waiting.unshift(seq);

@@ -124,7 +124,7 @@ describe("replica capacity model (pure)", () => {
     b.acquire(c);
     const self = b.grow(c); // c is the newest: it goes
     expect(self).to.be.instanceOf(Promise);
-    expect(c.preemptions).to.equal(1);
+    expect([c.state, b.preemptions], "c, and only c, preempted").to.deep.equal(["waiting", 1]);
     expect(b.grow(a)).to.equal(true);
     b.release(a);
     expect(await self).to.equal(true);
