@@ -5,7 +5,7 @@ import { kube } from "../../lib/clients/kubernetes.ts";
 import { clusterDown, clusterUp } from "../../lib/k8s/cluster.ts";
 import { DEFAULT_FLEET, applyFleet } from "../../lib/k8s/fleet.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
-import { runCli, startCli, waitForJournal } from "../helpers/cli.ts";
+import { decided, runCli, startCli, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 /**
@@ -45,7 +45,8 @@ describe("Argo Rollouts on the kubernetes target (the real controller, the shipp
     expect(left, "Rollouts not back on v1 and Healthy 20 s after the run").to.deep.equal([]);
   });
 
-  const run = async (experiment: string, args: string[] = []): Promise<{ record: RunRecord; out: string }> => {
+  const run = (experiment: string, args: string[] = []): Promise<{ record: RunRecord; out: string }> => decided(experiment, () => runOnce(experiment, args));
+  const runOnce = async (experiment: string, args: string[]): Promise<{ record: RunRecord; out: string }> => {
     const out = tempDir("argo-run");
     // time-scaled, and the analysis's window with it (the controller's own pace does not scale: pods start, analyses wait)
     const r = await runCli(["run", `experiments/${experiment}.yaml`, "--target", "kubernetes", "--out", out, "--rate-scale", "0.5", "--time-scale", "0.75", "--stack-set", "rollout.analysisIntervalSeconds=5", ...args], { FAULTLINE_K8S_DIR: dir });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { errorsOf, latencyOver } from "../../lib/schema/series.ts";
 import type { LoadSeries } from "../../lib/schema/series.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
-import { runCli } from "../helpers/cli.ts";
+import { decided, runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { HEALTHY_ARGS, MISCONFIGURED, caughtBy, failedBesidesMaybe } from "../helpers/misconfigurations.ts";
 
@@ -17,6 +17,10 @@ const misconfigured = (experiment: string): string[] => MISCONFIGURED[experiment
  * recorded data (not through the judge) that the misconfigured stack really misbehaved.
  */
 async function run(file: string, args: string[], folder = "experiments"): Promise<{ code: number | null; record: RunRecord; out: string }> {
+  return decided(file, () => runOnce(file, args, folder));
+}
+
+async function runOnce(file: string, args: string[], folder: string): Promise<{ code: number | null; record: RunRecord; out: string }> {
   const out = tempDir("exp");
   const r = await runCli(["run", `${folder}/${file}.yaml`, "--out", out, ...args]);
   const dir = readdirSync(out).find((d) => d.includes(file));

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ToxiproxyApi } from "../../lib/clients/toxiproxy.ts";
 import type { RunRecord } from "../../lib/schema/run-record.ts";
-import { runCli, startCli, waitFor, waitForJournal } from "../helpers/cli.ts";
+import { decided, runCli, startCli, waitFor, waitForJournal } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { MISCONFIGURED } from "../helpers/misconfigurations.ts";
 import { promQuery, startStack } from "../helpers/stack.ts";
@@ -19,7 +19,8 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   const SHIPPED = "experiments/session-failover.yaml";
   const LAG = "experiments/replication-lag.yaml";
   const HALF = ["--time-scale", MISCONFIGURED["session-failover"]?.timeScale ?? "0.5"];
-  const run = async (args: string[], file = SHIPPED): Promise<{ code: number | null; record: RunRecord; out: string }> => {
+  const run = (args: string[], file = SHIPPED): Promise<{ code: number | null; record: RunRecord; out: string }> => decided(file, () => runOnce(args, file));
+  const runOnce = async (args: string[], file: string): Promise<{ code: number | null; record: RunRecord; out: string }> => {
     const out = tempDir("sessions");
     const r = await runCli(["run", file, "--out", out, ...args]);
     const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json")));
