@@ -1,18 +1,21 @@
 // npm run bench:load — builtin, k6 and wrk against the same minimal HTTP server in one run: achieved
 // rate, p50/p99 latency and the generator's CPU seconds per 1,000 requests at 1k, 5k and 10k req/s.
-// wrk is closed-loop (no target rate): it runs with just enough connections for the target and is
-// the reference for what the machine can push; builtin and k6 are open-model at the target rate.
+// wrk is paced to the target rate (a Lua delay between each connection's requests) and sends the
+// same body; a node:net client that never parses a response gives the floor for any client in Node.
 // Then (BENCH_HOMES=0 skips it) the builtin generator's send lag at 2k and 10k req/s with
 // faultline's own thread kept busy the way observers and report writing keep it, for each place
 // the scheduler can run: this thread (inline), a worker thread, a forked process.
 import { execFile, spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { cpuSeconds, rssMiB, table } from "./cpu.ts";
 import { BuiltinLoadEngine } from "../lib/load/builtin.ts";
 import type { GeneratorHome } from "../lib/load/builtin.ts";
 import { K6LoadEngine } from "../lib/load/k6.ts";
 import { summarize } from "../lib/load/summary.ts";
+import { prepareBodies } from "../lib/load/requests.ts";
 import { DEFAULT_MIX } from "../lib/load/types.ts";
 
 const run = promisify(execFile);
@@ -53,20 +56,15 @@ for (const rate of rates) {
     clearInterval(sample);
     rows.push(["k6", rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(3), rss.toFixed(0)]);
   }
-  // wrk: closed-loop; connections ≈ rate × 1 ms (the server answers in well under a millisecond)
-  {
-    const conns = Math.max(8, Math.round(rate / 500));
-    const w = run("wrk", ["-t1", `-c${conns}`, `-d${seconds}s`, "--latency", url]);
-    const pid = (w as unknown as { child: { pid: number } }).child.pid;
-    let cpuS = 0;
-    const sample = setInterval(() => (cpuS = Math.max(cpuS, cpuSeconds(pid))), 250);
-    const { stdout } = await w;
-    clearInterval(sample);
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
-    const total = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-    const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(stdout)?.[1] ?? "?";
-    rows.push([`wrk (-c${conns}, closed loop)`, rate, Math.round(rps), "—", /Non-2xx/.test(stdout) ? "some" : 0, p("50"), p("99"), ((cpuS / Math.max(1, total)) * 1000).toFixed(3), "—"]);
-  }
+  // wrk, paced to the target rate (its Lua `delay()` between a connection's requests), POSTing a body
+  // of the mix's median size: the reference for what a request costs a generator written in C. Run
+  // closed-loop it pushes ~90,000 req/s here, and CPU per request falls with the rate (fewer wake-ups
+  // per request), so only a paced run compares at 10,000.
+  rows.push(await wrkPaced(rate));
+  // the floor for any client in Node: node:net sockets, open-model at the rate, no HTTP parsing at all
+  rows.push(await rawFloor(rate));
+  // undici's dispatch API alone (what the builtin engine sends with), with handlers that only count
+  rows.push(await undiciAlone(rate));
 }
 const homeRows: (string | number)[][] = [];
 if (process.env.BENCH_HOMES !== "0") {
@@ -108,4 +106,60 @@ function pidsOf(needle: string): number[] {
     }
   }
   return out;
+}
+
+/** The mix's median request, as the builtin engine sends it. */
+function medianBody(): string {
+  const bodies = prepareBodies(mix[0] as (typeof mix)[number], 32);
+  return (bodies[16] as { body: string }).body;
+}
+
+async function wrkPaced(rate: number): Promise<(string | number)[]> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
+  const script = join(dir, "paced.lua");
+  const delayMs = 2;
+  writeFileSync(script, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(medianBody())}\nfunction delay() return ${delayMs} end\n`);
+  const once = async (conns: number, secs: number): Promise<{ rps: number; total: number; cpuS: number; stdout: string }> => {
+    const w = run("wrk", ["-t1", `-c${conns}`, `-d${secs}s`, "--latency", "-s", script, url]);
+    const pid = (w as unknown as { child: { pid: number } }).child.pid;
+    let cpuS = 0;
+    const sample = setInterval(() => (cpuS = Math.max(cpuS, cpuSeconds(pid))), 100);
+    const { stdout } = await w;
+    clearInterval(sample);
+    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, stdout };
+  };
+  // each connection sends one request per (delay + round trip): find the round trip in 2 s, then size the pool
+  const probe = Math.max(2, Math.round((rate * delayMs) / 1000));
+  const first = await once(probe, 2);
+  const conns = Math.max(1, Math.round((probe * rate) / Math.max(1, first.rps)));
+  const w = await once(conns, seconds);
+  rmSync(dir, { recursive: true, force: true });
+  const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(w.stdout)?.[1] ?? "?";
+  return [`wrk (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
+}
+
+/** node:net in its own process, open-model at `rate` over a pool of kept-alive sockets; a response is counted, never parsed. */
+async function rawFloor(rate: number): Promise<(string | number)[]> {
+  const src = `const net=require("node:net");const [port,rate,secs]=process.argv.slice(1).map(Number);const body=process.env.BODY;
+const req=Buffer.from("POST / HTTP/1.1\\r\\nhost: 127.0.0.1\\r\\ncontent-type: application/json\\r\\ncontent-length: "+Buffer.byteLength(body)+"\\r\\n\\r\\n"+body);
+const idle=[];let sent=0,done=0;const conn=()=>{const s=net.connect(port,"127.0.0.1");s.setNoDelay(true);s.on("data",()=>{done++;idle.push(s)});return s};
+const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
+const due=Math.floor(el*rate/1000);while(sent<due){(idle.pop()??conn()).write(req);sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
+  const { stdout } = await run(process.execPath, ["-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY: medianBody() } });
+  const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
+  const achieved = Math.round(r.done / seconds);
+  return ["node:net, no HTTP parsing (floor)", rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
+}
+
+/** undici's Agent.dispatch in its own process, open-model at `rate`, handlers that only count: the library's share of the builtin's cost. */
+async function undiciAlone(rate: number): Promise<(string | number)[]> {
+  const src = `import { Agent } from ${JSON.stringify(join(process.cwd(), "node_modules/undici/index.js"))};const [port,rate,secs]=process.argv.slice(1).map(Number);
+const body=Buffer.from(process.env.BODY);const agent=new Agent({connections:10000,pipelining:1,keepAliveTimeout:30000});let sent=0,done=0;
+class H{onRequestStart(){}onResponseStart(){}onResponseData(){}onResponseEnd(){done++}onResponseError(){done++}}
+const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
+const due=Math.floor(el*rate/1000);while(sent<due){agent.dispatch({origin:"http://127.0.0.1:"+port,path:"/v1/chat/completions",method:"POST",headers:["content-type","application/json"],body},new H());sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
+  const { stdout } = await run(process.execPath, ["--input-type=module", "-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY: medianBody() } });
+  const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
+  const achieved = Math.round(r.done / seconds);
+  return ["undici dispatch alone", rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
 }
