@@ -21,10 +21,13 @@ const healthy = Number(process.env.BENCH_HEALTHY ?? 10);
 const asShipped = Math.min(healthy, Number(process.env.BENCH_AS_SHIPPED ?? 3));
 const misconfigured = Number(process.env.BENCH_MISCONFIGURED ?? 5);
 const timeScaleOf = (experiment: string): string => process.env.BENCH_TIME_SCALE ?? MISCONFIGURED[experiment]?.timeScale ?? "0.5";
+const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim() || undefined;
 const results = process.env.BENCH_RESULTS ?? join(ROOT, "reports", "bench-verdicts.jsonl");
 
 interface Result {
   at: string;
+  /** the commit the run was made at: the stack changes with it, so a table over several says so */
+  commit?: string;
   experiment: string;
   kind: "healthy" | "misconfigured";
   timeScale: string;
@@ -70,6 +73,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
   const gateway = record === undefined || kind !== "healthy" ? undefined : gatewayFailoverMs(record, failover);
   return {
     at: new Date().toISOString(),
+    ...(commit !== undefined ? { commit } : {}),
     experiment,
     kind,
     timeScale: scale,
@@ -112,7 +116,8 @@ const rows = Object.keys(MISCONFIGURED)
     return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter((r) => r.caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
   })
   .filter((r) => (r[1] as number) > 0 || r[7] !== "0 of 0");
-console.log(`\n${all.length} runs on file (${results})\n`);
+const commits = [...new Set(all.map((r) => r.commit ?? "(unrecorded)"))];
+console.log(`\n${all.length} runs on file (${results}), made at ${commits.length === 1 ? "commit" : "commits"} ${commits.join(", ")}\n`);
 console.log(table(["experiment", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway median [min … max]"], rows));
 const inconclusive = all.filter((r) => r.kind === "healthy" && r.verdict === "inconclusive").length;
 const healthyRuns = all.filter((r) => r.kind === "healthy").length;

@@ -87,6 +87,18 @@ build() {
     docker build -q -f "$ctx/Dockerfile.local" -t "$image:$hash" "$ctx" >"$state/build.log" 2>&1 || { tail -n 20 "$state/build.log" >&2; exit 1; }
   fi
   docker tag "$image:$hash" "$image:local"
+  prune "$image" "$hash"
+}
+
+# prune IMAGE HASH: keeps IMAGE's content tags HASH and the three newest others (a clone built a
+# moment ago may be using one) and drops the rest, so that each change of the context does not leave
+# 350 MB behind for good; docker refuses to remove an image a container uses, and that one stays
+prune() {
+  local image="$1" keep="$2" tag
+  # newest first, as `docker images` lists them
+  docker images "$image" --format '{{.Tag}}' | { grep -vxE "local|$keep|<none>" || true; } | tail -n +4 | while read -r tag; do
+    docker rmi "$image:$tag" >/dev/null 2>&1 && say "removed an older $image:$tag" || true
+  done
 }
 
 images() {
