@@ -32,6 +32,8 @@ interface Result {
   kind: "healthy" | "misconfigured";
   timeScale: string;
   verdict: string;
+  /** why, when not a pass: the record's reason (its run folder is removed) */
+  reason?: string;
   failing: string[];
   /** misconfigured: the assertion meant to catch it failed, and only it */
   caught?: boolean;
@@ -43,6 +45,7 @@ interface Result {
 
 type Recorded = {
   verdict?: string;
+  reason?: string;
   assertions: { name: string; kind: string; verdict: string; measured: number | null }[];
   faults: { name: string; injectedAt?: number; labels: Record<string, string> }[];
   timeline: { t: number; type: string; data?: Record<string, unknown> }[];
@@ -59,12 +62,15 @@ function gatewayFailoverMs(record: Recorded, failover: { name: string } | undefi
   return last === undefined ? undefined : last.t - t0;
 }
 
+/** The one assertion meant to catch it failed, and only it (with those it may fail besides): judged from the failing list, so a correction to the table applies to results already on file. */
+const caught = (r: Pick<Result, "experiment" | "failing">): boolean => failedBesidesMaybe(r.experiment, r.failing).join() === caughtBy(r.experiment).join();
+
 function runOnce(experiment: string, kind: Result["kind"], scale: string): Result {
   const out = mkdtempSync(join(ROOT, "reports", "bench-run-"));
   const args = ["bin/faultline.js", "run", `experiments/${experiment}.yaml`, "--target", "local", "--out", out, "--time-scale", scale, ...(HEALTHY_ARGS[experiment] ?? []), ...(kind === "misconfigured" ? (MISCONFIGURED[experiment]?.args ?? []) : [])];
   const started = Date.now();
   // one line per run below; each run's own report is removed with its folder (the record is the line)
-  spawnSync(process.execPath, args, { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
+  const child = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, CI: "true" } });
   const dir = readdirSync(out).find((d) => d.includes(experiment) && existsSync(join(out, d, "run.json")));
   const record = dir === undefined ? undefined : (JSON.parse(readFileSync(join(out, dir, "run.json"), "utf8")) as Recorded);
   rmSync(out, { recursive: true, force: true });
@@ -78,8 +84,9 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
     kind,
     timeScale: scale,
     verdict: record?.verdict ?? "error",
+    ...(record?.verdict !== "pass" ? { reason: (record?.reason ?? `no run.json was written: ${child.stderr.slice(-400)}`).slice(0, 500) } : {}),
     failing,
-    ...(kind === "misconfigured" ? { caught: failedBesidesMaybe(experiment, failing).join() === caughtBy(experiment).join() } : {}),
+    ...(kind === "misconfigured" ? { caught: caught({ experiment, failing }) } : {}),
     ...(failover?.measured != null && kind === "healthy" ? { failoverMs: failover.measured } : {}),
     ...(gateway !== undefined ? { gatewayFailoverMs: gateway } : {}),
     seconds: Math.round((Date.now() - started) / 1000),
@@ -97,7 +104,7 @@ for (const experiment of experiments) {
   for (const [i, [kind, at]] of plan.entries()) {
     const r = runOnce(experiment, kind, at);
     appendFileSync(results, `${JSON.stringify(r)}\n`);
-    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s`);
+    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s${r.reason !== undefined && r.kind === "healthy" ? ` — ${r.reason}` : ""}`);
   }
 }
 
@@ -113,7 +120,7 @@ const rows = Object.keys(MISCONFIGURED)
     // timing accuracy: the judge's failover time minus the gateway's own, run by run
     const diff = h.flatMap((r) => (r.failoverMs === undefined || r.gatewayFailoverMs === undefined ? [] : [r.failoverMs - r.gatewayFailoverMs]));
     const d = diff.length > 0 ? spread(diff) : undefined;
-    return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter((r) => r.caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
+    return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter(caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
   })
   .filter((r) => (r[1] as number) > 0 || r[7] !== "0 of 0");
 const commits = [...new Set(all.map((r) => r.commit ?? "(unrecorded)"))];
