@@ -30,6 +30,7 @@ const url = `http://127.0.0.1:${port}`;
 
 const rows: (string | number)[][] = [];
 const mix = DEFAULT_MIX;
+const BODY = medianBody();
 for (const rate of rates) {
   // builtin, in this process
   {
@@ -108,7 +109,7 @@ function pidsOf(needle: string): number[] {
   return out;
 }
 
-/** The mix's median request, as the builtin engine sends it. */
+/** The mix's median request, as the builtin engine sends it (the body wrk and the bare clients send). */
 function medianBody(): string {
   const bodies = prepareBodies(mix[0] as (typeof mix)[number], 32);
   return (bodies[16] as { body: string }).body;
@@ -116,50 +117,57 @@ function medianBody(): string {
 
 async function wrkPaced(rate: number): Promise<(string | number)[]> {
   const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
-  const script = join(dir, "paced.lua");
-  const delayMs = 2;
-  writeFileSync(script, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(medianBody())}\nfunction delay() return ${delayMs} end\n`);
-  const once = async (conns: number, secs: number): Promise<{ rps: number; total: number; cpuS: number; stdout: string }> => {
-    const w = run("wrk", ["-t1", `-c${conns}`, `-d${secs}s`, "--latency", "-s", script, url]);
-    const pid = (w as unknown as { child: { pid: number } }).child.pid;
-    let cpuS = 0;
-    const sample = setInterval(() => (cpuS = Math.max(cpuS, cpuSeconds(pid))), 100);
-    const { stdout } = await w;
-    clearInterval(sample);
-    return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, stdout };
-  };
-  // each connection sends one request per (delay + round trip): find the round trip in 2 s, then size the pool
-  const probe = Math.max(2, Math.round((rate * delayMs) / 1000));
-  const first = await once(probe, 2);
-  const conns = Math.max(1, Math.round((probe * rate) / Math.max(1, first.rps)));
-  const w = await once(conns, seconds);
-  rmSync(dir, { recursive: true, force: true });
-  const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(w.stdout)?.[1] ?? "?";
-  return [`wrk (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
+  try {
+    const script = join(dir, "paced.lua");
+    const delayMs = 2;
+    writeFileSync(script, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(BODY)}\nfunction delay() return ${delayMs} end\n`);
+    const once = async (conns: number, secs: number): Promise<{ rps: number; total: number; cpuS: number; stdout: string }> => {
+      const w = run("wrk", ["-t1", `-c${conns}`, `-d${secs}s`, "--latency", "-s", script, url]);
+      const pid = (w as unknown as { child: { pid: number } }).child.pid;
+      let cpuS = 0;
+      const sample = setInterval(() => (cpuS = Math.max(cpuS, cpuSeconds(pid))), 100);
+      const { stdout } = await w;
+      clearInterval(sample);
+      return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, stdout };
+    };
+    // each connection sends one request per (delay + round trip): find the round trip in 2 s, then size the pool
+    const probe = Math.max(2, Math.round((rate * delayMs) / 1000));
+    const first = await once(probe, 2);
+    const conns = Math.max(1, Math.round((probe * rate) / Math.max(1, first.rps)));
+    const w = await once(conns, seconds);
+    const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(w.stdout)?.[1] ?? "?";
+    return [`wrk (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** node:net in its own process, open-model at `rate` over a pool of kept-alive sockets; a response is counted, never parsed. */
-async function rawFloor(rate: number): Promise<(string | number)[]> {
-  const src = `const net=require("node:net");const [port,rate,secs]=process.argv.slice(1).map(Number);const body=process.env.BODY;
+/**
+ * A bare client in its own process (an ES module), open-model at `rate` for the cell's seconds: `setup`
+ * defines `send()` from `port` and `body` and counts each answer in `done`; nothing is parsed or recorded.
+ */
+async function bareClient(label: string, rate: number, setup: string): Promise<(string | number)[]> {
+  const src = `const [port,rate,secs]=process.argv.slice(1).map(Number);const body=process.env.BODY;let sent=0,done=0;${setup}
+const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
+const due=Math.floor(el*rate/1000);while(sent<due){send();sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
+  const { stdout } = await run(process.execPath, ["--input-type=module", "-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY } });
+  const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
+  const achieved = Math.round(r.done / seconds);
+  return [label, rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
+}
+
+/** node:net over a pool of kept-alive sockets; a response is counted, never parsed: the floor for any client in Node. */
+function rawFloor(rate: number): Promise<(string | number)[]> {
+  return bareClient("node:net, no HTTP parsing (floor)", rate, `import net from "node:net";
 const req=Buffer.from("POST / HTTP/1.1\\r\\nhost: 127.0.0.1\\r\\ncontent-type: application/json\\r\\ncontent-length: "+Buffer.byteLength(body)+"\\r\\n\\r\\n"+body);
-const idle=[];let sent=0,done=0;const conn=()=>{const s=net.connect(port,"127.0.0.1");s.setNoDelay(true);s.on("data",()=>{done++;idle.push(s)});return s};
-const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
-const due=Math.floor(el*rate/1000);while(sent<due){(idle.pop()??conn()).write(req);sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
-  const { stdout } = await run(process.execPath, ["-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY: medianBody() } });
-  const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
-  const achieved = Math.round(r.done / seconds);
-  return ["node:net, no HTTP parsing (floor)", rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
+const idle=[];const conn=()=>{const s=net.connect(port,"127.0.0.1");s.setNoDelay(true);s.on("data",()=>{done++;idle.push(s)});return s};
+const send=()=>(idle.pop()??conn()).write(req);`);
 }
 
-/** undici's Agent.dispatch in its own process, open-model at `rate`, handlers that only count: the library's share of the builtin's cost. */
-async function undiciAlone(rate: number): Promise<(string | number)[]> {
-  const src = `import { Agent } from ${JSON.stringify(join(process.cwd(), "node_modules/undici/index.js"))};const [port,rate,secs]=process.argv.slice(1).map(Number);
-const body=Buffer.from(process.env.BODY);const agent=new Agent({connections:10000,pipelining:1,keepAliveTimeout:30000});let sent=0,done=0;
+/** undici's Agent.dispatch (what the builtin engine sends with), handlers that only count: the library's share of the builtin's cost. */
+function undiciAlone(rate: number): Promise<(string | number)[]> {
+  return bareClient("undici dispatch alone", rate, `import { Agent } from ${JSON.stringify(join(process.cwd(), "node_modules/undici/index.js"))};
+const buf=Buffer.from(body);const agent=new Agent({connections:10000,pipelining:1,keepAliveTimeout:30000});
 class H{onRequestStart(){}onResponseStart(){}onResponseData(){}onResponseEnd(){done++}onResponseError(){done++}}
-const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
-const due=Math.floor(el*rate/1000);while(sent<due){agent.dispatch({origin:"http://127.0.0.1:"+port,path:"/v1/chat/completions",method:"POST",headers:["content-type","application/json"],body},new H());sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
-  const { stdout } = await run(process.execPath, ["--input-type=module", "-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY: medianBody() } });
-  const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
-  const achieved = Math.round(r.done / seconds);
-  return ["undici dispatch alone", rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
+const send=()=>agent.dispatch({origin:"http://127.0.0.1:"+port,path:"/v1/chat/completions",method:"POST",headers:["content-type","application/json"],body:buf},new H());`);
 }
