@@ -1,6 +1,6 @@
 import { formatDuration } from "../schema/duration.ts";
 import type { RunReporter } from "../engine/reporter.ts";
-import type { RunRecord, TimelineEvent } from "../schema/run-record.ts";
+import type { CheckVerdict, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 
 /**
  * On a terminal: event lines plus one status line (phase, elapsed, active faults) redrawn in
@@ -48,7 +48,7 @@ export class ConsoleReporter implements RunReporter {
     this.clearStatus();
     const took = formatDuration((record.endedAt ?? Date.now()) - record.startedAt);
     this.out.write(`${verdictMark(record.verdict)} ${record.experiment.name}: ${record.verdict?.toUpperCase()} in ${took}${record.reason ? ` — ${record.reason}` : ""}\n`);
-    for (const a of record.assertions) this.out.write(`    ${a.verdict === "pass" ? "✓" : "✗"} ${a.name}: ${a.message}\n`);
+    for (const a of record.assertions) this.out.write(`    ${checkMark(a.verdict)} ${a.name}: ${a.message}\n`);
   }
 
   private line(text: string): void {
@@ -71,4 +71,9 @@ export class ConsoleReporter implements RunReporter {
 
 export function verdictMark(v: string | undefined): string {
   return v === "pass" ? "✔" : v === "fail" ? "✘" : v === "inconclusive" ? "?" : v === "aborted" ? "⊘" : "!";
+}
+
+/** One check's mark in a list of them. */
+export function checkMark(v: CheckVerdict): string {
+  return v === "pass" ? "✓" : v === "inconclusive" ? "?" : "✗";
 }

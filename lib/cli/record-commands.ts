@@ -10,6 +10,7 @@ import { readRunRecord } from "../loader/run-record.ts";
 import { renderRunHtml } from "../report/html.ts";
 import type { Experiment } from "../schema/experiment.ts";
 import { print } from "./options.ts";
+import { checkMark } from "./console-reporter.ts";
 import { VERDICT_EXIT } from "./suite.ts";
 
 /** `recover`, `report` and `judge`: the commands that work from what runs left behind. */
@@ -54,7 +55,7 @@ async function judgeStored(file: string, json: boolean): Promise<number> {
   const results = judgeAll(record.spec as Experiment, record);
   const failed = results.filter((a) => a.verdict === "fail");
   if (json) print(JSON.stringify(results, null, 2));
-  else for (const a of results) print(`${a.verdict === "pass" ? "✓" : "✗"} ${a.name} (${a.kind}): ${a.message}`);
+  else for (const a of results) print(`${checkMark(a.verdict)} ${a.name} (${a.kind}): ${a.message}`);
   if (record.verdict === "aborted" || record.verdict === "error") {
     print(`the run itself ended ${record.verdict}: ${record.reason ?? ""}`);
     return VERDICT_EXIT[record.verdict];

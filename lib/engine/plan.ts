@@ -3,6 +3,7 @@ import type { Fault } from "../schema/faults.ts";
 import { RUN_SCHEMA_VERSION } from "../schema/run-record.ts";
 import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import type { Target } from "../schema/target.ts";
+import type { Experiment } from "../schema/experiment.ts";
 import type { PlannedRun, RunOptions } from "./types.ts";
 
 interface Planned {
@@ -56,4 +57,23 @@ export function verdictOf(assertions: readonly AssertionResult[]): { verdict: "p
   const decisive = failed.length > 0 ? failed : assertions.filter((a) => a.verdict === "inconclusive");
   if (decisive.length === 0) return { verdict: "pass" };
   return { verdict: failed.length > 0 ? "fail" : "inconclusive", reason: decisive.map((a) => `${a.name}: ${a.message}`).join("; ") };
+}
+
+/**
+ * Alerts that must fire within a limit the run does not watch to the end of: the phases after their
+ * fault's start (time-scaled; `within` is not: Prometheus' windows do not shrink with the run) are
+ * shorter than `within`, so a silence can only be inconclusive. Said before anything is injected.
+ */
+export function alertsOutrunning(exp: Experiment, planned: readonly Pick<Planned, "name" | "at">[], faultPhaseMs: number, recoveryMs: number): string[] {
+  const out: string[] = [];
+  for (const a of exp.assertions) {
+    if (a.kind !== "alert" || !a.fires) continue;
+    const at = a.fault === undefined ? 0 : planned.find((s) => s.name === a.fault)?.at;
+    if (at === undefined) continue;
+    const watched = faultPhaseMs + recoveryMs - at;
+    if (watched < a.within) {
+      out.push(`${a.name}: ${a.alert} must fire within ${a.within / 1000}s of ${a.fault ?? "the fault phase"}, but the run watches only ${(watched / 1000).toFixed(1)}s after it: if it stays silent, the check is inconclusive, not a fail (lengthen the recovery, or shorten \`within\`)`);
+    }
+  }
+  return out;
 }

@@ -29,7 +29,7 @@ import { readStackSide, startObservers, stopObservers, watchHost } from "./obser
 import { recoverBeforeRun } from "./recover.ts";
 import { multiplex } from "./reporter.ts";
 import type { RunReporter } from "./reporter.ts";
-import { dryRunLines, newRunRecord, plannedRun, verdictOf } from "./plan.ts";
+import { alertsOutrunning, dryRunLines, newRunRecord, plannedRun, verdictOf } from "./plan.ts";
 import { FaultScheduler } from "./scheduler.ts";
 import { TargetSession } from "./target-session.ts";
 import { RunAborted, RunInconclusive, makeRunId } from "./types.ts";
@@ -170,6 +170,7 @@ class ExperimentRun {
       this.sched.add(fault, name, at, until, plan, record);
     }
     const planned = this.sched.planned;
+    for (const w of alertsOutrunning(this.exp, planned, this.sched.faultPhaseMs, this.exp.phases.recovery * this.scale)) this.event("plan.warning", w);
     this.event("plan", `${planned.length} fault(s) planned: ${planned.map((s) => `${s.name} → ${s.plan.targets.join(",")}`).join("; ") || "none"}${this.opts.calibration ? " (calibration: none will be injected)" : ""}`);
     if (this.opts.dryRun) {
       for (const s of planned) for (const line of dryRunLines(s)) this.event("dry-run", line, { fault: s.name });

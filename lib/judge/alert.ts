@@ -42,9 +42,25 @@ function judgeQuiet(a: z.infer<typeof AlertAssertion>, base: AlertContext["base"
 
 type Check = (c: AlertContext, record: RunRecord) => { fail: string; evidence?: unknown[]; result?: AssertionResult } | { evidence: unknown };
 
+/** The first firing of `alert` from t0 on. */
+function firstFiring(record: RunRecord, alert: string, t0: number): TimelineEvent | undefined {
+  return events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === alert);
+}
+
+/** The first one-second window, from t0 up to `until`, in which the clients' error rate passed `limit`; null without a load of the run's own. */
+function firstErrors(record: RunRecord, t0: number, until: number, limit: number): { s: number; w: ReturnType<typeof stats> } | null | undefined {
+  const load = record.series?.load;
+  if (load === undefined) return null;
+  for (let s = t0; s + 1000 <= Math.min(until, runEnd(record)); s += 500) {
+    const w = stats(bucketsIn(load, { start: s, end: s + 1000 }));
+    if (w.errorRate !== null && w.errorRate > limit && w.sent >= 10) return { s, w };
+  }
+  return undefined;
+}
+
 /** The early warning: it must fire before the other alert (`before:`). */
 const before: Check = ({ a, hit, t0, desc }, record) => {
-  const other = events(record, "alert.firing").find((e) => e.t >= t0 && (e.data?.labels as Record<string, string> | undefined)?.alertname === a.before);
+  const other = firstFiring(record, a.before as string, t0);
   if (other !== undefined && other.t <= hit.t) return { fail: `${desc} fired ${((hit.t - other.t) / 1000).toFixed(1)}s after ${a.before}: no early warning`, evidence: [hit, other] };
   return { evidence: other ?? `${a.before} never fired` };
 };
@@ -52,13 +68,10 @@ const before: Check = ({ a, hit, t0, desc }, record) => {
 /** Before the users notice: the first second (from t0) in which the clients' error rate passed `beforeErrors`. */
 const beforeErrors: Check = ({ a, hit, t0, desc }, record) => {
   const limit = a.beforeErrors as number;
-  const load = record.series?.load;
-  if (load === undefined) return { fail: `${desc} fired, but the run had no load of its own to tell when its clients' errors began` };
-  for (let s = t0; s + 1000 <= Math.min(hit.t, runEnd(record)); s += 500) {
-    const w = stats(bucketsIn(load, { start: s, end: s + 1000 }));
-    if (w.errorRate !== null && w.errorRate > limit && w.sent >= 10) {
-      return { fail: `${desc} fired ${((hit.t - t0) / 1000).toFixed(1)}s after the fault, but the clients' error rate was already ${pct(w.errorRate)} (> ${pct(limit)}) at +${((s - t0) / 1000).toFixed(1)}s: no early warning`, evidence: [hit, evidenceRow(s, w)] };
-    }
+  const first = firstErrors(record, t0, hit.t, limit);
+  if (first === null) return { fail: `${desc} fired, but the run had no load of its own to tell when its clients' errors began` };
+  if (first !== undefined) {
+    return { fail: `${desc} fired ${((hit.t - t0) / 1000).toFixed(1)}s after the fault, but the clients' error rate was already ${pct(first.w.errorRate)} (> ${pct(limit)}) at +${((first.s - t0) / 1000).toFixed(1)}s: no early warning`, evidence: [hit, evidenceRow(first.s, first.w)] };
   }
   return { evidence: `the clients' error rate stayed at or below ${pct(limit)} in every second until it fired` };
 };
@@ -84,6 +97,38 @@ const resolves: Check = ({ a, base, fault, hit, w, desc }, record) => {
   return { fail: message, result: { ...base, verdict: "fail", measured: resolved ? (resolved.t - healed) / 1000 : null, limit: within / 1000, unit: "s", window: { start: healed, end: healed + within }, message, evidence: [] } };
 };
 
+/** The alerts poller's name in its observer.error / observer.recovered events (lib/observe/prometheus.ts). */
+export const ALERTS_OBSERVER = "prometheus alerts";
+
+/** Until when the run saw Prometheus' alert states: its end, or the moment the alerts API stopped answering for good. */
+function watchedUntil(record: RunRecord): number {
+  const end = runEnd(record);
+  const mine = events(record, (t) => t === "observer.error" || t === "observer.recovered").filter((e) => e.data?.observer === ALERTS_OBSERVER && e.t <= end);
+  const last = mine.at(-1);
+  return last?.type === "observer.error" ? last.t : end;
+}
+
+/**
+ * It never fired. Decisive when what it had to come before already happened (the other alert, the
+ * clients' errors): no early warning, however long the limit. Otherwise a fail only when the run
+ * watched the whole limit; a run that ended (or lost Prometheus) sooner cannot tell: inconclusive.
+ */
+function silent(c: Omit<AlertContext, "hit">, record: RunRecord, evidence: unknown[], at: (measured: number | null, message: string, evidence: unknown[]) => AssertionResult): AssertionResult {
+  const { a, base, desc, fault, t0, w } = c;
+  const of = fault ? `fault ${fault.name}` : "the start";
+  const until = watchedUntil(record);
+  // what it had to come before came, and it had not fired: no early warning, however long the limit
+  const other = a.before !== undefined ? firstFiring(record, a.before, t0) : undefined;
+  if (other !== undefined && other.t <= until) return at(null, `${desc} never fired, and ${a.before} fired ${((other.t - t0) / 1000).toFixed(1)}s after ${of}: no early warning`, [other, ...evidence]);
+  const errs = a.beforeErrors !== undefined ? firstErrors(record, t0, Math.min(until, w.end), a.beforeErrors) : undefined;
+  if (errs) {
+    return at(null, `${desc} never fired, and the clients' error rate was already ${pct(errs.w.errorRate)} (> ${pct(a.beforeErrors ?? 0)}) at +${((errs.s - t0) / 1000).toFixed(1)}s: no early warning`, [evidenceRow(errs.s, errs.w), ...evidence]);
+  }
+  if (until >= w.end) return at(null, `${desc} never fired within ${a.within / 1000}s of ${of}`, evidence);
+  const why = until < runEnd(record) ? `Prometheus' alerts API stopped answering ${((until - t0) / 1000).toFixed(1)}s after ${of}` : `the run ended ${((until - t0) / 1000).toFixed(1)}s after ${of}`;
+  return { ...base, verdict: "inconclusive", measured: null, limit: a.within / 1000, unit: "s", window: w, message: `inconclusive: ${desc} had not fired when ${why}, before its limit of ${a.within / 1000}s: whether it would have fired in time is unknown (a longer recovery phase, or a shorter \`within\`, lets the run tell)`, evidence };
+}
+
 /** Alert states come from Prometheus' alerts API (polled) and deliveries from the webhook receiver. */
 export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord): AssertionResult {
   const base = { name: a.name, kind: a.kind };
@@ -104,7 +149,8 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const hit = firing.find((e) => e.t >= t0);
   if (hit === undefined || hit.t > w.end) {
     const evidence = events(record, (t) => t.startsWith("alert.")).filter((e) => (e.data?.labels as Record<string, string> | undefined)?.alertname === a.alert).slice(0, 20);
-    return at(hit ? (hit.t - t0) / 1000 : null, hit ? `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s, later than ${a.within / 1000}s` : `${desc} never fired within ${a.within / 1000}s of ${fault ? `fault ${fault.name}` : "the start"}`, evidence);
+    if (hit !== undefined) return at((hit.t - t0) / 1000, `${desc} fired after ${((hit.t - t0) / 1000).toFixed(1)}s, later than ${a.within / 1000}s`, evidence);
+    return silent({ a, base, desc, fault, t0, w }, record, evidence, at);
   }
   const firedIn = (hit.t - t0) / 1000;
   const ctx: AlertContext = { a, base, desc, fault, t0, w, hit };

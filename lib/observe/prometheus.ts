@@ -1,5 +1,6 @@
 import type { EventSink, Observer } from "./observer.ts";
 import { poller } from "./observer.ts";
+import { ALERTS_OBSERVER } from "../judge/alert.ts";
 
 interface PromAlert {
   labels: Record<string, string>;
@@ -19,7 +20,7 @@ export function prometheusAlerts(url: string, event: EventSink, everyMs = 1000):
   const known = new Map<string, PromAlert>();
   let first = true;
   return poller(
-    "prometheus alerts",
+    ALERTS_OBSERVER,
     everyMs,
     async () => {
       const res = await fetch(`${url.replace(/\/$/, "")}/api/v1/alerts`, { signal: AbortSignal.timeout(2000) });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import * as hdr from "hdr-histogram-js";
-import { judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
+import { ALERTS_OBSERVER, judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "../../lib/judge/cascade.ts";
 import { judgeFailover } from "../../lib/judge/failover.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
@@ -136,9 +136,38 @@ describe("judge: alerts", () => {
   });
 
   it("fails when it never fires, fires too late, or fires for other labels", () => {
-    expect(judgeAlert(a, record(undefined, [])).message).to.match(/never fired within 60s/);
+    // the run (to +60 s) watched 50 s after the fault: the whole of a 45 s limit
+    expect(judgeAlert({ ...a, within: 45_000 }, record(undefined, [])).message).to.match(/never fired within 45s/);
+    expect(judgeAlert({ ...a, within: 45_000 }, record(undefined, [])).verdict).to.equal("fail");
     expect(judgeAlert({ ...a, within: 3000 }, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-east" })])).message).to.match(/later than 3s/);
-    expect(judgeAlert(a, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-west" })])).verdict).to.equal("fail");
+    expect(judgeAlert({ ...a, within: 45_000 }, record(undefined, [alert("RegionDown", "alert.firing", 15, { region: "us-west" })])).verdict).to.equal("fail");
+  });
+
+  it("never fired before the run (or Prometheus) stopped watching, with the limit not reached: inconclusive, not fail", () => {
+    // the run ends 50 s after the fault; the limit is 60 s
+    const r = judgeAlert(a, record(undefined, []));
+    expect(r.verdict, r.message).to.equal("inconclusive");
+    expect(r.message).to.match(/had not fired when the run ended 50\.0s after fault f, before its limit of 60s/);
+    // Prometheus stopped answering 20 s after the fault and never came back: the run was blind from there
+    const blind = (recovered: boolean): TimelineEvent[] => [
+      { t: T0 + 30_000, type: "observer.error", message: "", data: { observer: ALERTS_OBSERVER } },
+      ...(recovered ? [{ t: T0 + 32_000, type: "observer.recovered", message: "", data: { observer: ALERTS_OBSERVER } }] : []),
+    ];
+    const lost = judgeAlert({ ...a, within: 45_000 }, record(undefined, blind(false)));
+    expect(lost.verdict).to.equal("inconclusive");
+    expect(lost.message).to.match(/alerts API stopped answering 20\.0s after fault f/);
+    // it answered again, and watched the rest of the limit: a silence is a miss
+    expect(judgeAlert({ ...a, within: 45_000 }, record(undefined, blind(true))).verdict).to.equal("fail");
+    // an early warning that never came is decisive once what it had to precede came, however long the limit
+    const warn = { ...a, alert: "GPUMemoryHigh", labels: undefined, before: "GPUOutOfMemory", within: 600_000 };
+    const missed = judgeAlert(warn, record(undefined, [alert("GPUOutOfMemory", "alert.firing", 20)]));
+    expect(missed.verdict).to.equal("fail");
+    expect(missed.message).to.match(/GPUMemoryHigh never fired, and GPUOutOfMemory fired 10\.0s after fault f: no early warning/);
+    expect(judgeAlert(warn, record(undefined, [])).verdict).to.equal("inconclusive");
+    const kv = { ...a, alert: "KVCacheUsageHigh", labels: undefined, beforeErrors: 0.01, within: 600_000 };
+    const errors = series([...during(15, healthy), ...during(45, { err: 0.05 })]);
+    expect(judgeAlert(kv, record(errors, [])).message).to.match(/KVCacheUsageHigh never fired, and the clients' error rate was already 5\.00% \(> 1\.00%\) at \+4\.5s: no early warning/);
+    expect(judgeAlert(kv, record(series(during(60, healthy)), [])).verdict).to.equal("inconclusive");
   });
 
   it("requires the webhook delivery, the resolution after the revert, and an early warning when asked", () => {

@@ -2,9 +2,12 @@ import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pendingActions, readJournal } from "../../lib/engine/journal.ts";
+import { alertsOutrunning } from "../../lib/engine/plan.ts";
 import type { FaultLayer } from "../../lib/engine/run.ts";
 import { runExperiment } from "../../lib/engine/run.ts";
 import type { UndoRecord } from "../../lib/faults/types.ts";
+import { loadOne } from "../../lib/loader/documents.ts";
+import { faultName } from "../../lib/schema/faults.ts";
 import { Experiment } from "../../lib/schema/experiment.ts";
 import { Target } from "../../lib/schema/target.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -100,6 +103,28 @@ describe("run loop (fake backend, fake clock)", () => {
     expect(calls).to.deep.equal(["prepare", "inject a @1000", "inject b @2000", "revert b @2000", "revert a @2000"]);
     expect(journal(runDir).slice(-3)).to.deep.equal(["reverted b#0", "reverted a#0", "run-end"]);
     expect(record.phases.map((p) => p.name)).to.deep.equal(["baseline", "fault"]);
+  });
+
+  it("an alert whose `within` runs past the run's end is said in the plan, before anything is injected", async () => {
+    const clock = new FakeClock();
+    const { layer } = fakeLayer(clock);
+    const assertions = [
+      { kind: "alert", name: "too-long", alert: "RegionDown", fault: "b", within: "10s" },
+      { kind: "alert", name: "fits", alert: "RegionDown", fault: "b", within: "3s" },
+    ];
+    const { record } = await runExperiment({ experiment: experiment({ assertions }), target, outDir: tempDir("loop"), clock, faults: layer, tickMs: 100 });
+    const warnings = record.timeline.filter((e) => e.type === "plan.warning").map((e) => e.message);
+    // b starts at +1 s of a 3 s fault phase, then 1 s of recovery: 3 s watched
+    expect(warnings).to.deep.equal(["too-long: RegionDown must fire within 10s of b, but the run watches only 3.0s after it: if it stays silent, the check is inconclusive, not a fail (lengthen the recovery, or shorten `within`)"]);
+  });
+
+  it("every shipped experiment, as shipped, watches the whole limit of every alert it asserts", async () => {
+    for (const file of readdirSync("experiments").filter((f) => f.endsWith(".yaml"))) {
+      const exp = await loadOne(join("experiments", file), "Experiment");
+      const planned = exp.faults.map((f, i) => ({ name: faultName(f, i), at: f.at }));
+      const faultPhase = Math.max(0, ...exp.faults.map((f) => f.at + f.duration));
+      expect(alertsOutrunning(exp, planned, faultPhase, exp.phases.recovery), file).to.deep.equal([]);
+    }
   });
 
   it("a steady state that does not hold aborts before anything is injected", async () => {
