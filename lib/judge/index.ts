@@ -38,9 +38,16 @@ const JUDGES: { [K in Assertion["kind"]]: Judge<Extract<Assertion, { kind: K }>>
   "replication-lag": judgeReplicationLag,
 };
 
-/** What each assertion reads from the load series: the tail of the latency it judges, or outcomes only. */
-function dependence(a: Assertion): Dependence {
+/**
+ * What each assertion reads from the load series: the tail of the latency it judges, or outcomes
+ * only; undefined for a check no instrument fault can decide.
+ */
+function dependence(a: Assertion): Dependence | undefined {
   switch (a.kind) {
+    // an acknowledged turn missing from the store is lost whatever the host's load: a starved
+    // generator can send late, never invent an acknowledgement or take a write out of the store
+    case "rpo":
+      return undefined;
     case "slo": {
       const qs = [a.ttftP99 !== undefined || a.p99 !== undefined ? 0.99 : 0, a.p95 !== undefined ? 0.95 : 0, a.p50 !== undefined ? 0.5 : 0].filter((q) => q > 0);
       return qs.length ? { latency: Math.max(...qs) } : "outcomes";

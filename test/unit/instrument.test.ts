@@ -83,6 +83,14 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(guarded(failed, burst, "outcomes").verdict).to.equal("fail");
   });
 
+  it("an acknowledged turn lost is the system's whatever the host's load: rpo is never made inconclusive", () => {
+    const host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: 2, own: 0.3, sut: 0.4, other: 1.3 }));
+    const r = record({ host, lag: () => 400 });
+    r.sessions = { checkedAt: T0 + 11_000, sessions: 50, acknowledged: 2000, lost: 3, lostTurns: [{ session: "s1", turn: 4, t: T0 + 5000 }], recoveryPoint: T0 + 4000, newestLost: T0 + 5000, rpoMs: 1000 };
+    const [rpo] = judgeAll(exp({ assertions: [{ kind: "rpo", name: "nothing-lost", within: "1m", maxLost: 0 }] }), r);
+    expect(rpo?.verdict, rpo?.message).to.equal("fail");
+  });
+
   it("too few samples for the percentile asked is inconclusive, not a pass", () => {
     // 10 s at 5 requests a second: 50 samples, and a p99 needs 100
     const sparse = record({ perBucket: 0 });
