@@ -40,7 +40,7 @@ export const AlertAssertion = strictObject({
   labels: Labels.optional(),
   fault: z.string().optional().meta({ description: "measure `within` from this fault's t0 and `resolvesWithin` from its revert" }),
   fires: z.boolean().default(true),
-  within: Duration.prefault("60s"),
+  within: Duration.prefault("60s").meta({ description: "it must fire this soon after the fault's t0 (not time-scaled: Prometheus' windows are not); a silence fails only when the run watched all of it, and is inconclusive when the run ended sooner" }),
   severity: z.string().optional(),
   delivered: z.boolean().default(false).meta({ description: "also require the Alertmanager webhook notification" }),
   receiver: z.string().min(1).optional().meta({ description: "the notification must come through this Alertmanager receiver (the local stack's: pager for critical, chat for the rest); implies delivered" }),
