@@ -127,8 +127,15 @@ export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<st
 /**
  * The seed's rollback triggers as an Argo AnalysisTemplate on the replicas' own metrics: the
  * canary's error rate above `maxErrorRatePct`, or its p95 above `maxLatencyRatio` × the other
- * versions', measured `intervalSeconds` after the step began. No answer (no traffic reached the
- * canary) fails: the analysis cannot vouch for what it did not see.
+ * versions', measured `intervalSeconds` after the step began.
+ *
+ * No answer yet is asked again, not judged: a new canary pod reaches Prometheus through file
+ * discovery, which Prometheus (2.42) passes on at most every 5 s and its scrape manager reloads at
+ * most every 5 s more, so a canary Ready a second before its step can still have no series when
+ * the first measurement comes (CI: "error-rate [] (Failed)" on a healthy canary, slotted 6 s
+ * before). An empty result makes `result[0]` an evaluation error, which Argo measures again after
+ * `interval` without counting it; past `consecutiveErrorLimit` (three empty answers, 15 s more)
+ * the analysis errors and the rollout aborts: the analysis still cannot vouch for what it never saw.
  */
 export function analysisTemplateManifest(namespace: string, prometheus: string, r: { maxErrorRatePct: number; maxLatencyRatio: number; analysisIntervalSeconds: number }): Record<string, unknown> {
   const w = `${Math.max(2, Math.round(r.analysisIntervalSeconds))}s`;
@@ -137,10 +144,13 @@ export function analysisTemplateManifest(namespace: string, prometheus: string, 
   const metric = (name: string, query: string, limit: number): Record<string, unknown> => ({
     name,
     initialDelay: w,
+    interval: w,
     count: 1,
     failureLimit: 0,
-    // no answer is no pass: a canary that the gateway ejected, or that nobody reached, has shown nothing
-    successCondition: `len(result) > 0 && !isNaN(result[0]) && result[0] <= ${limit}`,
+    // no answer (result[0] of nothing) is an error, asked again `interval` later; two more empty
+    // answers and the analysis errors: a canary that nobody reached, or that was ejected, shows nothing
+    consecutiveErrorLimit: 2,
+    successCondition: `!isNaN(result[0]) && result[0] <= ${limit}`,
     provider: { prometheus: { address: prometheus, query } },
   });
   return {
