@@ -134,8 +134,9 @@ export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<st
  * most every 5 s more, so a canary Ready a second before its step can still have no series when
  * the first measurement comes (CI: "error-rate [] (Failed)" on a healthy canary, slotted 6 s
  * before). An empty result makes `result[0]` an evaluation error, which Argo measures again after
- * `interval` without counting it; past `consecutiveErrorLimit` (three empty answers, 15 s more)
- * the analysis errors and the rollout aborts: the analysis still cannot vouch for what it never saw.
+ * `interval` without counting it; past `consecutiveErrorLimit` (three empty answers in a row, the
+ * last three intervals into the step) the analysis errors and the rollout aborts: it still cannot
+ * vouch for what it never saw.
  */
 export function analysisTemplateManifest(namespace: string, prometheus: string, r: { maxErrorRatePct: number; maxLatencyRatio: number; analysisIntervalSeconds: number }): Record<string, unknown> {
   const w = `${Math.max(2, Math.round(r.analysisIntervalSeconds))}s`;
