@@ -1,12 +1,30 @@
-// Mocha's spec reporter plus a closing "N passed, N failed, N skipped" line that CI systems read.
+// Mocha's spec reporter plus a closing "N passed, N failed, N skipped" line that CI systems read, and
+// every test that failed once and was run again (test/helpers/setup.ts): what failed, and why, so a
+// flaky test is seen even when its second run passes.
 const Mocha = require("mocha");
+const { EVENT_RUN_END, EVENT_TEST_RETRY, EVENT_TEST_PASS } = Mocha.Runner.constants;
 
 class SpecWithSummary extends Mocha.reporters.Spec {
   constructor(runner, options) {
     super(runner, options);
-    runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
+    const retried = [];
+    runner.on(EVENT_TEST_RETRY, (test, err) => {
+      const why = String(err?.message ?? err).split("\n").find((l) => l.trim() !== "") ?? "";
+      retried.push({ title: test.fullTitle(), why, passed: false });
+      process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${why.slice(0, 400)}\n`);
+    });
+    runner.on(EVENT_TEST_PASS, (test) => {
+      const r = retried.find((x) => x.title === test.fullTitle());
+      if (r !== undefined && test.currentRetry() > 0) r.passed = true;
+    });
+    runner.once(EVENT_RUN_END, () => {
       const s = runner.stats;
-      process.stdout.write(`\n${s.passes} passed, ${s.failures} failed, ${s.pending} skipped\n`);
+      const second = retried.filter((r) => r.passed);
+      if (second.length > 0) {
+        process.stdout.write(`\n${second.length} passed only on a second run (flaky here; the first run's failure is above):\n`);
+        for (const r of second) process.stdout.write(`  - ${r.title}\n      first run: ${r.why.slice(0, 300)}\n`);
+      }
+      process.stdout.write(`\n${s.passes} passed${second.length ? ` (${second.length} on a second run)` : ""}, ${s.failures} failed, ${s.pending} skipped\n`);
     });
   }
 }
