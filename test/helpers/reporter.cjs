@@ -9,7 +9,9 @@ class SpecWithSummary extends Mocha.reporters.Spec {
     super(runner, options);
     const retried = [];
     runner.on(EVENT_TEST_RETRY, (test, err) => {
-      const why = String(err?.message ?? err).split("\n").find((l) => l.trim() !== "") ?? "";
+      // a verdict test's message is the run's output then chai's line: its failed checks (✗) and that line say why
+      const lines = String(err?.message ?? err).split("\n").map((l) => l.trim()).filter((l) => l !== "");
+      const why = [...lines.filter((l) => /^[✗?]/.test(l)).slice(0, 3), lines.at(-1) ?? ""].join(" | ");
       retried.push({ title: test.fullTitle(), why, passed: false });
       process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${why.slice(0, 400)}\n`);
     });
