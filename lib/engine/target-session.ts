@@ -22,7 +22,7 @@ export class TargetSession {
     this.o = o;
   }
 
-  /** The system under test's process groups on this host (see StartedTarget.processGroups): [] for a target document. */
+  /** The system under test's process groups on this host (see StartedTarget.processGroups): for a target document, those of the state folder it sits in, if any. */
   processGroups(): number[] | undefined {
     return this.started === undefined ? [] : this.started.processGroups?.();
   }

@@ -3,6 +3,7 @@ import { FaultlineError } from "../errors.ts";
 import type { Backend, UndoRecord } from "../faults/types.ts";
 import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { loadOne } from "../loader/documents.ts";
+import { readPgid } from "../proc/group.ts";
 import { didYouMean } from "../schema/strict.ts";
 import type { Target } from "../schema/target.ts";
 import { localStackBackend, localStackDir, startLocalTarget } from "./local.ts";
@@ -108,5 +109,16 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
     // A stack that speaks the control API sends its alert notifications to this run.
     await fetch(`${control}/alerting/webhook`, { method: "POST", body: JSON.stringify({ url: r.webhookUrl }), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   }
-  return { target, targetFile: r.ref, processGroups: () => [], stop: async () => undefined };
+  return { target, targetFile: r.ref, processGroups: besideTargetFile(r.ref), stop: async () => undefined };
+}
+
+/**
+ * A target file that `faultline stack up` or `faultline k8s up` wrote sits in its state folder, beside
+ * the process group of what it started: that system runs on this host, and its CPU is the system's,
+ * not other work's (a cluster rescheduling pods is the system reacting, not a neighbour starving it).
+ * Any other target file names a system elsewhere: [].
+ */
+function besideTargetFile(ref: string): () => number[] {
+  const dir = dirname(resolve(ref));
+  return () => [readPgid(dir), readPgid(dir, "cluster.pgid")].filter((g): g is number => g !== undefined);
 }

@@ -1,4 +1,7 @@
 import { expect } from "chai";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { judgeAll, steadyStateHolds } from "../../lib/judge/index.ts";
 import { guarded, instrumentDoubt } from "../../lib/judge/instrument.ts";
@@ -6,6 +9,8 @@ import { Experiment } from "../../lib/schema/experiment.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../../lib/schema/run-record.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/schema/series.ts";
 import type { LoadBucket } from "../../lib/schema/series.ts";
+import { procStat } from "../../lib/proc/group.ts";
+import { startTarget } from "../../lib/targets/index.ts";
 
 const T0 = Date.UTC(2026, 10, 30, 12);
 
@@ -115,5 +120,26 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     const system = steadyStateHolds(e, record({ ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) }), W);
     expect(system.holds).to.equal(false);
     expect(system.inconclusive).to.equal(undefined);
+  });
+});
+
+describe("instrument: whose CPU the host's busy cores are", () => {
+  const TARGET = "apiVersion: faultline.dev/v1\nkind: Target\nmetadata: {name: t}\nendpoints: {gateway: {url: 'http://127.0.0.1:1'}}\n";
+  const ownGroup = (): number => procStat(process.pid)?.pgrp ?? -1;
+
+  it("a target file that `stack up` or `k8s up` wrote counts the process groups beside it as the system, not as other work", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "faultline-unit-target-"));
+    try {
+      writeFileSync(join(dir, "target.yaml"), TARGET);
+      writeFileSync(join(dir, "cluster.pgid"), `${ownGroup()}\n`);
+      const beside = await startTarget({ ref: join(dir, "target.yaml"), runDir: dir, runId: "unit" });
+      expect(beside.processGroups?.()).to.deep.equal([ownGroup()]);
+      // a file elsewhere names a system elsewhere: nothing on this host is the system's
+      rmSync(join(dir, "cluster.pgid"));
+      const elsewhere = await startTarget({ ref: join(dir, "target.yaml"), runDir: dir, runId: "unit" });
+      expect(elsewhere.processGroups?.()).to.deep.equal([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
