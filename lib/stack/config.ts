@@ -49,7 +49,7 @@ export const StackConfig = strictObject({
     }).prefault({}),
     circuitBreaker: strictObject({
       consecutiveFailures: z.number().int().min(1).default(3),
-      maxConnections: z.number().int().min(1).default(256).meta({ description: "connections per replica (Envoy's max connections): a full or dark replica is skipped" }),
+      maxConnections: z.number().int().min(1).default(192).meta({ description: "connections per replica (Envoy's max connections): a full or dark replica is skipped; the default is what a replica admits (a batch of 64 and a queue of 128), so a failover's backlog waits in the gateway's queue rather than as hundreds of fresh connections through Toxiproxy to replicas that would shed them" }),
     }).prefault({}),
     retries: z.number().int().min(0).max(10).default(2),
     retryOn: z.array(z.enum(RETRY_ON)).min(1).default(["conn-failure", "empty-response", "junk-response", "response-timeout", "503"]).meta({ description: "what the gateway retries elsewhere (HAProxy's retry-on)" }),
