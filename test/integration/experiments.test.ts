@@ -125,7 +125,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
   it("hung-replica fails on available-through-the-hang (and only that) when the gateway's per-try timeout outlasts the clients'", async () => {
     const { code, record, out } = await run("hung-replica", ["--time-scale", "0.5", ...misconfigured("hung-replica")]);
     const t0 = record.faults[0]?.injectedAt ?? 0;
-    // really lost: the requests caught on the hung replica (up to its 256 connections) time out at the clients
+    // really lost: the requests caught on the hung replica (up to its 192 connections) time out at the clients
     const timeouts = (record.series.load?.buckets ?? []).filter((b) => b.t >= t0 - 1000 && b.t < t0 + 3000).reduce((s, b) => s + b.outcomes.timeout, 0);
     expect(timeouts, "client timeouts for requests sent around the freeze").to.be.at.least(100);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
@@ -241,13 +241,14 @@ describe("shipped experiments against the local stack, proven both ways", functi
 
   it("retry-storm fails on retries-within-budget (and only that) with the retry budget and the per-replica connection limit off", async () => {
     const { record, out } = await run("retry-storm", ["--time-scale", "0.5", ...misconfigured("retry-storm")]);
-    // really amplified, from the raw series: the replicas received twice what clients meant to send in the fault's middle
+    // really amplified, from the raw series: in the fault's middle the replicas received well past the assertion's ×1.5
+    // what clients meant to send (measured ×2.04 on an idle host, ×1.93 in a CI run on a slower one; ×1.2 with the budget on)
     const f = record.faults[0];
     const from = (f?.injectedAt ?? 0) + 3000;
     const to = (f?.revertedAt ?? 0) - 1000;
     const meant = (record.series.load?.buckets ?? []).filter((b) => b.t >= from && b.t < to).reduce((n, b) => n + b.sent, 0);
     const reached = (record.series.stack ?? []).filter((x) => x.t >= from && x.t < to).reduce((n, x) => n + (x.replicaRequestsPerSecond ?? 0), 0);
-    expect(reached / meant, `${reached} reached the replicas for ${meant} meant`).to.be.at.least(2);
+    expect(reached / meant, `${reached} reached the replicas for ${meant} meant`).to.be.at.least(1.7);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(failing(record)).to.deep.equal(caughtBy("retry-storm"));
   });
