@@ -69,7 +69,10 @@ describe("shipped experiments against the local stack, proven both ways", functi
   });
 
   it("standby-takeover passes: us-east and us-west dark together, eu-west serves", async () => {
-    const { record, out } = await run("standby-takeover", ["--time-scale", "0.5"]);
+    // at three quarters of the rate: on a two-core host the stack at 2,000 req/s has no core to spare, and eu-west alone
+    // did not drain the dark seconds' backlog in 4 of 4 runs (2026-12-02, stop 33's note); the misconfigured run below
+    // stays at the full rate, where the stuck queue shows at any rate
+    const { record, out } = await run("standby-takeover", ["--time-scale", "0.5", "--rate-scale", "0.75"]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
   });
 
