@@ -1,6 +1,5 @@
 import { expect } from "chai";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { judgeAll, steadyStateHolds } from "../../lib/judge/index.ts";
@@ -11,6 +10,7 @@ import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/sch
 import type { LoadBucket } from "../../lib/schema/series.ts";
 import { procStat } from "../../lib/proc/group.ts";
 import { startTarget } from "../../lib/targets/index.ts";
+import { tempDir } from "../helpers/fixtures.ts";
 
 const T0 = Date.UTC(2026, 10, 30, 12);
 
@@ -128,7 +128,7 @@ describe("instrument: whose CPU the host's busy cores are", () => {
   const ownGroup = (): number => procStat(process.pid)?.pgrp ?? -1;
 
   it("a target file that `stack up` or `k8s up` wrote counts the process groups beside it as the system, not as other work", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "faultline-unit-target-"));
+    const dir = tempDir("unit-target");
     try {
       writeFileSync(join(dir, "target.yaml"), TARGET);
       writeFileSync(join(dir, "cluster.pgid"), `${ownGroup()}\n`);
