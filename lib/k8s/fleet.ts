@@ -129,6 +129,14 @@ export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<st
  * canary's error rate above `maxErrorRatePct`, or its p95 above `maxLatencyRatio` × the other
  * versions', measured `intervalSeconds` after the step began.
  *
+ * The canary is judged on everything it has served: its own counters and buckets as they stand
+ * (they start at zero with its process), not a rate over the last interval. The gateway ejects a
+ * replica whose errors pass its outlier limit within a second or two of its first requests, so a
+ * bad canary is often answering nobody by the time the analysis asks; a rate window would then
+ * hold nothing, where its counters still hold the errors it made (CI: a v2-bad canary ejected at
+ * 10 % errors 0.1 s into its analysis step, measured as "no answer" until the step ended, and
+ * promoted). The stable versions' p95 is their rate over the interval: they always have traffic.
+ *
  * No answer yet is asked again, not judged: a new canary pod reaches Prometheus through file
  * discovery, which Prometheus (2.42) passes on at most every 5 s and its scrape manager reloads at
  * most every 5 s more, so a canary Ready a second before its step can still have no series when
@@ -141,7 +149,7 @@ export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<st
 export function analysisTemplateManifest(namespace: string, prometheus: string, r: { maxErrorRatePct: number; maxLatencyRatio: number; analysisIntervalSeconds: number }): Record<string, unknown> {
   const w = `${Math.max(2, Math.round(r.analysisIntervalSeconds))}s`;
   const canary = 'version="{{args.canary-version}}"';
-  const p95 = (sel: string): string => `histogram_quantile(0.95, sum by (le) (rate(inference_request_duration_seconds_bucket{${sel}}[${w}])))`;
+  const p95 = (buckets: string): string => `histogram_quantile(0.95, sum by (le) (${buckets}))`;
   const metric = (name: string, query: string, limit: number): Record<string, unknown> => ({
     name,
     initialDelay: w,
@@ -149,10 +157,13 @@ export function analysisTemplateManifest(namespace: string, prometheus: string, 
     count: 1,
     failureLimit: 0,
     // no answer (result[0] of nothing) is an error, asked again `interval` later; two more empty
-    // answers and the analysis errors: a canary that nobody reached, or that was ejected, shows nothing
+    // answers and the analysis errors: a canary that nobody ever reached shows nothing
     consecutiveErrorLimit: 2,
     successCondition: `!isNaN(result[0]) && result[0] <= ${limit}`,
-    provider: { prometheus: { address: prometheus, query } },
+    // a canary scraped before its first request answers 0/0, NaN, which `>= 0` drops (NaN compares false):
+    // no answer, asked again, rather than a failed measurement that rolls a healthy canary back (CI: "error-rate
+    // [NaN] (Failed), p95-ratio [NaN] (Failed)" 5 s into a step whose canary had not been routed to yet)
+    provider: { prometheus: { address: prometheus, query: `(${query}) >= 0` } },
   });
   return {
     apiVersion: `${ANALYSIS_TEMPLATES.group}/${ANALYSIS_TEMPLATES.version}`,
@@ -162,8 +173,8 @@ export function analysisTemplateManifest(namespace: string, prometheus: string, 
       args: [{ name: "canary-version" }],
       metrics: [
         // a canary without errors has no non-2xx series at all: zero, not nothing
-        metric("error-rate", `(sum(rate(inference_requests_total{${canary},code!~"2.."}[${w}])) or vector(0)) / sum(rate(inference_requests_total{${canary}}[${w}]))`, r.maxErrorRatePct / 100),
-        metric("p95-ratio", `${p95(canary)} / ${p95('version!="{{args.canary-version}}"')}`, r.maxLatencyRatio),
+        metric("error-rate", `(sum(inference_requests_total{${canary},code!~"2.."}) or vector(0)) / sum(inference_requests_total{${canary}})`, r.maxErrorRatePct / 100),
+        metric("p95-ratio", `${p95(`inference_request_duration_seconds_bucket{${canary}}`)} / ${p95(`rate(inference_request_duration_seconds_bucket{version!="{{args.canary-version}}"}[${w}])`)}`, r.maxLatencyRatio),
       ],
     },
   };
