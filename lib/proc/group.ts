@@ -49,6 +49,11 @@ export function groupMembers(pgid: number): number[] {
     .map(Number);
 }
 
+/** The process groups recorded in `dir` under each of `files` that holds one (a stack's, a cluster's). */
+export function pgidsIn(dir: string, ...files: string[]): number[] {
+  return files.map((f) => readPgid(dir, f)).filter((g): g is number => g !== undefined);
+}
+
 export function readPgid(dir: string, file = "stack.pgid"): number | undefined {
   try {
     const n = Number(readFileSync(join(dir, file), "utf8").trim());

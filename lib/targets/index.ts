@@ -3,7 +3,7 @@ import { FaultlineError } from "../errors.ts";
 import type { Backend, UndoRecord } from "../faults/types.ts";
 import { DEFAULT_CLUSTER_DIR, clusterRunning } from "../k8s/cluster.ts";
 import { loadOne } from "../loader/documents.ts";
-import { readPgid } from "../proc/group.ts";
+import { pgidsIn } from "../proc/group.ts";
 import { didYouMean } from "../schema/strict.ts";
 import type { Target } from "../schema/target.ts";
 import { localStackBackend, localStackDir, startLocalTarget } from "./local.ts";
@@ -120,5 +120,5 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
  */
 function besideTargetFile(ref: string): () => number[] {
   const dir = dirname(resolve(ref));
-  return () => [readPgid(dir), readPgid(dir, "cluster.pgid")].filter((g): g is number => g !== undefined);
+  return () => pgidsIn(dir, "stack.pgid", "cluster.pgid");
 }

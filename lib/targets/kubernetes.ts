@@ -4,7 +4,7 @@ import { FaultlineError } from "../errors.ts";
 import { loadOne } from "../loader/documents.ts";
 import type { Target } from "../schema/target.ts";
 import { readClusterState } from "../k8s/cluster.ts";
-import { readPgid } from "../proc/group.ts";
+import { pgidsIn } from "../proc/group.ts";
 import { APP_LABEL, REGION_LABEL, apiError, kube } from "../clients/kubernetes.ts";
 import { ANALYSIS_TEMPLATES, CANARY_ANALYSIS, DEFAULT_FLEET, ROLLOUTS, SERVICE_PREFIX, analysisTemplateManifest } from "../k8s/fleet.ts";
 import type { Kube } from "../clients/kubernetes.ts";
@@ -49,7 +49,7 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
   const sessions = await clusterSessions(o.clusterDir);
   const placement = { ...LOOPBACK, kubernetes: { kubeconfig: cluster.kubeconfig, namespace, servicePrefix: SERVICE_PREFIX, scrape, ...(sessions ? { sessions } : {}) } };
   // the system under test is the gateway's stack and the cluster with its replica processes
-  const started = await startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => [readPgid(o.clusterDir, "cluster.pgid")].filter((g): g is number => g !== undefined));
+  const started = await startStack(config, { dir: o.dir, placement, timeoutMs: 90_000 }, () => pgidsIn(o.clusterDir, "cluster.pgid"));
   if (rollouts.length > 0) {
     // the Rollouts' analysis asks this run's Prometheus, with this run's rollback triggers
     const prometheus = started.target.prometheus?.url;

@@ -4,7 +4,7 @@ import { opsBackend } from "../faults/types.ts";
 import type { UndoOp } from "../faults/types.ts";
 import { loadStackConfig } from "../stack/config.ts";
 import type { StackConfig } from "../stack/config.ts";
-import { readPgid } from "../proc/group.ts";
+import { pgidsIn } from "../proc/group.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
 import type { UpOptions } from "../stack/lifecycle.ts";
 import { loadOne } from "../loader/documents.ts";
@@ -44,7 +44,7 @@ export async function startStack(config: StackConfig, up: UpOptions & { dir: str
   const state = await stackUp(config, up);
   try {
     const target = await loadOne(state.targetFile, "Target");
-    const processGroups = (): number[] => [readPgid(up.dir), ...moreGroups()].filter((g): g is number => g !== undefined);
+    const processGroups = (): number[] => [...pgidsIn(up.dir, "stack.pgid"), ...moreGroups()];
     return { target, targetFile: state.targetFile, config, processGroups, stop: async () => void (await stackDown({ dir: up.dir })) };
   } catch (err) {
     await stackDown({ dir: up.dir });
