@@ -7,8 +7,14 @@ import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.
 /**
  * Failover time = t1 − t0: t0 is when the fault took effect; t1 the first moment after which, for
  * `sustain`, the client error rate ≤ limit, p99 ≤ SLO (if given) and the faulted region serves
- * ≤ `maxFaultedShare` of successful responses. Never settling is a failure with evidence.
+ * ≤ `maxFaultedShare` of successful responses. Never settling is a failure with evidence, when
+ * the fault lasted the whole limit and a sustain window after it; a fault shorter than that ended
+ * before the check could tell a failover that settles late but in time from one that never does:
+ * inconclusive, never a fail the system was given no time to avoid.
  */
+/** How much of a fault's planned length may go on its actions taking effect (a region's 12 toxics: up to 372 ms). */
+const TAKES_EFFECT_MS = 1000;
+
 export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {
   const base = { name: a.name, kind: a.kind };
   const fault = faultOf(record, a.fault);
@@ -51,14 +57,18 @@ export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunR
     }
     if (best === undefined || errorRate + share < best.errorRate + best.share) best = { i, errorRate, share, p99 };
   }
+  const watched = end - t0;
+  // a fault planned exactly as long as the limit and the sustain window takes effect up to a few hundred ms
+  // after its plan and is reverted on it: that is not a fault too short to tell (measured 34.9 s of a 35 s plan)
+  const short = watched < a.within + a.sustain - TAKES_EFFECT_MS;
   return {
     ...base,
-    verdict: "fail",
+    verdict: short ? "inconclusive" : "fail",
     measured: null,
     limit: a.within,
     unit: "ms",
     window,
-    message: `failover never settled in ${((end - t0) / 1000).toFixed(1)}s of fault: the best ${a.sustain / 1000}s window had error rate ${pct(best?.errorRate ?? null)}, p99 ${best?.p99 === null || best?.p99 === undefined ? "n/a" : `${best.p99.toFixed(0)}ms`} and ${region ?? "faulted region"} share ${pct(best?.share ?? null)}`,
+    message: `${short ? "inconclusive: " : ""}failover never settled in ${(watched / 1000).toFixed(1)}s of fault${short ? `, which ended before the limit and a sustain window after it (${(a.within + a.sustain) / 1000}s): a failover settling after +${((watched - a.sustain) / 1000).toFixed(1)}s could not be seen (${record.timeScale < 1 ? `the run's time scale ${record.timeScale} shortened the fault; at full length` : "a longer fault, or a shorter \`within\`,"} lets the run tell)` : ""}: the best ${a.sustain / 1000}s window had error rate ${pct(best?.errorRate ?? null)}, p99 ${best?.p99 === null || best?.p99 === undefined ? "n/a" : `${best.p99.toFixed(0)}ms`} and ${region ?? "faulted region"} share ${pct(best?.share ?? null)}`,
     // no window ever held on errors and share alone: outcomes decided it, which a late send cannot make
     evidence: [...rows.slice(0, 60), ...(best?.p99 === null || best === undefined ? [{ decidedBy: "outcomes" }] : [])],
   };

@@ -204,6 +204,18 @@ export const Experiment = strictObject({
     if (f !== undefined && !faults.has(f)) {
       ctx.addIssue({ code: "custom", path: ["assertions", i, "fault"], message: `no fault named "${f}" (have: ${[...faults].join(", ") || "none"})` });
     }
+    if (a.kind === "failover") {
+      const fi = exp.faults.findIndex((x, j) => faultName(x, j) === a.fault);
+      const lasts = exp.faults[fi]?.duration;
+      if (lasts !== undefined && lasts < a.within + a.sustain) {
+        const s = (ms: number): string => `${ms / 1000}s`;
+        ctx.addIssue({
+          code: "custom",
+          path: ["assertions", i, "within"],
+          message: `fault "${a.fault}" lasts ${s(lasts)}, less than within (${s(a.within)}) + sustain (${s(a.sustain)}): a failover that settles late but in time could not be told from one that never does. Make the fault at least ${s(a.within + a.sustain)}, or within at most ${s(Math.max(0, lasts - a.sustain))}`,
+        });
+      }
+    }
     if (a.kind === "threshold") {
       const err = thresholdError(a.threshold);
       if (err) ctx.addIssue({ code: "custom", path: ["assertions", i, "threshold"], message: err });

@@ -18,7 +18,8 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     timeScale: "1",
     args: ["--rate-scale", "0.25", "--stack-set", "gateway.healthCheck.intervalMs=15000", "--stack-set", "gateway.outlier.failureRatePct=100", "--stack-set", "gateway.circuitBreaker.consecutiveFailures=1000000", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
   },
-  "standby-takeover": { catches: "standby-serves-within-30s", mayAlsoCatch: ["steady-state-after-recovery", "back-to-70-30"], why: "the gateway's stuck-queue unjam off (HAProxy 2.6 as shipped)", timeScale: "0.5", args: ["--stack-set", "gateway.unjamQueue=false"] },
+  // full length: a takeover that never settles is a fail only when the fault outlasts its 30 s limit and the 5 s sustain window
+  "standby-takeover": { catches: "standby-serves-within-30s", mayAlsoCatch: ["steady-state-after-recovery", "back-to-70-30"], why: "the gateway's stuck-queue unjam off (HAProxy 2.6 as shipped)", timeScale: "1", args: ["--stack-set", "gateway.unjamQueue=false"] },
   "cross-region-latency": { catches: "fires-above-slo", why: "HighP99Latency at 5000 ms", timeScale: "0.75", args: ["--stack-set", "alerts.p99LatencyMs=5000"] },
   "node-loss": {
     catches: "slo-holds",
@@ -49,7 +50,8 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     // the fault, the backlog spilling into recovery as 100 % failures); at 600 req/s ×2.04 reached, recovery clean
     args: ["--rate-scale", "0.6", "--stack-set", "gateway.retryBudget.enabled=false", "--stack-set", "gateway.circuitBreaker.maxConnections=100000"],
   },
-  "capacity-cascade": { catches: "us-west-unharmed", alsoCatches: ["slo-kept-after-failover"], why: "spill-over to the standby region off: us-west sheds what it cannot decode", timeScale: "0.5", args: ["--stack-set", "gateway.spillover.enabled=false"] },
+  // full length: a failover that never settles is a fail only when the fault outlasts its 30 s limit and the 5 s sustain window
+  "capacity-cascade": { catches: "us-west-unharmed", alsoCatches: ["slo-kept-after-failover"], why: "spill-over to the standby region off: us-west sheds what it cannot decode", timeScale: "1", args: ["--stack-set", "gateway.spillover.enabled=false"] },
   "traffic-surge": {
     catches: "p99-while-surging",
     why: "load shedding off: the replicas' queues grow without bound",

@@ -85,13 +85,30 @@ describe("judge: failover", () => {
     expect(r.measured).to.equal(4000);
   });
 
+  // the fault lasts 30 s: a limit of 25 s and a 5 s sustain window fit in it
+  const within25 = { ...failoverA, within: 25_000 };
+
   it("a failover that never settles fails with evidence, not a timeout", () => {
     const s = series([...during(10, healthy), ...during(30, { err: 0.5, regions: { "us-east": 0.4, "us-west": 0.6 } }), ...during(20, healthy)]);
-    const r = judgeFailover(failoverA, record(s));
+    const r = judgeFailover(within25, record(s));
     expect(r.verdict).to.equal("fail");
     expect(r.measured).to.equal(null);
-    expect(r.message).to.match(/never settled in 30\.0s of fault: the best 5s window had error rate 50\.00%/);
+    expect(r.message).to.match(/^failover never settled in 30\.0s of fault: the best 5s window had error rate 50\.00%/);
     expect(r.evidence.length).to.be.greaterThan(0);
+  });
+
+  it("never settled in a fault shorter than the limit and a sustain window is inconclusive, not a fail", () => {
+    const s = series([...during(10, healthy), ...during(30, { err: 0.5, regions: { "us-east": 0.4, "us-west": 0.6 } }), ...during(20, healthy)]);
+    const r = judgeFailover(failoverA, record(s));
+    expect(r.verdict).to.equal("inconclusive");
+    expect(r.message).to.match(/^inconclusive: failover never settled in 30\.0s of fault, which ended before the limit and a sustain window after it \(35s\): a failover settling after \+25\.0s could not be seen/);
+    // a limit that, with its sustain window, fits in the fault is decisive: not settled by +20 s is a fail
+    const late = series([...during(10, healthy), ...during(27, { err: 0.5, regions: { "us-west": 1 } }), ...during(3, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    expect(judgeFailover({ ...failoverA, within: 20_000 }, record(late)).verdict).to.equal("fail");
+    const settledLate = series([...during(10, healthy), ...during(22, { err: 0.5, regions: { "us-west": 1 } }), ...during(8, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    const r2 = judgeFailover({ ...failoverA, within: 20_000 }, record(settledLate));
+    expect(r2.verdict, r2.message).to.equal("fail");
+    expect(r2.measured).to.be.within(21_900, 22_000);
   });
 
   it("a flapping error rate does not count as settled until it stays down for the sustain window", () => {
@@ -106,9 +123,9 @@ describe("judge: failover", () => {
 
   it("traffic still served by the faulted region, or a p99 over the SLO, is not failover", () => {
     const sticky = series([...during(10, healthy), ...during(30, { regions: { "us-east": 0.1, "us-west": 0.9 } }), ...during(20, healthy)]);
-    expect(judgeFailover(failoverA, record(sticky)).verdict).to.equal("fail");
+    expect(judgeFailover(within25, record(sticky)).verdict).to.equal("fail");
     const slow = series([...during(10, healthy), ...during(30, { ms: 900, regions: { "us-west": 1 } }), ...during(20, healthy)]);
-    expect(judgeFailover(failoverA, record(slow)).message).to.match(/never settled/);
+    expect(judgeFailover(within25, record(slow)).message).to.match(/^failover never settled/);
   });
 
   it("missing data is a failure with a message, never a pass", () => {

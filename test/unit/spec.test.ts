@@ -85,6 +85,14 @@ describe("spec: loading with source positions", () => {
     expect(p?.message).to.match(/no probe named "nope"/);
   });
 
+  it("a failover check needs a fault as long as its limit and sustain window", () => {
+    const src = `${HEADER}load: {rate: 10}\nfaults:\n  - {name: f, kind: partition, selector: {names: [a]}, duration: 30s}\nassertions:\n  - {kind: failover, name: fo, fault: f, within: 30s, sustain: 5s}\n`;
+    const [p] = parseDocuments("x.yaml", src).problems;
+    expect(p).to.include({ path: "assertions[0].within", line: 9 });
+    expect(p?.message).to.equal('fault "f" lasts 30s, less than within (30s) + sustain (5s): a failover that settles late but in time could not be told from one that never does. Make the fault at least 35s, or within at most 25s');
+    expect(parseDocuments("x.yaml", src.replace("within: 30s", "within: 25s")).problems).to.deep.equal([]);
+  });
+
   it("a target needs listen and upstream together", () => {
     const src = `apiVersion: faultline.dev/v1\nkind: Target\nmetadata: {name: t}\ntoxiproxy:\n  api: http://127.0.0.1:8474\n  proxies:\n    - {name: a, listen: "127.0.0.1:1"}\n`;
     const [p] = parseDocuments("t.yaml", src).problems;
