@@ -32,8 +32,10 @@ interface Result {
   kind: "healthy" | "misconfigured";
   timeScale: string;
   verdict: string;
-  /** why, when not a pass: the record's reason (its run folder is removed) */
+  /** why, when not a pass: the record's reason */
   reason?: string;
+  /** the run's folder, kept when its verdict was wrong (a healthy run not passing, a misconfigured one not caught); others are removed */
+  kept?: string;
   failing: string[];
   /** misconfigured: the assertion meant to catch it failed, and only it */
   caught?: boolean;
@@ -69,12 +71,14 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
   const out = mkdtempSync(join(ROOT, "reports", "bench-run-"));
   const args = ["bin/faultline.js", "run", `experiments/${experiment}.yaml`, "--target", "local", "--out", out, "--time-scale", scale, ...(HEALTHY_ARGS[experiment] ?? []), ...(kind === "misconfigured" ? (MISCONFIGURED[experiment]?.args ?? []) : [])];
   const started = Date.now();
-  // one line per run below; each run's own report is removed with its folder (the record is the line)
+  // one line per run below; each run's own report is removed with its folder (the record is the line), unless its verdict was wrong
   const child = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, CI: "true" } });
   const dir = readdirSync(out).find((d) => d.includes(experiment) && existsSync(join(out, d, "run.json")));
   const record = dir === undefined ? undefined : (JSON.parse(readFileSync(join(out, dir, "run.json"), "utf8")) as Recorded);
-  rmSync(out, { recursive: true, force: true });
   const failing = record?.assertions.filter((a) => a.verdict === "fail").map((a) => a.name) ?? [];
+  // a wrong verdict keeps its folder (run.json, the report, the stack's logs): the line alone cannot say why
+  const wrong = kind === "healthy" ? record?.verdict !== "pass" : !caught({ experiment, failing });
+  if (!wrong) rmSync(out, { recursive: true, force: true });
   const failover = record?.assertions.find((a) => a.kind === "failover" && a.measured !== null);
   const gateway = record === undefined || kind !== "healthy" ? undefined : gatewayFailoverMs(record, failover);
   return {
@@ -85,6 +89,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
     timeScale: scale,
     verdict: record?.verdict ?? "error",
     ...(record?.verdict !== "pass" ? { reason: (record?.reason ?? `no run.json was written: ${child.stderr.slice(-400)}`).slice(0, 500) } : {}),
+    ...(wrong ? { kept: out } : {}),
     failing,
     ...(kind === "misconfigured" ? { caught: caught({ experiment, failing }) } : {}),
     ...(failover?.measured != null && kind === "healthy" ? { failoverMs: failover.measured } : {}),
@@ -104,7 +109,7 @@ for (const experiment of experiments) {
   for (const [i, [kind, at]] of plan.entries()) {
     const r = runOnce(experiment, kind, at);
     appendFileSync(results, `${JSON.stringify(r)}\n`);
-    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s${r.reason !== undefined && r.kind === "healthy" ? ` — ${r.reason}` : ""}`);
+    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s${r.reason !== undefined && r.kind === "healthy" ? ` — ${r.reason}` : ""}${r.kept !== undefined ? ` (kept: ${r.kept})` : ""}`);
   }
 }
 
