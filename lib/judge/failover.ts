@@ -4,6 +4,9 @@ import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.ts";
 
+/** How much of a fault's planned length may go on its actions taking effect (a region's 12 toxics: up to 372 ms). */
+const TAKES_EFFECT_MS = 1000;
+
 /**
  * Failover time = t1 − t0: t0 is when the fault took effect; t1 the first moment after which, for
  * `sustain`, the client error rate ≤ limit, p99 ≤ SLO (if given) and the faulted region serves
@@ -12,9 +15,6 @@ import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.
  * before the check could tell a failover that settles late but in time from one that never does:
  * inconclusive, never a fail the system was given no time to avoid.
  */
-/** How much of a fault's planned length may go on its actions taking effect (a region's 12 toxics: up to 372 ms). */
-const TAKES_EFFECT_MS = 1000;
-
 export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {
   const base = { name: a.name, kind: a.kind };
   const fault = faultOf(record, a.fault);

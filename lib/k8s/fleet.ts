@@ -133,9 +133,9 @@ export function rolloutManifest(spec: FleetSpec, region: FleetRegion): Record<st
  * (they start at zero with its process), not a rate over the last interval. The gateway ejects a
  * replica whose errors pass its outlier limit within a second or two of its first requests, so a
  * bad canary is often answering nobody by the time the analysis asks; a rate window would then
- * hold nothing, where its counters still hold the errors it made (CI: a v2-bad canary ejected at
- * 10 % errors 0.1 s into its analysis step, measured as "no answer" until the step ended, and
- * promoted). The stable versions' p95 is their rate over the interval: they always have traffic.
+ * hold nothing, where its counters still hold the errors it made (measured: a v2-bad canary ejected
+ * at 10 % errors 0.1 s into its analysis step answered nothing until the step ended, and Argo counts
+ * an analysis stopped before any measurement as Successful). The stable versions' p95 is their rate over the interval: they always have traffic.
  *
  * No answer yet is asked again, not judged: a new canary pod reaches Prometheus through file
  * discovery, which Prometheus (2.42) passes on at most every 5 s and its scrape manager reloads at
