@@ -109,11 +109,14 @@ describe("engine: verdicts both ways against a real toxiproxy-server", function 
       ],
     });
     expect(record.verdict, record.reason).to.equal("pass");
+    // against the plan, not against when the injection landed: a toxic that took 60 ms to land (measured
+    // once in CI, on a busy host) still ends at its own deadline, so "held 140 ms of 200" is no early revert
+    const phase = record.phases.find((p) => p.name === "fault")?.start ?? NaN;
+    for (const f of record.faults) {
+      expect((f.injectedAt ?? NaN) - (phase + f.plannedAt), `${f.name} injected after its start`).to.be.within(0, 300);
+      expect((f.revertedAt ?? NaN) - (phase + f.plannedAt + f.plannedDuration), `${f.name} reverted at its deadline`).to.be.within(0, 300);
+    }
     const [a, b] = record.faults;
-    const heldA = (a?.revertedAt ?? 0) - (a?.injectedAt ?? 0);
-    const heldB = (b?.revertedAt ?? 0) - (b?.injectedAt ?? 0);
-    expect(heldA).to.be.within(250, 600);
-    expect(heldB).to.be.within(150, 500);
     expect(a?.revertedAt).to.be.below(b?.injectedAt ?? 0);
   });
 
