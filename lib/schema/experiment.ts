@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Duration } from "./duration.ts";
+import { Duration, formatDuration } from "./duration.ts";
 import { Assertion, Threshold } from "./assertions.ts";
 import { Fault, faultName } from "./faults.ts";
 import { thresholdError } from "./threshold.ts";
@@ -205,10 +205,9 @@ export const Experiment = strictObject({
       ctx.addIssue({ code: "custom", path: ["assertions", i, "fault"], message: `no fault named "${f}" (have: ${[...faults].join(", ") || "none"})` });
     }
     if (a.kind === "failover") {
-      const fi = exp.faults.findIndex((x, j) => faultName(x, j) === a.fault);
-      const lasts = exp.faults[fi]?.duration;
+      const lasts = exp.faults.find((x, j) => faultName(x, j) === a.fault)?.duration;
       if (lasts !== undefined && lasts < a.within + a.sustain) {
-        const s = (ms: number): string => `${ms / 1000}s`;
+        const s = formatDuration;
         ctx.addIssue({
           code: "custom",
           path: ["assertions", i, "within"],
