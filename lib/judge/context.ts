@@ -87,6 +87,15 @@ export function missing(a: Base, w: Window, what: string): AssertionResult {
   return { ...a, verdict: "fail", measured: null, limit: null, window: w, message: `${what}: nothing to judge (missing data is a failure, never a pass)`, evidence: [] };
 }
 
+/**
+ * Why nothing in the window can be judged when the generator sent no request in it (it fell silent:
+ * the host paused, the engine stalled), or undefined when it sent some. Requests sent and never
+ * answered are the system's (they time out as errors); none sent says nothing of the system.
+ */
+export function generatorSilent(series: LoadSeries, w: Window): string | undefined {
+  return stats(bucketsIn(series, w)).sent > 0 ? undefined : `the load generator sent no request in the window (+${((w.start - series.start) / 1000).toFixed(1)}s to +${((w.end - series.start) / 1000).toFixed(1)}s of the load), so it cannot say how the system served`;
+}
+
 export function pct(x: number | null): string {
   return x === null ? "n/a" : `${(x * 100).toFixed(2)}%`;
 }

@@ -5,7 +5,7 @@ import type { ParsedThreshold } from "../schema/threshold.ts";
 import { guarded, instrumentDoubt } from "./instrument.ts";
 import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
-import { pct, windowOf } from "./context.ts";
+import { generatorSilent, pct, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "./cascade.ts";
 import { judgeFailover } from "./failover.ts";
@@ -106,6 +106,8 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
       holds = false;
       thresholdFailures++;
       messages.push(`${source}: no data`);
+      const silent = record.series.load ? generatorSilent(record.series.load, w) : undefined;
+      if (silent !== undefined) doubts.push(silent);
     } else if (typeof m === "string") {
       holds = false;
       thresholdFailures++;
@@ -120,7 +122,7 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
     }
   }
   // a probe that failed is the system's; only when every failed threshold has a doubt is the whole inconclusive
-  const inconclusive = !holds && probesHeld && doubts.length > 0 && doubts.length === thresholdFailures ? doubts.join("; ") : undefined;
+  const inconclusive = !holds && probesHeld && doubts.length > 0 && doubts.length === thresholdFailures ? [...new Set(doubts)].join("; ") : undefined;
   return { holds, ...(inconclusive ? { inconclusive } : {}), messages, evidence, measured };
 }
 

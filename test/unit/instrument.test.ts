@@ -111,6 +111,24 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(results[1]?.message).to.match(/too few samples: 50 requests in the window, a p99 needs at least 100/);
   });
 
+  it("a window in which the generator sent nothing is inconclusive; one whose requests were sent and never answered fails", () => {
+    // the generator fell silent for the last 5 s (measured: a host paused for 21 s in a bench run)
+    const silent = record();
+    silent.phases = [{ name: "baseline", start: T0, end: T0 + 5000 }, { name: "recovery", start: T0 + 5000, end: T0 + 10_000 }];
+    const load = silent.series.load;
+    if (load === undefined) throw new Error("no load");
+    load.buckets = load.buckets.slice(0, 50);
+    const e = exp({ steadyState: { thresholds: ["http_req_failed: rate < 0.01", "http_req_duration: p(99) < 500ms"] }, assertions: [{ kind: "slo", name: "slo", during: "recovery", availability: 0.99 }, { kind: "threshold", name: "t", threshold: "http_req_failed: rate < 0.01", during: "recovery" }] });
+    const results = judgeAll(e, silent);
+    expect(results.map((r) => [r.name, r.verdict])).to.deep.equal([["steady-state-after-recovery", "inconclusive"], ["slo", "inconclusive"], ["t", "inconclusive"]]);
+    expect(results[0]?.message).to.match(/the load generator sent no request in the window \(\+7\.5s to \+10\.0s of the load\)/);
+    // the same 5 s with requests sent that no answer ever completed: the system's silence, a failure
+    const unanswered = record();
+    unanswered.phases = silent.phases;
+    for (const b of unanswered.series.load?.buckets.slice(50) ?? []) Object.assign(b, { outcomes: emptyOutcomes(), lat: null, latHdr: undefined });
+    expect(judgeAll(e, unanswered).map((r) => [r.name, r.verdict])).to.deep.equal([["steady-state-after-recovery", "fail"], ["slo", "fail"], ["t", "fail"]]);
+  });
+
   it("a steady state broken by the generator is inconclusive; broken by the system, it is broken", () => {
     const e = exp({ steadyState: { thresholds: ["http_req_duration: p(99) < 500ms"] } });
     const stalled = record({ lag: (i) => (i >= 40 && i < 50 ? 1000 : 2), ms: (i) => (i >= 40 && i < 50 ? 1050 : 50) });
