@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, FaultlineError } from "../errors.ts";
 import { undoBackend } from "../engine/backends.ts";
+import { verdictOf } from "../engine/plan.ts";
 import { recoverAll, recoverRun } from "../engine/recover.ts";
 import type { RecoverResult } from "../engine/recover.ts";
 import { judgeAll } from "../judge/index.ts";
@@ -53,14 +54,14 @@ async function judgeStored(file: string, json: boolean): Promise<number> {
   const record = await readRunRecord(file);
   if (record.spec === undefined) throw new FaultlineError("E_INVALID_INPUT", `${file} has no experiment in it (written by an older faultline?)`);
   const results = judgeAll(record.spec as Experiment, record);
-  const failed = results.filter((a) => a.verdict === "fail");
   if (json) print(JSON.stringify(results, null, 2));
   else for (const a of results) print(`${checkMark(a.verdict)} ${a.name} (${a.kind}): ${a.message}`);
   if (record.verdict === "aborted" || record.verdict === "error") {
     print(`the run itself ended ${record.verdict}: ${record.reason ?? ""}`);
     return VERDICT_EXIT[record.verdict];
   }
-  return failed.length > 0 ? ExitCode.fail : ExitCode.pass;
+  // inconclusive has its own code, as on `run`: a re-judged run that cannot tell is "run again", not a pass
+  return VERDICT_EXIT[verdictOf(results).verdict];
 }
 
 export function addRecordCommands(program: Command, setExit: (code: number) => void): void {

@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Experiment } from "../../lib/schema/experiment.ts";
+import { BUCKET_MS, emptyOutcomes } from "../../lib/schema/series.ts";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { CRASH_INPUTS, hostileWorkspace } from "../helpers/hostile.ts";
@@ -36,6 +38,36 @@ describe("cli: as a user types it", function () {
     const r = await runCli(["run", "test/fixtures/invalid/three-mistakes.yaml", "--target", "nope.yaml"]);
     expect(r.code).to.equal(2);
     expect(r.stderr).to.match(/three-mistakes\.yaml:11:5/);
+  });
+
+  it("judge re-judges a stored run and exits 5 when a check cannot tell (the generator sent nothing in its window), 0 when all pass", async () => {
+    const t0 = Date.UTC(2026, 11, 2, 23, 45);
+    // 5 s of baseline with load, then 5 s of recovery in which the generator fell silent
+    const buckets = Array.from({ length: 50 }, (_, i) => ({ t: t0 + i * BUCKET_MS, sent: 20, outcomes: { ...emptyOutcomes(), ok: 20 }, lat: null, ttft: null, itl: null, regions: {}, versions: {} }));
+    const spec = Experiment.parse({ apiVersion: "faultline.dev/v1", kind: "Experiment", metadata: { name: "e" }, load: { rate: 200 }, steadyState: { thresholds: ["http_req_failed: rate < 0.01"] } });
+    const record = (recoveryEnd: number): unknown => ({
+      schemaVersion: 1,
+      runId: "r",
+      experiment: { name: "e" },
+      target: { name: "t" },
+      startedAt: t0,
+      endedAt: recoveryEnd,
+      timeScale: 1,
+      phases: [{ name: "baseline", start: t0, end: t0 + 4000 }, { name: "recovery", start: t0 + 4000, end: recoveryEnd }],
+      faults: [],
+      assertions: [],
+      timeline: [],
+      series: { probes: {}, load: { version: 1, engine: "builtin", bucketMs: BUCKET_MS, start: t0, targetRate: 200, buckets } },
+      spec,
+    });
+    const dir = tempDir("judge");
+    writeFileSync(join(dir, "silent.json"), JSON.stringify(record(t0 + 10_000)));
+    writeFileSync(join(dir, "served.json"), JSON.stringify(record(t0 + 5000)));
+    const silent = await runCli(["judge", join(dir, "silent.json")]);
+    expect(silent.code, silent.stderr).to.equal(5);
+    expect(silent.stdout).to.match(/steady-state-after-recovery \(steady-state\): inconclusive: the load generator sent no request in the window \(\+7\.0s to \+10\.0s of the load\)/);
+    const served = await runCli(["judge", join(dir, "served.json")]);
+    expect(served.code, served.stderr + served.stdout).to.equal(0);
   });
 
   it("a missing file is a clear error, exit 2", async () => {
