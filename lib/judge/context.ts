@@ -87,6 +87,11 @@ export function missing(a: Base, w: Window, what: string): AssertionResult {
   return { ...a, verdict: "fail", measured: null, limit: null, window: w, message: `${what}: nothing to judge (missing data is a failure, never a pass)`, evidence: [] };
 }
 
+/** A check that cannot tell, and why (never a pass, never a fail). */
+export function undecided(a: Base, w: Window, why: string): AssertionResult {
+  return { ...a, verdict: "inconclusive", measured: null, limit: null, window: w, message: `inconclusive: ${why}`, evidence: [] };
+}
+
 /**
  * Why nothing in the window can be judged when the generator sent no request in it (it fell silent:
  * the host paused, the engine stalled), or undefined when it sent some. Requests sent and never

@@ -5,7 +5,7 @@ import type { ParsedThreshold } from "../schema/threshold.ts";
 import { latencyOver } from "../schema/series.ts";
 import type { LoadSeries } from "../schema/series.ts";
 import type { z } from "zod";
-import { bucketsIn, generatorSilent, missing, pct, stats, windowOf } from "./context.ts";
+import { bucketsIn, generatorSilent, missing, pct, stats, undecided, windowOf } from "./context.ts";
 import { minSamples } from "./instrument.ts";
 import type { Window } from "./context.ts";
 
@@ -16,8 +16,9 @@ export function judgeSlo(a: z.infer<typeof SloAssertion>, record: RunRecord): As
   const series = record.series.load;
   if (series === undefined) return missing(base, w, "no load series");
   const s = stats(bucketsIn(series, w));
-  const silent = generatorSilent(series, w);
-  if (silent !== undefined) return { ...base, verdict: "inconclusive", measured: null, limit: null, window: w, message: `inconclusive: ${silent}`, evidence: [] };
+  // the window's stats are at hand: only a window with nothing sent is looked at again, for the message
+  const silent = s.sent === 0 ? generatorSilent(series, w) : undefined;
+  if (silent !== undefined) return undecided(base, w, silent);
   if (s.errorRate === null) return missing(base, w, `no completed requests during ${a.during}`);
   const checks: { what: string; measured: number; limit: number; ok: boolean; unit: string }[] = [];
   if (a.availability !== undefined) checks.push({ what: "availability", measured: 1 - s.errorRate, limit: a.availability, ok: 1 - s.errorRate >= a.availability, unit: "ratio" });
@@ -89,7 +90,7 @@ export function judgeThreshold(a: z.infer<typeof ThresholdAssertion>, record: Ru
   if (record.series.load === undefined) return missing(base, w, "no load series");
   const m = measureThreshold(t, record.series.load, w);
   const silent = m === null ? generatorSilent(record.series.load, w) : undefined;
-  if (silent !== undefined) return { ...base, verdict: "inconclusive", measured: null, limit: null, window: w, message: `inconclusive: ${silent}`, evidence: [] };
+  if (silent !== undefined) return undecided(base, w, silent);
   if (m === null) return missing(base, w, `${t.metric} has no data during ${a.during}`);
   if (typeof m === "string") return { ...base, verdict: "inconclusive", measured: null, limit: t.value, unit: "ms", window: w, message: `inconclusive: ${m}`, evidence: [] };
   const ok = compare(m, t.op, t.value);
