@@ -66,7 +66,9 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     catches: "us-east-no-acknowledged-turn-lost",
     why: "a turn acknowledged on the primary's word alone (no WAIT for a replica): the replication delay is lost with the region",
     timeScale: "0.5",
-    args: ["--stack-set", "session.waitReplicas=0"],
+    // at three quarters of the rate, as the healthy run: at 2,000 req/s this host has no core to spare for the recovery
+    // (CI on 2026-12-03 failed steady-state-after-recovery beside the rpo check); hundreds of turns are lost at any rate
+    args: ["--rate-scale", "0.75", "--stack-set", "session.waitReplicas=0"],
   },
   // full length: the cache fills at the rate long requests live, which a time scale does not shorten (KVCacheUsageHigh 13-14 s into the 30 s ramp, the shedding 2-3 s later)
   "kv-pressure": { catches: "kv-warned-rag", why: "KVCacheUsageHigh at 100 %: `> 100` is never true, so a KV cache filled to the brim warns nobody", timeScale: "1", args: ["--stack-set", "alerts.kvCacheUsagePct=100"] },
