@@ -5,6 +5,8 @@
 // misconfigured for it (test/helpers/misconfigurations.ts), where the one assertion meant to catch it
 // must fail. Each result is appended to BENCH_RESULTS as it lands, and the table is built from the
 // whole file, so a long count can be made over several sessions (BENCH_EXPERIMENTS=a,b picks some).
+// BENCH_TARGET=testcontainers or kubernetes counts on that target instead (dockerd and the images from
+// `make images`, or the control plane from `make k8s-up`, already up); the table has a row per target.
 // Run it on an otherwise idle machine: a busy neighbour starves the stack (those runs say inconclusive).
 // Timing accuracy: where the gateway's log has the faulted region's servers marked DOWN, the last
 // column compares the judge's failover time with the gateway's own (t0 to the last of them DOWN).
@@ -23,12 +25,18 @@ const misconfigured = Number(process.env.BENCH_MISCONFIGURED ?? 5);
 const timeScaleOf = (experiment: string): string => process.env.BENCH_TIME_SCALE ?? MISCONFIGURED[experiment]?.timeScale ?? "0.5";
 const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim() || undefined;
 const results = process.env.BENCH_RESULTS ?? join(ROOT, "reports", "bench-verdicts.jsonl");
+const TARGETS = ["local", "testcontainers", "kubernetes"] as const;
+type Target = (typeof TARGETS)[number];
+const target = (process.env.BENCH_TARGET ?? "local") as Target;
+if (!TARGETS.includes(target)) throw new Error(`BENCH_TARGET=${target}: expected one of ${TARGETS.join(", ")}`);
 
 interface Result {
   at: string;
   /** the commit the run was made at: the stack changes with it, so a table over several says so */
   commit?: string;
   experiment: string;
+  /** where it ran; absent on lines written before there was a choice: local */
+  target?: Target;
   kind: "healthy" | "misconfigured";
   timeScale: string;
   verdict: string;
@@ -69,7 +77,7 @@ const caught = (r: Pick<Result, "experiment" | "failing">): boolean => failedBes
 
 function runOnce(experiment: string, kind: Result["kind"], scale: string): Result {
   const out = mkdtempSync(join(ROOT, "reports", "bench-run-"));
-  const args = ["bin/faultline.js", "run", `experiments/${experiment}.yaml`, "--target", "local", "--out", out, "--time-scale", scale, ...(HEALTHY_ARGS[experiment] ?? []), ...(kind === "misconfigured" ? (MISCONFIGURED[experiment]?.args ?? []) : [])];
+  const args = ["bin/faultline.js", "run", `experiments/${experiment}.yaml`, "--target", target, "--out", out, "--time-scale", scale, ...(HEALTHY_ARGS[experiment] ?? []), ...(kind === "misconfigured" ? (MISCONFIGURED[experiment]?.args ?? []) : [])];
   const started = Date.now();
   // one line per run below; each run's own report is removed with its folder (the record is the line), unless its verdict was wrong
   const child = spawnSync(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20, env: { ...process.env, CI: "true" } });
@@ -85,6 +93,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
     at: new Date().toISOString(),
     ...(commit !== undefined ? { commit } : {}),
     experiment,
+    target,
     kind,
     timeScale: scale,
     verdict: record?.verdict ?? "error",
@@ -109,7 +118,7 @@ for (const experiment of experiments) {
   for (const [i, [kind, at]] of plan.entries()) {
     const r = runOnce(experiment, kind, at);
     appendFileSync(results, `${JSON.stringify(r)}\n`);
-    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s${r.reason !== undefined && r.kind === "healthy" ? ` — ${r.reason}` : ""}${r.kept !== undefined ? ` (kept: ${r.kept})` : ""}`);
+    console.log(`${experiment} ${i + 1}/${plan.length} ${kind} on ${target} (time-scale ${at}): ${r.verdict}${r.failing.length ? ` [${r.failing.join(", ")}]` : ""}${r.caught === undefined ? "" : r.caught ? " — caught" : " — NOT caught"} in ${r.seconds}s${r.reason !== undefined && r.kind === "healthy" ? ` — ${r.reason}` : ""}${r.kept !== undefined ? ` (kept: ${r.kept})` : ""}`);
   }
 }
 
@@ -117,20 +126,26 @@ for (const experiment of experiments) {
 const all = existsSync(results) ? readFileSync(results, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Result) : [];
 const count = (rs: Result[], v: string): number => rs.filter((r) => r.verdict === v).length;
 const rows = Object.keys(MISCONFIGURED)
-  .map((experiment) => {
-    const h = all.filter((r) => r.experiment === experiment && r.kind === "healthy");
-    const m = all.filter((r) => r.experiment === experiment && r.kind === "misconfigured");
+  .flatMap((experiment) => TARGETS.map((where) => [experiment, where] as const))
+  .map(([experiment, where]) => {
+    const mine = all.filter((r) => r.experiment === experiment && (r.target ?? "local") === where);
+    const h = mine.filter((r) => r.kind === "healthy");
+    const m = mine.filter((r) => r.kind === "misconfigured");
     const fo = h.flatMap((r) => (r.failoverMs === undefined ? [] : [r.failoverMs]));
     const s = fo.length > 0 ? spread(fo) : undefined;
     // timing accuracy: the judge's failover time minus the gateway's own, run by run
     const diff = h.flatMap((r) => (r.failoverMs === undefined || r.gatewayFailoverMs === undefined ? [] : [r.failoverMs - r.gatewayFailoverMs]));
     const d = diff.length > 0 ? spread(diff) : undefined;
-    return [experiment, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter(caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
+    return [experiment, where, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter(caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
   })
-  .filter((r) => (r[1] as number) > 0 || r[7] !== "0 of 0");
+  .filter((r) => (r[2] as number) > 0 || r[8] !== "0 of 0");
 const commits = [...new Set(all.map((r) => r.commit ?? "(unrecorded)"))];
 console.log(`\n${all.length} runs on file (${results}), made at ${commits.length === 1 ? "commit" : "commits"} ${commits.join(", ")}\n`);
-console.log(table(["experiment", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway median [min … max]"], rows));
-const inconclusive = all.filter((r) => r.kind === "healthy" && r.verdict === "inconclusive").length;
-const healthyRuns = all.filter((r) => r.kind === "healthy").length;
-console.log(`\nhealthy runs wrongly FAIL or ABORTED: ${all.filter((r) => r.kind === "healthy" && (r.verdict === "fail" || r.verdict === "aborted")).length}; inconclusive ${healthyRuns ? ((inconclusive / healthyRuns) * 100).toFixed(1) : 0} % (goal < 5 %)`);
+console.log(table(["experiment", "target", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway median [min … max]"], rows));
+console.log("");
+for (const where of TARGETS) {
+  const h = all.filter((r) => r.kind === "healthy" && (r.target ?? "local") === where);
+  if (h.length === 0) continue;
+  const wrong = h.filter((r) => r.verdict === "fail" || r.verdict === "aborted").length;
+  console.log(`${where}: ${h.length} healthy runs, wrongly FAIL or ABORTED ${wrong}; inconclusive ${((count(h, "inconclusive") / h.length) * 100).toFixed(1)} % (goal < 5 %)`);
+}
