@@ -149,6 +149,19 @@ function onLoopback<C extends object>(container: C): C {
   return container;
 }
 
+/**
+ * Keeps a container's own outgoing connections off the ports its servers are yet to listen on: the
+ * stack's ports are picked free on this host, but inside the container an early connection (a
+ * scrape, a replication link) could take one as its ephemeral port first — seen once: Prometheus
+ * could not bind its port ("address already in use") and the stack never came up. The sysctl is the
+ * container's network namespace's own; testcontainers has no option for it (see onLoopback).
+ */
+function reservingPorts<C extends object>(container: C, ports: readonly number[]): C {
+  const hc = (container as unknown as { hostConfig: { Sysctls?: Record<string, string> } }).hostConfig;
+  hc.Sysctls = { ...hc.Sysctls, "net.ipv4.ip_local_reserved_ports": ports.join(",") };
+  return container;
+}
+
 export interface TestcontainersTargetOptions {
   /** the run's stack folder: bind-mounted into the stack container (config in, logs and state out) */
   dir: string;
@@ -193,9 +206,6 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     const gateway = (await d.getNetwork(network.getId()).inspect()).IPAM?.Config?.[0]?.Gateway as string | undefined;
     if (gateway === undefined) throw new FaultlineError("E_TARGET", `network ${network.getName()} has no gateway address`);
 
-    progress(`starting ${images.toxiproxy}`);
-    const toxiproxy = await onLoopback(new ToxiProxyContainer(images.toxiproxy).withEnvironment(TOXIPROXY_ENV).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels)).start();
-
     const sets = [...(o.sets ?? [])];
     if (o.webhookUrl !== undefined) {
       const r = await relay(gateway, new URL(o.webhookUrl));
@@ -204,6 +214,9 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     }
     const config = await loadStackConfig(o.configFile, sets);
     const ports = await reservePorts(portsNeeded(config));
+    // Toxiproxy listens on the replicas' ports too (its proxies): the same ports kept from its own connections
+    progress(`starting ${images.toxiproxy}`);
+    const toxiproxy = await reservingPorts(onLoopback(new ToxiProxyContainer(images.toxiproxy).withEnvironment(TOXIPROXY_ENV).withNetwork(network).withNetworkAliases(ALIAS.toxiproxy).withLabels(labels)), ports).start();
     const placement: Placement = { bindHost: "0.0.0.0", selfHost: ALIAS.stack, toxiproxy: { api: `http://${ALIAS.toxiproxy}:${TOXIPROXY_API_PORT}`, host: ALIAS.toxiproxy }, ports };
     writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
     writeFileSync(join(dir, "placement.json"), JSON.stringify(placement, null, 1));
@@ -221,16 +234,19 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
         if (tail.length > 20) tail.shift();
       }
     };
-    await onLoopback(
-      new GenericContainer(images.stack)
-        .withNetwork(network)
-        .withNetworkAliases(ALIAS.stack)
-        .withLabels(labels)
-        .withBindMounts([{ source: dir, target: "/stack" }])
-        .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
-        .withLogConsumer((stream) => stream.on("data", keep))
-        .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
-        .withStartupTimeout(120_000),
+    await reservingPorts(
+      onLoopback(
+        new GenericContainer(images.stack)
+          .withNetwork(network)
+          .withNetworkAliases(ALIAS.stack)
+          .withLabels(labels)
+          .withBindMounts([{ source: dir, target: "/stack" }])
+          .withExposedPorts(...published.map((p) => ({ container: p, host: p })))
+          .withLogConsumer((stream) => stream.on("data", keep))
+          .withWaitStrategy(Wait.forLogMessage(/stack ready in/))
+          .withStartupTimeout(120_000),
+      ),
+      ports,
     )
       .start()
       .catch((err: unknown) => {

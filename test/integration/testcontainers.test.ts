@@ -129,10 +129,16 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     expect(await networkExists(runId)).to.equal(true);
     // what they publish is on loopback only: the stack's control and admin APIs stay off the network
     for (const c of await docker.listContainers({ all: true, filters: { label: [`${RUN_LABEL}=${runId}`] } })) {
-      const bindings = Object.values((await docker.getContainer(c.Id).inspect()).HostConfig.PortBindings ?? {}) as { HostIp?: string }[][];
+      const host = (await docker.getContainer(c.Id).inspect()).HostConfig;
+      const bindings = Object.values(host.PortBindings ?? {}) as { HostIp?: string }[][];
       const ips = bindings.flat().map((b) => b.HostIp);
       expect(ips.length, c.Image).to.be.greaterThan(0);
       expect([...new Set(ips)], c.Image).to.deep.equal(["127.0.0.1"]);
+      // and no connection of the container's own may take one of the stack's ports as its ephemeral port
+      // (once Prometheus found its port taken inside the container, and the stack never came up)
+      const reserved = (host.Sysctls?.["net.ipv4.ip_local_reserved_ports"] ?? "").split(",");
+      if (c.Image.includes("stack")) expect(reserved, c.Image).to.include.members(Object.keys(host.PortBindings ?? {}).map((k) => k.split("/")[0]));
+      else expect(reserved.length, c.Image).to.be.greaterThan(10);
     }
 
     const r = await runCli(["recover", "--out", out]);
