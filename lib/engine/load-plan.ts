@@ -15,9 +15,14 @@ export interface LoadPlan {
 /** A warm-up is never time-scaled below this (nor above the experiment's own): it pays fixed costs — JIT, connections, caches — that do not shrink with the run. */
 export const MIN_WARMUP_MS = 5000;
 
-/** The warm-up as run: the experiment's, time-scaled, but not below MIN_WARMUP_MS unless it is shorter itself. */
-export function warmupMs(exp: Experiment, timeScale: number): number {
-  return Math.max(exp.phases.warmup * timeScale, Math.min(exp.phases.warmup, MIN_WARMUP_MS));
+/**
+ * The warm-up as run: the experiment's, time-scaled, but not below MIN_WARMUP_MS unless it is shorter
+ * itself; and not below what the target says its cold start takes (`targetMs`, StartedTarget's
+ * `warmupMs`), when the experiment has a warm-up at all.
+ */
+export function warmupMs(exp: Experiment, timeScale: number, targetMs = 0): number {
+  if (exp.phases.warmup <= 0) return 0;
+  return Math.max(exp.phases.warmup * timeScale, Math.min(exp.phases.warmup, MIN_WARMUP_MS), targetMs);
 }
 
 /**
@@ -29,11 +34,11 @@ export function warmupMs(exp: Experiment, timeScale: number): number {
  * CI a baseline that began as the ramp ended caught the generator's and the stack's first
  * full-rate second: 155 ms of send lag, a 255 ms gateway response time).
  */
-export function planLoad(exp: Experiment, target: Target, o: { timeScale: number; rateScale: number; faultMs: number; onStage(stage: string, message: string): void }): LoadPlan | undefined {
+export function planLoad(exp: Experiment, target: Target, o: { timeScale: number; rateScale: number; faultMs: number; warmupMs?: number; onStage(stage: string, message: string): void }): LoadPlan | undefined {
   const l = exp.load;
   if (l === undefined) return undefined;
   const scale = o.timeScale;
-  const warmMs = warmupMs(exp, scale);
+  const warmMs = warmupMs(exp, scale, o.warmupMs);
   const durationMs = warmMs + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
   const baseUrl = endpointUrl(target, l.endpoint, "/");
   const rate = l.rate * o.rateScale;

@@ -197,7 +197,7 @@ class ExperimentRun {
       load: () => this.load?.series,
       prometheus: () => tgt.prometheus?.url,
     });
-    const lp = planLoad(this.exp, tgt, { timeScale: this.scale, rateScale: this.opts.rateScale ?? 1, faultMs: this.sched.faultPhaseMs, onStage: (stage, message) => this.event("load.stage", message, { stage }) });
+    const lp = planLoad(this.exp, tgt, { timeScale: this.scale, rateScale: this.opts.rateScale ?? 1, faultMs: this.sched.faultPhaseMs, warmupMs: this.session?.started?.warmupMs, onStage: (stage, message) => this.event("load.stage", message, { stage }) });
     if (lp === undefined) return;
     this.load = await lp.engine.start(lp.load);
     this.forgetLoad = registerLiveLoad(this.runId, this.load); // a surge fault finds it here
@@ -245,8 +245,9 @@ class ExperimentRun {
     const { exp, scale } = this;
     // Connection set-up, cold caches and the JIT make the first seconds slow on any system.
     if (this.load && exp.phases.warmup > 0) {
-      this.enterPhase("warmup", warmupMs(exp, scale));
-      await this.runPhase(warmupMs(exp, scale));
+      const ms = warmupMs(exp, scale, this.session?.started?.warmupMs);
+      this.enterPhase("warmup", ms);
+      await this.runPhase(ms);
     }
     this.enterPhase("baseline", exp.phases.baseline * scale);
     await this.runPhase(exp.phases.baseline * scale);

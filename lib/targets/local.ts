@@ -26,6 +26,8 @@ export interface StartedTarget {
    * [] when it runs elsewhere; undefined when it runs here but cannot be told apart (containers).
    */
   processGroups?(): number[] | undefined;
+  /** the shortest warm-up its cold start needs at the experiment's rate (ms), where longer than an experiment's own */
+  warmupMs?: number;
   stop(): Promise<void>;
 }
 

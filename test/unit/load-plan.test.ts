@@ -25,6 +25,15 @@ describe("the load's plan (pure)", () => {
     expect(warmupMs(experiment("0s"), 0.5)).to.equal(0);
   });
 
+  it("a target whose cold start is slower (containers) lengthens the warm-up, and the load with it; no warm-up stays none", () => {
+    expect(warmupMs(experiment("5s"), 1, 10_000)).to.equal(10_000);
+    expect(warmupMs(experiment("20s"), 1, 10_000), "the experiment's own when longer").to.equal(20_000);
+    expect(warmupMs(experiment("0s"), 1, 10_000)).to.equal(0);
+    const plan = planLoad(experiment("5s"), target, { timeScale: 1, rateScale: 1, faultMs: 0, warmupMs: 10_000, onStage: () => undefined });
+    expect(plan?.load.durationMs).to.equal(10_000 + 10_000 + 10_000 + 2000);
+    expect(plan?.load.stages?.[0]).to.deep.equal({ duration: 5000, target: 2000 });
+  });
+
   it("ramps from a tenth of the rate over the warm-up's first half and holds the full rate over its second", () => {
     const plan = planLoad(experiment("5s"), target, { timeScale: 0.5, rateScale: 1, faultMs: 4000, onStage: () => undefined });
     const total = 5000 + 5000 + 4000 + 5000 + 2000;
