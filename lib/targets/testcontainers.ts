@@ -25,8 +25,9 @@ export const OWNER_LABEL = "dev.faultline.owner";
 const ALIAS = { toxiproxy: "toxiproxy" };
 /**
  * The stack in a fresh container is slower to warm than as processes: at 2,000 req/s on two cores
- * region-partition's p99 stayed at 0.5–0.95 s until 7 s into the load (its baseline, from 5 s,
- * aborted at 501.8 ms) and was 50–65 ms from 8 s on; on `local` it settles within the 5 s warm-up.
+ * region-partition's p99 was 0.5–0.95 s from 2 to 5 s into the load and under 110 ms only from 7 s
+ * (its baseline, from 5 s, aborted at 501.8 ms), 50–65 ms from 8 s on; on `local` it settles within
+ * the 5 s warm-up.
  */
 const CONTAINER_WARMUP_MS = 10_000;
 const LOOPBACK = "127.0.0.1";
@@ -224,8 +225,8 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     const ports = await reservePorts(portsNeeded(config));
     // Toxiproxy's container holds the network namespace that the stack's container joins: the gateway
     // dials Toxiproxy and Toxiproxy the replicas on that namespace's loopback, as on `local`, so the
-    // load does not cross the bridge twice more per request (measured at 2,000 req/s: Toxiproxy took
-    // 40 % of a core across the bridge against 11 % on loopback, and the stack aborted its baseline).
+    // load does not cross the bridge twice more per request (at 2,000 req/s across it, Toxiproxy had 24 %
+    // of the host's CPU samples against 12 % on loopback, and region-partition's failover took 10–28 s).
     const placement: Placement = { bindHost: "0.0.0.0", selfHost: LOOPBACK, toxiproxy: { api: `http://${LOOPBACK}:${TOXIPROXY_API_PORT}`, host: LOOPBACK }, ports };
     writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
     writeFileSync(join(dir, "placement.json"), JSON.stringify(placement, null, 1));
