@@ -106,8 +106,10 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
       holds = false;
       thresholdFailures++;
       messages.push(`${source}: no data`);
-      const silent = record.series.load ? generatorSilent(record.series.load, w) : undefined;
-      if (silent !== undefined) doubts.push(silent);
+      // sent and never answered is the system's, unless the instrument could not tell (CI, 2026-12-03: other
+      // work took 0.5–0.9 of 2 cores through a baseline whose 1,000 req/s all timed out, and the run aborted)
+      const doubt = (record.series.load ? generatorSilent(record.series.load, w) : undefined) ?? instrumentDoubt(record, w, thresholdDependence(t), true);
+      if (doubt !== undefined) doubts.push(doubt);
     } else if (typeof m === "string") {
       holds = false;
       thresholdFailures++;

@@ -109,16 +109,25 @@ export async function startTarget(r: TargetRequest): Promise<StartedTarget> {
     // A stack that speaks the control API sends its alert notifications to this run.
     await fetch(`${control}/alerting/webhook`, { method: "POST", body: JSON.stringify({ url: r.webhookUrl }), signal: AbortSignal.timeout(5000) }).catch(() => undefined);
   }
-  return { target, targetFile: r.ref, processGroups: besideTargetFile(r.ref), stop: async () => undefined };
+  return { target, targetFile: r.ref, processGroups: besideTargetFile(r.ref, target), stop: async () => undefined };
 }
 
 /**
  * A target file that `faultline stack up` or `faultline k8s up` wrote sits in its state folder, beside
  * the process group of what it started: that system runs on this host, and its CPU is the system's,
  * not other work's (a cluster rescheduling pods is the system reacting, not a neighbour starving it).
- * Any other target file names a system elsewhere: [].
+ * Any other target file whose endpoints are on loopback names a system on this host whose processes
+ * faultline does not know: undefined, so that its CPU is never called other work (a test's own
+ * server at 200 req/s read as "other work" once, and a failing check was made inconclusive). The
+ * rest name a system elsewhere: [].
  */
-function besideTargetFile(ref: string): () => number[] {
+function besideTargetFile(ref: string, target: Target): () => number[] | undefined {
   const dir = dirname(resolve(ref));
-  return () => pgidsIn(dir, "stack.pgid", "cluster.pgid");
+  const here = Object.values(target.endpoints).some((e) => isLoopback(new URL(e.url).hostname));
+  return () => {
+    const groups = pgidsIn(dir, "stack.pgid", "cluster.pgid");
+    return groups.length > 0 || !here ? groups : undefined;
+  };
 }
+
+const isLoopback = (host: string): boolean => host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);

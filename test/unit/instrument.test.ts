@@ -127,6 +127,11 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     unanswered.phases = silent.phases;
     for (const b of unanswered.series.load?.buckets.slice(50) ?? []) Object.assign(b, { outcomes: emptyOutcomes(), lat: null, latHdr: undefined });
     expect(judgeAll(e, unanswered).map((r) => [r.name, r.verdict])).to.deep.equal([["steady-state-after-recovery", "fail"], ["slo", "fail"], ["t", "fail"]]);
+    // and unanswered while other work starved the host: the steady state cannot be laid on the system
+    unanswered.series.host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: 2, own: 0.3, sut: 0.9, other: 0.8 }));
+    const starved = steadyStateHolds(e, unanswered, { start: T0 + 5000, end: T0 + 10_000 });
+    expect(starved.holds).to.equal(false);
+    expect(starved.inconclusive).to.match(/the host was starved: other work took up to 0\.8 cores/);
   });
 
   it("a steady state broken by the generator is inconclusive; broken by the system, it is broken", () => {
@@ -152,8 +157,12 @@ describe("instrument: whose CPU the host's busy cores are", () => {
       writeFileSync(join(dir, "cluster.pgid"), `${ownGroup()}\n`);
       const beside = await startTarget({ ref: join(dir, "target.yaml"), runDir: dir, runId: "unit" });
       expect(beside.processGroups?.()).to.deep.equal([ownGroup()]);
-      // a file elsewhere names a system elsewhere: nothing on this host is the system's
+      // a file of its own whose system is on loopback: on this host, its processes unknown, so none is called other work
       rmSync(join(dir, "cluster.pgid"));
+      const unknown = await startTarget({ ref: join(dir, "target.yaml"), runDir: dir, runId: "unit" });
+      expect(unknown.processGroups?.()).to.equal(undefined);
+      // a file that names a system elsewhere: nothing on this host is the system's
+      writeFileSync(join(dir, "target.yaml"), TARGET.replace("127.0.0.1", "inference.example.internal"));
       const elsewhere = await startTarget({ ref: join(dir, "target.yaml"), runDir: dir, runId: "unit" });
       expect(elsewhere.processGroups?.()).to.deep.equal([]);
     } finally {
