@@ -28,9 +28,11 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     return { code: r.code, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord, out: r.stderr };
   };
   const failing = (r: RunRecord): string[] => r.assertions.filter((a) => a.verdict !== "pass").map((a) => a.name);
-  const partition = (r: RunRecord): { injectedAt: number; revertedAt: number } => {
+  // revertedAt is stamped once every action is reverted, one after another; the heal begins with the first of them
+  const partition = (r: RunRecord): { injectedAt: number; revertedAt: number; healingAt: number } => {
     const f = r.faults.find((x) => x.name === "partition-us-east");
-    return { injectedAt: f?.injectedAt ?? 0, revertedAt: f?.revertedAt ?? 0 };
+    const first = Math.min(...(f?.actions ?? []).map((a) => a.revertedAt ?? Infinity));
+    return { injectedAt: f?.injectedAt ?? 0, revertedAt: f?.revertedAt ?? 0, healingAt: Number.isFinite(first) ? first : (f?.revertedAt ?? 0) };
   };
   const acked = (r: RunRecord, from: number, to: number): { writes: number; acked: number } =>
     (r.series.load?.buckets ?? []).filter((b) => b.t >= from && b.t < to).reduce((s, b) => ({ writes: s.writes + (b.sessions?.writes ?? 0), acked: s.acked + (b.sessions?.acked ?? 0) }), { writes: 0, acked: 0 });
@@ -70,9 +72,11 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     // at three quarters: the partition (25 s as shipped) must outlast the 15 s limit, or it cannot tell
     const { code, record, out } = await run(["--time-scale", "0.75", "--stack-set", "session.quorum=4"]);
     const p = partition(record);
-    // measured first: no failover, and not one turn acknowledged for the partition's last 5 s
+    // measured first: no failover, and not one turn acknowledged of those sent in the partition's last 5 s but for
+    // its last 2: a turn is counted when sent, and one sent within the client's command timeout (1 s) and WAIT
+    // (1 s) of the heal can still be kept once it heals (5 and 15 such turns seen on 2026-12-03)
     expect(record.timeline.some((e) => e.type === "session.primary"), out.slice(-1500)).to.equal(false);
-    expect(acked(record, p.revertedAt - 5000, p.revertedAt).acked).to.equal(0);
+    expect(acked(record, p.healingAt - 5000, p.healingAt - 2000).acked).to.equal(0);
     expect(record.verdict).to.equal("fail");
     expect(code).to.equal(1);
     expect(failing(record)).to.deep.equal(["us-east-session-writes-back-within-15s"]);
