@@ -30,7 +30,8 @@ const ALIAS = { toxiproxy: "toxiproxy" };
  * the 5 s warm-up.
  */
 const CONTAINER_WARMUP_MS = 10_000;
-const LOOPBACK = "127.0.0.1";
+/** the host every part of the stack reaches the others on: it shares Toxiproxy's network namespace */
+const LOOPBACK_HOST = "127.0.0.1";
 
 export interface TestcontainersImages {
   stack: string;
@@ -146,13 +147,18 @@ async function relay(listenHost: string, to: URL): Promise<{ url: string; close(
   };
 }
 
+/** testcontainers' protected host config, where what it has no option for is set before `start()`. */
+function hostConfigOf(container: object): { PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[]>; Sysctls?: Record<string, string> } {
+  return (container as unknown as { hostConfig: ReturnType<typeof hostConfigOf> }).hostConfig;
+}
+
 /**
  * Publishes a container's ports on 127.0.0.1 only. testcontainers binds every host address and has
- * no option for it; its protected host config is where the port bindings are, before `start()`.
- * The stack's control and admin APIs must not be reachable from the machine's network.
+ * no option for it (hostConfigOf). The stack's control and admin APIs must not be reachable from
+ * the machine's network.
  */
 function onLoopback<C extends object>(container: C): C {
-  const hc = (container as unknown as { hostConfig: { PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[]> } }).hostConfig;
+  const hc = hostConfigOf(container);
   for (const bindings of Object.values(hc.PortBindings ?? {})) for (const b of bindings) b.HostIp = "127.0.0.1";
   return container;
 }
@@ -162,10 +168,10 @@ function onLoopback<C extends object>(container: C): C {
  * stack's ports are picked free on this host, but inside the container an early connection (a
  * scrape, a replication link) could take one as its ephemeral port first — seen once: Prometheus
  * could not bind its port ("address already in use") and the stack never came up. The sysctl is the
- * container's network namespace's own; testcontainers has no option for it (see onLoopback).
+ * container's network namespace's own; testcontainers has no option for it (hostConfigOf).
  */
 function reservingPorts<C extends object>(container: C, ports: readonly number[]): C {
-  const hc = (container as unknown as { hostConfig: { Sysctls?: Record<string, string> } }).hostConfig;
+  const hc = hostConfigOf(container);
   hc.Sysctls = { ...hc.Sysctls, "net.ipv4.ip_local_reserved_ports": ports.join(",") };
   return container;
 }
@@ -227,7 +233,7 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     // dials Toxiproxy and Toxiproxy the replicas on that namespace's loopback, as on `local`, so the
     // load does not cross the bridge twice more per request (at 2,000 req/s across it, Toxiproxy had 24 %
     // of the host's CPU samples against 12 % on loopback, and region-partition's failover took 10–28 s).
-    const placement: Placement = { bindHost: "0.0.0.0", selfHost: LOOPBACK, toxiproxy: { api: `http://${LOOPBACK}:${TOXIPROXY_API_PORT}`, host: LOOPBACK }, ports };
+    const placement: Placement = { bindHost: "0.0.0.0", selfHost: LOOPBACK_HOST, toxiproxy: { api: `http://${LOOPBACK_HOST}:${TOXIPROXY_API_PORT}`, host: LOOPBACK_HOST }, ports };
     writeFileSync(join(dir, "config.json"), JSON.stringify(config, null, 1));
     writeFileSync(join(dir, "placement.json"), JSON.stringify(placement, null, 1));
     // What a client on this host dials: the stack's own servers and each replica (its metrics and admin API).
