@@ -14,6 +14,14 @@ import { stackSets, startStack } from "./local.ts";
 import type { LocalTargetOptions, StartedTarget } from "./local.ts";
 
 /**
+ * The gateway, Toxiproxy and Prometheus are fresh for each run but the cluster's replicas have idled
+ * since the last: at 2,000 req/s on two cores region-partition's p99 was 0.6–2.6 s from 2.5 to 7 s
+ * into the load (the system on 1.5–1.7 cores, the generator held up to 420 ms), under 100 ms from
+ * 7.5 s; its baseline, from 5 s, was inconclusive. The testcontainers target's cold start is alike.
+ */
+const CLUSTER_WARMUP_MS = 10_000;
+
+/**
  * `--target kubernetes`: the local cluster's inference pods behind the stack's gateway, Toxiproxy,
  * Prometheus and Alertmanager, started for this run in its folder. The gateway follows each region's
  * Service's EndpointSlices, Prometheus finds the pods through the API server, and the target file
@@ -58,7 +66,7 @@ export async function startKubernetesTarget(o: LocalTargetOptions & { clusterDir
       throw err;
     });
   }
-  return started;
+  return { ...started, warmupMs: CLUSTER_WARMUP_MS };
 }
 
 /** The `sessions` of the cluster's target file (`faultline k8s up` writes it; a user adds the section). */
