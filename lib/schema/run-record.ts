@@ -64,14 +64,17 @@ export interface AssertionResult {
 
 /**
  * The host's CPU over one sample (about a second), in cores: everything busy, faultline itself, the
- * system under test (the stack's and the cluster's processes, when faultline started them), and the
- * rest — other work that starves the system and the generator alike.
+ * system under test (the stack's and the cluster's processes, when faultline started them), the
+ * kernel's interrupt work (irq and softirq: everyone's network receive path), and the rest — other
+ * work that starves the system and the generator alike.
  */
 export interface HostSample {
   t: number;
   cores: number;
   busy: number;
   own: number;
+  /** absent in runs recorded before it was kept apart (their `other` holds it) */
+  irq?: number;
   sut?: number;
   other?: number;
 }

@@ -82,9 +82,9 @@ export const RunRecordSchema = z.object({
     probes: z.record(z.string(), z.array(z.object({ t: z.number(), ok: z.boolean(), ms: z.number(), status: z.number().optional(), error: z.string().optional() }))),
     load: LoadSeriesSchema.optional(),
     host: z
-      .array(z.object({ t: z.number(), cores: z.number(), busy: z.number(), own: z.number(), sut: z.number().optional(), other: z.number().optional() }))
+      .array(z.object({ t: z.number(), cores: z.number(), busy: z.number(), own: z.number(), irq: z.number().optional(), sut: z.number().optional(), other: z.number().optional() }))
       .optional()
-      .meta({ description: "the host's CPU in cores per sample: busy, faultline, the system under test, other work" }),
+      .meta({ description: "the host's CPU in cores per sample: busy, faultline, the kernel's interrupts, the system under test, other work" }),
     stack: z
       .array(
         z.object({

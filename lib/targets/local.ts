@@ -23,7 +23,8 @@ export interface StartedTarget {
   config?: StackConfig;
   /**
    * The process groups of the system under test on this host, to tell its CPU from other work's:
-   * [] when it runs elsewhere; undefined when it runs here but cannot be told apart (containers).
+   * [] when it runs elsewhere; undefined when it runs here but cannot be told apart (containers of an
+   * engine in a VM, a target file's system on loopback).
    */
   processGroups?(): number[] | undefined;
   /** the shortest warm-up its cold start needs at the experiment's rate (ms), where longer than an experiment's own */

@@ -63,6 +63,13 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     expect(record.verdict, stderr.slice(-2000)).to.equal("pass");
     expect(code).to.equal(0);
     expect(record.target?.name).to.equal("testcontainers");
+    // the host lane tells the containers' CPU from other work: their processes, as this host sees them
+    const host = record.series.host ?? [];
+    expect(host.length).to.be.greaterThan(10);
+    expect(host.filter((s) => s.sut === undefined || s.other === undefined || s.irq === undefined), "samples that do not split the host's CPU").to.deep.equal([]);
+    const fault = record.phases.find((p) => p.name === "fault");
+    const underLoad = host.filter((s) => fault !== undefined && s.t >= fault.start && s.t <= (fault.end ?? Infinity)).map((s) => s.sut ?? 0);
+    expect(Math.max(...underLoad), "the stack's CPU under 1,000 req/s, in cores").to.be.above(0.2);
     // the alert reached the run's webhook receiver (on loopback) through the relay
     const delivered = record.timeline.filter((e) => e.type === "alert.delivered").map((e) => (e.data?.labels as Record<string, string>).alertname);
     expect(delivered, "RegionDown's notification crossed from Alertmanager's container to the run").to.include("RegionDown");
