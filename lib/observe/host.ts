@@ -47,12 +47,12 @@ export interface HostMonitor {
 /**
  * Samples the host's CPU every second into `samples`, in cores: all busy, faultline's own, the system
  * under test's (the process groups `sut` names: the stack's and the cluster's, when faultline
- * started them; an empty list for a system elsewhere), the kernel's interrupt work (mostly the network's
- * receive path, for the system's and the generator's traffic alike: not called other work; with the
- * stack in containers it was 0.17 cores at 2,000 req/s, a third of the bound), and the rest — other
- * work, which starves the system and the generator alike. `sut` undefined: the system runs here but its processes cannot be
- * told apart (containers of an engine in a VM, a system on loopback that faultline did not start), so
- * no share is called other.
+ * started them; an empty list for a system elsewhere), the kernel's interrupt work (mostly the
+ * network's receive path, for the system's and the generator's traffic alike: not called other work;
+ * with the stack in containers it was 0.17 cores at 2,000 req/s, a third of the bound), and the rest —
+ * other work, which starves the system and the generator alike. `sut` undefined: the system runs here
+ * but its processes cannot be told apart (containers of an engine in a VM, a system on loopback that
+ * faultline did not start), so no share is called other.
  */
 export function startHostMonitor(samples: HostSample[], sut: () => number[] | undefined, onStarved?: (s: HostSample) => void): HostMonitor {
   let prev = cpuTimes();

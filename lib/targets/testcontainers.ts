@@ -31,12 +31,12 @@ const ALIAS = { toxiproxy: "toxiproxy" };
  */
 const CONTAINER_WARMUP_MS = 10_000;
 /**
- * The containers run without Docker's default seccomp filter, unless FAULTLINE_CONTAINER_SECCOMP=default.
- * The stack is our own code from images built here, on loopback; the filter on every system call of
- * a proxy and a gateway that make tens of thousands a second cost more than the stack itself gains
- * from a container: node-loss as shipped at 2,000 req/s on two cores, the stack's processes took 1.30
- * cores with it and 0.96 without (0.90 as processes on `local`), the host 1.76 and 1.28 busy; with it
- * that run failed its recovery (p99 5.1 s, 20 % errors) on a saturated host.
+ * The containers run without Docker's default seccomp filter, unless FAULTLINE_CONTAINER_SECCOMP=default:
+ * the stack is this project's own code, from images built here, serving loopback, and the filter
+ * runs on every system call of a proxy and a gateway that make tens of thousands a second. node-loss
+ * as shipped at 2,000 req/s on two cores: the stack's processes took 1.30 cores with it and 0.96
+ * without (0.90 as processes on `local`), the host 1.76 and 1.28; with it that run failed its
+ * recovery (p99 5.1 s, 20 % errors) on a saturated host.
  */
 function seccomp(env: NodeJS.ProcessEnv = process.env): string[] {
   return env.FAULTLINE_CONTAINER_SECCOMP === "default" ? [] : ["seccomp=unconfined"];
