@@ -30,17 +30,6 @@ const ALIAS = { toxiproxy: "toxiproxy" };
  * the 5 s warm-up.
  */
 const CONTAINER_WARMUP_MS = 10_000;
-/**
- * The containers run without Docker's default seccomp filter, unless FAULTLINE_CONTAINER_SECCOMP=default:
- * the stack is this project's own code, from images built here, serving loopback, and the filter
- * runs on every system call of a proxy and a gateway that make tens of thousands a second. node-loss
- * as shipped at 2,000 req/s on two cores: the stack's processes took 1.30 cores with it and 0.96
- * without (0.90 as processes on `local`), the host 1.76 and 1.28; with it that run failed its
- * recovery (p99 5.1 s, 20 % errors) on a saturated host.
- */
-function seccomp(env: NodeJS.ProcessEnv = process.env): string[] {
-  return env.FAULTLINE_CONTAINER_SECCOMP === "default" ? [] : ["seccomp=unconfined"];
-}
 /** the host every part of the stack reaches the others on: it shares Toxiproxy's network namespace */
 const LOOPBACK_HOST = "127.0.0.1";
 
@@ -279,7 +268,6 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
       onLoopback(
         new ToxiProxyContainer(images.toxiproxy)
           .withEnvironment(TOXIPROXY_ENV)
-          .withSecurityOpt(...seccomp())
           .withNetwork(network)
           .withNetworkAliases(ALIAS.toxiproxy)
           .withLabels(labels)
@@ -300,7 +288,6 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
     };
     const stack = await new GenericContainer(images.stack)
       .withNetworkMode(`container:${toxiproxy.getId()}`)
-      .withSecurityOpt(...seccomp())
       .withLabels(labels)
       .withBindMounts([{ source: dir, target: "/stack" }])
       .withLogConsumer((stream) => stream.on("data", keep))
