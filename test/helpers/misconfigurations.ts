@@ -44,6 +44,10 @@ export const MISCONFIGURED: Record<string, { catches: string; alsoCatches?: stri
     catches: "retries-within-budget",
     // either alone bounds this storm at 1,000 req/s (×1.2 with the budget; ×1.54 with the connection limit alone, since full us-east servers are skipped)
     why: "the retry budget off, and no per-replica connection limit, so the slow region takes every try",
+    // and the steady state after the heal when the host is slower: the unbounded storm's backlog then outlasts
+    // the 7.5 s recovery (CI on 2026-12-03 at e76505b failed it beside retries-within-budget in both tries;
+    // alone here 4 of 4 failed retries-within-budget only). The amplification is checked from the raw series either way.
+    mayAlsoCatch: ["steady-state-after-recovery"],
     timeScale: "0.5",
     // at 60 % of the shipped 1,000 req/s: an unbounded storm at the full rate needs ~3,000 tries/s, more than
     // 2 cores carry beside the generator and the session tier (measured: busy 2.0 of 2 cores, ×1.39 reached in

@@ -242,7 +242,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
   });
 
-  it("retry-storm fails on retries-within-budget (and only that) with the retry budget and the per-replica connection limit off", async () => {
+  it("retry-storm fails on retries-within-budget with the retry budget and the per-replica connection limit off (and on the steady state after the heal only if the storm outlasts it)", async () => {
     const { record, out } = await run("retry-storm", ["--time-scale", "0.5", ...misconfigured("retry-storm")]);
     // really amplified, from the raw series: in the fault's middle the replicas received well past the assertion's ×1.5
     // what clients meant to send (measured ×2.04 on an idle host, ×1.93 in a CI run on a slower one; ×1.2 with the budget on)
@@ -253,7 +253,7 @@ describe("shipped experiments against the local stack, proven both ways", functi
     const reached = (record.series.stack ?? []).filter((x) => x.t >= from && x.t < to).reduce((n, x) => n + (x.replicaRequestsPerSecond ?? 0), 0);
     expect(reached / meant, `${reached} reached the replicas for ${meant} meant`).to.be.at.least(1.7);
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
-    expect(failing(record)).to.deep.equal(caughtBy("retry-storm"));
+    expect(failedBesidesMaybe("retry-storm", failing(record))).to.deep.equal(caughtBy("retry-storm"));
   });
 
   it("capacity-cascade passes: us-east dark at a rate us-west cannot carry alone, the standby takes the excess", async () => {
