@@ -203,6 +203,8 @@ class ExperimentRun {
     this.forgetLoad = registerLiveLoad(this.runId, this.load); // a surge fault finds it here
     this.record.series.load = this.load.series;
     this.event("load", lp.description);
+    const refused = this.load.series.priority?.refused;
+    if (refused !== undefined) this.event("load.priority", `the load generator runs at its usual priority (${refused}): on a busy host the system under test can make it late, and checks then read inconclusive`);
   }
 
   private enterPhase(name: PhaseId, plannedMs: number): void {

@@ -23,9 +23,12 @@ export class BuiltinLoadEngine implements LoadEngine {
   readonly name = "builtin";
 
   private readonly home: GeneratorHome;
+  private readonly nice: number | undefined;
 
-  constructor(home: GeneratorHome = "worker") {
+  /** `nice`: the generator thread's nice value (default GENERATOR_NICE; bench:load compares it with 0) */
+  constructor(home: GeneratorHome = "worker", o: { nice?: number } = {}) {
     this.home = home;
+    this.nice = o.nice;
   }
 
   async start(load: ResolvedLoad): Promise<LoadRun> {
@@ -36,7 +39,7 @@ export class BuiltinLoadEngine implements LoadEngine {
       const g = startGenerator(load);
       return controlled({ series: g.series, done: g.done, stop: () => (g.stop(), g.done) }, (f) => g.setRateFactor(f), (o) => g.setOverlay(o));
     }
-    return startAway(load, this.home);
+    return startAway(load, this.home, this.nice);
   }
 }
 
@@ -111,7 +114,7 @@ function spawnAway(home: "worker" | "process"): Away {
 }
 
 /** Starts the generator elsewhere and mirrors its series here as buckets change (at most 100 ms behind). */
-function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<LoadRun> {
+function startAway(load: ResolvedLoad, home: "worker" | "process", nice: number | undefined): Promise<LoadRun> {
   const away = spawnAway(home);
   const series: LoadSeries = { version: SERIES_VERSION, engine: "builtin", bucketMs: BUCKET_MS, start: 0, targetRate: load.rate, buckets: [] };
   let finished = false;
@@ -123,6 +126,7 @@ function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<Load
     away.onMessage((m) => {
       if (m.type === "started") {
         series.start = m.start;
+        series.priority = m.priority;
         resolveStart(
           controlled(
             { series, done, stop: () => (away.send({ type: "stop" }), done) },
@@ -151,6 +155,6 @@ function startAway(load: ResolvedLoad, home: "worker" | "process"): Promise<Load
       rejectStart(err);
       rejectDone(err);
     });
-    away.send({ type: "start", load });
+    away.send({ type: "start", load, ...(nice !== undefined ? { nice } : {}) });
   });
 }

@@ -2,16 +2,26 @@
 // observers, Prometheus polling, judging and report writing never hold its scheduler. The parent
 // sends `start`, then maybe `stop`; the generator posts the buckets that changed every 100 ms and
 // the whole series when done. A worker thread then waits for the next `start` (its JIT stays warm).
+import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import type { LoadBucket, LoadSeries } from "../schema/series.ts";
-import { startGenerator } from "./generator.ts";
-import type { Generator } from "./generator.ts";
+import { GENERATOR_NICE, startGenerator } from "./generator.ts";
+import type { Generator, GeneratorPriority } from "./generator.ts";
 import type { LoadOverlay, ResolvedLoad } from "./types.ts";
 
-export type ToGenerator = { type: "start"; load: ResolvedLoad } | { type: "stop" } | { type: "rate"; factor: number } | { type: "overlay"; overlay: LoadOverlay | undefined };
-export type FromGenerator = { type: "started"; start: number } | { type: "buckets"; changed: [number, LoadBucket][] } | { type: "done"; series: LoadSeries } | { type: "failed"; message: string };
+export type ToGenerator = { type: "start"; load: ResolvedLoad; nice?: number } | { type: "stop" } | { type: "rate"; factor: number } | { type: "overlay"; overlay: LoadOverlay | undefined };
+export type FromGenerator = { type: "started"; start: number; priority: GeneratorPriority } | { type: "buckets"; changed: [number, LoadBucket][] } | { type: "done"; series: LoadSeries } | { type: "failed"; message: string };
 
 const POST_MS = 100;
+
+function takePriority(want: number): GeneratorPriority {
+  try {
+    if (getPriority() !== want) setPriority(want);
+    return { nice: getPriority() };
+  } catch (err) {
+    return { nice: getPriority(), refused: `nice ${want}: ${(err as Error).message}` };
+  }
+}
 
 interface Port {
   post(m: FromGenerator): void;
@@ -40,9 +50,10 @@ port.listen((m) => {
   if (m.type === "rate") return current?.setRateFactor(m.factor);
   if (m.type === "overlay") return current?.setOverlay(m.overlay);
   try {
+    const priority = takePriority(m.nice ?? GENERATOR_NICE);
     const g = startGenerator(m.load);
     current = g;
-    port.post({ type: "started", start: g.series.start });
+    port.post({ type: "started", start: g.series.start, priority });
     const flush = setInterval(() => port.post({ type: "buckets", changed: g.takeChanged() }), POST_MS);
     void g.done.then((series) => {
       clearInterval(flush);

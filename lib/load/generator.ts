@@ -160,6 +160,21 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * The generator stands for clients on machines of their own, so on one shared host the system under
+ * test must not be able to make it late: its thread asks for this nice value. Linux keeps a nice
+ * value per thread (setpriority on the calling thread), so the stack and the rest of faultline keep
+ * theirs; the generator gets the CPU as soon as a send is due, and no more CPU than its own. Below 0
+ * needs root or CAP_SYS_NICE; refused, it runs at the nice value it had and says why.
+ */
+export const GENERATOR_NICE = -10;
+
+/** The nice value the generator's thread ran at, and why not the one asked for when refused. */
+export interface GeneratorPriority {
+  nice: number;
+  refused?: string;
+}
+
 export interface Generator {
   /** Live: buckets fill as requests complete. */
   readonly series: LoadSeries;

@@ -1,5 +1,7 @@
 import { expect } from "chai";
+import { readFileSync, readdirSync } from "node:fs";
 import { BuiltinLoadEngine } from "../../lib/load/builtin.ts";
+import { GENERATOR_NICE } from "../../lib/load/generator.ts";
 import { dueAt, dueBy } from "../../lib/load/schedule.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
@@ -22,6 +24,29 @@ describe("load: builtin engine against real servers", function () {
     expect(Math.abs(s.completed - server.requests) / server.requests).to.be.below(0.01);
     expect(s.outcomes.ok).to.equal(server.requests);
     expect(s.errors).to.equal(0);
+  });
+
+  it("the generator's thread alone asks for nice -10 (the stack beside it cannot make it late); refused, the series says why", async () => {
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("{}"));
+    });
+    const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, "utf8").split(") ")[1]?.split(" ")[16]);
+    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 1000, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
+    // read while it runs: this process's threads, the worker's among them
+    const nices = readdirSync("/proc/self/task").map(niceOf);
+    const series = await run.done;
+    expect(niceOf(String(process.pid)), "the main thread").to.not.equal(GENERATOR_NICE);
+    if (series.priority?.refused === undefined) {
+      expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE });
+      expect(nices.filter((n) => n === GENERATOR_NICE), `threads' nice values ${nices.join(" ")}`).to.have.length(1);
+    } else {
+      expect(process.getuid?.(), "root may raise a thread's priority").to.not.equal(0);
+      expect(series.priority.refused).to.match(/^nice -10: /);
+    }
+    // asked for 0 (bench:load's comparison) the parked worker goes back to 0
+    const again = await new BuiltinLoadEngine("worker", { nice: 0 }).start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
+    expect((await again.done).priority).to.deep.equal({ nice: 0 });
   });
 
   it("faultline load above 1,000 req/s ramps up first and counts only the measured duration", async () => {
