@@ -8,11 +8,13 @@ import type { Window } from "./context.ts";
  * - a request left the load generator more than `sendLagMs` after it fell due, or the generator's
  *   event loop was held longer than `loopMs`: the latency of those requests is partly the
  *   generator's, so a percentile they could decide says nothing about the system;
+ * - more than `heldTimeoutShare` of a window's requests timed out while the generator was held
+ *   for half their timeout or more (timeoutsWhileHeld): the errors may be its own;
  * - other work on the host (neither faultline nor the system under test) took more than
  *   `otherCores` cores for more than `starvedShare` of a window: the system and the generator
  *   were starved alike, and a failure there cannot be laid on the system.
  */
-export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1 } as const;
+export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1, heldTimeoutShare: 0.01 } as const;
 
 /** What a check reads from the load series: latency at a quantile (its tail decides), or outcomes only. */
 export type Dependence = { latency: number } | "outcomes";
@@ -35,6 +37,35 @@ export function laggedShare(record: RunRecord, w: Window): { share: number; wors
     }
   }
   return { share: sent > 0 ? lagged / sent : 0, worstMs: worst, ...(at !== undefined ? { at } : {}) };
+}
+
+/**
+ * Timeouts the generator may have made itself. A client times a request out when its answer has not
+ * been read within the profile's timeout, and a generator whose loop is held for h ms reads every
+ * answer up to h ms late: a timeout counts here when, between its request falling due and its
+ * timeout, the generator was held for at least half the timeout (an answer in half the time would
+ * have missed it). On a starved host a generator with lockstep retries can feed itself this way:
+ * each held second times out a second of requests and sends them all again (retry-storm on the
+ * testcontainers target, 2026-12-03: loop holds of 1.1–2.3 s, 60 % of the recovery's requests timed
+ * out while the replicas answered ~1,000 req/s in 50–100 ms).
+ */
+export function timeoutsWhileHeld(record: RunRecord, w: Window): { count: number; sent: number; worstMs: number; at?: number } {
+  const series = record.series.load;
+  const timeoutMs = (record.spec as { load?: { timeout?: unknown } } | undefined)?.load?.timeout;
+  if (series === undefined || typeof timeoutMs !== "number") return { count: 0, sent: 0, worstMs: 0 };
+  const held = series.buckets.map((b) => ({ t: b.t, ms: Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0) })).filter((h) => h.ms >= timeoutMs / 2);
+  let count = 0;
+  let sent = 0;
+  let worst: { t: number; ms: number } | undefined;
+  for (const b of bucketsIn(series, w)) {
+    sent += b.sent;
+    if (b.outcomes.timeout === 0) continue;
+    const during = held.filter((h) => h.t >= b.t && h.t < b.t + BUCKET_MS + timeoutMs);
+    if (during.length === 0) continue;
+    count += b.outcomes.timeout;
+    for (const h of during) if (worst === undefined || h.ms > worst.ms) worst = h;
+  }
+  return { count, sent, worstMs: worst?.ms ?? 0, ...(worst !== undefined ? { at: worst.t } : {}) };
 }
 
 /** The host samples in a window where other work took more than the bound, and their share of the window. */
@@ -65,6 +96,10 @@ export function instrumentDoubt(record: RunRecord, w: Window, depends: Dependenc
     }
   }
   if (failed) {
+    const t = timeoutsWhileHeld(record, w);
+    if (t.count > t.sent * INSTRUMENT_BOUNDS.heldTimeoutShare) {
+      return `${t.count} of the window's ${t.sent} requests (${((t.count / t.sent) * 100).toFixed(1)}%) timed out while the load generator's loop was held for at least half their timeout (up to ${t.worstMs} ms${at(record, t.at)}): their timeouts may be its own`;
+    }
     const st = starvation(record, w);
     if (st.share > INSTRUMENT_BOUNDS.starvedShare) {
       return `the host was starved: other work took up to ${st.worstCores.toFixed(1)} cores${at(record, st.at)} for ${(st.share * 100).toFixed(0)}% of the window (bound ${INSTRUMENT_BOUNDS.otherCores} cores for ${INSTRUMENT_BOUNDS.starvedShare * 100}%)`;

@@ -15,14 +15,15 @@ import { tempDir } from "../helpers/fixtures.ts";
 const T0 = Date.UTC(2026, 10, 30, 12);
 
 /** 10 s of load at `perBucket` requests per 100 ms, each with latency `ms(i)`, and the generator's lag per bucket. */
-function record(o: { perBucket?: number; ms?: (i: number) => number; lag?: (i: number) => number; host?: HostSample[] } = {}): RunRecord {
+function record(o: { perBucket?: number; ms?: (i: number) => number; lag?: (i: number) => number; loop?: (i: number) => number; timeouts?: (i: number) => number; timeoutMs?: number; host?: HostSample[] } = {}): RunRecord {
   const per = o.perBucket ?? 20;
   const buckets: LoadBucket[] = [];
   for (let i = 0; i < 100; i++) {
     const h = newHistogram();
     for (let k = 0; k < per; k++) h.recordValue(Math.round((o.ms?.(i) ?? 50) * 1000));
     const lag = o.lag?.(i) ?? 2;
-    buckets.push({ t: T0 + i * BUCKET_MS, sent: per, outcomes: { ...emptyOutcomes(), ok: per }, lat: quantiles(h), latHdr: hdr.encodeIntoCompressedBase64(h), ttft: null, itl: null, regions: { "us-east": per }, versions: {}, gen: { lagMs: lag, loopMs: 0 } });
+    const timeout = o.timeouts?.(i) ?? 0;
+    buckets.push({ t: T0 + i * BUCKET_MS, sent: per, outcomes: { ...emptyOutcomes(), ok: per - timeout, timeout }, lat: quantiles(h), latHdr: hdr.encodeIntoCompressedBase64(h), ttft: null, itl: null, regions: { "us-east": per }, versions: {}, gen: { lagMs: lag, loopMs: o.loop?.(i) ?? 0 } });
     h.destroy();
   }
   return {
@@ -38,6 +39,7 @@ function record(o: { perBucket?: number; ms?: (i: number) => number; lag?: (i: n
     assertions: [],
     timeline: [],
     series: { probes: {}, load: { version: 1, engine: "builtin", bucketMs: BUCKET_MS, start: T0, targetRate: per * 10, buckets }, host: o.host ?? [] },
+    ...(o.timeoutMs !== undefined ? { spec: { load: { timeout: o.timeoutMs } } } : {}),
   };
 }
 
@@ -68,6 +70,23 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     const failed: AssertionResult = { name: "f", kind: "failover", verdict: "fail", measured: null, limit: 30_000, window: W, message: "failover never settled", evidence: [] };
     expect(guarded(failed, stalled, { latency: 0.99 }).verdict, "a p99 could have decided it").to.equal("inconclusive");
     expect(guarded({ ...failed, evidence: [{ decidedBy: "outcomes" }] }, stalled, { latency: 0.99 }).verdict).to.equal("fail");
+  });
+
+  it("timeouts while the generator's loop was held for half their timeout are inconclusive; with it healthy, or held briefly against a long timeout, they fail", () => {
+    const steady = exp({ steadyState: { thresholds: ["http_req_failed: rate < 0.01"] } });
+    // 2 s of requests timing out (20 % of the window), the loop held 1.2 s in their first half; 1 s timeouts: those
+    // due up to 1 s before the hold began and until it ended (+3.5 to +5.1 s: 12 % of the window) may be its own
+    const timeouts = (i: number): number => (i >= 40 && i < 60 ? 20 : 0);
+    const held = record({ timeouts, loop: (i) => (i >= 45 && i < 52 ? 1200 : 0), timeoutMs: 1000 });
+    const s = steadyStateHolds(steady, held, W);
+    expect(s.holds).to.equal(false);
+    expect(s.inconclusive).to.match(/^240 of the window's 2000 requests \(12\.0%\) timed out while the load generator's loop was held for at least half their timeout \(up to 1200 ms at \+4\.5s\)/);
+    // the same timeouts, the generator never held: the system's
+    expect(steadyStateHolds(steady, record({ timeouts, timeoutMs: 1000 }), W).inconclusive).to.equal(undefined);
+    // held 1.2 s against 10 s timeouts: an answer needed 8.8 s to miss them, which is the system's
+    expect(steadyStateHolds(steady, record({ timeouts, loop: (i) => (i >= 45 && i < 52 ? 1200 : 0), timeoutMs: 10_000 }), W).inconclusive).to.equal(undefined);
+    // held after the timeouts, not before them: theirs were decided already
+    expect(steadyStateHolds(steady, record({ timeouts, loop: (i) => (i >= 75 && i < 80 ? 1200 : 0), timeoutMs: 1000 }), W).inconclusive).to.equal(undefined);
   });
 
   it("the same latency with a healthy generator fails: the system is blamed when the instrument was fine", () => {
