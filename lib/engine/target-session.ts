@@ -9,6 +9,14 @@ import { undoBackend } from "./backends.ts";
 import type { Journal } from "./journal.ts";
 
 /**
+ * How long stopping a started target may take. Its timer also keeps the process alive while the stop
+ * waits: once, a testcontainers run's stop awaited a reply that nothing was left to deliver, Node found
+ * no work left and exited mid-stop ("unsettled top-level await"), without run.json, its containers
+ * left running to starve the next runs.
+ */
+export const TARGET_STOP_LIMIT_MS = 120_000;
+
+/**
  * A run's target, from start to stop: the run's own Alertmanager receiver, and a built-in target
  * started for the run, journaled before it starts so that a killed run's stack is found and stopped.
  */
@@ -36,6 +44,7 @@ export class TargetSession {
     this.undo = targetUndo(req);
     if (this.undo) this.o.journal?.append({ type: "inject", actionId: "target#stack", fault: "target", description: `${t} stack in ${localStackDir(this.o.runDir)}`, deadline: 0, undo: this.undo });
     this.started = await startTarget({ ...req, ...(this.webhook ? { webhookUrl: this.webhook.url } : {}), ...(this.o.stackSets ? { stackSets: this.o.stackSets } : {}), ...(this.o.stackConfig ? { stackConfig: this.o.stackConfig } : {}) });
+    for (const note of this.started.notes ?? []) this.o.event("target", note);
     this.o.event("target", `target ${t} ready`);
     return this.started.target;
   }
@@ -45,12 +54,19 @@ export class TargetSession {
     await this.webhook?.stop().catch(() => undefined);
     if (this.started === undefined && this.undo === undefined) return;
     this.o.event("target", "stopping target");
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`it did not finish within ${TARGET_STOP_LIMIT_MS / 1000} s; its journal record stays active: \`faultline recover\` finishes the job`)), TARGET_STOP_LIMIT_MS);
+    });
+    const undo = this.undo;
+    const stopping = this.started ? this.started.stop() : undo ? undoBackend(undo.driver).revert(undo) : Promise.resolve();
     try {
-      if (this.started) await this.started.stop();
-      else if (this.undo) await undoBackend(this.undo.driver).revert(this.undo);
-      if (this.undo) this.o.journal?.append({ type: "reverted", actionId: "target#stack", by: "run" });
+      await Promise.race([stopping, limit]);
+      if (undo) this.o.journal?.append({ type: "reverted", actionId: "target#stack", by: "run" });
     } catch (err) {
       this.o.event("error", `stopping the target: ${errorMessage(err)}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -29,6 +29,8 @@ export interface StartedTarget {
   processGroups?(): number[] | undefined;
   /** the shortest warm-up its cold start needs at the experiment's rate (ms), where longer than an experiment's own */
   warmupMs?: number;
+  /** what starting it did besides, for the run's timeline (the containers of dead runs it removed) */
+  notes?: string[];
   stop(): Promise<void>;
 }
 
