@@ -5,7 +5,7 @@
 import { getPriority, setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import type { LoadBucket, LoadSeries } from "../schema/series.ts";
-import { GENERATOR_NICE, startGenerator } from "./generator.ts";
+import { generatorNice, startGenerator } from "./generator.ts";
 import type { Generator, GeneratorPriority } from "./generator.ts";
 import type { LoadOverlay, ResolvedLoad } from "./types.ts";
 
@@ -50,7 +50,7 @@ port.listen((m) => {
   if (m.type === "rate") return current?.setRateFactor(m.factor);
   if (m.type === "overlay") return current?.setOverlay(m.overlay);
   try {
-    const priority = takePriority(m.nice ?? GENERATOR_NICE);
+    const priority = takePriority(m.nice ?? generatorNice());
     const g = startGenerator(m.load);
     current = g;
     port.post({ type: "started", start: g.series.start, priority });

@@ -169,6 +169,15 @@ class Exchange implements Dispatcher.DispatchHandler {
  */
 export const GENERATOR_NICE = -10;
 
+/** The nice value asked for: GENERATOR_NICE, or FAULTLINE_GENERATOR_NICE (an integer, -20 to 19; 0 leaves the thread as it was). */
+export function generatorNice(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.FAULTLINE_GENERATOR_NICE;
+  if (v === undefined || v === "") return GENERATOR_NICE;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`FAULTLINE_GENERATOR_NICE=${v}: expected an integer from -20 to 19`);
+  return n;
+}
+
 /** The nice value the generator's thread ran at, and why not the one asked for when refused. */
 export interface GeneratorPriority {
   nice: number;

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { BuiltinLoadEngine } from "../../lib/load/builtin.ts";
-import { GENERATOR_NICE } from "../../lib/load/generator.ts";
+import { GENERATOR_NICE, generatorNice } from "../../lib/load/generator.ts";
 import { dueAt, dueBy } from "../../lib/load/schedule.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
@@ -44,6 +44,10 @@ describe("load: builtin engine against real servers", function () {
       expect(process.getuid?.(), "root may raise a thread's priority").to.not.equal(0);
       expect(series.priority.refused).to.match(/^nice -10: /);
     }
+    // FAULTLINE_GENERATOR_NICE chooses another (0 leaves the thread as it was); nonsense is refused by name
+    expect(generatorNice({})).to.equal(GENERATOR_NICE);
+    expect(generatorNice({ FAULTLINE_GENERATOR_NICE: "0" })).to.equal(0);
+    expect(() => generatorNice({ FAULTLINE_GENERATOR_NICE: "-30" })).to.throw(/FAULTLINE_GENERATOR_NICE=-30: expected an integer from -20 to 19/);
     // asked for 0 (bench:load's comparison) the parked worker goes back to 0
     const again = await new BuiltinLoadEngine("worker", { nice: 0 }).start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
     expect((await again.done).priority).to.deep.equal({ nice: 0 });
