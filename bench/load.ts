@@ -18,6 +18,7 @@ import { GENERATOR_NICE } from "../lib/load/generator.ts";
 import { K6LoadEngine } from "../lib/load/k6.ts";
 import { summarize } from "../lib/load/summary.ts";
 import { prepareBodies } from "../lib/load/requests.ts";
+import type { LoadSeries } from "../lib/schema/series.ts";
 import { DEFAULT_MIX } from "../lib/load/types.ts";
 
 const run = promisify(execFile);
@@ -83,11 +84,8 @@ if (process.env.BENCH_HOMES !== "0") {
       const r = await new BuiltinLoadEngine(home).start({ baseUrl: url, rate: rate / 10, stages: [{ duration: 2000, target: rate }], durationMs: 2000 + seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
       const series = await r.done;
       clearInterval(busy);
-      const measured = series.buckets.slice(2000 / series.bucketMs);
-      const lags = measured.map((b) => b.gen?.lagMs ?? 0).sort((a, b) => a - b);
-      const late = lags.filter((x) => x > 10).length;
-      const s = summarize({ ...series, buckets: measured });
-      homeRows.push([home, rate, Math.round(s.sent / seconds), s.errors, lags[Math.floor(lags.length * 0.5)] ?? 0, lags[Math.floor(lags.length * 0.99)] ?? 0, lags.at(-1) ?? 0, `${((late / Math.max(1, lags.length)) * 100).toFixed(1)} %`, s.p99Ms?.toFixed(2) ?? "—"]);
+      const l = sendLag(series, 10);
+      homeRows.push([home, rate, l.achieved, l.errors, l.p50, l.p99, l.max, l.lateShare, l.clientP99]);
     }
   }
 }
@@ -95,8 +93,8 @@ if (process.env.BENCH_HOMES !== "0") {
 // stack on the same 2 cores saturates it: the generator's thread at nice 0 and at its own GENERATOR_NICE,
 // alternated so that a drift in the host's speed falls on both alike.
 const busyRows: (string | number)[][] = [];
+const hogs = availableParallelism() + 2;
 if (process.env.BENCH_SATURATED !== "0") {
-  const hogs = availableParallelism() + 2;
   for (const round of [1, 2]) {
     for (const nice of [0, GENERATOR_NICE]) {
       // each hog burns 20 ms then yields 1 ms, as busy servers do, and ends by itself after the cell
@@ -105,11 +103,8 @@ if (process.env.BENCH_SATURATED !== "0") {
       const r = await new BuiltinLoadEngine("worker", { nice }).start({ baseUrl: url, rate: 200, stages: [{ duration: 2000, target: 2000 }], durationMs: 2000 + seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
       const series = await r.done;
       for (const h of hog) h.kill();
-      const measured = series.buckets.slice(2000 / series.bucketMs);
-      const lags = measured.map((b) => b.gen?.lagMs ?? 0).sort((a, b) => a - b);
-      const late = lags.filter((x) => x > 100).length;
-      const s = summarize({ ...series, buckets: measured });
-      busyRows.push([`nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}, round ${round}`, Math.round(s.sent / seconds), lags[Math.floor(lags.length * 0.5)] ?? 0, lags[Math.floor(lags.length * 0.99)] ?? 0, lags.at(-1) ?? 0, `${((late / Math.max(1, lags.length)) * 100).toFixed(1)} %`, s.p99Ms?.toFixed(2) ?? "—"]);
+      const l = sendLag(series, 100);
+      busyRows.push([`nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}, round ${round}`, l.achieved, l.p50, l.p99, l.max, l.lateShare, l.clientP99]);
     }
   }
 }
@@ -123,8 +118,17 @@ if (homeRows.length > 0) {
   console.log(table(["scheduler in", "target req/s", "achieved req/s", "errors", "lag p50 ms", "lag p99 ms", "lag max ms", "buckets > 10 ms late", "client p99 ms"], homeRows));
 }
 if (busyRows.length > 0) {
-  console.log(`\nthe generator at 2,000 req/s on a saturated host (${availableParallelism() + 2} processes burning 20 ms of every 21 beside it) — ${seconds}s per cell after a 2 s ramp, send lag per 100 ms bucket; a bucket over 100 ms late is what makes a check inconclusive\n`);
+  console.log(`\nthe generator at 2,000 req/s on a saturated host (${hogs} processes burning 20 ms of every 21 beside it) — ${seconds}s per cell after a 2 s ramp, send lag per 100 ms bucket; a bucket over 100 ms late is what makes a check inconclusive\n`);
   console.log(table(["generator thread", "achieved req/s", "lag p50 ms", "lag p99 ms", "lag max ms", "buckets > 100 ms late", "client p99 ms"], busyRows));
+}
+
+/** A generator's send lag per 100 ms bucket after its 2 s ramp: quantiles, the share over `lateMs`, and what the clients saw. */
+function sendLag(series: LoadSeries, lateMs: number): { achieved: number; errors: number; p50: number; p99: number; max: number; lateShare: string; clientP99: string } {
+  const measured = series.buckets.slice(2000 / series.bucketMs);
+  const lags = measured.map((b) => b.gen?.lagMs ?? 0).sort((a, b) => a - b);
+  const late = lags.filter((x) => x > lateMs).length;
+  const s = summarize({ ...series, buckets: measured });
+  return { achieved: Math.round(s.sent / seconds), errors: s.errors, p50: lags[Math.floor(lags.length * 0.5)] ?? 0, p99: lags[Math.floor(lags.length * 0.99)] ?? 0, max: lags.at(-1) ?? 0, lateShare: `${((late / Math.max(1, lags.length)) * 100).toFixed(1)} %`, clientP99: s.p99Ms?.toFixed(2) ?? "—" };
 }
 
 function pidsOf(needle: string): number[] {

@@ -1,4 +1,5 @@
 import { BUCKET_MS } from "../schema/series.ts";
+import type { LoadBucket } from "../schema/series.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../schema/run-record.ts";
 import { bucketsIn } from "./context.ts";
 import type { Window } from "./context.ts";
@@ -19,6 +20,9 @@ export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5,
 /** What a check reads from the load series: latency at a quantile (its tail decides), or outcomes only. */
 export type Dependence = { latency: number } | "outcomes";
 
+/** How long the generator was held in a bucket: its longest send lag or event-loop block. */
+const heldMs = (b: LoadBucket): number => Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0);
+
 /** The share of a window's requests the generator sent late or while its loop was held. */
 export function laggedShare(record: RunRecord, w: Window): { share: number; worstMs: number; at?: number } {
   const series = record.series.load;
@@ -29,7 +33,7 @@ export function laggedShare(record: RunRecord, w: Window): { share: number; wors
   let at: number | undefined;
   for (const b of bucketsIn(series, w)) {
     sent += b.sent;
-    const held = Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0);
+    const held = heldMs(b);
     if (held > INSTRUMENT_BOUNDS.sendLagMs) lagged += b.sent;
     if (held > worst) {
       worst = held;
@@ -53,7 +57,7 @@ export function timeoutsWhileHeld(record: RunRecord, w: Window): { count: number
   const series = record.series.load;
   const timeoutMs = (record.spec as { load?: { timeout?: unknown } } | undefined)?.load?.timeout;
   if (series === undefined || typeof timeoutMs !== "number") return { count: 0, sent: 0, worstMs: 0 };
-  const held = series.buckets.map((b) => ({ t: b.t, ms: Math.max(b.gen?.lagMs ?? 0, b.gen?.loopMs ?? 0) })).filter((h) => h.ms >= timeoutMs / 2);
+  const held = series.buckets.map((b) => ({ t: b.t, ms: heldMs(b) })).filter((h) => h.ms >= timeoutMs / 2);
   let count = 0;
   let sent = 0;
   let worst: { t: number; ms: number } | undefined;

@@ -227,8 +227,10 @@ export async function startTestcontainersTarget(o: TestcontainersTargetOptions):
   const d = await docker();
   // Ryuk's job at a session's start: the containers of runs whose process on this host is gone (a
   // crash, a kill) would take the CPU this run measures on
-  const reaped = await reapOrphans().catch((err: unknown) => [`none (the reaper failed: ${errorMessage(err)})`]);
-  const notes = reaped.length > 0 ? [`removed what runs no longer alive had left running: ${reaped.join(", ")}`] : [];
+  const notes = await reapOrphans().then(
+    (reaped) => (reaped.length > 0 ? [`removed what runs no longer alive had left running: ${reaped.join(", ")}`] : []),
+    (err: unknown) => [`could not look for what runs no longer alive left running: ${errorMessage(err)}`],
+  );
   for (const n of notes) progress(n);
   const images = o.images ?? defaultImages();
   await requireImage(d, images.toxiproxy);
