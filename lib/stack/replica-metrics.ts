@@ -1,5 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { STAGES } from "./alert-pack.ts";
+import { CountedHistogram } from "./histogram.ts";
+import type { HistogramSeries } from "./histogram.ts";
 
 /**
  * vLLM's engine metrics as vLLM (v1 engine) names, types, labels and help text them
@@ -35,7 +37,7 @@ export interface Finished {
   streamed: boolean;
 }
 
-type VersionSeries = { ok: Counter.Internal; duration: Histogram.Internal<string>; codes: Map<string, Counter.Internal> };
+type VersionSeries = { ok: Counter.Internal; duration: HistogramSeries; codes: Map<string, Counter.Internal> };
 
 /** What a replica exports: vLLM's engine metrics, the HTTP view by version, the seed's three stages, and faultline's own. */
 export class ReplicaMetrics {
@@ -60,8 +62,8 @@ export class ReplicaMetrics {
     const latency = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 20];
     this.m = {
       requests: new Counter({ name: "inference_requests_total", help: "Requests by model version and HTTP status", labelNames: ["model", "version", "code"], registers: r }),
-      duration: new Histogram({ name: "inference_request_duration_seconds", help: "Time from request received to last byte sent, by model version", labelNames: ["model", "version"], buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10], registers: r }),
-      stage: new Histogram({ name: "inference_stage_duration_seconds", help: "Time per stage: tokenization, inference, post-processing", labelNames: ["stage"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 1, 2.5], registers: r }),
+      duration: new CountedHistogram({ name: "inference_request_duration_seconds", help: "Time from request received to last byte sent, by model version", labelNames: ["model", "version"], buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10], registers: r }),
+      stage: new CountedHistogram({ name: "inference_stage_duration_seconds", help: "Time per stage: tokenization, inference, post-processing", labelNames: ["stage"], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.4, 1, 2.5], registers: r }),
       received: new Counter({ name: "inference_requests_received_total", help: "Completion requests that reached the replica, whatever became of them (retries included)", registers: r }),
       aborted: new Counter({ name: "inference_requests_aborted_total", help: "Streams whose client left mid-way (a cancel, a cut connection): decoding stopped and the slot freed at the next step (vLLM aborts them the same way)", registers: r }),
       sessionWrites: new Counter({ name: "inference_session_writes_total", help: "Conversation turns written to the session store, by whether the client was told they were kept (result: acked, failed)", labelNames: ["result"], registers: r }),
@@ -78,8 +80,8 @@ export class ReplicaMetrics {
       x.inc(0);
       return x;
     };
-    const h = (name: string, help: string, buckets: number[]): Histogram.Internal<string> => {
-      const x = new Histogram({ name, help, labelNames, buckets, registers: r });
+    const h = (name: string, help: string, buckets: number[]): HistogramSeries => {
+      const x = new CountedHistogram({ name, help, labelNames, buckets, registers: r });
       x.zero({ model_name: model, engine: "0" });
       return x.labels(model, "0");
     };
