@@ -178,11 +178,10 @@ export function generatorNice(env: NodeJS.ProcessEnv = process.env): number {
   return n;
 }
 
-/** The nice value the generator's thread ran at, and why not the one asked for when refused; with autogroup scheduling, its session's group's. */
+/** The nice value the generator's thread ran at, and why not the one asked for when refused. */
 export interface GeneratorPriority {
   nice: number;
   refused?: string;
-  group?: number;
 }
 
 export interface Generator {

@@ -35,7 +35,7 @@ export const LoadSeriesSchema = z
       }),
     ),
     sessionAcks: z.object({ acked: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))) }).optional().meta({ description: "turns acknowledged to clients, by session: [turn, epoch ms] (dropped once the session audit has read the store)" }),
-    priority: z.object({ nice: z.number().int(), refused: z.string().optional(), group: z.number().int().optional() }).optional().meta({ description: "the builtin generator's thread: the nice value it ran at (it asks for -10, so that the system under test on the same host cannot make it late), and why not when refused; with the kernel's autogroup scheduling, the nice value of its session's group while the load ran (a thread's nice weighs only within its group)" }),
+    priority: z.object({ nice: z.number().int(), refused: z.string().optional() }).optional().meta({ description: "the builtin generator's thread: the nice value it ran at (it asks for -10, so that the system under test on the same host cannot make it late), and why not when refused" }),
   })
   .meta({ description: "the client-side load series, version 1" });
 

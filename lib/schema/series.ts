@@ -74,7 +74,7 @@ export interface LoadSeries {
   /** what the clients were told was kept (the session audit compares it with the store; dropped once audited) */
   sessionAcks?: SessionAcks;
   /** the builtin generator's thread priority: the nice value it ran at, and why not the one it asked for */
-  priority?: { nice: number; refused?: string; group?: number };
+  priority?: { nice: number; refused?: string };
 }
 
 export function newHistogram(): Histogram {

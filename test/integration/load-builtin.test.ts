@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { BuiltinLoadEngine } from "../../lib/load/builtin.ts";
 import { GENERATOR_NICE, generatorNice } from "../../lib/load/generator.ts";
 import { dueAt, dueBy } from "../../lib/load/schedule.ts";
@@ -32,21 +32,13 @@ describe("load: builtin engine against real servers", function () {
       req.on("end", () => res.end("{}"));
     });
     const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, "utf8").split(") ")[1]?.split(" ")[16]);
-    // with autogroup scheduling, the session's group asks for it too while the load runs, and gets its own back after
-    const autogroup = existsSync("/proc/self/autogroup") && readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() === "1";
-    const groupNice = (): number => Number(/nice (-?\d+)/.exec(readFileSync("/proc/self/autogroup", "utf8"))?.[1]);
-    const groupBefore = autogroup ? groupNice() : undefined;
     const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 1000, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
     // read while it runs: this process's threads, the worker's among them
     const nices = readdirSync("/proc/self/task").map(niceOf);
-    const groupDuring = autogroup ? groupNice() : undefined;
     const series = await run.done;
     expect(niceOf(String(process.pid)), "the main thread").to.not.equal(GENERATOR_NICE);
     if (series.priority?.refused === undefined) {
-      const group = groupBefore === undefined ? undefined : Math.min(groupBefore, GENERATOR_NICE);
-      expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE, ...(group !== undefined ? { group } : {}) });
-      expect(groupDuring, "the session's group while the load ran").to.equal(group);
-      if (autogroup) expect(groupNice(), "the session's group after").to.equal(groupBefore);
+      expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE });
       expect(nices.filter((n) => n === GENERATOR_NICE), `threads' nice values ${nices.join(" ")}`).to.have.length(1);
     } else {
       expect(process.getuid?.(), "root may raise a thread's priority").to.not.equal(0);
