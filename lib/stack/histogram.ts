@@ -108,7 +108,7 @@ export class CountedHistogram<L extends string = string> {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
-  /** The same, each value's labels whole (getMetricsAsJSON, the cluster's aggregation). */
+  /** The same, each value's labels whole: what Registry.getMetricsAsJSON reads (nothing here calls it; the Metric shape has it). */
   get(): Exposed {
     const m = this.getForPromString();
     return { ...m, values: m.values.map((v) => ({ value: v.value, metricName: v.metricName, labels: { ...v.sharedLabels, ...v.labels } })) };
