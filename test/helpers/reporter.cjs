@@ -1,20 +1,26 @@
 // Mocha's spec reporter plus a closing "N passed, N failed, N skipped" line that CI systems read, and
 // every test that failed once and was run again (test/helpers/setup.ts): what failed, and why, so a
-// flaky test is seen even when its second run passes.
+// flaky test is seen even when its second run passes; then every test that failed, a line each, last, where
+// a log's tail (all a CI page may show) still has them.
 const Mocha = require("mocha");
-const { EVENT_RUN_END, EVENT_TEST_RETRY, EVENT_TEST_PASS } = Mocha.Runner.constants;
+const { EVENT_RUN_END, EVENT_TEST_RETRY, EVENT_TEST_PASS, EVENT_TEST_FAIL } = Mocha.Runner.constants;
+
+/** A failure's reason in a line: a verdict test's failed checks (✗, ?) and chai's last line. */
+function why(err) {
+  const lines = String(err?.message ?? err).split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  return [...lines.filter((l) => /^[✗?]/.test(l)).slice(0, 3), lines.at(-1) ?? ""].join(" | ");
+}
 
 class SpecWithSummary extends Mocha.reporters.Spec {
   constructor(runner, options) {
     super(runner, options);
     const retried = [];
+    const failed = [];
     runner.on(EVENT_TEST_RETRY, (test, err) => {
-      // a verdict test's message is the run's output then chai's line: its failed checks (✗) and that line say why
-      const lines = String(err?.message ?? err).split("\n").map((l) => l.trim()).filter((l) => l !== "");
-      const why = [...lines.filter((l) => /^[✗?]/.test(l)).slice(0, 3), lines.at(-1) ?? ""].join(" | ");
-      retried.push({ title: test.fullTitle(), why, passed: false });
-      process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${why.slice(0, 400)}\n`);
+      retried.push({ title: test.fullTitle(), why: why(err), passed: false });
+      process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${why(err).slice(0, 400)}\n`);
     });
+    runner.on(EVENT_TEST_FAIL, (test, err) => failed.push({ title: test.fullTitle(), why: why(err) }));
     runner.on(EVENT_TEST_PASS, (test) => {
       const r = retried.find((x) => x.title === test.fullTitle());
       if (r !== undefined && test.currentRetry() > 0) r.passed = true;
@@ -25,6 +31,10 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       if (second.length > 0) {
         process.stdout.write(`\n${second.length} passed only on a second run (flaky here; the first run's failure is above):\n`);
         for (const r of second) process.stdout.write(`  - ${r.title}\n      first run: ${r.why.slice(0, 300)}\n`);
+      }
+      if (failed.length > 0) {
+        process.stdout.write(`\n${failed.length} failed:\n`);
+        for (const f of failed) process.stdout.write(`  ✗ ${f.title.slice(0, 160)} — ${f.why.slice(0, 200)}\n`);
       }
       process.stdout.write(`\n${s.passes} passed${second.length ? ` (${second.length} on a second run)` : ""}, ${s.failures} failed, ${s.pending} skipped\n`);
     });
