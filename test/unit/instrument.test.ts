@@ -146,6 +146,7 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     unanswered.phases = silent.phases;
     for (const b of unanswered.series.load?.buckets.slice(50) ?? []) Object.assign(b, { outcomes: emptyOutcomes(), lat: null, latHdr: undefined });
     expect(judgeAll(e, unanswered).map((r) => [r.name, r.verdict])).to.deep.equal([["steady-state-after-recovery", "fail"], ["slo", "fail"], ["t", "fail"]]);
+    expect(steadyStateHolds(e, unanswered, { start: T0 + 5000, end: T0 + 10_000 }).messages[0]).to.equal("http_req_failed: rate < 0.01: none of the 1000 requests sent in the window was answered within it");
     // and unanswered while other work starved the host: the steady state cannot be laid on the system
     unanswered.series.host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: 2, own: 0.3, sut: 0.9, other: 0.8 }));
     const starved = steadyStateHolds(e, unanswered, { start: T0 + 5000, end: T0 + 10_000 });
