@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 import { retryUntil } from "../../lib/clock.ts";
 import { ROOT } from "./servers.ts";
 
@@ -12,9 +13,31 @@ export interface CliRun {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `faultline ARGS` as a user would (bin/faultline.js), without a terminal. */
+/**
+ * The most requests a second the suite has an experiment's run drive (FAULTLINE_TEST_MAX_RATE, default 1,000):
+ * on this project's two-core hosts the reference stack and the generator at the shipped 2,000 req/s take the
+ * whole machine when it is at its best, and a slower day of the same machine collapses under it (2026-12-03:
+ * its replicas cost 0.45 ms of CPU a request against 0.2 earlier; node-loss aborted at 2,000 and 1,500 req/s
+ * with a p99 of 3-6 s, passed at 1,000 with 129 ms). A verdict at the shipped rate is `make demo`'s and the
+ * benchmarks' to give, on a host that carries it; the suite proves the judging both ways below it.
+ */
+export const SUITE_MAX_RATE = Number(process.env.FAULTLINE_TEST_MAX_RATE ?? 1000);
+
+/** `faultline run FILE …` with `--rate-scale` lowered where FILE's load × the scale passes SUITE_MAX_RATE. */
+export function withSuiteRate(args: string[], cwd = ROOT): string[] {
+  const file = args[0] === "run" ? args[1] : undefined;
+  if (file === undefined || !existsSync(join(cwd, file))) return args;
+  const rate = Number((parse(readFileSync(join(cwd, file), "utf8")) as { load?: { rate?: unknown } } | null)?.load?.rate);
+  const at = args.indexOf("--rate-scale");
+  const scale = at < 0 ? 1 : Number(args[at + 1]);
+  if (!(rate * scale > SUITE_MAX_RATE)) return args;
+  const capped = String(SUITE_MAX_RATE / rate);
+  return at < 0 ? [...args, "--rate-scale", capped] : args.map((a, i) => (i === at + 1 ? capped : a));
+}
+
+/** Starts `faultline ARGS` as a user would (bin/faultline.js), without a terminal; a run at most at SUITE_MAX_RATE. */
 export function startCli(args: string[], env: Record<string, string> = {}, cwd = ROOT): CliRun {
-  const child = spawn(process.execPath, [join(ROOT, "bin/faultline.js"), ...args], {
+  const child = spawn(process.execPath, [join(ROOT, "bin/faultline.js"), ...withSuiteRate(args, cwd)], {
     cwd,
     env: { ...process.env, CI: "true", ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -23,7 +23,7 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
   // 2 cores busy, and in CI on 2026-12-03 a stretch where they took 1.9 (faultline 0.30-0.37 cores against
   // 0.20-0.25, the stack 1.4-1.5 against 1.3-1.45, other work under 0.1 on average) aborted or left
   // inconclusive the quorum, replication-lag and SIGKILL tests, each twice. What they check does not
-  // depend on the rate: a failover, a lag, a heal.
+  // depend on the rate: a failover, a lag, a heal. (SUITE_MAX_RATE in test/helpers/cli.ts lowers it to 1,000 req/s.)
   const THREE_QUARTERS = ["--rate-scale", "0.75"];
   const run = (args: string[], file = SHIPPED): Promise<{ code: number | null; record: RunRecord; out: string }> => decided(file, () => runOnce(args, file));
   const runOnce = async (args: string[], file: string): Promise<{ code: number | null; record: RunRecord; out: string }> => {
@@ -48,7 +48,8 @@ describe("session state across regions: RPO and RTO on a real Redis", function (
     // failed its recovery in 3 of 3 runs on 2026-12-02 (p99 2.7-2.8 s after the heal: stop 33's note)
     const { record, out } = await run([...HALF, ...THREE_QUARTERS]);
     expect(record.verdict, out.slice(-1500)).to.equal("pass");
-    expect(record.sessions?.acknowledged, "turns acknowledged").to.be.above(5000);
+    // thousands: a quarter of the requests are turns, ~4,700 in the run at 1,000 req/s
+    expect(record.sessions?.acknowledged, "turns acknowledged").to.be.above(2500);
     expect(record.sessions?.lost).to.equal(0);
     const promoted = record.timeline.find((e) => e.type === "session.primary");
     expect(promoted?.data?.server).to.be.oneOf(["redis-us-west", "redis-eu-west"]);
