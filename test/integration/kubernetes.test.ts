@@ -435,7 +435,9 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
     const out = tempDir("k8s-shipped");
     const before = new Set((await pods()).map((p) => p.metadata?.name));
     const files = ["node-loss", "gpu-oom", "region-partition", "hung-replica"].map((n) => `experiments/${n}.yaml`);
-    const r = await runCli(["run", ...files, "--target", "kubernetes", "--out", out, "--time-scale", "0.5", "--rate-scale", "0.5"], { FAULTLINE_K8S_DIR: dir });
+    // at 700 req/s: the cluster's own control plane takes ~0.15 of the two cores, and at 1,000 a slower day of the host
+    // left a run inconclusive, twice (CI, 2026-12-03); what is checked here is the gateway following pods, at any rate
+    const r = await runCli(["run", ...files, "--target", "kubernetes", "--out", out, "--time-scale", "0.5", "--rate-scale", "0.35"], { FAULTLINE_K8S_DIR: dir });
     const runs = readdirSync(out).filter((d) => existsSync(join(out, d, "run.json"))).map((d) => ({ d, record: JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord }));
     expect(runs.map((x) => x.record.experiment.name).sort()).to.deep.equal(["gpu-oom", "hung-replica", "node-loss", "region-partition"]);
     for (const { record } of runs) {
@@ -458,7 +460,7 @@ describe("kubernetes target (a real API server, controller-manager and scheduler
 
   it("gpu-xid with node remediation passes on the cluster: GPUXidError pages, the tainted node's pod is evicted and a new one takes its gateway slot, the taint is gone afterwards", async () => {
     const out = tempDir("k8s-xid");
-    const r = await runCli(["run", "test/fixtures/experiments/gpu-xid-remediated.yaml", "--out", out, "--time-scale", "0.75", "--rate-scale", "0.5"], { FAULTLINE_K8S_DIR: dir });
+    const r = await runCli(["run", "test/fixtures/experiments/gpu-xid-remediated.yaml", "--out", out, "--time-scale", "0.75", "--rate-scale", "0.35"], { FAULTLINE_K8S_DIR: dir });
     const d = readdirSync(out).find((x) => existsSync(join(out, x, "run.json"))) as string;
     const record = JSON.parse(readFileSync(join(out, d, "run.json"), "utf8")) as RunRecord;
     const failed = record.assertions.filter((a) => a.verdict !== "pass").map((a) => `${a.name}: ${a.message}`);
