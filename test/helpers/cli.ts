@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { parse } from "yaml";
 import { retryUntil } from "../../lib/clock.ts";
 import { ROOT } from "./servers.ts";
@@ -23,11 +23,20 @@ export interface CliRun {
  */
 export const SUITE_MAX_RATE = Number(process.env.FAULTLINE_TEST_MAX_RATE ?? 1000);
 
-/** `faultline run FILE …` with `--rate-scale` lowered where FILE's load × the scale passes SUITE_MAX_RATE. */
+/**
+ * `faultline run FILE …` with `--rate-scale` lowered where FILE's load × the scale passes SUITE_MAX_RATE. Only the
+ * project's own experiment files (a path relative to `cwd`): a test that writes its own experiment sizes it itself,
+ * and one whose file is meant to be broken gets it as written.
+ */
 export function withSuiteRate(args: string[], cwd = ROOT): string[] {
   const file = args[0] === "run" ? args[1] : undefined;
-  if (file === undefined || !existsSync(join(cwd, file))) return args;
-  const rate = Number((parse(readFileSync(join(cwd, file), "utf8")) as { load?: { rate?: unknown } } | null)?.load?.rate);
+  if (file === undefined || isAbsolute(file) || !existsSync(join(cwd, file))) return args;
+  let rate: number;
+  try {
+    rate = Number((parse(readFileSync(join(cwd, file), "utf8")) as { load?: { rate?: unknown } } | null)?.load?.rate);
+  } catch {
+    return args;
+  }
   const at = args.indexOf("--rate-scale");
   const scale = at < 0 ? 1 : Number(args[at + 1]);
   if (!(rate * scale > SUITE_MAX_RATE)) return args;
