@@ -217,8 +217,8 @@ describe("shipped experiments against the local stack, proven both ways", functi
     return Math.max(0, ...(record.series.stack ?? []).filter((x) => x.t >= from).map((x) => x[field] ?? 0));
   };
 
-  // at half the rate with half the KV cache a token (twice the MiB): the long requests arrive half as often and fill the
-  // same share of a cache half the size, as they fill the whole at the full rate; the shipped 2,000 req/s on a slower day
+  // at half the rate with half the KV cache (twice the MiB a token): half as many long requests fill a cache half the
+  // size to the same share as the full rate fills the whole one; the shipped 2,000 req/s on a slower day
   // of a two-core host left the baseline broken before the ramp began (2026-12-03: the generator 708 ms late, aborted)
   const KV_AT_HALF = ["--rate-scale", "0.5", "--stack-set", "replica.kvCacheMiBPerToken=0.1"];
 
