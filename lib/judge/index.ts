@@ -5,7 +5,7 @@ import type { ParsedThreshold } from "../schema/threshold.ts";
 import { guarded, instrumentDoubt } from "./instrument.ts";
 import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
-import { bucketsIn, generatorSilent, pct, windowOf } from "./context.ts";
+import { bucketsIn, generatorSilent, pct, stats, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "./cascade.ts";
 import { judgeFailover } from "./failover.ts";
@@ -106,7 +106,7 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
       holds = false;
       thresholdFailures++;
       // requests sent that no answer completed by the window's end (a stack answering in seconds): say so, not "no data"
-      const sent = record.series.load ? bucketsIn(record.series.load, w).reduce((n, b) => n + b.sent, 0) : 0;
+      const sent = record.series.load ? stats(bucketsIn(record.series.load, w)).sent : 0;
       messages.push(sent > 0 ? `${source}: none of the ${sent} requests sent in the window was answered within it` : `${source}: no data`);
       // sent and never answered is the system's, unless the instrument could not tell (CI, 2026-12-03: other
       // work took 0.5–0.9 of 2 cores through a baseline whose 1,000 req/s all timed out, and the run aborted)

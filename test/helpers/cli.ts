@@ -30,10 +30,11 @@ export const SUITE_MAX_RATE = Number(process.env.FAULTLINE_TEST_MAX_RATE ?? 1000
  */
 export function withSuiteRate(args: string[], cwd = ROOT): string[] {
   const file = args[0] === "run" ? args[1] : undefined;
-  if (file === undefined || isAbsolute(file) || !existsSync(join(cwd, file))) return args;
+  const path = file === undefined || isAbsolute(file) ? undefined : join(cwd, file);
+  if (path === undefined || !existsSync(path)) return args;
   let rate: number;
   try {
-    rate = Number((parse(readFileSync(join(cwd, file), "utf8")) as { load?: { rate?: unknown } } | null)?.load?.rate);
+    rate = Number((parse(readFileSync(path, "utf8")) as { load?: { rate?: unknown } } | null)?.load?.rate);
   } catch {
     return args;
   }

@@ -17,8 +17,9 @@ class SpecWithSummary extends Mocha.reporters.Spec {
     const retried = [];
     const failed = [];
     runner.on(EVENT_TEST_RETRY, (test, err) => {
-      retried.push({ title: test.fullTitle(), why: why(err), passed: false });
-      process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${why(err).slice(0, 400)}\n`);
+      const r = { title: test.fullTitle(), why: why(err), passed: false };
+      retried.push(r);
+      process.stdout.write(`      ↻ failed, run again once: ${test.title}\n        ${r.why.slice(0, 400)}\n`);
     });
     runner.on(EVENT_TEST_FAIL, (test, err) => failed.push({ title: test.fullTitle(), why: why(err) }));
     runner.on(EVENT_TEST_PASS, (test) => {
