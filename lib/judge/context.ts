@@ -1,5 +1,5 @@
-import { BUCKET_MS, completedOf, errorsOf, latencyOver } from "../schema/series.ts";
-import type { LoadBucket, LoadSeries } from "../schema/series.ts";
+import { BUCKET_MS, OUTCOMES, completedOf, emptyOutcomes, errorsOf, latencyOver } from "../schema/series.ts";
+import type { LoadBucket, LoadSeries, Outcome } from "../schema/series.ts";
 import type { PhaseName } from "../schema/experiment.ts";
 import type { AssertionResult, FaultRecord, RunRecord, TimelineEvent } from "../schema/run-record.ts";
 
@@ -71,6 +71,16 @@ export function stats(buckets: readonly LoadBucket[]): WindowStats {
   }
   const done = ok + errors + dropped;
   return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, streamsCut, tokensLost, cancelled, regions, versions };
+}
+
+const FAILURE_WORDS: Partial<Record<Outcome, string>> = { s5xx: "5xx", s4xx: "4xx", s429: "429", timeout: "timed out", connError: "connection errors", streamCut: "streams cut", dropped: "dropped" };
+
+/** What the failed requests of a window were, most first: "5xx 812, timed out 40" (the rate alone says nothing of why). */
+export function failuresOf(buckets: readonly LoadBucket[]): string {
+  const n = emptyOutcomes();
+  for (const b of buckets) for (const k of OUTCOMES) n[k] += b.outcomes[k];
+  const parts = OUTCOMES.filter((k) => k !== "ok" && n[k] > 0).sort((a, b) => n[b] - n[a]).map((k) => `${FAILURE_WORDS[k] ?? k} ${n[k]}`);
+  return parts.length > 0 ? parts.join(", ") : "no failed requests";
 }
 
 export function completed(b: LoadBucket): number {

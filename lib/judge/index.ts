@@ -5,7 +5,7 @@ import type { ParsedThreshold } from "../schema/threshold.ts";
 import { guarded, instrumentDoubt } from "./instrument.ts";
 import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
-import { bucketsIn, generatorSilent, pct, stats, windowOf } from "./context.ts";
+import { bucketsIn, failuresOf, generatorSilent, pct, stats, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "./cascade.ts";
 import { judgeFailover } from "./failover.ts";
@@ -120,7 +120,8 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
     } else if (!compare(m, t.op, t.value)) {
       holds = false;
       thresholdFailures++;
-      messages.push(`${source}: measured ${t.metric === "http_req_failed" ? pct(m) : `${m.toFixed(1)}ms`}`);
+      const what = t.metric === "http_req_failed" && record.series.load ? ` (${failuresOf(bucketsIn(record.series.load, w))})` : "";
+      messages.push(`${source}: measured ${t.metric === "http_req_failed" ? pct(m) : `${m.toFixed(1)}ms`}${what}`);
       const doubt = instrumentDoubt(record, w, thresholdDependence(t), true);
       if (doubt !== undefined) doubts.push(doubt);
     }

@@ -81,8 +81,10 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     const s = steadyStateHolds(steady, held, W);
     expect(s.holds).to.equal(false);
     expect(s.inconclusive).to.match(/^240 of the window's 2000 requests \(12\.0%\) timed out while the load generator's loop was held for at least half their timeout \(up to 1200 ms at \+4\.5s\)/);
-    // the same timeouts, the generator never held: the system's
-    expect(steadyStateHolds(steady, record({ timeouts, timeoutMs: 1000 }), W).inconclusive).to.equal(undefined);
+    // the same timeouts, the generator never held: the system's, and the message says what the failures were
+    const theirs = steadyStateHolds(steady, record({ timeouts, timeoutMs: 1000 }), W);
+    expect(theirs.inconclusive).to.equal(undefined);
+    expect(theirs.messages).to.deep.equal(["http_req_failed: rate < 0.01: measured 20.00% (timed out 400)"]);
     // held 1.2 s against 10 s timeouts: an answer needed 8.8 s to miss them, which is the system's
     expect(steadyStateHolds(steady, record({ timeouts, loop: (i) => (i >= 45 && i < 52 ? 1200 : 0), timeoutMs: 10_000 }), W).inconclusive).to.equal(undefined);
     // held after the timeouts, not before them: theirs were decided already
