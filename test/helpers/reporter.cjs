@@ -35,7 +35,12 @@ class SpecWithSummary extends Mocha.reporters.Spec {
       }
       if (failed.length > 0) {
         process.stdout.write(`\n${failed.length} failed:\n`);
-        for (const f of failed) process.stdout.write(`  ✗ ${f.title.slice(0, 160)} — ${f.why.slice(0, 200)}\n`);
+        for (const f of failed) {
+          process.stdout.write(`  ✗ ${f.title.slice(0, 160)} — ${f.why.slice(0, 300)}\n`);
+          // its first run, when it failed otherwise: two different failures say more than one
+          const first = retried.find((r) => r.title === f.title);
+          if (first !== undefined && first.why !== f.why) process.stdout.write(`      first run: ${first.why.slice(0, 300)}\n`);
+        }
       }
       process.stdout.write(`\n${s.passes} passed${second.length ? ` (${second.length} on a second run)` : ""}, ${s.failures} failed, ${s.pending} skipped\n`);
     });
