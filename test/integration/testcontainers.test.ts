@@ -31,12 +31,14 @@ function runFolder(out: string, name: string): string {
 }
 
 /**
- * Time-scaled as the suite runs every experiment, and at half the shipped rate: on CI's two cores
- * the stack's containers, the Docker engine and the load generator share the CPU, and a cold stack
- * at the full 2,000 req/s can queue past the steady-state bar before it warms (seen once in four
- * runs here; the full-rate figures are in the issue note).
+ * Time-scaled as the suite runs every experiment, and at 0.35 of the shipped rate (700 req/s): on
+ * CI's two cores the stack's containers, the Docker engine and the load generator share the CPU. A
+ * cold stack at the full 2,000 req/s can queue past the steady-state bar before it warms, and at
+ * 1,000 a slower day of the host left the generator late on 10–13 % of a window's requests, so
+ * hung-replica and session-failover were inconclusive twice running (CI, 2026-12-03). The
+ * full-rate figures are in the issue note.
  */
-const SCALE = ["--time-scale", "0.5", "--rate-scale", "0.5"];
+const SCALE = ["--time-scale", "0.5", "--rate-scale", "0.35"];
 
 /** A shipped experiment in containers, run again once if faultline could not tell (a starved host: decided()). */
 async function run(name: string): Promise<{ code: number | null; record: RunRecord; runDir: string; stderr: string }> {
@@ -82,7 +84,7 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     expect(host.filter((s) => s.sut === undefined || s.other === undefined || s.irq === undefined), "samples that do not split the host's CPU").to.deep.equal([]);
     const fault = record.phases.find((p) => p.name === "fault");
     const underLoad = host.filter((s) => fault !== undefined && s.t >= fault.start && s.t <= (fault.end ?? Infinity)).map((s) => s.sut ?? 0);
-    expect(Math.max(...underLoad), "the stack's CPU under 1,000 req/s, in cores").to.be.above(0.2);
+    expect(Math.max(...underLoad), "the stack's CPU under 700 req/s, in cores").to.be.above(0.2);
     // the alert reached the run's webhook receiver (on loopback) through the relay
     const delivered = record.timeline.filter((e) => e.type === "alert.delivered").map((e) => (e.data?.labels as Record<string, string>).alertname);
     expect(delivered, "RegionDown's notification crossed from Alertmanager's container to the run").to.include("RegionDown");
