@@ -100,6 +100,44 @@ const resolves: Check = ({ a, base, fault, hit, w, desc }, record) => {
 /** The alerts poller's name in its observer.error / observer.recovered events (lib/observe/prometheus.ts). */
 export const ALERTS_OBSERVER = "prometheus alerts";
 
+const alertKey = (labels: Record<string, string>): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * The firings that were on at any moment of `w`: begun in it, or begun before it and not yet resolved
+ * when it began (an alert raised in the warm-up and firing through the baseline is the baseline's too).
+ */
+export function firingDuring(timeline: readonly TimelineEvent[], w: Window): TimelineEvent[] {
+  const on = new Map<string, TimelineEvent>();
+  const out: TimelineEvent[] = [];
+  const transitions = timeline.filter((e) => (e.type === "alert.firing" || e.type === "alert.resolved") && e.t <= w.end).sort((a, b) => a.t - b.t);
+  for (const e of transitions) {
+    const key = alertKey((e.data?.labels ?? {}) as Record<string, string>);
+    if (e.type === "alert.firing") {
+      on.set(key, e);
+      if (e.t >= w.start) out.push(e);
+    } else if (e.type === "alert.resolved") {
+      const f = on.get(key);
+      on.delete(key);
+      if (f !== undefined && f.t < w.start && e.t >= w.start) out.push(f);
+    }
+  }
+  for (const f of on.values()) if (f.t < w.start) out.push(f);
+  return out.sort((a, b) => a.t - b.t);
+}
+
+/** The alerts pending or firing at the timeline's end that were raised at `since` or after, by name (one standing from before stays out). */
+export function alertsRaisedSince(timeline: readonly TimelineEvent[], since: number): string[] {
+  const active = new Map<string, { name: string; t: number }>();
+  for (const e of timeline) {
+    if (e.type !== "alert.pending" && e.type !== "alert.firing" && e.type !== "alert.resolved") continue;
+    const labels = (e.data?.labels ?? {}) as Record<string, string>;
+    const key = alertKey(labels);
+    if (e.type === "alert.resolved") active.delete(key);
+    else if (!active.has(key)) active.set(key, { name: labels.alertname ?? "?", t: e.t });
+  }
+  return [...new Set([...active.values()].filter((a) => a.t >= since).map((a) => a.name))];
+}
+
 /** Until when the run saw Prometheus' alert states: its end, or the moment the alerts API stopped answering for good. */
 function watchedUntil(record: RunRecord): number {
   const end = runEnd(record);
@@ -179,7 +217,7 @@ export function judgeNoUnexpectedAlerts(a: z.infer<typeof NoUnexpectedAlertsAsse
   const base = { name: a.name, kind: a.kind };
   const w = windowOf(record, a.during);
   if (!events(record, "observer.prometheus").some((e) => e.data?.ok === true)) return missing(base, w, "no alert states were observed");
-  const bad = events(record, "alert.firing").filter((e) => e.t >= w.start && e.t <= w.end && !a.ignore.includes(String((e.data?.labels as Record<string, string>)?.alertname)));
+  const bad = firingDuring(record.timeline, w).filter((e) => !a.ignore.includes(String((e.data?.labels as Record<string, string>)?.alertname)));
   const names = [...new Set(bad.map((e) => (e.data?.labels as Record<string, string>).alertname))];
   return {
     ...base,

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import * as hdr from "hdr-histogram-js";
-import { ALERTS_OBSERVER, judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
+import { ALERTS_OBSERVER, alertsRaisedSince, judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "../../lib/judge/cascade.ts";
 import { judgeFailover } from "../../lib/judge/failover.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
@@ -139,6 +139,22 @@ describe("judge: failover", () => {
 });
 
 describe("judge: alerts", () => {
+  it("the alerts a warm-up raised and left active: not one it resolved, nor one standing from before it", () => {
+    const ev = (t: number, type: string, alertname: string, extra: Record<string, string> = {}): TimelineEvent => ({ t, type, message: "", data: { labels: { alertname, ...extra } } });
+    const timeline = [
+      ev(T0 - 5000, "alert.firing", "Standing"),
+      ev(T0 + 1000, "alert.pending", "HighP99Latency"),
+      ev(T0 + 1500, "alert.pending", "GPUUtilizationHigh", { replica: "a" }),
+      ev(T0 + 2000, "alert.pending", "Brief"),
+      ev(T0 + 3000, "alert.resolved", "Brief"),
+      ev(T0 + 4000, "alert.firing", "HighP99Latency"),
+      ev(T0 + 4500, "alert.pending", "GPUUtilizationHigh", { replica: "b" }),
+    ];
+    expect(alertsRaisedSince(timeline, T0)).to.deep.equal(["HighP99Latency", "GPUUtilizationHigh"]);
+    expect(alertsRaisedSince([...timeline, ev(T0 + 6000, "alert.resolved", "HighP99Latency")], T0)).to.deep.equal(["GPUUtilizationHigh"]);
+    expect(alertsRaisedSince(timeline, T0 + 4200)).to.deep.equal(["GPUUtilizationHigh"]);
+  });
+
   const a = { kind: "alert" as const, name: "a", alert: "RegionDown", labels: { region: "us-east" }, fault: "f", fires: true, within: 60_000, delivered: false, during: "run" as const };
 
   it("passes when the alert fires within the limit of the fault, and reports how fast", () => {
@@ -244,6 +260,11 @@ describe("judge: alerts", () => {
     expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighErrorRate", "alert.firing", 5)])).message).to.match(/unexpected alert\(s\) during baseline: HighErrorRate/);
     expect(judgeNoUnexpectedAlerts({ ...n, ignore: ["HighErrorRate"] }, record(undefined, [alert("HighErrorRate", "alert.firing", 5)])).verdict).to.equal("pass");
     expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighErrorRate", "alert.firing", 15)])).verdict).to.equal("pass");
+    // firing since before the baseline (raised in the warm-up), and through it: the baseline's too
+    const through = judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighP99Latency", "alert.firing", -3)]));
+    expect(through.message).to.equal("unexpected alert(s) during baseline: HighP99Latency");
+    expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighP99Latency", "alert.firing", -3), alert("HighP99Latency", "alert.resolved", 2)])).verdict, "resolved in it").to.equal("fail");
+    expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighP99Latency", "alert.firing", -3), alert("HighP99Latency", "alert.resolved", -1)])).verdict, "resolved before it").to.equal("pass");
   });
 });
 
