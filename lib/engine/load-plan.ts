@@ -26,8 +26,17 @@ export function warmupMs(exp: Experiment, timeScale: number, targetMs = 0): numb
 }
 
 /**
- * The experiment's load, resolved against the target and scaled: it runs from the warm-up to the
- * end of the recovery (plus 2 s). A load without stages of its own ramps up from a tenth of its
+ * How long the warm-up may go on past its length while alerts its own ramp raised are still active
+ * (Run.settle): as long again, at least MIN_WARMUP_MS. The load is planned with it, so a settled
+ * warm-up does not cut the recovery short.
+ */
+export function settleMaxMs(warmMs: number): number {
+  return warmMs > 0 ? Math.max(warmMs, MIN_WARMUP_MS) : 0;
+}
+
+/**
+ * The experiment's load, resolved against the target and scaled: it runs from the warm-up (and
+ * the time it may take to settle) to the end of the recovery (plus 2 s), and stops with the run. A load without stages of its own ramps up from a tenth of its
  * rate over the first half of the warm-up, as traffic shifted onto a fleet does, then holds: a
  * cold stack hit at full rate at once can queue past any steady state before its connections and
  * JIT are warm, and the second half lets the full rate settle before the baseline is judged (in
@@ -39,7 +48,7 @@ export function planLoad(exp: Experiment, target: Target, o: { timeScale: number
   if (l === undefined) return undefined;
   const scale = o.timeScale;
   const warmMs = warmupMs(exp, scale, o.warmupMs);
-  const durationMs = warmMs + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
+  const durationMs = warmMs + settleMaxMs(warmMs) + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
   const baseUrl = endpointUrl(target, l.endpoint, "/");
   const rate = l.rate * o.rateScale;
   const ramp = l.stages === undefined && warmMs > 0;

@@ -8,6 +8,7 @@ import { systemClock } from "../clock.ts";
 import type { Clock } from "../clock.ts";
 import { FaultlineError, errorMessage } from "../errors.ts";
 import { planFault, prepareBackends } from "../faults/catalog.ts";
+import { alertsRaisedSince } from "../judge/alert.ts";
 import { windowOf } from "../judge/context.ts";
 import { hasSteadyState, judgeAll, steadyStateHolds } from "../judge/index.ts";
 import type { LoadRun } from "../load/types.ts";
@@ -22,7 +23,7 @@ import { abortChecks } from "./abort.ts";
 import { undoBackend } from "./backends.ts";
 import { endpointUrl } from "./endpoints.ts";
 import { Journal } from "./journal.ts";
-import { planLoad, warmupMs } from "./load-plan.ts";
+import { planLoad, settleMaxMs, warmupMs } from "./load-plan.ts";
 import { registerLiveLoad } from "../faults/load/live.ts";
 import { isBuiltinTarget } from "../targets/index.ts";
 import { readStackSide, startObservers, stopObservers, watchHost } from "./observers.ts";
@@ -250,6 +251,7 @@ class ExperimentRun {
       const ms = warmupMs(exp, scale, this.session?.started?.warmupMs);
       this.enterPhase("warmup", ms);
       await this.runPhase(ms);
+      await this.settle(settleMaxMs(ms));
     }
     this.enterPhase("baseline", exp.phases.baseline * scale);
     await this.runPhase(exp.phases.baseline * scale);
@@ -266,6 +268,28 @@ class ExperimentRun {
     this.enterPhase("recovery", exp.phases.recovery * scale);
     await this.runPhase(exp.phases.recovery * scale);
     if (this.currentPhase) this.currentPhase.end = this.clock.now();
+  }
+
+  /**
+   * The baseline starts from a quiet system: an alert the warm-up raised (a cold stack's first seconds
+   * at full rate, still inside the rule's window) is waited out, up to `maxMs`, rather than counted as
+   * the baseline's (CI: region-partition at the shipped rate in containers, HighP99Latency pending from
+   * the warm-up's third second, firing 1.7 s into the baseline, resolved 5.8 s into it). An alert
+   * standing before the load began is the system's, and not waited for; one that outlasts the wait is
+   * the baseline's to judge. A misconfigured alert that fires on a healthy system costs `maxMs`, no more.
+   */
+  private async settle(maxMs: number): Promise<void> {
+    const since = this.currentPhase?.start ?? this.clock.now();
+    let left = alertsRaisedSince(this.record.timeline, since);
+    if (left.length === 0) return;
+    this.event("warmup.settle", `the warm-up left ${left.join(", ")} active: the baseline waits for it to resolve, at most ${(maxMs / 1000).toFixed(1)}s`, { alerts: left, maxMs });
+    const start = this.clock.now();
+    while (left.length > 0 && this.clock.now() - start < maxMs) {
+      await this.runPhase(Math.min(500, maxMs - (this.clock.now() - start)));
+      left = alertsRaisedSince(this.record.timeline, since);
+    }
+    const waited = ((this.clock.now() - start) / 1000).toFixed(1);
+    this.event("warmup.settled", left.length === 0 ? `quiet after ${waited}s more warm-up` : `${left.join(", ")} still active after ${waited}s more warm-up: the baseline judges it`, { alerts: left, waitedMs: this.clock.now() - start });
   }
 
   async judge(): Promise<void> {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { MIN_WARMUP_MS, planLoad, warmupMs } from "../../lib/engine/load-plan.ts";
+import { MIN_WARMUP_MS, planLoad, settleMaxMs, warmupMs } from "../../lib/engine/load-plan.ts";
 import { backoffMs } from "../../lib/load/generator.ts";
 import { ClientRetry, Experiment } from "../../lib/schema/experiment.ts";
 import { Target } from "../../lib/schema/target.ts";
@@ -30,13 +30,17 @@ describe("the load's plan (pure)", () => {
     expect(warmupMs(experiment("20s"), 1, 10_000), "the experiment's own when longer").to.equal(20_000);
     expect(warmupMs(experiment("0s"), 1, 10_000)).to.equal(0);
     const plan = planLoad(experiment("5s"), target, { timeScale: 1, rateScale: 1, faultMs: 0, warmupMs: 10_000, onStage: () => undefined });
-    expect(plan?.load.durationMs).to.equal(10_000 + 10_000 + 10_000 + 2000);
+    // the warm-up, as long again to settle (alerts its ramp raised), baseline, recovery, 2 s
+    expect(plan?.load.durationMs).to.equal(10_000 + 10_000 + 10_000 + 10_000 + 2000);
     expect(plan?.load.stages?.[0]).to.deep.equal({ duration: 5000, target: 2000 });
   });
 
   it("ramps from a tenth of the rate over the warm-up's first half and holds the full rate over its second", () => {
     const plan = planLoad(experiment("5s"), target, { timeScale: 0.5, rateScale: 1, faultMs: 4000, onStage: () => undefined });
-    const total = 5000 + 5000 + 4000 + 5000 + 2000;
+    const total = 5000 + settleMaxMs(5000) + 5000 + 4000 + 5000 + 2000;
+    expect(settleMaxMs(5000)).to.equal(5000);
+    expect(settleMaxMs(2000), "a short warm-up may still settle for 5 s").to.equal(5000);
+    expect(settleMaxMs(0), "no warm-up, nothing to settle").to.equal(0);
     expect(plan?.load.rate).to.equal(200);
     expect(plan?.load.durationMs).to.equal(total);
     expect(plan?.load.stages).to.deep.equal([
