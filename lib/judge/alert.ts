@@ -24,9 +24,10 @@ interface AlertContext {
 }
 
 /** With `fires: false`: the alert stays quiet through the fault's own window, or the phase. */
-function judgeQuiet(a: z.infer<typeof AlertAssertion>, base: AlertContext["base"], desc: string, fault: FaultRecord | undefined, firing: TimelineEvent[], run: Window): AssertionResult {
+function judgeQuiet(a: z.infer<typeof AlertAssertion>, base: AlertContext["base"], desc: string, fault: FaultRecord | undefined, record: RunRecord, run: Window): AssertionResult {
   const quiet = fault?.injectedAt !== undefined ? { start: fault.injectedAt, end: fault.revertedAt ?? run.end } : run;
-  const bad = firing.filter((e) => e.t >= quiet.start && e.t <= quiet.end);
+  // firing at any moment of it: also since before it began
+  const bad = firingDuring(record.timeline.filter((e) => matches(e, a.alert, a.labels, a.severity)), quiet);
   const where = fault ? `fault ${fault.name}` : a.during;
   return {
     ...base,
@@ -35,7 +36,7 @@ function judgeQuiet(a: z.infer<typeof AlertAssertion>, base: AlertContext["base"
     limit: 0,
     unit: "firings",
     window: quiet,
-    message: bad.length === 0 ? `${desc} did not fire during ${where}` : `${desc} fired during ${where}, ${((bad[0]!.t - quiet.start) / 1000).toFixed(1)}s in`,
+    message: bad.length === 0 ? `${desc} did not fire during ${where}` : bad[0]!.t < quiet.start ? `${desc} was firing as ${where} began` : `${desc} fired during ${where}, ${((bad[0]!.t - quiet.start) / 1000).toFixed(1)}s in`,
     evidence: bad.slice(0, 10),
   };
 }
@@ -100,7 +101,8 @@ const resolves: Check = ({ a, base, fault, hit, w, desc }, record) => {
 /** The alerts poller's name in its observer.error / observer.recovered events (lib/observe/prometheus.ts). */
 export const ALERTS_OBSERVER = "prometheus alerts";
 
-const alertKey = (labels: Record<string, string>): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
+/** One alert's identity: its labels, in order. */
+export const alertKey = (labels: Record<string, string>): string => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
 
 /**
  * The firings that were on at any moment of `w`: begun in it, or begun before it and not yet resolved
@@ -177,7 +179,7 @@ export function judgeAlert(a: z.infer<typeof AlertAssertion>, record: RunRecord)
   const run = windowOf(record, a.during);
   const firing = events(record, "alert.firing").filter((e) => matches(e, a.alert, a.labels, a.severity));
   const desc = `${a.alert}${a.labels ? `{${Object.entries(a.labels).map(([k, v]) => `${k}="${v}"`).join(",")}}` : ""}${a.severity ? ` (${a.severity})` : ""}`;
-  if (!a.fires) return judgeQuiet(a, base, desc, fault, firing, run);
+  if (!a.fires) return judgeQuiet(a, base, desc, fault, record, run);
   const t0 = fault?.injectedAt ?? run.start;
   if (fault !== undefined && fault.injectedAt === undefined) return missing(base, run, `fault ${a.fault} never took effect`);
   const w = { start: t0, end: t0 + a.within };

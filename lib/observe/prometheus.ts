@@ -1,15 +1,11 @@
 import type { EventSink, Observer } from "./observer.ts";
 import { poller } from "./observer.ts";
-import { ALERTS_OBSERVER } from "../judge/alert.ts";
+import { ALERTS_OBSERVER, alertKey } from "../judge/alert.ts";
 
 interface PromAlert {
   labels: Record<string, string>;
   state: "pending" | "firing";
   activeAt?: string;
-}
-
-function key(labels: Record<string, string>): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 /**
@@ -29,7 +25,7 @@ export function prometheusAlerts(url: string, event: EventSink, everyMs = 1000):
       if (first) event("observer.prometheus", `watching alerts at ${url}`, { ok: true });
       first = false;
       const now = new Map<string, PromAlert>();
-      for (const a of body.data?.alerts ?? []) now.set(key(a.labels), a);
+      for (const a of body.data?.alerts ?? []) now.set(alertKey(a.labels), a);
       for (const [k, a] of now) {
         const before = known.get(k);
         if (before?.state === a.state) continue;

@@ -246,6 +246,10 @@ describe("judge: alerts", () => {
     const quiet = { ...a, fires: false, during: "fault" as const };
     expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 45, { region: "us-east" })])).verdict).to.equal("pass");
     expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 20, { region: "us-east" })])).verdict).to.equal("fail");
+    // firing since before the fault and still when it began: not quiet; resolved before it: quiet
+    const before = judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 5, { region: "us-east" })]));
+    expect(before.message).to.equal('RegionDown{region="us-east"} was firing as fault f began');
+    expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 5, { region: "us-east" }), alert("RegionDown", "alert.resolved", 8, { region: "us-east" })])).verdict).to.equal("pass");
   });
 
   it("no alert states observed at all is a failure, not a quiet pass", () => {
