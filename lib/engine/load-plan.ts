@@ -36,12 +36,13 @@ export function settleMaxMs(warmMs: number): number {
 
 /**
  * The experiment's load, resolved against the target and scaled: it runs from the warm-up (and
- * the time it may take to settle) to the end of the recovery (plus 2 s), and stops with the run. A load without stages of its own ramps up from a tenth of its
- * rate over the first half of the warm-up, as traffic shifted onto a fleet does, then holds: a
- * cold stack hit at full rate at once can queue past any steady state before its connections and
- * JIT are warm, and the second half lets the full rate settle before the baseline is judged (in
- * CI a baseline that began as the ramp ended caught the generator's and the stack's first
- * full-rate second: 155 ms of send lag, a 255 ms gateway response time).
+ * the time it may take to settle) to the end of the recovery (plus 2 s), and stops with the run. A
+ * load without stages of its own ramps up from a tenth of its rate over the first half of the
+ * warm-up, as traffic shifted onto a fleet does, then holds: a cold stack hit at full rate at once
+ * can queue past any steady state before its connections and JIT are warm, and the second half
+ * lets the full rate settle before the baseline is judged (in CI a baseline that began as the ramp
+ * ended caught the generator's and the stack's first full-rate second: 155 ms of send lag, a 255 ms
+ * gateway response time).
  */
 export function planLoad(exp: Experiment, target: Target, o: { timeScale: number; rateScale: number; faultMs: number; warmupMs?: number; onStage(stage: string, message: string): void }): LoadPlan | undefined {
   const l = exp.load;
