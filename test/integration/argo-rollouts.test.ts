@@ -101,10 +101,11 @@ describe("Argo Rollouts on the kubernetes target (the real controller, the shipp
 
   it("bad-rollout fails on rolled-back when the analysis tolerates the regression and the gateway does not eject the canary", async () => {
     // 50 % errors and 10 × the latency allowed; failing replicas kept in rotation (they would starve the analysis of data)
-    // at full length (the last --time-scale counts): Argo's promotion takes ~20 s of pod starts and analyses, which do
-    // not scale, and the 25 s rollout ended before it at 0.75, and at 0.9 once Prometheus took 15 s to find the canary
-    // (both measured in CI: never promoted)
-    const { record } = await run("bad-rollout", ["--time-scale", "1", "--stack-set", "rollout.maxErrorRatePct=50", "--stack-set", "rollout.maxLatencyRatio=10", "--stack-set", "gateway.outlier.failureRatePct=100"]);
+    // at one and a half times its length (the last --time-scale counts): Argo's promotion takes ~20 s of pod starts and
+    // analyses, which do not scale; the 25 s rollout ended before it at 0.75, and at 0.9 once Prometheus took 15 s to
+    // find the canary (CI: never promoted); at 1 a slow day promoted it 1.8 s before the revert, too late to see clients
+    // served by it alone (CI, 2026-12-03, twice): a 37.5 s rollout leaves room
+    const { record } = await run("bad-rollout", ["--time-scale", "1.5", "--stack-set", "rollout.maxErrorRatePct=50", "--stack-set", "rollout.maxLatencyRatio=10", "--stack-set", "gateway.outlier.failureRatePct=100"]);
     // really shipped: Argo promoted the regressed version to all of us-east, and clients got its errors
     expect(types(record)).to.include("rollout.promoted");
     const promotedAt = record.timeline.find((e) => e.type === "rollout.promoted")?.t ?? 0;
