@@ -45,6 +45,8 @@ export interface WindowStats {
   cancelled: number;
   regions: Record<string, number>;
   versions: Record<string, number>;
+  /** every outcome's count */
+  outcomes: Record<Outcome, number>;
 }
 
 /** Error rate counts every failed outcome (5xx, 4xx, 429, timeouts, connection errors, cut streams, drops). */
@@ -58,8 +60,10 @@ export function stats(buckets: readonly LoadBucket[]): WindowStats {
   let cancelled = 0;
   const regions: Record<string, number> = {};
   const versions: Record<string, number> = {};
+  const outcomes = emptyOutcomes();
   for (const b of buckets) {
     sent += b.sent;
+    for (const k of OUTCOMES) outcomes[k] += b.outcomes[k];
     ok += b.outcomes.ok;
     errors += errorsOf(b.outcomes);
     dropped += b.outcomes.dropped;
@@ -70,15 +74,13 @@ export function stats(buckets: readonly LoadBucket[]): WindowStats {
     for (const [k, v] of Object.entries(b.versions)) versions[k] = (versions[k] ?? 0) + v;
   }
   const done = ok + errors + dropped;
-  return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, streamsCut, tokensLost, cancelled, regions, versions };
+  return { sent, ok, errors, dropped, errorRate: done > 0 ? (errors + dropped) / done : null, streamsCut, tokensLost, cancelled, regions, versions, outcomes };
 }
 
 const FAILURE_WORDS: Partial<Record<Outcome, string>> = { s5xx: "5xx", s4xx: "4xx", s429: "429", timeout: "timed out", connError: "connection errors", streamCut: "streams cut", dropped: "dropped" };
 
-/** What the failed requests of a window were, most first: "5xx 812, timed out 40" (the rate alone says nothing of why). */
-export function failuresOf(buckets: readonly LoadBucket[]): string {
-  const n = emptyOutcomes();
-  for (const b of buckets) for (const k of OUTCOMES) n[k] += b.outcomes[k];
+/** What a window's failed requests were, most first: "5xx 812, timed out 40" (the rate alone says nothing of why). */
+export function failuresOf(n: Record<Outcome, number>): string {
   const parts = OUTCOMES.filter((k) => k !== "ok" && n[k] > 0).sort((a, b) => n[b] - n[a]).map((k) => `${FAILURE_WORDS[k] ?? k} ${n[k]}`);
   return parts.length > 0 ? parts.join(", ") : "no failed requests";
 }

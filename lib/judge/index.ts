@@ -120,7 +120,7 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
     } else if (!compare(m, t.op, t.value)) {
       holds = false;
       thresholdFailures++;
-      const what = t.metric === "http_req_failed" && record.series.load ? ` (${failuresOf(bucketsIn(record.series.load, w))})` : "";
+      const what = t.metric === "http_req_failed" && record.series.load ? ` (${failuresOf(stats(bucketsIn(record.series.load, w)).outcomes)})` : "";
       messages.push(`${source}: measured ${t.metric === "http_req_failed" ? pct(m) : `${m.toFixed(1)}ms`}${what}`);
       const doubt = instrumentDoubt(record, w, thresholdDependence(t), true);
       if (doubt !== undefined) doubts.push(doubt);
