@@ -8,8 +8,10 @@
 // BENCH_TARGET=testcontainers or kubernetes counts on that target instead (dockerd and the images from
 // `make images`, or the control plane from `make k8s-up`, already up); the table has a row per target.
 // Run it on an otherwise idle machine: a busy neighbour starves the stack (those runs say inconclusive).
-// Timing accuracy: where the gateway's log has the faulted region's servers marked DOWN, the last
-// column compares the judge's failover time with the gateway's own (t0 to the last of them DOWN).
+// Timing accuracy, two columns: the judge's failover time minus the same rule applied to the gateway's
+// own record per 100 ms of accept time (the run's `crossCheck`: what the clients measured, read from
+// the other side of the wire), and minus t0 to the gateway's log marking the faulted region's last
+// server DOWN (HAProxy's redispatch carries clients elsewhere before its health checks say so).
 import { spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -48,15 +50,17 @@ interface Result {
   /** misconfigured: the assertion meant to catch it failed, and only it */
   caught?: boolean;
   failoverMs?: number;
-  /** the gateway's own failover time: t0 to HAProxy marking the faulted region's last server DOWN (its log) */
+  /** t0 to HAProxy marking the faulted region's last server DOWN (its log) */
   gatewayFailoverMs?: number;
+  /** the failover rule over the gateway's own record per 100 ms of accept time (the assertion's crossCheck) */
+  gatewayRecordMs?: number;
   seconds: number;
 }
 
 type Recorded = {
   verdict?: string;
   reason?: string;
-  assertions: { name: string; kind: string; verdict: string; measured: number | null }[];
+  assertions: { name: string; kind: string; verdict: string; measured: number | null; crossCheck?: { measured: number | null } }[];
   faults: { name: string; injectedAt?: number; labels: Record<string, string> }[];
   timeline: { t: number; type: string; data?: Record<string, unknown> }[];
 };
@@ -89,6 +93,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
   if (!wrong) rmSync(out, { recursive: true, force: true });
   const failover = record?.assertions.find((a) => a.kind === "failover" && a.measured !== null);
   const gateway = record === undefined || kind !== "healthy" ? undefined : gatewayFailoverMs(record, failover);
+  const gatewayRecord = kind === "healthy" ? failover?.crossCheck?.measured : undefined;
   return {
     at: new Date().toISOString(),
     ...(commit !== undefined ? { commit } : {}),
@@ -103,6 +108,7 @@ function runOnce(experiment: string, kind: Result["kind"], scale: string): Resul
     ...(kind === "misconfigured" ? { caught: caught({ experiment, failing }) } : {}),
     ...(failover?.measured != null && kind === "healthy" ? { failoverMs: failover.measured } : {}),
     ...(gateway !== undefined ? { gatewayFailoverMs: gateway } : {}),
+    ...(gatewayRecord !== undefined && gatewayRecord !== null ? { gatewayRecordMs: gatewayRecord } : {}),
     seconds: Math.round((Date.now() - started) / 1000),
   };
 }
@@ -133,15 +139,17 @@ const rows = Object.keys(MISCONFIGURED)
     const m = mine.filter((r) => r.kind === "misconfigured");
     const fo = h.flatMap((r) => (r.failoverMs === undefined ? [] : [r.failoverMs]));
     const s = fo.length > 0 ? spread(fo) : undefined;
-    // timing accuracy: the judge's failover time minus the gateway's own, run by run
-    const diff = h.flatMap((r) => (r.failoverMs === undefined || r.gatewayFailoverMs === undefined ? [] : [r.failoverMs - r.gatewayFailoverMs]));
-    const d = diff.length > 0 ? spread(diff) : undefined;
-    return [experiment, where, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter(caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", d ? `${d.median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—"];
+    // timing accuracy: the judge's failover time minus the gateway's, run by run
+    const accuracy = (of: (r: Result) => number | undefined): string => {
+      const diff = h.flatMap((r) => (r.failoverMs === undefined || of(r) === undefined ? [] : [r.failoverMs - (of(r) as number)]));
+      return diff.length > 0 ? `${spread(diff).median.toFixed(0)} ms [${Math.min(...diff).toFixed(0)} … ${Math.max(...diff).toFixed(0)}], n=${diff.length}` : "—";
+    };
+    return [experiment, where, h.length, count(h, "pass"), count(h, "fail"), count(h, "aborted"), count(h, "inconclusive"), count(h, "error"), `${m.filter(caught).length} of ${m.length}`, s ? `${s.median.toFixed(0)} ms [${s.ci[0].toFixed(0)}–${s.ci[1].toFixed(0)}]` : "—", accuracy((r) => r.gatewayRecordMs), accuracy((r) => r.gatewayFailoverMs)];
   })
   .filter((r) => (r[2] as number) > 0 || r[8] !== "0 of 0");
 const commits = [...new Set(all.map((r) => r.commit ?? "(unrecorded)"))];
 console.log(`\n${all.length} runs on file (${results}), made at ${commits.length === 1 ? "commit" : "commits"} ${commits.join(", ")}\n`);
-console.log(table(["experiment", "target", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway median [min … max]"], rows));
+console.log(table(["experiment", "target", "healthy runs", "pass", "fail", "aborted", "inconclusive", "error", "misconfigured: caught", "failover median [95 %]", "judge − gateway's record: median [min … max]", "judge − last server DOWN"], rows));
 console.log("");
 for (const where of TARGETS) {
   const h = all.filter((r) => r.kind === "healthy" && (r.target ?? "local") === where);

@@ -48,7 +48,7 @@ export class ConsoleReporter implements RunReporter {
     this.clearStatus();
     const took = formatDuration((record.endedAt ?? Date.now()) - record.startedAt);
     this.out.write(`${verdictMark(record.verdict)} ${record.experiment.name}: ${record.verdict?.toUpperCase()} in ${took}${record.reason ? ` — ${record.reason}` : ""}\n`);
-    for (const a of record.assertions) this.out.write(`    ${checkMark(a.verdict)} ${a.name}: ${a.message}\n`);
+    for (const a of record.assertions) this.out.write(`    ${checkMark(a.verdict)} ${a.name}: ${a.message}\n${a.crossCheck ? `      ${a.crossCheck.message}\n` : ""}`);
   }
 
   private line(text: string): void {

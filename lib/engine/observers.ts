@@ -9,7 +9,7 @@ import { sessionPrimaryObserver } from "../observe/session-store.ts";
 import { stackLane } from "../observe/stack-lane.ts";
 import { errorMessage } from "../errors.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
-import type { RunRecord } from "../schema/run-record.ts";
+import type { GatewayRecord, RunRecord } from "../schema/run-record.ts";
 import { auditSessions } from "../judge/sessions.ts";
 import type { Target } from "../schema/target.ts";
 
@@ -72,6 +72,21 @@ export async function readStackSide(record: RunRecord, target: Target | undefine
     record.timeline.sort((a, b) => a.t - b.t);
   } catch (err) {
     warn(`the gateway's record: ${errorMessage(err)}`);
+  }
+  await readGatewayBuckets(record, control, warn);
+}
+
+/** The gateway's own record per 100 ms of accept time over the run (`series.gateway`): a second side to time a failover from. */
+async function readGatewayBuckets(record: RunRecord, control: string, warn: (message: string) => void): Promise<void> {
+  try {
+    const res = await fetch(`${control}/gateway/buckets?since=${record.startedAt}`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) return; // a stack from before the route
+    const g = (await res.json()) as GatewayRecord;
+    const end = record.endedAt ?? Date.now();
+    const buckets = g.buckets.filter((b) => b.t >= record.startedAt && b.t < end);
+    if (buckets.length > 0) record.series.gateway = { ...g, buckets };
+  } catch (err) {
+    warn(`the gateway's record per 100 ms: ${errorMessage(err)}`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { BUCKET_MS } from "../schema/series.ts";
 import type { FailoverAssertion } from "../schema/experiment.ts";
-import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
+import type { AssertionResult, CrossCheck, GatewayRecord, RunRecord } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.ts";
 
@@ -16,6 +16,15 @@ const TAKES_EFFECT_MS = 1000;
  * inconclusive, never a fail the system was given no time to avoid.
  */
 export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {
+  const result = clientFailover(a, record);
+  const fault = faultOf(record, a.fault);
+  const gateway = record.series.gateway;
+  if (fault?.injectedAt === undefined || gateway === undefined || gateway.buckets.length === 0) return result;
+  const crossCheck = gatewayFailover(a, gateway, fault.injectedAt, fault.revertedAt ?? runEnd(record), a.region ?? fault.labels.region, result.measured);
+  return { ...result, crossCheck };
+}
+
+function clientFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {
   const base = { name: a.name, kind: a.kind };
   const fault = faultOf(record, a.fault);
   const t0 = fault?.injectedAt;
@@ -72,4 +81,53 @@ export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunR
     // no window ever held on errors and share alone: outcomes decided it, which a late send cannot make
     evidence: [...rows.slice(0, 60), ...(best?.p99 === null || best === undefined ? [{ decidedBy: "outcomes" }] : [])],
   };
+}
+
+/**
+ * The same rule over the gateway's own record (gateway-latency.lua), by the time it accepted each
+ * request: from t1 on, for `sustain`, its unanswered and ≥ 400 answers ≤ the error limit, the
+ * faulted region's share of its answers below 400 ≤ the share limit, and no more than 1 % of the
+ * accepted requests answered later than the p99 limit (rounded up to its slots' next bound) or not
+ * at all. What the clients measured, read from the other side of the wire: a generator that sent
+ * late or timed its answers badly shows as the difference.
+ */
+export function gatewayFailover(a: z.infer<typeof FailoverAssertion>, g: GatewayRecord, t0: number, end: number, region: string | undefined, clientMs: number | null): CrossCheck {
+  const byT = new Map(g.buckets.map((b) => [b.t, b]));
+  const per = Math.max(1, Math.round(a.sustain / g.bucketMs));
+  // answers in slots past the first bound at or above the limit took longer than it (the last slot: beyond every bound)
+  const boundIdx = g.boundsMs.findIndex((x) => x >= a.maxP99);
+  const overFrom = boundIdx === -1 ? g.boundsMs.length : boundIdx + 1;
+  const bound = boundIdx === -1 ? undefined : g.boundsMs[boundIdx];
+  for (let t = Math.floor(t0 / g.bucketMs) * g.bucketMs; t + a.sustain <= end; t += g.bucketMs) {
+    let accepted = 0;
+    let ok = 0;
+    let faulted = 0;
+    let answered = 0;
+    let over = 0;
+    for (let i = 0; i < per; i++) {
+      const b = byT.get(t + i * g.bucketMs);
+      if (b === undefined) continue;
+      accepted += b.accepted;
+      ok += b.ok;
+      faulted += region === undefined ? 0 : (b.regions[region] ?? 0);
+      b.answered.forEach((n, slot) => {
+        answered += n;
+        if (slot >= overFrom) over += n;
+      });
+    }
+    if (accepted === 0) continue;
+    const errorRate = (accepted - ok) / accepted;
+    const share = ok === 0 ? 0 : faulted / ok;
+    const late = (over + Math.max(0, accepted - answered)) / accepted;
+    if (errorRate <= a.maxErrorRate && share <= a.maxFaultedShare && late <= 0.01) {
+      const ms = Math.max(t0, t) - t0;
+      const diff = clientMs === null ? "" : ` (the clients': ${(clientMs / 1000).toFixed(2)}s, ${(Math.abs(clientMs - ms) / 1000).toFixed(2)}s ${clientMs <= ms ? "earlier" : "later"})`;
+      return {
+        by: "gateway",
+        measured: ms,
+        message: `the gateway's own record puts it at ${(ms / 1000).toFixed(2)}s${diff}: from then on for ${a.sustain / 1000}s it answered ${pct(ok / accepted)} of ${accepted} requests below 400, ${region ?? "faulted region"} ${pct(share)} of them, ${pct(late)} later than ${bound ?? a.maxP99}ms or never`,
+      };
+    }
+  }
+  return { by: "gateway", measured: null, message: `the gateway's own record never held the rule for ${a.sustain / 1000}s either` };
 }

@@ -177,7 +177,7 @@
       h("td", { class: "num measured" }, fmt(a.measured, a.unit)),
       h("td", { class: "num limit" }, fmt(a.limit, a.unit)),
       h("td", { class: "num" }, `${rel(a.window.start)} → ${rel(a.window.end)}`),
-      h("td", {}, a.message),
+      h("td", {}, a.message, a.crossCheck ? h("div", { class: "muted cross-check" }, a.crossCheck.message) : ""),
       h("td", {}, c ? h("button", { class: "show-evidence", onclick: (ev) => { focusWindow(a.window); ev.target.closest("tr").classList.add("focused"); } }, "show") : ""),
     ));
   app.append(h("section", {}, h("h2", {}, "Assertions"),

@@ -60,6 +60,37 @@ export interface AssertionResult {
   window: { start: number; end: number };
   message: string;
   evidence: unknown[];
+  /** the same measurement taken from another side of the wire (the failover time by the gateway's own record) */
+  crossCheck?: CrossCheck;
+}
+
+export interface CrossCheck {
+  by: string;
+  /** null: that side saw the check's condition never hold */
+  measured: number | null;
+  message: string;
+}
+
+/**
+ * The gateway's own record (HAProxy, through the stack's Lua), per 100 ms of the time it accepted
+ * each request: how many it accepted, answered below 400 (and from which region), and how long
+ * each answer took, by slot. An accepted request with no answer is one the gateway failed or the
+ * client gave up on.
+ */
+export interface GatewayRecord {
+  bucketMs: number;
+  /** upper bounds of the answer-time slots (ms); one slot more counts answers beyond the last */
+  boundsMs: number[];
+  buckets: GatewayBucket[];
+}
+
+export interface GatewayBucket {
+  t: number;
+  accepted: number;
+  ok: number;
+  regions: Record<string, number>;
+  /** answers per slot of `boundsMs` (the last: beyond them) */
+  answered: number[];
 }
 
 /**
@@ -138,7 +169,7 @@ export interface RunRecord {
   faults: FaultRecord[];
   assertions: AssertionResult[];
   timeline: TimelineEvent[];
-  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[]; stack?: StackSample[] };
+  series: { probes: Record<string, ProbeSample[]>; load?: LoadSeries; host?: HostSample[]; stack?: StackSample[]; gateway?: GatewayRecord };
   /** versions of what ran: faultline, node, the stack config */
   /** the session audit (lib/judge/sessions.ts): acknowledged turns looked up in the store after the run */
   sessions?: SessionAudit;

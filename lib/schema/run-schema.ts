@@ -76,6 +76,10 @@ export const RunRecordSchema = z.object({
       window: Window,
       message: z.string(),
       evidence: z.array(z.unknown()),
+      crossCheck: z
+        .object({ by: z.string(), measured: z.number().nullable(), message: z.string() })
+        .optional()
+        .meta({ description: "the same measurement from another side of the wire: the failover time by the gateway's own record" }),
     }),
   ),
   timeline: z.array(z.object({ t: z.number(), type: z.string(), message: z.string(), data: z.record(z.string(), z.unknown()).optional() })),
@@ -112,6 +116,14 @@ export const RunRecordSchema = z.object({
       )
       .optional()
       .meta({ description: "where the stack's time went, once a second: the gateway's queue/connect/response times and queue, the replicas' queue wait, queue, shed rate and the requests reaching them; each stage's p99, KV cache use, GPU utilisation and XIDs (vLLM and DCGM names)" }),
+    gateway: z
+      .object({
+        bucketMs: z.number(),
+        boundsMs: z.array(z.number()).meta({ description: "upper bounds of the answer-time slots; one slot more counts answers beyond the last" }),
+        buckets: z.array(z.object({ t: z.number(), accepted: z.number().int(), ok: z.number().int(), regions: z.record(z.string(), z.number().int()), answered: z.array(z.number().int()) })),
+      })
+      .optional()
+      .meta({ description: "the gateway's own record per 100 ms of accept time: requests accepted, answered below 400 (per region), answers by time slot" }),
   }),
   sessions: z
     .object({

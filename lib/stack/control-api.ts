@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
+import type { GatewayRecord } from "../schema/run-record.ts";
 import { readBody, sendJson as json } from "./http.ts";
 
 export type ReplicaAction = "kill" | "start" | "freeze" | "thaw";
@@ -12,6 +13,8 @@ export interface Controllable {
   replica(name: string, action: ReplicaAction, body: { signal?: NodeJS.Signals; restart?: boolean }): { ok: true; state: unknown } | { ok: false; have: string[] };
   /** the gateway's own record since `since` (epoch ms): servers marked DOWN and UP, a backend left empty */
   gatewayEvents(since: number): GatewayEvent[];
+  /** the gateway's own record per 100 ms of accept time since `since` (epoch ms), for as long as it keeps one (20 minutes) */
+  gatewayBuckets(since: number): Promise<GatewayRecord>;
   /** the session store: turns as the primary holds them now, and each node's role and lag (null: no store) */
   sessions: { read(ids: string[]): Promise<Record<string, string[]>>; state(): unknown };
   /** point Alertmanager's webhook at a run's receiver (or at nothing), and reload it */
@@ -35,6 +38,8 @@ export async function route(s: Controllable, req: IncomingMessage, res: ServerRe
   if (url === "/state") return json(res, 200, s.state());
   const g = /^\/gateway\/events(?:\?since=(\d+))?$/.exec(url);
   if (g && req.method === "GET") return json(res, 200, { events: s.gatewayEvents(Number(g[1] ?? 0)) });
+  const gb = /^\/gateway\/buckets(?:\?since=(\d+))?$/.exec(url);
+  if (gb && req.method === "GET") return json(res, 200, await s.gatewayBuckets(Number(gb[1] ?? 0)));
   const m = /^\/replicas\/([^/]+)\/(kill|start|freeze|thaw)$/.exec(url);
   if (m && req.method === "POST") {
     const body = JSON.parse((await readBody(req)) || "{}") as { signal?: NodeJS.Signals; restart?: boolean };

@@ -97,8 +97,9 @@ defaults
 frontend gateway
   bind ${hosts.bind}:${ports.gateway}
   maxconn ${g.maxConn}
-${retryBudget(g.retryBudget)}  http-request lua.fl_start
-  http-response lua.fl_observe
+  # counted as accepted before anything may answer it (a spent retry budget's 429 included)
+  http-request lua.fl_start
+${retryBudget(g.retryBudget)}  http-response lua.fl_observe
 ${spill ? "  http-request set-var(txn.spill_draw) rand(100)\n  use_backend spill if { var(txn.spill_draw),sub(proc.spill_pct) -m int lt 0 } { nbsrv(spill) gt 0 }\n" : ""}  default_backend inference
 
 frontend monitoring

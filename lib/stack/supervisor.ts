@@ -22,6 +22,7 @@ import type { EndpointFollower } from "../clients/endpoint-slices.ts";
 import { route } from "./control-api.ts";
 import type { Controllable } from "./control-api.ts";
 import { HaproxyApi } from "./haproxy-api.ts";
+import { parseGatewayBuckets } from "./gateway-record.ts";
 import { readGatewayEvents } from "./gateway-log.ts";
 import type { GatewayEvent } from "../schema/gateway-event.ts";
 import type { RolloutFollower } from "../clients/rollout-follower.ts";
@@ -272,6 +273,7 @@ export class Supervisor {
   private readonly controllable: Controllable = {
     metrics: async () => ({ contentType: this.registry.contentType, body: await this.registry.metrics() }),
     state: () => this.state(true),
+    gatewayBuckets: async (since) => parseGatewayBuckets(await this.haproxy.command(`fl buckets ${Math.max(0, Math.floor(since))}`)),
     gatewayEvents: (since) => [...readGatewayEvents(this.path("logs", "haproxy.log"), since), ...this.ejections.filter((e) => e.t >= since)].sort((a, b) => a.t - b.t),
     replica: (name, action, body) => {
       const child = this.replicaChildren.get(name);

@@ -150,6 +150,19 @@ describe("report: a real run's report in a real browser (Chromium via playwright
     await page.close();
   });
 
+  it("shows a check's cross-check from the gateway's own record under its message", async () => {
+    const dir = tempDir("report-cross");
+    const [first, ...rest] = record.assertions;
+    const crossCheck = { by: "gateway", measured: 3012, message: "the gateway's own record puts it at 3.01s (the clients': 2.99s, 0.02s earlier)" };
+    writeFileSync(join(dir, "run.json"), JSON.stringify({ ...record, assertions: [{ ...first, crossCheck }, ...rest] }));
+    const r = await runCli(["report", join(dir, "run.json")]);
+    expect(r.code, r.stderr).to.equal(0);
+    const { page, errors } = await openReport(join(dir, "report.html"));
+    expect(await page.$$eval("#assertions .cross-check", (ds) => ds.map((d) => d.textContent))).to.deep.equal([crossCheck.message]);
+    expect(errors).to.deep.equal([]);
+    await page.close();
+  });
+
   it("draws the share each model version served when a rollout ran, with its analyses as green or red markers", async () => {
     // a canary in the fault window: v2 answers 5 % of the buckets' requests, then an analysis fails and a roll-back
     const fault = record.faults[0];

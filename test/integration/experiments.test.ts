@@ -56,6 +56,13 @@ describe("shipped experiments against the local stack, proven both ways", functi
       record.timeline.filter((e) => e.type === type && e.t >= from && e.t <= to).map((e) => String(e.data?.server)).sort();
     expect(marked("gateway.server-down", fault?.injectedAt ?? 0, fault?.revertedAt ?? 0)).to.deep.equal(["us-east-1", "us-east-2", "us-east-3"]);
     expect(marked("gateway.server-up", fault?.revertedAt ?? 0, record.endedAt ?? 0)).to.deep.equal(["us-east-1", "us-east-2", "us-east-3"]);
+    // and its record per 100 ms: every request the clients sent, accepted (loopback loses none), and the failover
+    // timed by the same rule from that side of the wire, within the limit too
+    const sent = record.series.load?.buckets.reduce((n, b) => n + (b?.sent ?? 0), 0) ?? 0;
+    const accepted = record.series.gateway?.buckets.reduce((n, b) => n + b.accepted, 0) ?? 0;
+    expect(accepted / sent, `${accepted} accepted of ${sent} sent`).to.be.within(0.99, 1.01);
+    const failover = record.assertions.find((a) => a.kind === "failover");
+    expect(failover?.crossCheck?.measured, failover?.crossCheck?.message).to.be.a("number").and.at.most(failover?.limit ?? 0);
   });
 
   it("region-partition fails on us-east-failover-under-30s when detection is slowed and circuit breaking is off", async () => {
@@ -66,6 +73,10 @@ describe("shipped experiments against the local stack, proven both ways", functi
     expect(record.verdict, out.slice(-1500)).to.equal("fail");
     expect(code).to.equal(1);
     expect(failedBesidesMaybe("region-partition", failing(record))).to.deep.equal(caughtBy("region-partition"));
+    // the gateway's own record agrees: by its side too, the failover did not hold within the limit
+    const check = record.assertions.find((a) => a.kind === "failover")?.crossCheck;
+    expect(check?.by, "a cross-check from the gateway's record").to.equal("gateway");
+    expect(check?.measured === null || (check?.measured ?? 0) > 30_000, check?.message).to.equal(true);
   });
 
   it("standby-takeover passes: us-east and us-west dark together, eu-west serves", async () => {

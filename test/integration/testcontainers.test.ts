@@ -88,6 +88,9 @@ describe("the testcontainers target (real Docker engine, images built here)", fu
     // the alert reached the run's webhook receiver (on loopback) through the relay
     const delivered = record.timeline.filter((e) => e.type === "alert.delivered").map((e) => (e.data?.labels as Record<string, string>).alertname);
     expect(delivered, "RegionDown's notification crossed from Alertmanager's container to the run").to.include("RegionDown");
+    // the gateway's own record per 100 ms came out of its container, and timed the failover from that side too
+    const check = record.assertions.find((a) => a.kind === "failover")?.crossCheck;
+    expect(check?.measured, check?.message ?? "no cross-check from the gateway's record").to.be.a("number");
     const target = parse(readFileSync(join(runDir, "stack/target.yaml"), "utf8")) as unknown;
     const urls = urlsIn(target);
     expect(urls.length).to.be.greaterThan(10);

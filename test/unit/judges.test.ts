@@ -3,13 +3,14 @@ import * as hdr from "hdr-histogram-js";
 import { ALERTS_OBSERVER, alertsRaisedSince, judgeAlert, judgeNoUnexpectedAlerts } from "../../lib/judge/alert.ts";
 import { judgeAmplification, judgeGoodput, judgeNoCascade } from "../../lib/judge/cascade.ts";
 import { judgeFailover } from "../../lib/judge/failover.ts";
+import { parseGatewayBuckets } from "../../lib/stack/gateway-record.ts";
 import { judgeCapacity, judgeRescheduled } from "../../lib/judge/kubernetes.ts";
 import { judgePromotion, judgeRollback, judgeTrafficSplit } from "../../lib/judge/rollback.ts";
 import { judgeSlo, judgeThreshold } from "../../lib/judge/slo.ts";
 import { auditSessions, judgeRpo, judgeRto } from "../../lib/judge/sessions.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram } from "../../lib/schema/series.ts";
 import type { LoadBucket } from "../../lib/schema/series.ts";
-import type { RunRecord, TimelineEvent } from "../../lib/schema/run-record.ts";
+import type { GatewayBucket, GatewayRecord, RunRecord, TimelineEvent } from "../../lib/schema/run-record.ts";
 import { parseThreshold } from "../../lib/schema/threshold.ts";
 
 const T0 = 1_000_000;
@@ -73,7 +74,7 @@ function record(load: LoadBucket[] | undefined, timeline: TimelineEvent[] = [], 
 }
 
 const healthy: Sec = {};
-const during = (n: number, s: Sec): Sec[] => Array.from({ length: n }, () => s);
+const during = <S extends Sec>(n: number, s: S): S[] => Array.from({ length: n }, () => s);
 const failoverA = { kind: "failover" as const, name: "fo", fault: "f", within: 30_000, maxErrorRate: 0.01, sustain: 5000, maxFaultedShare: 0.01, maxP99: 500 };
 const alert = (name: string, type: string, atSec: number, labels: Record<string, string> = {}): TimelineEvent => ({ t: T0 + atSec * 1000, type, message: "", data: { labels: { alertname: name, ...labels } } });
 
@@ -126,6 +127,57 @@ describe("judge: failover", () => {
     expect(judgeFailover(within25, record(sticky)).verdict).to.equal("fail");
     const slow = series([...during(10, healthy), ...during(30, { ms: 900, regions: { "us-west": 1 } }), ...during(20, healthy)]);
     expect(judgeFailover(within25, record(slow)).message).to.match(/^failover never settled/);
+  });
+
+  /** The gateway's own record, per second as `series` above: `late` of each second's requests answered past 500 ms, `lost` never answered. */
+  const BOUNDS = [5, 10, 25, 50, 100, 200, 300, 500, 750, 1000, 2500, 5000, 10000, 30000];
+  function gateway(seconds: (Sec & { late?: number; lost?: number })[]): GatewayRecord {
+    const buckets: GatewayBucket[] = [];
+    seconds.forEach((s, i) => {
+      for (let k = 0; k < 10; k++) {
+        const n = (s.n ?? 100) / 10;
+        const lost = Math.round(n * (s.lost ?? 0));
+        const bad = Math.round(n * (s.err ?? 0));
+        const late = Math.round(n * (s.late ?? 0));
+        const ok = n - lost - bad;
+        const answered = new Array<number>(BOUNDS.length + 1).fill(0);
+        answered[3] = n - lost - late; // ≤ 50 ms
+        answered[9] = late; // ≤ 1 s
+        const regions = Object.fromEntries(Object.entries(s.regions ?? { "us-east": 0.7, "us-west": 0.3 }).map(([r, f]) => [r, Math.round(ok * f)]));
+        buckets.push({ t: T0 + i * 1000 + k * 100, accepted: n, ok, regions, answered });
+      }
+    });
+    return { bucketMs: 100, boundsMs: BOUNDS, buckets };
+  }
+
+  it("the gateway's own record is a second measurement of the same failover, by the same rule, beside the clients'", () => {
+    const load = series([...during(10, healthy), ...during(4, { err: 0.7, regions: { "us-west": 1 } }), ...during(26, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    // the gateway answered every request past 500 ms for a second after the clients' failover
+    const rec = record(load);
+    rec.series.gateway = gateway([...during(10, healthy), ...during(4, { lost: 0.7, regions: { "us-west": 1 } }), ...during(1, { late: 1, regions: { "us-west": 1 } }), ...during(25, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    // p99 ≤ 500 ms lets 1 % of a 5 s window's 500 requests be late: a window holding one of that second's buckets has 10
+    const r = judgeFailover(failoverA, rec);
+    expect(r.measured).to.equal(4000);
+    expect(r.crossCheck?.by).to.equal("gateway");
+    expect(r.crossCheck?.measured).to.equal(5000);
+    expect(r.crossCheck?.message).to.match(/^the gateway's own record puts it at 5\.00s \(the clients': 4\.00s, 1\.00s earlier\)/);
+    // a gateway that kept answering from the faulted region never settles, whatever the clients say
+    rec.series.gateway = gateway([...during(10, healthy), ...during(30, { regions: { "us-east": 0.2, "us-west": 0.8 } }), ...during(20, healthy)]);
+    expect(judgeFailover(failoverA, rec).crossCheck).to.deep.include({ measured: null });
+    // without a record (a target whose gateway keeps none), no cross-check and nothing else changes
+    delete rec.series.gateway;
+    const bare = judgeFailover(failoverA, rec);
+    expect(bare.crossCheck).to.equal(undefined);
+    expect(bare.measured).to.equal(4000);
+  });
+
+  it("parses the gateway's `fl buckets` answer: bounds, then one line per 100 ms, skipping what is not one", () => {
+    const g = parseGatewayBuckets("bounds 0.005,0.5,30\n1000 10 8 us-west=6,us-east=2 1:7,2:1,4:1\ngarbage line\n1100 3 0 - -\n");
+    expect(g.boundsMs).to.deep.equal([5, 500, 30_000]);
+    expect(g.buckets).to.deep.equal([
+      { t: 1000, accepted: 10, ok: 8, regions: { "us-west": 6, "us-east": 2 }, answered: [7, 1, 0, 1] },
+      { t: 1100, accepted: 3, ok: 0, regions: {}, answered: [0, 0, 0, 0] },
+    ]);
   });
 
   it("missing data is a failure with a message, never a pass", () => {
