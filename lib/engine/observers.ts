@@ -1,4 +1,5 @@
 import { startHostMonitor } from "../observe/host.ts";
+import { FROZEN_EVENT, frozenMessage } from "../judge/instrument.ts";
 import type { HostMonitor } from "../observe/host.ts";
 import { kubernetesObserver } from "../observe/kubernetes.ts";
 import type { EventSink, Observer } from "../observe/observer.ts";
@@ -42,8 +43,11 @@ export async function stopObservers(observers: Observer[]): Promise<void> {
 /** The host's CPU sampled into the run's record; a starved host is said in the timeline when it starts. */
 export function watchHost(record: RunRecord, sut: () => number[] | undefined, event: EventSink): HostMonitor {
   record.series.host = [];
-  return startHostMonitor(record.series.host, sut, (s) =>
-    event("host.starved", `other work takes ${s.other} of ${s.cores} cores: the system and the load generator are starved alike`, { other: s.other, busy: s.busy, own: s.own, sut: s.sut }),
+  return startHostMonitor(
+    record.series.host,
+    sut,
+    (s) => event("host.starved", `other work takes ${s.other} of ${s.cores} cores: the system and the load generator are starved alike`, { other: s.other, busy: s.busy, own: s.own, sut: s.sut }),
+    (f) => event(FROZEN_EVENT, frozenMessage(f), { ...f }),
   );
 }
 

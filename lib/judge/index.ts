@@ -2,7 +2,7 @@ import type { Assertion, Experiment } from "../schema/experiment.ts";
 import type { AssertionResult, RunRecord } from "../schema/run-record.ts";
 import { compare, parseThreshold } from "../schema/threshold.ts";
 import type { ParsedThreshold } from "../schema/threshold.ts";
-import { guarded, instrumentDoubt } from "./instrument.ts";
+import { freezeDoubt, guarded, instrumentDoubt } from "./instrument.ts";
 import type { Dependence } from "./instrument.ts";
 import { judgeAlert, judgeNoUnexpectedAlerts } from "./alert.ts";
 import { bucketsIn, failuresOf, generatorSilent, pct, stats, windowOf } from "./context.ts";
@@ -85,6 +85,9 @@ export function steadyStateHolds(exp: Experiment, record: RunRecord, w: Window):
   let probesHeld = true;
   let thresholdFailures = 0;
   let measured: number | null = null;
+  // a frozen host holds no steady state and breaks none: nothing here ran, and the series may be shifted
+  const frozen = freezeDoubt(record, w);
+  if (frozen !== undefined) return { holds: false, inconclusive: frozen, messages: [frozen], evidence: [{ instrument: frozen }], measured: null };
   if (exp.steadyState.probes.length > 0) {
     const s = judgeSteadyState(record.series.probes, w, exp.steadyState.maxFailureRate);
     holds &&= s.holds;

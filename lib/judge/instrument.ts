@@ -17,6 +17,47 @@ import type { Window } from "./context.ts";
  */
 export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1, heldTimeoutShare: 0.01 } as const;
 
+/** A stretch in which nothing here ran: the host sampler woke `wallMs` after it last did, or the wall clock left the monotonic one. */
+export interface Freeze {
+  /** wall clock: the sampler's last tick before it, and its first after */
+  from: number;
+  to: number;
+  /** what each clock says went by between the two ticks */
+  wallMs: number;
+  monoMs: number;
+}
+
+/**
+ * Beyond these a tick of the host sampler (every second) says the host was frozen: no tick for 3 s,
+ * or the wall and monotonic clocks 1 s apart. Seen here once (2026-12-03, "crng reseeded due to
+ * virtual machine fork" in the kernel log): the VM was paused for 21.3 s mid-run and its monotonic
+ * clock stood still, so the load series, timed by it, came out 21 s early against the phases.
+ */
+export const FREEZE_BOUNDS = { gapMs: 3000, clockJumpMs: 1000 } as const;
+
+export const FROZEN_EVENT = "host.frozen";
+
+const clocksParted = (f: Freeze): boolean => Math.abs(f.wallMs - f.monoMs) > FREEZE_BOUNDS.clockJumpMs;
+
+export function frozenMessage(f: Freeze): string {
+  return clocksParted(f)
+    ? `the host's wall clock went ${(f.wallMs / 1000).toFixed(1)}s and its monotonic clock ${(f.monoMs / 1000).toFixed(1)}s between two samples a second apart: the machine (a VM) was paused and resumed, or its clock was stepped; nothing here ran meanwhile, and what is timed by the monotonic clock (the load series) no longer lines up with the wall clock after it`
+    : `faultline's main thread did not run for ${(f.wallMs / 1000).toFixed(1)}s (its host sampler, due every second, woke that late): the machine was paused, or starved of all CPU`;
+}
+
+/**
+ * A freeze that could have made a check over `w`: one inside it, or one before its end after which the
+ * clocks no longer agree (the load series is shifted against the phases from then on).
+ */
+export function freezeDoubt(record: RunRecord, w: Window): string | undefined {
+  for (const e of record.timeline) {
+    if (e.type !== FROZEN_EVENT || e.data === undefined) continue;
+    const f = e.data as unknown as Freeze;
+    if (f.from < w.end && (f.to > w.start || clocksParted(f))) return frozenMessage(f);
+  }
+  return undefined;
+}
+
 /** What a check reads from the load series: latency at a quantile (its tail decides), or outcomes only. */
 export type Dependence = { latency: number } | "outcomes";
 
@@ -115,6 +156,9 @@ export function instrumentDoubt(record: RunRecord, w: Window, depends: Dependenc
 /** A judged check, made inconclusive when the instrument could have decided it. */
 export function guarded(result: AssertionResult, record: RunRecord, depends: Dependence | undefined): AssertionResult {
   if (depends === undefined || result.verdict === "inconclusive") return result;
+  // a frozen host decides nothing, a pass no more than a fail: its clocks and the series timed by them may be off
+  const frozen = freezeDoubt(record, result.window);
+  if (frozen !== undefined) return { ...result, verdict: "inconclusive", message: `inconclusive: ${frozen}; the check alone said ${result.verdict}: ${result.message}`, evidence: [...result.evidence, { instrument: frozen }] };
   // a check that says its failure was decided by outcomes alone (errors, shares) reads no latency tail
   const decidedByOutcomes = result.evidence.some((e) => typeof e === "object" && e !== null && (e as { decidedBy?: unknown }).decidedBy === "outcomes");
   const doubt = instrumentDoubt(record, result.window, decidedByOutcomes ? "outcomes" : depends, result.verdict === "fail");

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { INSTRUMENT_BOUNDS } from "../judge/instrument.ts";
+import { FREEZE_BOUNDS, INSTRUMENT_BOUNDS } from "../judge/instrument.ts";
+import type { Freeze } from "../judge/instrument.ts";
 import { groupMembers } from "../proc/group.ts";
 import type { HostSample } from "../schema/run-record.ts";
 
@@ -44,6 +45,21 @@ export interface HostMonitor {
   stop(): void;
 }
 
+export interface HostClocks {
+  wall(): number;
+  mono(): number;
+}
+
+const REAL_CLOCKS: HostClocks = { wall: () => Date.now(), mono: () => performance.now() };
+
+/** A tick's freeze, if it was one: a late tick (a paused VM whose clocks both ran on) or clocks that parted (one whose monotonic clock stood still, or a stepped wall clock). */
+export function freezeBetween(prev: { wall: number; mono: number }, now: { wall: number; mono: number }): Freeze | undefined {
+  const wallMs = now.wall - prev.wall;
+  const monoMs = now.mono - prev.mono;
+  if (wallMs <= FREEZE_BOUNDS.gapMs && Math.abs(wallMs - monoMs) <= FREEZE_BOUNDS.clockJumpMs) return undefined;
+  return { from: prev.wall, to: now.wall, wallMs: Math.round(wallMs), monoMs: Math.round(monoMs) };
+}
+
 /**
  * Samples the host's CPU every second into `samples`, in cores: all busy, faultline's own, the system
  * under test's (the process groups `sut` names: the stack's and the cluster's, when faultline
@@ -54,15 +70,26 @@ export interface HostMonitor {
  * but its processes cannot be told apart (containers of an engine in a VM, a system on loopback that
  * faultline did not start), so no share is called other.
  */
-export function startHostMonitor(samples: HostSample[], sut: () => number[] | undefined, onStarved?: (s: HostSample) => void): HostMonitor {
+export function startHostMonitor(
+  samples: HostSample[],
+  sut: () => number[] | undefined,
+  onStarved?: (s: HostSample) => void,
+  onFrozen?: (f: Freeze) => void,
+  clocks: HostClocks = REAL_CLOCKS,
+): HostMonitor {
   let prev = cpuTimes();
   let prevOwn = process.cpuUsage();
   let prevSut = groupCpuSeconds(sut() ?? []);
-  let prevAt = performance.now();
+  let prevAt = clocks.mono();
+  let tick = { wall: clocks.wall(), mono: prevAt };
   let starved = false;
   const timer = setInterval(() => {
     const now = cpuTimes();
-    const at = performance.now();
+    const at = clocks.mono();
+    const thisTick = { wall: clocks.wall(), mono: at };
+    const frozen = freezeBetween(tick, thisTick);
+    tick = thisTick;
+    if (frozen !== undefined) onFrozen?.(frozen);
     if (now === undefined || prev === undefined || now.total === prev.total) return;
     const share = (now.busy - prev.busy) / (now.total - prev.total);
     const seconds = (at - prevAt) / 1000;
@@ -70,7 +97,7 @@ export function startHostMonitor(samples: HostSample[], sut: () => number[] | un
     const groups = sut();
     const sutNow = groupCpuSeconds(groups ?? []);
     const irq = ((now.irq - prev.irq) / (now.total - prev.total)) * now.cores;
-    const s: HostSample = { t: Date.now(), cores: now.cores, busy: round(share * now.cores), own: round((own.user + own.system) / 1e6 / seconds), irq: round(irq) };
+    const s: HostSample = { t: thisTick.wall, cores: now.cores, busy: round(share * now.cores), own: round((own.user + own.system) / 1e6 / seconds), irq: round(irq) };
     if (groups !== undefined) {
       s.sut = round(Math.max(0, sutNow - prevSut) / seconds);
       s.other = round(Math.max(0, s.busy - s.own - s.sut - irq));

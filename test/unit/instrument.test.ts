@@ -3,7 +3,9 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
 import { judgeAll, steadyStateHolds } from "../../lib/judge/index.ts";
-import { guarded, instrumentDoubt } from "../../lib/judge/instrument.ts";
+import { FROZEN_EVENT, guarded, instrumentDoubt } from "../../lib/judge/instrument.ts";
+import type { Freeze } from "../../lib/judge/instrument.ts";
+import { freezeBetween, startHostMonitor } from "../../lib/observe/host.ts";
 import { Experiment } from "../../lib/schema/experiment.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../../lib/schema/run-record.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/schema/series.ts";
@@ -107,6 +109,54 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     // a short burst of other work is not starvation
     const burst = record({ host: host.map((s, i) => ({ ...s, other: i === 0 ? 1.3 : 0.1 })) });
     expect(guarded(failed, burst, "outcomes").verdict).to.equal("fail");
+  });
+
+  it("a frozen host (a paused VM, a stepped clock) decides no check after it, pass or fail; one before it stands, and so does a lost turn", () => {
+    // as seen here: the VM paused for 21.3 s at +4 s, its monotonic clock standing still
+    const paused: Freeze = { from: T0 + 4000, to: T0 + 25_300, wallMs: 21_300, monoMs: 1000 };
+    const r = record();
+    r.timeline.push({ t: paused.to, type: FROZEN_EVENT, message: "", data: { ...paused } });
+    const result = (verdict: "pass" | "fail", w = W): AssertionResult => ({ name: "x", kind: "traffic-split", verdict, measured: 0.5, limit: 0.7, window: w, message: "split", evidence: [] });
+    for (const verdict of ["pass", "fail"] as const) {
+      const g = guarded(result(verdict), r, "outcomes");
+      expect(g.verdict).to.equal("inconclusive");
+      expect(g.message).to.match(new RegExp(`^inconclusive: the host's wall clock went 21\\.3s and its monotonic clock 1\\.0s between two samples a second apart: the machine \\(a VM\\) was paused.*; the check alone said ${verdict}: split$`));
+    }
+    // a window after it: the series, timed by the monotonic clock, is 20 s off from then on
+    expect(guarded(result("pass", { start: T0 + 40_000, end: T0 + 50_000 }), r, "outcomes").verdict).to.equal("inconclusive");
+    // a window over before it began is untouched
+    expect(guarded(result("fail", { start: T0, end: T0 + 3000 }), r, "outcomes").verdict).to.equal("fail");
+    // a check no instrument can decide (an acknowledged turn missing from the store) stays the system's
+    expect(guarded({ ...result("fail"), kind: "rpo" }, r, undefined).verdict).to.equal("fail");
+    // the steady state is neither held nor broken
+    const s = steadyStateHolds(exp({ steadyState: { thresholds: ["http_req_failed: rate < 0.01"] } }), r, W);
+    expect(s).to.deep.include({ holds: false });
+    expect(s.inconclusive).to.match(/paused and resumed, or its clock was stepped/);
+    // a late tick with the clocks together (a pause both clocks counted) doubts only the windows it falls in
+    const late: Freeze = { from: T0 + 4000, to: T0 + 9000, wallMs: 5000, monoMs: 5000 };
+    const r2 = record();
+    r2.timeline.push({ t: late.to, type: FROZEN_EVENT, message: "", data: { ...late } });
+    expect(guarded(result("pass", { start: T0 + 3000, end: T0 + 5000 }), r2, "outcomes").message).to.match(/^inconclusive: faultline's main thread did not run for 5\.0s/);
+    expect(guarded(result("pass", { start: T0 + 9500, end: T0 + 12_000 }), r2, "outcomes").verdict).to.equal("pass");
+  });
+
+  it("the host sampler tells a freeze from ticks a second apart: a late tick, or the two clocks parting", async () => {
+    expect(freezeBetween({ wall: 0, mono: 0 }, { wall: 1010, mono: 1008 })).to.equal(undefined);
+    expect(freezeBetween({ wall: 0, mono: 0 }, { wall: 22_300, mono: 1000 })).to.deep.equal({ from: 0, to: 22_300, wallMs: 22_300, monoMs: 1000 });
+    expect(freezeBetween({ wall: 0, mono: 0 }, { wall: 4000, mono: 4000 })).to.deep.include({ wallMs: 4000 });
+    expect(freezeBetween({ wall: 0, mono: 0 }, { wall: 1000, mono: 2500 }), "a wall clock stepped back").to.deep.include({ monoMs: 2500 });
+    // the monitor itself, its clocks made to jump 20 s between its first two ticks
+    let jump = 0;
+    const clocks = { wall: () => Date.now() + jump, mono: () => performance.now() };
+    const seen: Freeze[] = [];
+    const m = startHostMonitor([], () => undefined, undefined, (f) => seen.push(f), clocks);
+    await new Promise((r) => setTimeout(r, 1500));
+    jump = 20_000;
+    await new Promise((r) => setTimeout(r, 1100));
+    m.stop();
+    expect(seen).to.have.length(1);
+    expect(seen[0]?.wallMs).to.be.within(20_500, 21_500);
+    expect(seen[0]?.monoMs).to.be.within(500, 1500);
   });
 
   it("an acknowledged turn lost is the system's whatever the host's load: rpo is never made inconclusive", () => {
