@@ -129,5 +129,6 @@ export function gatewayFailover(a: z.infer<typeof FailoverAssertion>, g: Gateway
       };
     }
   }
-  return { by: "gateway", measured: null, message: `the gateway's own record never held the rule for ${a.sustain / 1000}s either` };
+  const clients = clientMs === null ? " either" : ` (the clients': ${(clientMs / 1000).toFixed(2)}s)`;
+  return { by: "gateway", measured: null, message: `the gateway's own record never held the rule for ${a.sustain / 1000}s${clients}` };
 }
