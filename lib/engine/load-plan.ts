@@ -27,11 +27,14 @@ export function warmupMs(exp: Experiment, timeScale: number, targetMs = 0): numb
 
 /**
  * How long the warm-up may go on past its length while alerts its own ramp raised are still active
- * (Run.settle): as long again, at least MIN_WARMUP_MS. The load is planned with it, so a settled
- * warm-up does not cut the recovery short.
+ * (Run.settle): as long again, at least MIN_WARMUP_MS, and at least as long as the target's alert
+ * rules remember (`rulesMemory`): a slow last second of the warm-up keeps a rule over its window
+ * true for the window's length (StartedTarget's `rulesMemoryMs`). The load is planned with it, so a settled warm-up does not cut the
+ * recovery short. (make demo, 2026-12-04: kv-pressure's HighP99Latency, raised by the warm-up's cold
+ * first seconds, resolved 0.3 s after a 5 s wait had given up, and the quiet baseline failed on it.)
  */
-export function settleMaxMs(warmMs: number): number {
-  return warmMs > 0 ? Math.max(warmMs, MIN_WARMUP_MS) : 0;
+export function settleMaxMs(warmMs: number, rulesMemory = 0): number {
+  return warmMs > 0 ? Math.max(warmMs, MIN_WARMUP_MS, rulesMemory) : 0;
 }
 
 /**
@@ -44,12 +47,16 @@ export function settleMaxMs(warmMs: number): number {
  * ended caught the generator's and the stack's first full-rate second: 155 ms of send lag, a 255 ms
  * gateway response time).
  */
-export function planLoad(exp: Experiment, target: Target, o: { timeScale: number; rateScale: number; faultMs: number; warmupMs?: number; onStage(stage: string, message: string): void }): LoadPlan | undefined {
+export function planLoad(
+  exp: Experiment,
+  target: Target,
+  o: { timeScale: number; rateScale: number; faultMs: number; warmupMs?: number | undefined; rulesMemoryMs?: number; onStage(stage: string, message: string): void },
+): LoadPlan | undefined {
   const l = exp.load;
   if (l === undefined) return undefined;
   const scale = o.timeScale;
   const warmMs = warmupMs(exp, scale, o.warmupMs);
-  const durationMs = warmMs + settleMaxMs(warmMs) + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
+  const durationMs = warmMs + settleMaxMs(warmMs, o.rulesMemoryMs) + exp.phases.baseline * scale + o.faultMs + exp.phases.recovery * scale + 2000;
   const baseUrl = endpointUrl(target, l.endpoint, "/");
   const rate = l.rate * o.rateScale;
   const ramp = l.stages === undefined && warmMs > 0;

@@ -198,7 +198,7 @@ class ExperimentRun {
       load: () => this.load?.series,
       prometheus: () => tgt.prometheus?.url,
     });
-    const lp = planLoad(this.exp, tgt, { timeScale: this.scale, rateScale: this.opts.rateScale ?? 1, faultMs: this.sched.faultPhaseMs, warmupMs: this.session?.started?.warmupMs, onStage: (stage, message) => this.event("load.stage", message, { stage }) });
+    const lp = planLoad(this.exp, tgt, { timeScale: this.scale, rateScale: this.opts.rateScale ?? 1, faultMs: this.sched.faultPhaseMs, warmupMs: this.session?.started?.warmupMs, rulesMemoryMs: this.session?.started?.rulesMemoryMs, onStage: (stage, message) => this.event("load.stage", message, { stage }) });
     if (lp === undefined) return;
     this.load = await lp.engine.start(lp.load);
     this.forgetLoad = registerLiveLoad(this.runId, this.load); // a surge fault finds it here
@@ -251,7 +251,7 @@ class ExperimentRun {
       const ms = warmupMs(exp, scale, this.session?.started?.warmupMs);
       this.enterPhase("warmup", ms);
       await this.runPhase(ms);
-      await this.settle(settleMaxMs(ms));
+      await this.settle(settleMaxMs(ms, this.session?.started?.rulesMemoryMs));
     }
     this.enterPhase("baseline", exp.phases.baseline * scale);
     await this.runPhase(exp.phases.baseline * scale);

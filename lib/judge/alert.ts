@@ -127,17 +127,28 @@ export function firingDuring(timeline: readonly TimelineEvent[], w: Window): Tim
   return out.sort((a, b) => a.t - b.t);
 }
 
-/** The alerts pending or firing at the timeline's end that were raised at `since` or after, by name (one standing from before stays out). */
+/**
+ * The alerts pending or firing at the timeline's end that were raised at `since` or after, by name (one
+ * standing from before stays out). One that went pending and resolved twice or more since then without
+ * firing is flapping around its threshold and is left out too: waiting cannot quiet it, and it fires
+ * in the baseline, or not, whether the baseline starts now or later.
+ */
 export function alertsRaisedSince(timeline: readonly TimelineEvent[], since: number): string[] {
   const active = new Map<string, { name: string; t: number }>();
+  const flaps = new Map<string, number>();
+  const fired = new Set<string>();
   for (const e of timeline) {
     if (e.type !== "alert.pending" && e.type !== "alert.firing" && e.type !== "alert.resolved") continue;
     const labels = (e.data?.labels ?? {}) as Record<string, string>;
     const key = alertKey(labels);
-    if (e.type === "alert.resolved") active.delete(key);
-    else if (!active.has(key)) active.set(key, { name: labels.alertname ?? "?", t: e.t });
+    if (e.type === "alert.firing" && e.t >= since) fired.add(key);
+    if (e.type === "alert.resolved") {
+      if (active.has(key) && e.t >= since) flaps.set(key, (flaps.get(key) ?? 0) + 1);
+      active.delete(key);
+    } else if (!active.has(key)) active.set(key, { name: labels.alertname ?? "?", t: e.t });
   }
-  return [...new Set([...active.values()].filter((a) => a.t >= since).map((a) => a.name))];
+  const waited = [...active].filter(([key, a]) => a.t >= since && (fired.has(key) || (flaps.get(key) ?? 0) < 2));
+  return [...new Set(waited.map(([, a]) => a.name))];
 }
 
 /** Until when the run saw Prometheus' alert states: its end, or the moment the alerts API stopped answering for good. */

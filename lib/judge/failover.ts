@@ -19,7 +19,7 @@ export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunR
   const result = clientFailover(a, record);
   const fault = faultOf(record, a.fault);
   const gateway = record.series.gateway;
-  if (fault?.injectedAt === undefined || gateway === undefined || gateway.buckets.length === 0) return result;
+  if (fault?.injectedAt === undefined || gateway === undefined || gateway.buckets.length === 0 || gateway.bucketMs <= 0) return result;
   const crossCheck = gatewayFailover(a, gateway, fault.injectedAt, fault.revertedAt ?? runEnd(record), a.region ?? fault.labels.region, result.measured);
   return { ...result, crossCheck };
 }

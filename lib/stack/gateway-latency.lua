@@ -96,13 +96,13 @@ core.register_cli({ "fl", "servers" }, "per-server responses and their summed ti
 end)
 
 -- `fl buckets <since ms>`: "<start ms> <accepted> <ok> <region>=<ok>,... <slot>:<answers>,..." per
--- bucket, oldest first (slot i: at most bounds[i] seconds; slot #bounds+1: beyond them). The bounds
--- come first, on a line of their own: "bounds <s>,<s>,...".
+-- bucket, oldest first (slot i: at most bounds[i] seconds; slot #bounds+1: beyond them). The bucket's
+-- length and the bounds come first, on lines of their own: "bucket <ms>", "bounds <s>,<s>,...".
 core.register_cli({ "fl", "buckets" }, "the gateway's own record per 100 ms of accept time", function(applet, _, _, since)
   local from = math.floor((tonumber(since) or 0) / BUCKET_MS)
   if oldest ~= nil and from < oldest then from = oldest end
   local last = bucket_of(core.now())
-  local out = { "bounds " .. table.concat(bounds, ",") .. "\n" }
+  local out = { "bucket " .. BUCKET_MS .. "\n", "bounds " .. table.concat(bounds, ",") .. "\n" }
   for i = from, last do
     local b = buckets[i]
     if b ~= nil then

@@ -1,9 +1,7 @@
 import type { GatewayBucket, GatewayRecord } from "../schema/run-record.ts";
 
-const BUCKET_MS = 100;
-
 /**
- * The gateway's `fl buckets <since>` answer (gateway-latency.lua): a "bounds <s>,<s>,…" line, then
+ * The gateway's `fl buckets <since>` answer (gateway-latency.lua): a "bucket <ms>" line, a "bounds <s>,<s>,…" line, then
  * per 100 ms of accept time "<start ms> <accepted> <ok> <region>=<ok>,… <slot>:<answers>,…" (Lua's
  * slots count from 1; "-" for none). Lines that are not one are skipped.
  */
@@ -11,6 +9,7 @@ export function parseGatewayBuckets(text: string): GatewayRecord {
   const lines = text.split("\n");
   const boundsLine = lines.find((l) => l.startsWith("bounds "));
   const boundsMs = (boundsLine?.slice(7).split(",") ?? []).map((x) => Math.round(Number(x) * 1000)).filter((x) => Number.isFinite(x));
+  const bucketMs = Number(lines.find((l) => l.startsWith("bucket "))?.slice(7));
   const buckets: GatewayBucket[] = [];
   for (const line of lines) {
     const [t, accepted, ok, regions, slots] = line.trim().split(/\s+/);
@@ -26,5 +25,7 @@ export function parseGatewayBuckets(text: string): GatewayRecord {
     }
     buckets.push(b);
   }
-  return { bucketMs: BUCKET_MS, boundsMs, buckets };
+  // a record whose bucket length is not said cannot be placed in time: none
+  if (!Number.isFinite(bucketMs) || bucketMs <= 0) return { bucketMs: 0, boundsMs, buckets: [] };
+  return { bucketMs, boundsMs, buckets };
 }

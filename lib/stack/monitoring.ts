@@ -13,6 +13,15 @@ const ERROR_RATIO = (w: number): string =>
 /** The gateway's request rate over the last `w` seconds. */
 const GATEWAY_RPS = (w: number): string => `sum(rate(haproxy_frontend_http_requests_total{proxy="gateway"}[${w}s]))`;
 
+/**
+ * How long the stack's alert rules remember a moment (ms): their window, then a scrape to bring the
+ * next sample and an evaluation to see it (each every scrape interval), then a run's poll of the
+ * alerts (every second).
+ */
+export function rulesMemoryMs(c: StackConfig): number {
+  return (c.alerts.windowSeconds + 2 * c.prometheus.scrapeIntervalSeconds + 1) * 1000;
+}
+
 /** The seed's alert rules, every threshold from the stack config. */
 export function alertRules(c: StackConfig): { groups: unknown[] } {
   const a = c.alerts;

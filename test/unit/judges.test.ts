@@ -171,13 +171,16 @@ describe("judge: failover", () => {
     expect(bare.measured).to.equal(4000);
   });
 
-  it("parses the gateway's `fl buckets` answer: bounds, then one line per 100 ms, skipping what is not one", () => {
-    const g = parseGatewayBuckets("bounds 0.005,0.5,30\n1000 10 8 us-west=6,us-east=2 1:7,2:1,4:1\ngarbage line\n1100 3 0 - -\n");
+  it("parses the gateway's `fl buckets` answer: the bucket's length, bounds, then one line per bucket, skipping what is not one", () => {
+    const g = parseGatewayBuckets("bucket 100\nbounds 0.005,0.5,30\n1000 10 8 us-west=6,us-east=2 1:7,2:1,4:1\ngarbage line\n1100 3 0 - -\n");
     expect(g.boundsMs).to.deep.equal([5, 500, 30_000]);
     expect(g.buckets).to.deep.equal([
       { t: 1000, accepted: 10, ok: 8, regions: { "us-west": 6, "us-east": 2 }, answered: [7, 1, 0, 1] },
       { t: 1100, accepted: 3, ok: 0, regions: {}, answered: [0, 0, 0, 0] },
     ]);
+    expect(g.bucketMs).to.equal(100);
+    // an answer that does not say how long its buckets are cannot be placed in time: no record
+    expect(parseGatewayBuckets("bounds 0.005,0.5,30\n1000 10 8 - -\n").buckets).to.deep.equal([]);
   });
 
   it("missing data is a failure with a message, never a pass", () => {
@@ -205,6 +208,12 @@ describe("judge: alerts", () => {
     expect(alertsRaisedSince(timeline, T0)).to.deep.equal(["HighP99Latency", "GPUUtilizationHigh"]);
     expect(alertsRaisedSince([...timeline, ev(T0 + 6000, "alert.resolved", "HighP99Latency")], T0)).to.deep.equal(["GPUUtilizationHigh"]);
     expect(alertsRaisedSince(timeline, T0 + 4200)).to.deep.equal(["GPUUtilizationHigh"]);
+    // pending and resolved twice without firing, pending again: flapping, not waited for; one that fired is
+    const flapping = [0, 1, 2, 3, 4].map((i) => ev(T0 + 1000 * (i + 1), i % 2 === 0 ? "alert.pending" : "alert.resolved", "GPUUtilizationHigh"));
+    expect(alertsRaisedSince(flapping, T0)).to.deep.equal([]);
+    expect(alertsRaisedSince(flapping.slice(0, 3), T0), "once resolved: still waited for").to.deep.equal(["GPUUtilizationHigh"]);
+    const firedBefore = [ev(T0 + 500, "alert.firing", "GPUUtilizationHigh"), ...flapping];
+    expect(alertsRaisedSince(firedBefore, T0)).to.deep.equal(["GPUUtilizationHigh"]);
   });
 
   const a = { kind: "alert" as const, name: "a", alert: "RegionDown", labels: { region: "us-east" }, fault: "f", fires: true, within: 60_000, delivered: false, during: "run" as const };
