@@ -1,7 +1,7 @@
 import { BUCKET_MS } from "../schema/series.ts";
 import type { LoadBucket } from "../schema/series.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../schema/run-record.ts";
-import { bucketsIn } from "./context.ts";
+import { bucketsIn, windowOf } from "./context.ts";
 import type { Window } from "./context.ts";
 
 /**
@@ -13,9 +13,12 @@ import type { Window } from "./context.ts";
  *   for half their timeout or more (timeoutsWhileHeld): the errors may be its own;
  * - other work on the host (neither faultline nor the system under test) took more than
  *   `otherCores` cores for more than `starvedShare` of a window: the system and the generator
- *   were starved alike, and a failure there cannot be laid on the system.
+ *   were starved alike, and a failure there cannot be laid on the system;
+ * - the host's CPU was all but used up (`saturatedBusy` of its cores or more) for `saturatedShare` of
+ *   the baseline and of a window: the load asked more of this host than it has, before any fault as
+ *   well as then, and a failure there is the host's limit as much as the system's.
  */
-export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1, heldTimeoutShare: 0.01 } as const;
+export const INSTRUMENT_BOUNDS = { sendLagMs: 100, loopMs: 100, otherCores: 0.5, starvedShare: 0.1, heldTimeoutShare: 0.01, saturatedBusy: 0.95, saturatedShare: 0.5 } as const;
 
 /** A stretch in which nothing here ran: the host sampler woke `wallMs` after it last did, or the wall clock left the monotonic one. */
 export interface Freeze {
@@ -122,6 +125,32 @@ export function starvation(record: RunRecord, w: Window): { share: number; worst
   return { share: starved.length / samples.length, worstCores: worst.other ?? 0, ...(starved.length ? { at: worst.t } : {}) };
 }
 
+/** The host samples in a window whose CPU was all but used up, their share of the window, and the cores the system and faultline took in them (medians). */
+export function saturation(record: RunRecord, w: Window): { share: number; cores: number; sut?: number; own: number } {
+  const samples = (record.series.host ?? []).filter((s: HostSample) => s.t >= w.start && s.t <= w.end + BUCKET_MS);
+  const full = samples.filter((s) => s.busy >= INSTRUMENT_BOUNDS.saturatedBusy * s.cores);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const sut = full.flatMap((s) => (s.sut === undefined ? [] : [s.sut]));
+  return { share: samples.length ? full.length / samples.length : 0, cores: samples[0]?.cores ?? 0, ...(sut.length ? { sut: median(sut) } : {}), own: median(full.map((s) => s.own)) };
+}
+
+/**
+ * A host that ran out of CPU before any fault (the baseline) and in the window too: the load is more
+ * than this host can carry beside the system, and the window's failure cannot be told from that.
+ * A window saturated only after the baseline was not stays the system's (a fault that makes the
+ * system burn CPU — a retry storm — is what the check is there to catch).
+ */
+function saturationDoubt(record: RunRecord, w: Window): string | undefined {
+  const base = record.phases.some((p) => p.name === "baseline") ? windowOf(record, "baseline") : undefined;
+  if (base === undefined) return undefined;
+  const inBase = saturation(record, base);
+  const inWindow = saturation(record, w);
+  if (inBase.share < INSTRUMENT_BOUNDS.saturatedShare || inWindow.share < INSTRUMENT_BOUNDS.saturatedShare) return undefined;
+  const who = `${inWindow.sut === undefined ? "" : `the system under test ${inWindow.sut.toFixed(1)} and `}faultline ${inWindow.own.toFixed(1)} of them`;
+  const where = base.start === w.start && base.end === w.end ? "of the baseline" : `of the window and ${(inBase.share * 100).toFixed(0)}% of the baseline`;
+  return `the host ran out of CPU: its ${inWindow.cores} cores were ${INSTRUMENT_BOUNDS.saturatedBusy * 100}% busy or more for ${(inWindow.share * 100).toFixed(0)}% ${where} (${who}, medians): this host cannot carry this load beside the system, so what failed may be the host's limit; run at a lower rate (--rate-scale) or on a larger host`;
+}
+
 const at = (record: RunRecord, t: number | undefined): string => (t === undefined ? "" : ` at +${((t - (record.phases[0]?.start ?? record.startedAt)) / 1000).toFixed(1)}s`);
 
 /**
@@ -149,6 +178,8 @@ export function instrumentDoubt(record: RunRecord, w: Window, depends: Dependenc
     if (st.share > INSTRUMENT_BOUNDS.starvedShare) {
       return `the host was starved: other work took up to ${st.worstCores.toFixed(1)} cores${at(record, st.at)} for ${(st.share * 100).toFixed(0)}% of the window (bound ${INSTRUMENT_BOUNDS.otherCores} cores for ${INSTRUMENT_BOUNDS.starvedShare * 100}%)`;
     }
+    const sat = saturationDoubt(record, w);
+    if (sat !== undefined) return sat;
   }
   return undefined;
 }

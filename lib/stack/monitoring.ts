@@ -14,12 +14,14 @@ const ERROR_RATIO = (w: number): string =>
 const GATEWAY_RPS = (w: number): string => `sum(rate(haproxy_frontend_http_requests_total{proxy="gateway"}[${w}s]))`;
 
 /**
- * How long the stack's alert rules remember a moment (ms): their window, then a scrape to bring the
- * next sample and an evaluation to see it (each every scrape interval), then a run's poll of the
- * alerts (every second).
+ * When the stack's alert rules show a moment (ms): `lagMs` after it (a scrape brings its sample and an
+ * evaluation sees it, each every scrape interval; a run polls the alerts every second), and for
+ * `memoryMs` after it (their window, then that lag): a warm-up's slow last second can raise an alert
+ * `lagMs` after the warm-up ends, and keep it raised until `memoryMs` after.
  */
-export function rulesMemoryMs(c: StackConfig): number {
-  return (c.alerts.windowSeconds + 2 * c.prometheus.scrapeIntervalSeconds + 1) * 1000;
+export function rulesTiming(c: StackConfig): { lagMs: number; memoryMs: number } {
+  const lagMs = (2 * c.prometheus.scrapeIntervalSeconds + 1) * 1000;
+  return { lagMs, memoryMs: c.alerts.windowSeconds * 1000 + lagMs };
 }
 
 /** The seed's alert rules, every threshold from the stack config. */

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { opsBackend } from "../faults/types.ts";
 import type { UndoOp } from "../faults/types.ts";
 import { loadStackConfig } from "../stack/config.ts";
-import { rulesMemoryMs } from "../stack/monitoring.ts";
+import { rulesTiming } from "../stack/monitoring.ts";
 import type { StackConfig } from "../stack/config.ts";
 import { pgidsIn } from "../proc/group.ts";
 import { stackDown, stackUp } from "../stack/lifecycle.ts";
@@ -28,8 +28,8 @@ export interface StartedTarget {
    * engine in a VM, a target file's system on loopback).
    */
   processGroups?(): number[] | undefined;
-  /** how long its alert rules remember a moment (ms), where faultline wrote them: a warm-up's alert may take as long to resolve */
-  rulesMemoryMs?: number;
+  /** when its alert rules show a moment, where faultline wrote them (rulesTiming): a warm-up's alert may be raised that late, and take that long to resolve */
+  alertRules?: { lagMs: number; memoryMs: number };
   /** the shortest warm-up its cold start needs at the experiment's rate (ms), where longer than an experiment's own */
   warmupMs?: number;
   /** what starting it did besides, for the run's timeline (the containers of dead runs it removed) */
@@ -53,7 +53,7 @@ export async function startStack(config: StackConfig, up: UpOptions & { dir: str
   try {
     const target = await loadOne(state.targetFile, "Target");
     const processGroups = (): number[] => [...pgidsIn(up.dir, "stack.pgid"), ...moreGroups()];
-    return { target, targetFile: state.targetFile, config, processGroups, rulesMemoryMs: rulesMemoryMs(config), stop: async () => void (await stackDown({ dir: up.dir })) };
+    return { target, targetFile: state.targetFile, config, processGroups, alertRules: rulesTiming(config), stop: async () => void (await stackDown({ dir: up.dir })) };
   } catch (err) {
     await stackDown({ dir: up.dir });
     throw err;

@@ -100,15 +100,39 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
   });
 
   it("a starved host turns a failure inconclusive, never a pass", () => {
-    const host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: 2, own: 0.3, sut: 0.4, other: i < 3 ? 1.3 : 0.1 }));
+    const host = Array.from({ length: 10 }, (_, i) => ({ t: T0 + i * 1000 + 500, cores: 2, busy: i < 3 ? 2 : 0.8, own: 0.3, sut: 0.4, other: i < 3 ? 1.3 : 0.1 }));
     const r = record({ host });
     const failed: AssertionResult = { name: "x", kind: "traffic-split", verdict: "fail", measured: 0.5, limit: 0.7, window: W, message: "split off", evidence: [] };
     expect(guarded(failed, r, "outcomes").verdict).to.equal("inconclusive");
     expect(guarded(failed, r, "outcomes").message).to.match(/the host was starved: other work took up to 1\.3 cores at \+0\.5s for 30% of the window/);
     expect(guarded({ ...failed, verdict: "pass" }, r, "outcomes").verdict).to.equal("pass");
     // a short burst of other work is not starvation
-    const burst = record({ host: host.map((s, i) => ({ ...s, other: i === 0 ? 1.3 : 0.1 })) });
+    const burst = record({ host: host.map((s, i) => ({ ...s, busy: i === 0 ? 2 : 0.8, other: i === 0 ? 1.3 : 0.1 })) });
     expect(guarded(failed, burst, "outcomes").verdict).to.equal("fail");
+  });
+
+  it("a host out of CPU before any fault and in the window turns a failure inconclusive; one saturated only after the baseline stays the system's", () => {
+    // as in make demo on a slow day (bench:stack 2,863 req/s against 6,361 an hour before): 2,000 req/s used the whole host from the warm-up on
+    const sample = (i: number, busy: number): HostSample => ({ t: T0 + i * 1000 + 500, cores: 2, busy, own: 0.4, sut: busy - 0.4, other: 0 });
+    const failed: AssertionResult = { name: "x", kind: "slo", verdict: "fail", measured: 700, limit: 500, window: W, message: "p99 over", evidence: [] };
+    const saturated = record({ host: Array.from({ length: 10 }, (_, i) => sample(i, i < 3 ? 1.7 : 1.98)) });
+    expect(guarded(failed, saturated, "outcomes").verdict).to.equal("inconclusive");
+    expect(guarded(failed, saturated, "outcomes").message).to.match(/the host ran out of CPU: its 2 cores were 95% busy or more for 70% of the baseline \(the system under test 1\.6 and faultline 0\.4 of them, medians\)/);
+    expect(guarded({ ...failed, verdict: "pass" }, saturated, "outcomes").verdict, "a system that held on a full host held").to.equal("pass");
+    // the baseline had room, the fault's window did not: the fault made the system burn the host (a retry storm): the system's
+    const later = record({ host: Array.from({ length: 10 }, (_, i) => sample(i, i < 5 ? 1.4 : 2)) });
+    later.phases = [
+      { name: "baseline", start: T0, end: T0 + 5000 },
+      { name: "fault", start: T0 + 5000, end: T0 + 10_000 },
+    ];
+    const inFault = { ...failed, window: { start: T0 + 5000, end: T0 + 10_000 } };
+    expect(guarded(inFault, later, "outcomes").verdict).to.equal("fail");
+    // both saturated: the host's limit as much as the system's
+    const both = record({ host: Array.from({ length: 10 }, (_, i) => sample(i, 1.99)) });
+    both.phases = later.phases;
+    expect(guarded(inFault, both, "outcomes").message).to.match(/for 100% of the window and 100% of the baseline/);
+    // a busy host with room left is not out of CPU
+    expect(guarded(failed, record({ host: Array.from({ length: 10 }, (_, i) => sample(i, 1.85)) }), "outcomes").verdict).to.equal("fail");
   });
 
   it("a frozen host (a paused VM, a stepped clock) decides no check after it, pass or fail; one before it stands, and so does a lost turn", () => {

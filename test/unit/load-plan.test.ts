@@ -4,7 +4,7 @@ import { backoffMs } from "../../lib/load/generator.ts";
 import { ClientRetry, Experiment } from "../../lib/schema/experiment.ts";
 import { Target } from "../../lib/schema/target.ts";
 import { StackConfig } from "../../lib/stack/config.ts";
-import { rulesMemoryMs } from "../../lib/stack/monitoring.ts";
+import { rulesTiming } from "../../lib/stack/monitoring.ts";
 
 const experiment = (warmup: string): Experiment =>
   Experiment.parse({
@@ -45,8 +45,8 @@ describe("the load's plan (pure)", () => {
     expect(settleMaxMs(0), "no warm-up, nothing to settle").to.equal(0);
     expect(settleMaxMs(5000, 13_000), "as long as the target's alert rules remember").to.equal(13_000);
     expect(settleMaxMs(0, 13_000)).to.equal(0);
-    // the stack's rules read 10 s windows, scraped and evaluated every second, polled every second
-    expect(rulesMemoryMs(StackConfig.parse({}))).to.equal(13_000);
+    // the stack's rules read 10 s windows, scraped and evaluated every second, polled every second: raised up to 3 s late, remembered 13 s
+    expect(rulesTiming(StackConfig.parse({}))).to.deep.equal({ lagMs: 3000, memoryMs: 13_000 });
     const planned = planLoad(experiment("5s"), target, { timeScale: 0.5, rateScale: 1, faultMs: 4000, rulesMemoryMs: 13_000, onStage: () => undefined });
     expect(planned?.load.durationMs, "the load lasts through the longest settle").to.equal(total - settleMaxMs(5000) + 13_000);
     expect(plan?.load.rate).to.equal(200);
