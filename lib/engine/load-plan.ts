@@ -28,10 +28,11 @@ export function warmupMs(exp: Experiment, timeScale: number, targetMs = 0): numb
 /**
  * How long the warm-up may go on past its length while alerts its own ramp raised are still active
  * (Run.settle): as long again, at least MIN_WARMUP_MS, and at least as long as the target's alert
- * rules remember (`rulesMemory`): a slow last second of the warm-up keeps a rule over its window
- * true for the window's length (StartedTarget's `alertRules.memoryMs`). The load is planned with it, so a settled warm-up does not cut the
- * recovery short. (make demo, 2026-12-04: kv-pressure's HighP99Latency, raised by the warm-up's cold
- * first seconds, resolved 0.3 s after a 5 s wait had given up, and the quiet baseline failed on it.)
+ * rules remember (`rulesMemory`, StartedTarget's `alertRules.memoryMs`): a slow last second of the
+ * warm-up keeps a rule over a window true for the window's length. The load is planned with it, so
+ * a settled warm-up does not cut the recovery short. (make demo, 2026-12-04: kv-pressure's
+ * HighP99Latency, raised by the warm-up's cold first seconds, resolved 0.3 s after a 5 s wait had
+ * given up, and the quiet baseline failed on it.)
  */
 export function settleMaxMs(warmMs: number, rulesMemory = 0): number {
   return warmMs > 0 ? Math.max(warmMs, MIN_WARMUP_MS, rulesMemory) : 0;
