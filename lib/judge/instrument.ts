@@ -1,3 +1,4 @@
+import { median } from "simple-statistics";
 import { BUCKET_MS } from "../schema/series.ts";
 import type { LoadBucket } from "../schema/series.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../schema/run-record.ts";
@@ -116,9 +117,14 @@ export function timeoutsWhileHeld(record: RunRecord, w: Window): { count: number
   return { count, sent, worstMs: worst?.ms ?? 0, ...(worst !== undefined ? { at: worst.t } : {}) };
 }
 
+/** The host's samples of a window: each covers the second before its time, so one just past the end still counts. */
+function hostSamplesIn(record: RunRecord, w: Window): HostSample[] {
+  return (record.series.host ?? []).filter((s) => s.t >= w.start && s.t <= w.end + BUCKET_MS);
+}
+
 /** The host samples in a window where other work took more than the bound, and their share of the window. */
 export function starvation(record: RunRecord, w: Window): { share: number; worstCores: number; at?: number } {
-  const samples = (record.series.host ?? []).filter((s: HostSample) => s.t >= w.start && s.t <= w.end + BUCKET_MS && s.other !== undefined);
+  const samples = hostSamplesIn(record, w).filter((s) => s.other !== undefined);
   if (samples.length === 0) return { share: 0, worstCores: 0 };
   const starved = samples.filter((s) => (s.other ?? 0) > INSTRUMENT_BOUNDS.otherCores);
   const worst = samples.reduce((m, s) => ((s.other ?? 0) > (m.other ?? 0) ? s : m), samples[0] as HostSample);
@@ -127,11 +133,10 @@ export function starvation(record: RunRecord, w: Window): { share: number; worst
 
 /** The host samples in a window whose CPU was all but used up, their share of the window, and the cores the system and faultline took in them (medians). */
 export function saturation(record: RunRecord, w: Window): { share: number; cores: number; sut?: number; own: number } {
-  const samples = (record.series.host ?? []).filter((s: HostSample) => s.t >= w.start && s.t <= w.end + BUCKET_MS);
+  const samples = hostSamplesIn(record, w);
   const full = samples.filter((s) => s.busy >= INSTRUMENT_BOUNDS.saturatedBusy * s.cores);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const sut = full.flatMap((s) => (s.sut === undefined ? [] : [s.sut]));
-  return { share: samples.length ? full.length / samples.length : 0, cores: samples[0]?.cores ?? 0, ...(sut.length ? { sut: median(sut) } : {}), own: median(full.map((s) => s.own)) };
+  return { share: samples.length ? full.length / samples.length : 0, cores: samples[0]?.cores ?? 0, ...(sut.length ? { sut: median(sut) } : {}), own: full.length ? median(full.map((s) => s.own)) : 0 };
 }
 
 /**
