@@ -106,11 +106,17 @@ export function undecided(a: Base, w: Window, why: string): AssertionResult {
 
 /**
  * Why nothing in the window can be judged when the generator sent no request in it (it fell silent:
- * the host paused, the engine stalled), or undefined when it sent some. Requests sent and never
+ * the host paused, the engine stalled; or it fell behind), or undefined when it sent some. Requests sent and never
  * answered are the system's (they time out as errors); none sent says nothing of the system.
  */
 export function generatorSilent(series: LoadSeries, w: Window): string | undefined {
-  return stats(bucketsIn(series, w)).sent > 0 ? undefined : `the load generator sent no request in the window (+${((w.start - series.start) / 1000).toFixed(1)}s to +${((w.end - series.start) / 1000).toFixed(1)}s of the load), so it cannot say how the system served`;
+  if (stats(bucketsIn(series, w)).sent > 0) return undefined;
+  const at = (t: number): string => `+${((t - series.start) / 1000).toFixed(1)}s`;
+  // a window judged while the run goes on may be due and not yet sent: a generator seconds behind
+  // its schedule on a host too slow for the rate (measured: 5–6 s behind) reads as silent too
+  const last = series.buckets.findLast((b) => b.sent > 0);
+  const behind = last !== undefined && last.t < w.start ? `; the last request it had sent was due at ${at(last.t)}: it was behind its schedule or stalled` : "";
+  return `the load generator sent no request in the window (${at(w.start)} to ${at(w.end)} of the load)${behind}, so it cannot say how the system served`;
 }
 
 export function pct(x: number | null): string {

@@ -217,6 +217,7 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     const results = judgeAll(e, silent);
     expect(results.map((r) => [r.name, r.verdict])).to.deep.equal([["steady-state-after-recovery", "inconclusive"], ["slo", "inconclusive"], ["t", "inconclusive"]]);
     expect(results[0]?.message).to.match(/the load generator sent no request in the window \(\+7\.5s to \+10\.0s of the load\)/);
+    expect(results[0]?.message).to.match(/; the last request it had sent was due at \+4\.9s: it was behind its schedule or stalled, so/);
     // the same 5 s with requests sent that no answer ever completed: the system's silence, a failure
     const unanswered = record();
     unanswered.phases = silent.phases;
