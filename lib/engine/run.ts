@@ -144,6 +144,8 @@ class ExperimentRun {
     this.target = await this.session.start(this.opts.target);
     const started = this.session.started;
     if (started?.config) this.record.environment = { ...this.record.environment, stackConfig: started.config };
+    // the judges read how late its alert rules show a moment (a firing that resolves that soon after a window began is the moments before's)
+    if (started?.alertRules) this.record.environment = { ...this.record.environment, alertRules: started.alertRules };
     if (started) this.record.target = { name: this.target.metadata.name, ...(started.targetFile ? { file: started.targetFile } : {}) };
   }
 

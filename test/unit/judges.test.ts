@@ -311,6 +311,10 @@ describe("judge: alerts", () => {
     const before = judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 5, { region: "us-east" })]));
     expect(before.message).to.equal('RegionDown{region="us-east"} was firing as fault f began');
     expect(judgeAlert(quiet, record(undefined, [alert("RegionDown", "alert.firing", 5, { region: "us-east" }), alert("RegionDown", "alert.resolved", 8, { region: "us-east" })])).verdict).to.equal("pass");
+    // resolved 1 s into the fault on a stack whose rules show a moment 3 s late: the moments before the fault's
+    const caughtUp = record(undefined, [alert("RegionDown", "alert.firing", 5, { region: "us-east" }), alert("RegionDown", "alert.resolved", 11, { region: "us-east" })]);
+    expect(judgeAlert(quiet, caughtUp).verdict).to.equal("fail");
+    expect(judgeAlert(quiet, { ...caughtUp, environment: { alertRules: { lagMs: 3000 } } }).verdict).to.equal("pass");
   });
 
   it("no alert states observed at all is a failure, not a quiet pass", () => {
@@ -330,6 +334,16 @@ describe("judge: alerts", () => {
     expect(through.message).to.equal("unexpected alert(s) during baseline: HighP99Latency");
     expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighP99Latency", "alert.firing", -3), alert("HighP99Latency", "alert.resolved", 2)])).verdict, "resolved in it").to.equal("fail");
     expect(judgeNoUnexpectedAlerts(n, record(undefined, [alert("HighP99Latency", "alert.firing", -3), alert("HighP99Latency", "alert.resolved", -1)])).verdict, "resolved before it").to.equal("pass");
+     // on a stack whose rules show a moment 3 s late: resolved 0.4 s in, the firing spoke of the warm-up; 3.5 s in, of the baseline too
+    const lagged = (resolvedAt: number): RunRecord => ({ ...record(undefined, [alert("HighP99Latency", "alert.firing", -3), alert("HighP99Latency", "alert.resolved", resolvedAt)]), environment: { alertRules: { lagMs: 3000, memoryMs: 13_000 } } });
+    const early = judgeNoUnexpectedAlerts(n, lagged(0.4));
+    expect(early.verdict, early.message).to.equal("pass");
+    expect(early.message).to.equal("no alert fired during baseline (HighP99Latency firing as it began resolved within the alert rules' 3.0s lag: it spoke of the moments before)");
+    expect(judgeNoUnexpectedAlerts(n, lagged(3.5)).message).to.equal("unexpected alert(s) during baseline: HighP99Latency");
+    expect(judgeNoUnexpectedAlerts(n, { ...lagged(0.4), environment: {} }).verdict, "no rules' lag on record").to.equal("fail");
+    // a firing begun in the window counts however soon it resolves
+    const inIt = { ...record(undefined, [alert("HighErrorRate", "alert.firing", 1), alert("HighErrorRate", "alert.resolved", 1.5)]), environment: { alertRules: { lagMs: 3000 } } };
+    expect(judgeNoUnexpectedAlerts(n, inIt).verdict).to.equal("fail");
   });
 });
 
