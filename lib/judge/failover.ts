@@ -3,6 +3,7 @@ import type { FailoverAssertion } from "../schema/experiment.ts";
 import type { AssertionResult, CrossCheck, GatewayRecord, RunRecord } from "../schema/run-record.ts";
 import type { z } from "zod";
 import { evidenceRow, faultOf, missing, p, pct, runEnd, stats } from "./context.ts";
+import { INSTRUMENT_BOUNDS, laggedShare, saturation } from "./instrument.ts";
 
 /** How much of a fault's planned length may go on its actions taking effect (a region's 12 toxics: up to 372 ms). */
 const TAKES_EFFECT_MS = 1000;
@@ -21,7 +22,26 @@ export function judgeFailover(a: z.infer<typeof FailoverAssertion>, record: RunR
   const gateway = record.series.gateway;
   if (fault?.injectedAt === undefined || gateway === undefined || gateway.buckets.length === 0 || gateway.bucketMs <= 0) return result;
   const crossCheck = gatewayFailover(a, gateway, fault.injectedAt, fault.revertedAt ?? runEnd(record), a.region ?? fault.labels.region, result.measured);
-  return { ...result, crossCheck };
+  return { ...result, crossCheck: { ...crossCheck, message: crossCheck.message + hostBetween(record, fault.injectedAt, crossCheck.measured, result.measured, a.sustain) } };
+}
+
+/**
+ * Where the clients settled over a second after the gateway did, what held the clients' side in
+ * between: the generator's own delays, a host out of CPU (testcontainers at 2,000 req/s, 2026-12-04:
+ * the clients 9.49 s, the gateway 3.31 s, with the generator's loop held up to 246 ms and the host
+ * 1.9–2.0 of 2 cores busy while one region took all the load). The clients' time stands: it is what
+ * a client saw here; this says why the two sides part.
+ */
+function hostBetween(record: RunRecord, t0: number, gatewayMs: number | null, clientMs: number | null, sustain: number): string {
+  if (gatewayMs === null || clientMs === null || clientMs - gatewayMs <= 1000) return "";
+  const w = { start: t0 + gatewayMs, end: t0 + clientMs + sustain };
+  const lag = laggedShare(record, w);
+  const sat = saturation(record, w);
+  const parts = [
+    ...(lag.share > 0.01 ? [`the load generator was held past ${INSTRUMENT_BOUNDS.sendLagMs} ms on ${(lag.share * 100).toFixed(1)}% of the requests (up to ${lag.worstMs} ms)`] : []),
+    ...(sat.share > 0 ? [`the host's ${sat.cores} cores were ${INSTRUMENT_BOUNDS.saturatedBusy * 100}% busy or more for ${(sat.share * 100).toFixed(0)}% of the time`] : []),
+  ];
+  return parts.length > 0 ? `; in between, ${parts.join(" and ")}: the clients' time includes this host's own delays` : "";
 }
 
 function clientFailover(a: z.infer<typeof FailoverAssertion>, record: RunRecord): AssertionResult {

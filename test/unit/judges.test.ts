@@ -171,6 +171,23 @@ describe("judge: failover", () => {
     expect(bare.measured).to.equal(4000);
   });
 
+  it("where the clients settle a second or more after the gateway, the cross-check says what held the clients' side in between", () => {
+    // the clients saw 900 ms for 3 s after the gateway had settled, with the generator held 200 ms and the host full
+    const load = series([...during(10, healthy), ...during(4, { err: 0.7, regions: { "us-west": 1 } }), ...during(3, { ms: 900, regions: { "us-west": 1 } }), ...during(23, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    for (const b of load) if (b.t >= T0 + 14_000 && b.t < T0 + 17_000) b.gen = { lagMs: 200, loopMs: 200 };
+    const rec = record(load);
+    rec.series.gateway = gateway([...during(10, healthy), ...during(4, { lost: 0.7, regions: { "us-west": 1 } }), ...during(26, { regions: { "us-west": 1 } }), ...during(20, healthy)]);
+    rec.series.host = Array.from({ length: 60 }, (_, i) => ({ t: T0 + (i + 1) * 1000, cores: 2, busy: i >= 14 && i < 17 ? 2 : 1.2, own: 0.3 }));
+    const r = judgeFailover(failoverA, rec);
+    expect(r.measured, r.message).to.equal(7000);
+    expect(r.crossCheck?.measured).to.equal(4000);
+    expect(r.crossCheck?.message).to.match(/\(the clients': 7\.00s, 3\.00s later\).*; in between, the load generator was held past 100 ms on 37\.5% of the requests \(up to 200 ms\) and the host's 2 cores were 95% busy or more for 3[0-9]% of the time: the clients' time includes this host's own delays$/);
+    // the same gap on a healthy instrument and host says nothing more: the clients' time is the system's
+    for (const b of load) delete b.gen;
+    rec.series.host = rec.series.host.map((h) => ({ ...h, busy: 1.2 }));
+    expect(judgeFailover(failoverA, rec).crossCheck?.message).to.match(/or never$/);
+  });
+
   it("parses the gateway's `fl buckets` answer: the bucket's length, bounds, then one line per bucket, skipping what is not one", () => {
     const g = parseGatewayBuckets("bucket 100\nbounds 0.005,0.5,30\n1000 10 8 us-west=6,us-east=2 1:7,2:1,4:1\ngarbage line\n1100 3 0 - -\n");
     expect(g.boundsMs).to.deep.equal([5, 500, 30_000]);
