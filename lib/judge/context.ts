@@ -106,8 +106,9 @@ export function undecided(a: Base, w: Window, why: string): AssertionResult {
 
 /**
  * Why nothing in the window can be judged when the generator sent no request in it (it fell silent:
- * the host paused, the engine stalled; or it fell behind), or undefined when it sent some. Requests sent and never
- * answered are the system's (they time out as errors); none sent says nothing of the system.
+ * the host paused, the engine stalled; or it fell behind), or undefined when it sent some. Requests
+ * sent and never answered are the system's (they time out as errors); none sent says nothing of the
+ * system.
  */
 export function generatorSilent(series: LoadSeries, w: Window): string | undefined {
   if (stats(bucketsIn(series, w)).sent > 0) return undefined;
