@@ -4,8 +4,11 @@
 // same body; a node:net client that never parses a response gives the floor for any client in Node.
 // Then (BENCH_HOMES=0 skips it) the builtin generator's send lag at 2k and 10k req/s with
 // faultline's own thread kept busy the way observers and report writing keep it, for each place
-// the scheduler can run: this thread (inline), a worker thread, a forked process.
-// Then (BENCH_SATURATED=0 skips it) its send lag on a host saturated by other processes, at nice 0 and at its own.
+// the scheduler can run: this thread (inline), a worker thread, a forked process, a forked process
+// in a session of its own.
+// Then (BENCH_SATURATED=0 skips it) its send lag on a host saturated by other processes, each in a
+// session of its own as a testcontainers stack's containers are each a group of their own: from a
+// worker thread at nice 0 and at its own, and from a session of its own whose group asks for it too.
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -36,10 +39,10 @@ const rows: (string | number)[][] = [];
 const mix = DEFAULT_MIX;
 const BODY = medianBody();
 for (const rate of rates) {
-  // builtin, in this process
+  // builtin, in a worker thread of this process (so that this process's CPU is all of it)
   {
     const cpu0 = process.cpuUsage();
-    const r = await new BuiltinLoadEngine().start({ baseUrl: url, rate, durationMs: seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
+    const r = await new BuiltinLoadEngine("worker").start({ baseUrl: url, rate, durationMs: seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
     const s = summarize(await r.done);
     const cpu = process.cpuUsage(cpu0);
     const cpuS = (cpu.user + cpu.system) / 1e6;
@@ -74,7 +77,7 @@ for (const rate of rates) {
 const homeRows: (string | number)[][] = [];
 if (process.env.BENCH_HOMES !== "0") {
   for (const rate of [2000, 10_000]) {
-    for (const home of ["inline", "worker", "process"] as GeneratorHome[]) {
+    for (const home of ["inline", "worker", "process", "session"] as GeneratorHome[]) {
       // the main thread busy 50 ms of every 250 (a fifth of a core), as a run's observers, judging
       // and report writing may keep it, in slices an ordinary JSON write of run.json takes
       const busy = setInterval(() => {
@@ -96,15 +99,16 @@ const busyRows: (string | number)[][] = [];
 const hogs = availableParallelism() + 2;
 if (process.env.BENCH_SATURATED !== "0") {
   for (const round of [1, 2]) {
-    for (const nice of [0, GENERATOR_NICE]) {
+    for (const [home, nice] of [["worker", 0], ["worker", GENERATOR_NICE], ["session", GENERATOR_NICE]] as const) {
       // each hog burns 20 ms then yields 1 ms, as busy servers do, and ends by itself after the cell
       const hogSrc = `const end=Date.now()+${(seconds + 4) * 1000};const spin=()=>{const t=performance.now()+20;while(performance.now()<t);if(Date.now()<end)setTimeout(spin,1)};spin();`;
-      const hog = Array.from({ length: hogs }, () => spawn(process.execPath, ["-e", hogSrc], { stdio: "ignore" }));
-      const r = await new BuiltinLoadEngine("worker", { nice }).start({ baseUrl: url, rate: 200, stages: [{ duration: 2000, target: 2000 }], durationMs: 2000 + seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
+      const hog = Array.from({ length: hogs }, () => spawn(process.execPath, ["-e", hogSrc], { stdio: "ignore", detached: true }));
+      const r = await new BuiltinLoadEngine(home, { nice }).start({ baseUrl: url, rate: 200, stages: [{ duration: 2000, target: 2000 }], durationMs: 2000 + seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
       const series = await r.done;
       for (const h of hog) h.kill();
       const l = sendLag(series, 100);
-      busyRows.push([`nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}, round ${round}`, l.achieved, l.p50, l.p99, l.max, l.lateShare, l.clientP99]);
+      const group = series.priority?.autogroup !== undefined ? `own session, group nice ${series.priority.autogroup}` : "worker";
+      busyRows.push([`${group}, nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}, round ${round}`, l.achieved, l.p50, l.p99, l.max, l.lateShare, l.clientP99]);
     }
   }
 }
@@ -118,8 +122,8 @@ if (homeRows.length > 0) {
   console.log(table(["scheduler in", "target req/s", "achieved req/s", "errors", "lag p50 ms", "lag p99 ms", "lag max ms", "buckets > 10 ms late", "client p99 ms"], homeRows));
 }
 if (busyRows.length > 0) {
-  console.log(`\nthe generator at 2,000 req/s on a saturated host (${hogs} processes burning 20 ms of every 21 beside it) — ${seconds}s per cell after a 2 s ramp, send lag per 100 ms bucket; a bucket over 100 ms late is what makes a check inconclusive\n`);
-  console.log(table(["generator thread", "achieved req/s", "lag p50 ms", "lag p99 ms", "lag max ms", "buckets > 100 ms late", "client p99 ms"], busyRows));
+  console.log(`\nthe generator at 2,000 req/s on a saturated host (${hogs} processes, each in a session of its own, burning 20 ms of every 21 beside it) — ${seconds}s per cell after a 2 s ramp, send lag per 100 ms bucket; a bucket over 100 ms late is what makes a check inconclusive\n`);
+  console.log(table(["generator", "achieved req/s", "lag p50 ms", "lag p99 ms", "lag max ms", "buckets > 100 ms late", "client p99 ms"], busyRows));
 }
 
 /** A generator's send lag per 100 ms bucket after its 2 s ramp: quantiles, the share over `lateMs`, and what the clients saw. */

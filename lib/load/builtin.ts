@@ -1,20 +1,47 @@
 import { fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { FaultlineError } from "../errors.ts";
+import { ownHelpers } from "../proc/group.ts";
 import { BUCKET_MS, SERIES_VERSION } from "../schema/series.ts";
 import type { LoadSeries } from "../schema/series.ts";
-import { startGenerator } from "./generator.ts";
+import { GENERATOR_CONTROL, startGenerator } from "./generator.ts";
 import type { FromGenerator, ToGenerator } from "./generator-worker.ts";
 import type { LoadEngine, LoadOverlay, LoadRun, ResolvedLoad } from "./types.ts";
 
 /**
- * Where the builtin engine's scheduler runs. `worker` (the default): its own thread, so nothing
- * else faultline does in its event loop can make a request late. `process`: a forked Node process,
- * the same isolation at the cost of a second runtime. `inline`: this thread, for comparison
- * (bench:load measures the three side by side).
+ * Where the builtin engine's scheduler runs. `worker`: its own thread, so nothing else faultline
+ * does in its event loop can make a request late. `process`: a forked Node process, the same
+ * isolation at the cost of a second runtime. `session`: a forked process that leads a session of
+ * its own, whose scheduling group asks for the generator's nice value too (see defaultHome).
+ * `inline`: this thread, for comparison (bench:load measures them side by side).
  */
-export type GeneratorHome = "worker" | "process" | "inline";
+export type GeneratorHome = "worker" | "process" | "session" | "inline";
+
+const HOMES: readonly GeneratorHome[] = ["worker", "process", "session", "inline"];
+
+/**
+ * With Linux's autogroup scheduling on (kernel.sched_autogroup_enabled=1) the CPU is shared
+ * between sessions and cgroups first, and a thread's nice value weighs only within its own: a
+ * worker thread at nice -10 still shares one group's turn with faultline's main thread, while each
+ * container of a testcontainers stack, the cluster's processes and the docker proxies get turns of
+ * their own. There the generator runs in a session of its own (`session`); elsewhere in a worker.
+ * FAULTLINE_GENERATOR_HOME chooses (worker, process, session, inline).
+ */
+export function defaultHome(env: NodeJS.ProcessEnv = process.env, autogroupFile = "/proc/sys/kernel/sched_autogroup_enabled"): GeneratorHome {
+  const v = env.FAULTLINE_GENERATOR_HOME;
+  if (v !== undefined && v !== "") {
+    if (!(HOMES as readonly string[]).includes(v)) throw new FaultlineError("E_INVALID_INPUT", `FAULTLINE_GENERATOR_HOME=${v}: expected one of ${HOMES.join(", ")}`);
+    return v as GeneratorHome;
+  }
+  try {
+    return readFileSync(autogroupFile, "utf8").trim() === "1" ? "session" : "worker";
+  } catch {
+    return "worker"; // no such knob: not Linux, or a kernel without autogroup
+  }
+}
 
 const WORKER = new URL("./generator-worker.ts", import.meta.url);
 
@@ -26,7 +53,7 @@ export class BuiltinLoadEngine implements LoadEngine {
   private readonly nice: number | undefined;
 
   /** `nice`: the generator thread's nice value (default GENERATOR_NICE; bench:load compares it with 0) */
-  constructor(home: GeneratorHome = "worker", o: { nice?: number } = {}) {
+  constructor(home: GeneratorHome = defaultHome(), o: { nice?: number } = {}) {
     this.home = home;
     this.nice = o.nice;
   }
@@ -64,8 +91,9 @@ interface Away {
   close(): void;
 }
 
-/** A worker whose last run is done, kept for the next: a fresh one compiles the hot path again, cold, at full rate. */
+/** A worker (or a process) whose last run is done, kept for the next: a fresh one compiles the hot path again, cold, at full rate. */
 let parked: Worker | undefined;
+const parkedProcess: Partial<Record<"process" | "session", ChildProcess>> = {};
 
 function newWorker(): Worker {
   // V8 sizes a worker's young generation for the machine's memory; 16 MiB keeps the runner's
@@ -76,7 +104,7 @@ function newWorker(): Worker {
   return w;
 }
 
-function spawnAway(home: "worker" | "process"): Away {
+function spawnAway(home: "worker" | "process" | "session"): Away {
   if (home === "worker") {
     const w = parked ?? newWorker();
     parked = undefined;
@@ -101,20 +129,58 @@ function spawnAway(home: "worker" | "process"): Away {
       },
     };
   }
-  const c = fork(fileURLToPath(WORKER), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  let c = parkedProcess[home];
+  delete parkedProcess[home];
+  if (c === undefined || !c.connected) c = newProcess(home);
+  const child = c;
+  child.ref();
+  child.channel?.ref();
+  let onMessage: ((m: unknown) => void) | undefined;
+  let onError: ((e: Error) => void) | undefined;
+  let onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  // the tests' holds (GENERATOR_CONTROL) are asked for in this process: they are passed on
+  const holds = new BroadcastChannel(GENERATOR_CONTROL);
+  holds.onmessage = (e) => {
+    const holdMs = (e as MessageEvent<{ holdMs?: unknown }>).data.holdMs;
+    if (typeof holdMs === "number" && child.connected) child.send({ type: "hold", holdMs } satisfies ToGenerator);
+  };
+  (holds as unknown as { unref(): void }).unref(); // Node's BroadcastChannel has unref(); the DOM type does not
   return {
-    send: (m) => void c.send(m),
-    onMessage: (f) => c.on("message", (m) => f(m as FromGenerator)),
+    send: (m) => void (child.connected && child.send(m)),
+    onMessage: (f) => void child.on("message", (onMessage = (m) => f(m as FromGenerator))),
     onLost: (f) => {
-      c.on("error", (err) => f(err.message));
-      c.on("exit", (code, signal) => f(`its process exited with ${signal ?? `code ${code}`}`));
+      child.on("error", (onError = (err) => f(err.message)));
+      child.on("exit", (onExit = (code, signal) => f(`its process exited with ${signal ?? `code ${code}`}`)));
     },
-    close: () => (c.connected ? c.disconnect() : undefined),
+    close: () => {
+      holds.close();
+      if (onMessage) child.off("message", onMessage);
+      if (onError) child.off("error", onError);
+      if (onExit) child.off("exit", onExit);
+      if (parkedProcess[home] !== undefined || !child.connected) return void (child.connected && child.disconnect());
+      // parked: it keeps no process alive, and ends when this one does (its channel closes)
+      child.unref();
+      child.channel?.unref();
+      parkedProcess[home] = child;
+    },
   };
 }
 
+/** A forked generator; in `session`, one that leads a new session (setsid), so that it has a scheduling group of its own. */
+function newProcess(home: "process" | "session"): ChildProcess {
+  const c = fork(fileURLToPath(WORKER), [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"], detached: home === "session" });
+  c.on("error", () => undefined); // a run listens for its own; a parked process's end must not throw here
+  const pid = c.pid;
+  if (pid !== undefined) ownHelpers.add(pid); // the host's lane counts its CPU as faultline's
+  c.once("exit", () => {
+    if (pid !== undefined) ownHelpers.delete(pid);
+    if (parkedProcess[home] === c) delete parkedProcess[home];
+  });
+  return c;
+}
+
 /** Starts the generator elsewhere and mirrors its series here as buckets change (at most 100 ms behind). */
-function startAway(load: ResolvedLoad, home: "worker" | "process", nice: number | undefined): Promise<LoadRun> {
+function startAway(load: ResolvedLoad, home: "worker" | "process" | "session", nice: number | undefined): Promise<LoadRun> {
   const away = spawnAway(home);
   const series: LoadSeries = { version: SERIES_VERSION, engine: "builtin", bucketMs: BUCKET_MS, start: 0, targetRate: load.rate, buckets: [] };
   let finished = false;
@@ -155,6 +221,6 @@ function startAway(load: ResolvedLoad, home: "worker" | "process", nice: number 
       rejectStart(err);
       rejectDone(err);
     });
-    away.send({ type: "start", load, ...(nice !== undefined ? { nice } : {}) });
+    away.send({ type: "start", load, ...(nice !== undefined ? { nice } : {}), ...(home === "session" ? { autogroup: true } : {}) });
   });
 }

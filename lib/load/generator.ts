@@ -181,6 +181,8 @@ export function generatorNice(env: NodeJS.ProcessEnv = process.env): number {
 /** The nice value the generator's thread ran at, and why not the one asked for when refused. */
 export interface GeneratorPriority {
   nice: number;
+  /** a generator in a session of its own (home `session`): the nice value of its session's scheduling group */
+  autogroup?: number;
   refused?: string;
 }
 

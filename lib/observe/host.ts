@@ -1,11 +1,9 @@
 import { readFileSync } from "node:fs";
 import { FREEZE_BOUNDS, INSTRUMENT_BOUNDS } from "../judge/instrument.ts";
 import type { Freeze } from "../judge/instrument.ts";
-import { groupMembers } from "../proc/group.ts";
+import { CLOCK_TICKS, cpuSecondsOf, groupMembers, ownHelpers } from "../proc/group.ts";
 import type { HostSample } from "../schema/run-record.ts";
 
-/** Linux's clock ticks per second for /proc CPU times (USER_HZ: 100 on every mainstream kernel build). */
-const TICKS = 100;
 const EVERY_MS = 1000;
 
 /**
@@ -38,7 +36,7 @@ function groupCpuSeconds(pgids: readonly number[]): number {
       }
     }
   }
-  return ticks / TICKS;
+  return ticks / CLOCK_TICKS;
 }
 
 export interface HostMonitor {
@@ -79,6 +77,9 @@ export function startHostMonitor(
 ): HostMonitor {
   let prev = cpuTimes();
   let prevOwn = process.cpuUsage();
+  // faultline's processes apart from this one (ownHelpers): CPU seconds by pid at the last tick
+  const helperCpu = (): Map<number, number> => new Map([...ownHelpers].map((pid) => [pid, cpuSecondsOf(pid)]));
+  let prevHelpers = helperCpu();
   let prevSut = groupCpuSeconds(sut() ?? []);
   let prevAt = clocks.mono();
   let tick = { wall: clocks.wall(), mono: prevAt };
@@ -94,10 +95,13 @@ export function startHostMonitor(
     const share = (now.busy - prev.busy) / (now.total - prev.total);
     const seconds = (at - prevAt) / 1000;
     const own = process.cpuUsage(prevOwn);
+    const helpersNow = helperCpu();
+    let helpers = 0;
+    for (const [pid, cpu] of helpersNow) helpers += Math.max(0, cpu - (prevHelpers.get(pid) ?? 0));
     const groups = sut();
     const sutNow = groupCpuSeconds(groups ?? []);
     const irq = ((now.irq - prev.irq) / (now.total - prev.total)) * now.cores;
-    const s: HostSample = { t: thisTick.wall, cores: now.cores, busy: round(share * now.cores), own: round((own.user + own.system) / 1e6 / seconds), irq: round(irq) };
+    const s: HostSample = { t: thisTick.wall, cores: now.cores, busy: round(share * now.cores), own: round(((own.user + own.system) / 1e6 + helpers) / seconds), irq: round(irq) };
     if (groups !== undefined) {
       s.sut = round(Math.max(0, sutNow - prevSut) / seconds);
       s.other = round(Math.max(0, s.busy - s.own - s.sut - irq));
@@ -108,6 +112,7 @@ export function startHostMonitor(
     samples.push(s);
     prev = now;
     prevOwn = process.cpuUsage();
+    prevHelpers = helpersNow;
     prevSut = sutNow;
     prevAt = at;
   }, EVERY_MS);

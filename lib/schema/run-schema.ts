@@ -35,7 +35,7 @@ export const LoadSeriesSchema = z
       }),
     ),
     sessionAcks: z.object({ acked: z.record(z.string(), z.array(z.tuple([z.number(), z.number()]))) }).optional().meta({ description: "turns acknowledged to clients, by session: [turn, epoch ms] (dropped once the session audit has read the store)" }),
-    priority: z.object({ nice: z.number().int(), refused: z.string().optional() }).optional().meta({ description: "the builtin generator's thread: the nice value it ran at (it asks for -10, so that the system under test on the same host cannot make it late), and why not when refused" }),
+    priority: z.object({ nice: z.number().int(), autogroup: z.number().int().optional(), refused: z.string().optional() }).optional().meta({ description: "the builtin generator's thread: the nice value it ran at (it asks for -10, so that the system under test on the same host cannot make it late), its session's scheduling group's nice value when it runs in a session of its own, and why not when refused" }),
   })
   .meta({ description: "the client-side load series, version 1" });
 

@@ -73,8 +73,8 @@ export interface LoadSeries {
   buckets: LoadBucket[];
   /** what the clients were told was kept (the session audit compares it with the store; dropped once audited) */
   sessionAcks?: SessionAcks;
-  /** the builtin generator's thread priority: the nice value it ran at, and why not the one it asked for */
-  priority?: { nice: number; refused?: string };
+  /** the builtin generator's thread priority: the nice value it ran at (and its session's group's, in a session of its own), and why not the one it asked for */
+  priority?: { nice: number; autogroup?: number; refused?: string };
 }
 
 export function newHistogram(): Histogram {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
-import { BuiltinLoadEngine } from "../../lib/load/builtin.ts";
+import { BuiltinLoadEngine, defaultHome } from "../../lib/load/builtin.ts";
 import { GENERATOR_NICE, generatorNice } from "../../lib/load/generator.ts";
 import { dueAt, dueBy } from "../../lib/load/schedule.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
@@ -31,12 +31,13 @@ describe("load: builtin engine against real servers", function () {
       req.resume();
       req.on("end", () => res.end("{}"));
     });
-    const niceOf = (task: string): number => Number(readFileSync(`/proc/self/task/${task}/stat`, "utf8").split(") ")[1]?.split(" ")[16]);
-    const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 1000, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
+    const stat = (path: string): string[] => readFileSync(path, "utf8").split(") ")[1]?.split(" ") ?? [];
+    const niceOf = (path: string): number => Number(stat(path)[16]);
+    const run = await new BuiltinLoadEngine("worker").start({ baseUrl: server.url, rate: 100, durationMs: 1000, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
     // read while it runs: this process's threads, the worker's among them
-    const nices = readdirSync("/proc/self/task").map(niceOf);
+    const nices = readdirSync("/proc/self/task").map((t) => niceOf(`/proc/self/task/${t}/stat`));
     const series = await run.done;
-    expect(niceOf(String(process.pid)), "the main thread").to.not.equal(GENERATOR_NICE);
+    expect(niceOf(`/proc/self/task/${process.pid}/stat`), "the main thread").to.not.equal(GENERATOR_NICE);
     if (series.priority?.refused === undefined) {
       expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE });
       expect(nices.filter((n) => n === GENERATOR_NICE), `threads' nice values ${nices.join(" ")}`).to.have.length(1);
@@ -51,6 +52,51 @@ describe("load: builtin engine against real servers", function () {
     // asked for 0 (bench:load's comparison) the parked worker goes back to 0
     const again = await new BuiltinLoadEngine("worker", { nice: 0 }).start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
     expect((await again.done).priority).to.deep.equal({ nice: 0 });
+  });
+
+  it("in a session of its own the generator's scheduling group asks for nice -10 too; it is kept for the next run and ends with this process", async function () {
+    if (readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() !== "1") return this.skip(); // no autogroup: a worker is the default
+    expect(defaultHome({})).to.equal("session");
+    await using server = await startHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("{}"));
+    });
+    /** generator processes: this one's, or (`others`) any other process's */
+    const generators = (others = false): string[] =>
+      readdirSync("/proc")
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return (readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === String(process.pid)) !== others && readFileSync(`/proc/${p}/cmdline`, "utf8").includes("generator-worker");
+          } catch {
+            return false; // gone meanwhile
+          }
+        });
+    const children = (): string[] => generators();
+    const seen: { pid: string; session: string; group: string }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
+      for (const pid of children()) seen.push({ pid, session: readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[3] ?? "", group: readFileSync(`/proc/${pid}/autogroup`, "utf8").trim() });
+      const series = await run.done;
+      if (process.getuid?.() === 0) expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE, autogroup: GENERATOR_NICE });
+      else expect(series.priority?.refused, "a user may not raise a group").to.be.a("string");
+    }
+    expect(seen, "one generator process, the same for both runs").to.have.length(2);
+    expect(seen[0]?.pid).to.equal(seen[1]?.pid);
+    expect(seen[0]?.session, "it leads its own session").to.equal(seen[0]?.pid);
+    if (process.getuid?.() === 0) expect(seen[0]?.group).to.match(/ nice -10$/);
+    // the parent's own group is left as it was
+    expect(readFileSync("/proc/self/autogroup", "utf8")).to.not.equal(readFileSync(`/proc/${seen[0]?.pid}/autogroup`, "utf8"));
+    // the choice: FAULTLINE_GENERATOR_HOME, else by the kernel's autogroup switch; nonsense is refused by name
+    expect(defaultHome({ FAULTLINE_GENERATOR_HOME: "worker" })).to.equal("worker");
+    expect(defaultHome({}, "/nonexistent")).to.equal("worker");
+    expect(() => defaultHome({ FAULTLINE_GENERATOR_HOME: "thread" })).to.throw(/FAULTLINE_GENERATOR_HOME=thread: expected one of worker, process, session, inline/);
+    // parked, it keeps nothing alive: a process that ran it exits by itself, and takes it along
+    const r = await runCli(["load", server.url, "--rate", "100", "--duration", "1s", "--json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    for (let i = 0; i < 20 && generators(true).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(generators(true), "the CLI's generator ended with it").to.deep.equal([]);
+    expect(children(), "this process's generator is still parked").to.have.length(1);
   });
 
   it("faultline load above 1,000 req/s ramps up first and counts only the measured duration", async () => {

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { spawn } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
@@ -10,7 +11,7 @@ import { Experiment } from "../../lib/schema/experiment.ts";
 import type { AssertionResult, HostSample, RunRecord } from "../../lib/schema/run-record.ts";
 import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/schema/series.ts";
 import type { LoadBucket } from "../../lib/schema/series.ts";
-import { procStat } from "../../lib/proc/group.ts";
+import { ownHelpers, procStat } from "../../lib/proc/group.ts";
 import { startTarget } from "../../lib/targets/index.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -181,6 +182,29 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(seen).to.have.length(1);
     expect(seen[0]?.wallMs).to.be.within(20_500, 21_500);
     expect(seen[0]?.monoMs).to.be.within(500, 1500);
+  });
+
+  it("the host sampler counts faultline's processes apart from this one (the generator in a session of its own) as its own, not as other work", async () => {
+    const spin = spawn(process.execPath, ["-e", "const end=Date.now()+5000;while(Date.now()<end);"], { stdio: "ignore" });
+    const pid = spin.pid ?? 0;
+    const samples: HostSample[] = [];
+    ownHelpers.add(pid);
+    const m = startHostMonitor(samples, () => []);
+    try {
+      await new Promise((r) => setTimeout(r, 2300));
+      ownHelpers.delete(pid);
+      await new Promise((r) => setTimeout(r, 2100));
+    } finally {
+      m.stop();
+      ownHelpers.delete(pid);
+      spin.kill();
+    }
+    const [a, b, c, d] = samples;
+    expect(samples.length, JSON.stringify(samples)).to.be.at.least(4);
+    // the first two seconds: the spinning helper is faultline's own; then it is other work
+    expect(Math.min(a?.own ?? 0, b?.own ?? 0), JSON.stringify(samples)).to.be.at.least(0.5);
+    expect(Math.max(c?.own ?? 1, d?.own ?? 1), JSON.stringify(samples)).to.be.below(0.3);
+    expect(Math.min(c?.other ?? 0, d?.other ?? 0), JSON.stringify(samples)).to.be.at.least(0.5);
   });
 
   it("an acknowledged turn lost is the system's whatever the host's load: rpo is never made inconclusive", () => {
