@@ -261,7 +261,10 @@ class ExperimentRun {
     if (this.currentPhase) this.currentPhase.end = this.clock.now();
     const steady = steadyStateHolds(exp, this.record, windowOf(this.record, "baseline"));
     // the generator's stall or a starved host is no reason to blame the system: nothing is injected, and nothing aborted
-    if (hasSteadyState(exp) && !steady.holds && steady.inconclusive !== undefined) throw new RunInconclusive(`the steady state could not be judged before any fault: ${steady.inconclusive}`);
+    if (hasSteadyState(exp) && !steady.holds && steady.inconclusive !== undefined) {
+      const said = steady.messages.filter((m) => m !== steady.inconclusive); // what it measured, for the SRE who reruns it
+      throw new RunInconclusive(`the steady state could not be judged before any fault: ${steady.inconclusive}${said.length > 0 ? `; the steady state alone said: ${said.join("; ")}` : ""}`);
+    }
     if (hasSteadyState(exp) && !steady.holds) throw new RunAborted(`steady state did not hold before any fault: ${steady.messages.join("; ")}`);
     this.event("steady-state", hasSteadyState(exp) ? "steady state holds" : "no steady state defined");
     const sched = this.sched;
