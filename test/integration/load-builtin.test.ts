@@ -54,9 +54,10 @@ describe("load: builtin engine against real servers", function () {
     expect((await again.done).priority).to.deep.equal({ nice: 0 });
   });
 
-  it("in a session of its own the generator's scheduling group asks for nice -10 too; it is kept for the next run and ends with this process", async function () {
-    if (readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() !== "1") return this.skip(); // no autogroup: a worker is the default
-    expect(defaultHome({})).to.equal("session");
+  it("in a session of its own (FAULTLINE_GENERATOR_HOME=session) the generator's scheduling group asks for nice -10 too; it is kept for the next run and ends with this process", async function () {
+    if (readFileSync("/proc/sys/kernel/sched_autogroup_enabled", "utf8").trim() !== "1") return this.skip(); // no autogroup: no group to raise
+    expect(defaultHome({}), "a worker unless asked").to.equal("worker");
+    expect(defaultHome({ FAULTLINE_GENERATOR_HOME: "session" })).to.equal("session");
     await using server = await startHttpServer((req, res) => {
       req.resume();
       req.on("end", () => res.end("{}"));
@@ -75,7 +76,7 @@ describe("load: builtin engine against real servers", function () {
     const children = (): string[] => generators();
     const seen: { pid: string; session: string; group: string }[] = [];
     for (let i = 0; i < 2; i++) {
-      const run = await new BuiltinLoadEngine().start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
+      const run = await new BuiltinLoadEngine("session").start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
       for (const pid of children()) seen.push({ pid, session: readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[3] ?? "", group: readFileSync(`/proc/${pid}/autogroup`, "utf8").trim() });
       const series = await run.done;
       if (process.getuid?.() === 0) expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE, autogroup: GENERATOR_NICE });
@@ -87,12 +88,10 @@ describe("load: builtin engine against real servers", function () {
     if (process.getuid?.() === 0) expect(seen[0]?.group).to.match(/ nice -10$/);
     // the parent's own group is left as it was
     expect(readFileSync("/proc/self/autogroup", "utf8")).to.not.equal(readFileSync(`/proc/${seen[0]?.pid}/autogroup`, "utf8"));
-    // the choice: FAULTLINE_GENERATOR_HOME, else by the kernel's autogroup switch; nonsense is refused by name
-    expect(defaultHome({ FAULTLINE_GENERATOR_HOME: "worker" })).to.equal("worker");
-    expect(defaultHome({}, "/nonexistent")).to.equal("worker");
+    // nonsense is refused by name
     expect(() => defaultHome({ FAULTLINE_GENERATOR_HOME: "thread" })).to.throw(/FAULTLINE_GENERATOR_HOME=thread: expected one of worker, process, session, inline/);
     // parked, it keeps nothing alive: a process that ran it exits by itself, and takes it along
-    const r = await runCli(["load", server.url, "--rate", "100", "--duration", "1s", "--json"]);
+    const r = await runCli(["load", server.url, "--rate", "100", "--duration", "1s", "--json"], { FAULTLINE_GENERATOR_HOME: "session" });
     expect(r.code, r.stderr).to.equal(0);
     for (let i = 0; i < 20 && generators(true).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(generators(true), "the CLI's generator ended with it").to.deep.equal([]);
