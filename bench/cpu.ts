@@ -1,17 +1,7 @@
 import { readFileSync } from "node:fs";
 
-const TICK = 100; // USER_HZ on Linux
-
 /** CPU seconds (user + system) a process has used so far, from /proc. */
-export function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / TICK;
-  } catch {
-    return 0;
-  }
-}
+export { cpuSecondsOf as cpuSeconds } from "../lib/proc/group.ts";
 
 export function rssMiB(pid: number): number {
   try {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { FREEZE_BOUNDS, INSTRUMENT_BOUNDS } from "../judge/instrument.ts";
 import type { Freeze } from "../judge/instrument.ts";
-import { CLOCK_TICKS, cpuSecondsOf, groupMembers, ownHelpers } from "../proc/group.ts";
+import { cpuSecondsOf, groupMembers, ownHelpers } from "../proc/group.ts";
 import type { HostSample } from "../schema/run-record.ts";
 
 const EVERY_MS = 1000;
@@ -24,19 +24,9 @@ function cpuTimes(): { busy: number; irq: number; total: number; cores: number }
 
 /** CPU seconds used so far by every live process of these process groups. */
 function groupCpuSeconds(pgids: readonly number[]): number {
-  let ticks = 0;
-  for (const pgid of pgids) {
-    for (const pid of groupMembers(pgid)) {
-      try {
-        const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-        const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-        ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0) + Number(f[13] ?? 0) + Number(f[14] ?? 0);
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return ticks / CLOCK_TICKS;
+  let seconds = 0;
+  for (const pgid of pgids) for (const pid of groupMembers(pgid)) seconds += cpuSecondsOf(pid, true);
+  return seconds;
 }
 
 export interface HostMonitor {

@@ -16,24 +16,28 @@ export function alive(pid: number): boolean {
 }
 
 /**
- * Processes of faultline's own that run apart from this one (the load generator in a session of its
- * own): the host's lane counts their CPU as faultline's, not as other work.
+ * Processes of faultline's own that run apart from this one (a load generator forked off, in a
+ * session of its own or not): the host's lane counts their CPU as faultline's, not as other work.
  */
 export const ownHelpers = new Set<number>();
 
-/** CPU seconds a process has used so far (its own, not its children's); 0 when it is gone. */
-export function cpuSecondsOf(pid: number): number {
+/** Linux's clock ticks per second for /proc CPU times (USER_HZ: 100 on every mainstream kernel build). */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc; with `reaped`, its children's
+ * that it has waited for too. 0 when it is gone.
+ */
+export function cpuSecondsOf(pid: number, reaped = false): number {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / CLOCK_TICKS;
+    const own = Number(f[11] ?? 0) + Number(f[12] ?? 0);
+    return (reaped ? own + Number(f[13] ?? 0) + Number(f[14] ?? 0) : own) / CLOCK_TICKS;
   } catch {
     return 0;
   }
 }
-
-/** Linux's clock ticks per second for /proc CPU times (USER_HZ: 100 on every mainstream kernel build). */
-export const CLOCK_TICKS = 100;
 
 export interface ProcStat {
   comm: string;

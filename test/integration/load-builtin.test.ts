@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { readFileSync, readdirSync } from "node:fs";
 import { BuiltinLoadEngine, defaultHome } from "../../lib/load/builtin.ts";
 import { GENERATOR_NICE, generatorNice } from "../../lib/load/generator.ts";
+import { procStat } from "../../lib/proc/group.ts";
 import { dueAt, dueBy } from "../../lib/load/schedule.ts";
 import { BUCKET_MS, totalsOver } from "../../lib/schema/series.ts";
 import { summarize } from "../../lib/load/summary.ts";
@@ -68,7 +69,7 @@ describe("load: builtin engine against real servers", function () {
         .filter((p) => /^\d+$/.test(p))
         .filter((p) => {
           try {
-            return (readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === String(process.pid)) !== others && readFileSync(`/proc/${p}/cmdline`, "utf8").includes("generator-worker");
+            return (procStat(p)?.ppid === process.pid) !== others && readFileSync(`/proc/${p}/cmdline`, "utf8").includes("generator-worker");
           } catch {
             return false; // gone meanwhile
           }
@@ -77,7 +78,7 @@ describe("load: builtin engine against real servers", function () {
     const seen: { pid: string; session: string; group: string }[] = [];
     for (let i = 0; i < 2; i++) {
       const run = await new BuiltinLoadEngine("session").start({ baseUrl: server.url, rate: 100, durationMs: 500, maxInFlight: 100, timeoutMs: 5000, mix: DEFAULT_MIX });
-      for (const pid of children()) seen.push({ pid, session: readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[3] ?? "", group: readFileSync(`/proc/${pid}/autogroup`, "utf8").trim() });
+      for (const pid of children()) seen.push({ pid, session: String(procStat(pid)?.session), group: readFileSync(`/proc/${pid}/autogroup`, "utf8").trim() });
       const series = await run.done;
       if (process.getuid?.() === 0) expect(series.priority).to.deep.equal({ nice: GENERATOR_NICE, autogroup: GENERATOR_NICE });
       else expect(series.priority?.refused, "a user may not raise a group").to.be.a("string");
