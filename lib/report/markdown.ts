@@ -12,11 +12,22 @@ function value(v: number | null, unit?: string): string {
 
 const cell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
+/** How long a headline taken from a check's message may be; the report has the rest. */
+const HEADLINE_CHARS = 100;
+
 /**
- * The headline figure of a run: the failover time, else the experiment's own assertions (not the
- * implicit steady state) — a failed one first, then one with a time, then any with a measurement.
+ * The headline figure of a run. A run that failed or could not tell leads with the check that decided
+ * it (the steady state included: a FAIL headed by a figure that passed reads as a pass). Otherwise the
+ * failover time, else the experiment's own assertions (not the implicit steady state) — one with a
+ * time first, then any with a measurement.
  */
 export function headline(r: RunRecord): string {
+  const decided = r.verdict === "fail" || r.verdict === "inconclusive" ? r.assertions.find((a) => a.verdict === r.verdict) : undefined;
+  if (decided) {
+    if (decided.measured !== null && decided.unit !== undefined) return `${decided.name} ${value(decided.measured, decided.unit)}${decided.verdict === "inconclusive" ? " (inconclusive)" : ""}`;
+    const said = `${decided.name}: ${decided.message}`;
+    return said.length > HEADLINE_CHARS ? `${said.slice(0, HEADLINE_CHARS - 1)}…` : said;
+  }
   const failover = r.assertions.find((a) => a.kind === "failover" && a.measured !== null);
   if (failover) return `failover ${value(failover.measured, "ms")}`;
   const own = r.assertions.filter((a) => a.kind !== "steady-state");
