@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import type { AssertionResult, RunRecord } from "../../lib/schema/run-record.ts";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `faultline-${prefix}-`));
@@ -57,4 +58,14 @@ export function slowEast(target: string): Record<string, unknown> {
     faults: [{ name: "slow", kind: "latency", selector: { matchLabels: { region: "us-east" } }, duration: "2s", params: { latency: "100ms" } }],
     assertions: [{ kind: "probe", name: "answers", probe: "gw", during: "fault", minSuccessRate: 0.9 }],
   };
+}
+
+/** A run record that recorded nothing, with `over` laid on top: for tests that judge, compare or render records. */
+export function runRecord(over: Partial<RunRecord> = {}): RunRecord {
+  return { schemaVersion: 1, runId: "r", experiment: { name: "e" }, target: { name: "t" }, startedAt: 0, endedAt: 1, timeScale: 1, phases: [], faults: [], assertions: [], timeline: [], series: { probes: {} }, ...over };
+}
+
+/** A judged check that passed with nothing measured, with `over` laid on top. */
+export function checkResult(over: Partial<AssertionResult>): AssertionResult {
+  return { name: "x", kind: "slo", verdict: "pass", measured: null, limit: 0, window: { start: 0, end: 1 }, message: "", evidence: [], ...over };
 }

@@ -1,23 +1,10 @@
 import { expect } from "chai";
 import { compareRuns, deltasMarkdown, parseLimits } from "../../lib/gate/compare.ts";
 import type { AssertionResult, RunRecord } from "../../lib/schema/run-record.ts";
+import { checkResult, runRecord } from "../helpers/fixtures.ts";
 
-const W = { start: 0, end: 1 };
 function run(assertions: Partial<AssertionResult>[]): RunRecord {
-  return {
-    schemaVersion: 1,
-    runId: "r",
-    experiment: { name: "region-partition" },
-    target: { name: "t" },
-    startedAt: 0,
-    endedAt: 1,
-    timeScale: 1,
-    phases: [],
-    faults: [],
-    assertions: assertions.map((a) => ({ name: "x", kind: "failover", verdict: "pass", measured: 0, limit: 0, window: W, message: "", evidence: [], ...a })),
-    timeline: [],
-    series: { probes: {} },
-  };
+  return runRecord({ experiment: { name: "region-partition" }, assertions: assertions.map((a) => checkResult({ kind: "failover", measured: 0, ...a })) });
 }
 
 describe("gate: regression against a baseline run", () => {

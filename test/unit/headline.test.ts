@@ -1,25 +1,10 @@
 import { expect } from "chai";
 import { headline, renderSummary } from "../../lib/report/markdown.ts";
 import type { AssertionResult, RunRecord } from "../../lib/schema/run-record.ts";
+import { checkResult, runRecord } from "../helpers/fixtures.ts";
 
-const W = { start: 0, end: 1 };
-function run(verdict: RunRecord["verdict"], assertions: Partial<AssertionResult>[]): RunRecord {
-  return {
-    schemaVersion: 1,
-    runId: "r",
-    experiment: { name: "node-loss" },
-    target: { name: "local" },
-    startedAt: 0,
-    endedAt: 1,
-    timeScale: 1,
-    phases: [],
-    faults: [],
-    assertions: assertions.map((a) => ({ name: "x", kind: "slo", verdict: "pass", measured: null, limit: 0, window: W, message: "", evidence: [], ...a })),
-    timeline: [],
-    series: { probes: {} },
-    verdict,
-  };
-}
+const run = (verdict: RunRecord["verdict"], assertions: Partial<AssertionResult>[]): RunRecord =>
+  runRecord({ experiment: { name: "node-loss" }, target: { name: "local" }, verdict, assertions: assertions.map(checkResult) });
 
 // as demo 15 (2026-12-04) wrote them: node-loss failed on its steady state after recovery while its SLO held
 const steadyFailed: Partial<AssertionResult> = { name: "steady-state-after-recovery", kind: "steady-state", verdict: "fail", message: "http_req_duration: p(99) < 500ms: measured 561.1ms" };
