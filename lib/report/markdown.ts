@@ -12,22 +12,27 @@ function value(v: number | null, unit?: string): string {
 
 const cell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
-/** How long a headline taken from a check's message may be; the report has the rest. */
+/** How long a headline taken from a message may be; the report has the rest. */
 const HEADLINE_CHARS = 100;
+const short = (said: string): string => {
+  const line = said.replace(/\s+/g, " ");
+  return line.length > HEADLINE_CHARS ? `${line.slice(0, HEADLINE_CHARS - 1)}…` : line;
+};
 
 /**
  * The headline figure of a run. A run that failed or could not tell leads with the check that decided
- * it (the steady state included: a FAIL headed by a figure that passed reads as a pass). Otherwise the
- * failover time, else the experiment's own assertions (not the implicit steady state) — one with a
- * time first, then any with a measurement.
+ * it (the steady state included: a FAIL headed by a figure that passed reads as a pass), one that
+ * aborted or broke with why it stopped. Otherwise the failover time, else the experiment's own
+ * assertions (not the implicit steady state) — one with a time first, then any with a measurement.
  */
 export function headline(r: RunRecord): string {
   const decided = r.verdict === "fail" || r.verdict === "inconclusive" ? r.assertions.find((a) => a.verdict === r.verdict) : undefined;
   if (decided) {
     if (decided.measured !== null && decided.unit !== undefined) return `${decided.name} ${value(decided.measured, decided.unit)}${decided.verdict === "inconclusive" ? " (inconclusive)" : ""}`;
-    const said = `${decided.name}: ${decided.message}`;
-    return said.length > HEADLINE_CHARS ? `${said.slice(0, HEADLINE_CHARS - 1)}…` : said;
+    return short(`${decided.name}: ${decided.message}`);
   }
+  // an aborted or broken run: why it stopped
+  if ((r.verdict === "aborted" || r.verdict === "error") && r.reason) return short(r.reason);
   const failover = r.assertions.find((a) => a.kind === "failover" && a.measured !== null);
   if (failover) return `failover ${value(failover.measured, "ms")}`;
   const own = r.assertions.filter((a) => a.kind !== "steady-state");

@@ -32,4 +32,9 @@ describe("headline: the figure a suite's summary shows for each run", () => {
     expect(headline(run("pass", [sloHeld, failover]))).to.equal("failover 3.1 s");
     expect(headline(run("pass", [{ ...steadyFailed, verdict: "pass" }, sloHeld]))).to.equal("slo-holds 99.99 %");
   });
+
+  it("an aborted run says why it stopped, on one line, not a figure of a check it never reached", () => {
+    const aborted = { ...run("aborted", [sloHeld]), reason: "steady state did not hold before any fault:\nhttp_req_duration: p(99) < 500ms: measured 507.9ms" };
+    expect(headline(aborted)).to.equal("steady state did not hold before any fault: http_req_duration: p(99) < 500ms: measured 507.9ms");
+  });
 });
