@@ -23,7 +23,8 @@ const short = (said: string): string => {
  * The headline figure of a run. A run that failed or could not tell leads with the check that decided
  * it (the steady state included: a FAIL headed by a figure that passed reads as a pass), one that
  * aborted or broke with why it stopped. Otherwise the failover time, else the experiment's own
- * assertions (not the implicit steady state) — one with a time first, then any with a measurement.
+ * assertions (not the implicit steady state) — a failed one first (a record not yet given its
+ * verdict), then one with a time, then any with a measurement.
  */
 export function headline(r: RunRecord): string {
   const decided = r.verdict === "fail" || r.verdict === "inconclusive" ? r.assertions.find((a) => a.verdict === r.verdict) : undefined;
