@@ -6,7 +6,7 @@
 // fit on two cores beside the generator, or the curve would be the machine's, not the fleet's. The
 // gateway's per-replica connection limit is raised out of the way, so the replica's own queue is
 // the only one: with shedding off it grows until requests wait longer than clients do.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { BuiltinLoadEngine } from "../lib/load/builtin.ts";
@@ -73,6 +73,7 @@ async function curve(shedding: boolean): Promise<Cell[]> {
     return cells;
   } finally {
     await stackDown({ dir });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 // npm run bench:report — the report of a 10-minute run at 10,000 QPS: its size, and how long
 // Chromium takes to render it (navigation to charts drawn), against a 1-minute run as baseline.
 /// <reference lib="dom" />
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as hdr from "hdr-histogram-js";
@@ -91,5 +91,6 @@ for (const minutes of [1, 10]) {
   rows.push([`${minutes} min at 10k QPS`, (statSync(runJson).size / 1e6).toFixed(1), (statSync(file).size / 1e6).toFixed(2), renderMs.toFixed(0), median.toFixed(0), (median / baseMs).toFixed(2)]);
 }
 await browser.close();
+rmSync(dir, { recursive: true, force: true });
 console.log("\nbench:report — report.html of a synthetic run (10k QPS, 100 ms buckets with HDR histograms)\n");
 console.log(table(["run", "run.json MB", "report.html MB", "faultline render ms", "Chromium load→drawn ms (median of 3)", "× 1-min run"], rows));

@@ -1,7 +1,7 @@
 // npm run bench:stack — how much small non-streaming traffic the local stack's gateway carries,
 // every request crossing HAProxy, Toxiproxy and a replica; with the CPU share of each process.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -59,4 +59,5 @@ try {
   console.log(table(["process", "cpu seconds", "share of one core"], rows));
 } finally {
   await stackDown({ dir });
+  rmSync(dir, { recursive: true, force: true });
 }

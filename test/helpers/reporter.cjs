@@ -2,6 +2,7 @@
 // every test that failed once and was run again (test/helpers/setup.ts): what failed, and why, so a
 // flaky test is seen even when its second run passes; then every test that failed, a line each, last, where
 // a log's tail (all a CI page may show) still has them.
+const { rmSync } = require("node:fs");
 const Mocha = require("mocha");
 const { EVENT_RUN_END, EVENT_TEST_RETRY, EVENT_TEST_PASS, EVENT_TEST_FAIL } = Mocha.Runner.constants;
 
@@ -9,6 +10,20 @@ const { EVENT_RUN_END, EVENT_TEST_RETRY, EVENT_TEST_PASS, EVENT_TEST_FAIL } = Mo
 function why(err) {
   const lines = String(err?.message ?? err).split("\n").map((l) => l.trim()).filter((l) => l !== "");
   return [...lines.filter((l) => /^[✗?]/.test(l)).slice(0, 3), lines.at(-1) ?? ""].join(" | ");
+}
+
+/** This run's folder (test/helpers/setup.ts): removed after a run without failures, named after one with them. */
+function keepOrRemove(dir, failures) {
+  if (!dir) return;
+  if (failures > 0) {
+    process.stdout.write(`the failed run's files (stack logs, reports) are kept in ${dir}\n`);
+    return;
+  }
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    process.stdout.write(`could not remove the run's folder ${dir}: ${err?.message ?? err}\n`);
+  }
 }
 
 class SpecWithSummary extends Mocha.reporters.Spec {
@@ -43,6 +58,7 @@ class SpecWithSummary extends Mocha.reporters.Spec {
         }
       }
       process.stdout.write(`\n${s.passes} passed${second.length ? ` (${second.length} on a second run)` : ""}, ${s.failures} failed, ${s.pending} skipped\n`);
+      keepOrRemove(process.env.FAULTLINE_TEST_TMP, s.failures);
     });
   }
 }

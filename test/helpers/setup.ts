@@ -1,8 +1,18 @@
 // Loaded before every test file: pinned tools first on PATH, as the Makefile has them.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 process.env.PATH = `${root}tools/bin:${root}tools/node/bin:${process.env.PATH ?? ""}`;
+
+/**
+ * One folder for everything this run of the suite writes (fixtures' tempDir): the reporter removes it
+ * when nothing failed, and names it when something did, so a failure's stack logs and reports are
+ * there to read and a clean run leaves nothing behind (CI runs on a machine it shares with the next).
+ */
+process.env.FAULTLINE_TEST_TMP ??= mkdtempSync(join(tmpdir(), "faultline-test-"));
 
 /**
  * A test that drives the real stack at its rate on a shared two-core host is run a second time

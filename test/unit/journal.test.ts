@@ -1,14 +1,15 @@
 import { expect } from "chai";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
+import { tempDir } from "../helpers/fixtures.ts";
 import { Journal, findUnfinishedRuns, pendingActions, readJournal } from "../../lib/engine/journal.ts";
 
 const undo = { driver: "toxiproxy", api: "http://127.0.0.1:1", proxy: "p", toxic: "t" };
 
 describe("engine: journal", () => {
   it("writes one flushed JSON line per entry and finds what was never reverted, newest first", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fl-journal-"));
+    const dir = tempDir("journal");
     const j = new Journal(dir);
     j.append({ type: "run-start", runId: "r", pid: 999_999_999, host: "elsewhere", experiment: "e" });
     j.append({ type: "inject", actionId: "a#0", fault: "a", description: "first", deadline: 0, undo });
@@ -23,7 +24,7 @@ describe("engine: journal", () => {
   });
 
   it("skips a torn last line from a killed process", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fl-journal-"));
+    const dir = tempDir("journal");
     const j = new Journal(dir);
     j.append({ type: "inject", actionId: "a#0", fault: "a", description: "x", deadline: 0, undo });
     j.close();
@@ -32,7 +33,7 @@ describe("engine: journal", () => {
   });
 
   it("treats a run whose process is gone as orphaned, and one still running as not", async () => {
-    const out = mkdtempSync(join(tmpdir(), "fl-out-"));
+    const out = tempDir("journal-out");
     const write = (name: string, pid: number): void => {
       mkdirSync(join(out, name));
       const j = new Journal(join(out, name));
