@@ -6,7 +6,7 @@ import type { AssertionResult, RunRecord } from "../../lib/schema/run-record.ts"
 
 /** A fresh folder inside this run's (test/helpers/setup.ts), or the system's temporary folder without one. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(process.env.FAULTLINE_TEST_TMP ?? tmpdir(), `faultline-${prefix}-`));
+  return mkdtempSync(join(process.env.FAULTLINE_TEST_RUN_DIR ?? tmpdir(), `faultline-${prefix}-`));
 }
 
 export interface ProxyDef {

@@ -15,8 +15,8 @@ function why(err) {
 /** This run's folder (test/helpers/setup.ts): removed after a run without failures, named after one with them. */
 function keepOrRemove(dir, failures) {
   if (!dir) return;
-  if (failures > 0) {
-    process.stdout.write(`the failed run's files (stack logs, reports) are kept in ${dir}\n`);
+  if (failures > 0 || process.env.FAULTLINE_KEEP_TEST_FILES === "1") {
+    process.stdout.write(`the ${failures > 0 ? "failed " : ""}run's files (stack logs, reports) are kept in ${dir}\n`);
     return;
   }
   try {
@@ -58,7 +58,7 @@ class SpecWithSummary extends Mocha.reporters.Spec {
         }
       }
       process.stdout.write(`\n${s.passes} passed${second.length ? ` (${second.length} on a second run)` : ""}, ${s.failures} failed, ${s.pending} skipped\n`);
-      keepOrRemove(process.env.FAULTLINE_TEST_TMP, s.failures);
+      keepOrRemove(process.env.FAULTLINE_TEST_RUN_DIR, s.failures);
     });
   }
 }

@@ -8,11 +8,12 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 process.env.PATH = `${root}tools/bin:${root}tools/node/bin:${process.env.PATH ?? ""}`;
 
 /**
- * One folder for everything this run of the suite writes (fixtures' tempDir): the reporter removes it
- * when nothing failed, and names it when something did, so a failure's stack logs and reports are
- * there to read and a clean run leaves nothing behind (CI runs on a machine it shares with the next).
+ * One folder, made here, for everything this run of the suite writes (fixtures' tempDir): the reporter
+ * removes it when nothing failed, and names it when something did (or when FAULTLINE_KEEP_TEST_FILES=1),
+ * so a failure's stack logs and reports are there to read and a clean run leaves nothing behind (CI
+ * runs on a machine it shares with the next). Always a new folder, so that nothing else is removed.
  */
-process.env.FAULTLINE_TEST_TMP ??= mkdtempSync(join(tmpdir(), "faultline-test-"));
+process.env.FAULTLINE_TEST_RUN_DIR = mkdtempSync(join(tmpdir(), "faultline-test-"));
 
 /**
  * A test that drives the real stack at its rate on a shared two-core host is run a second time
