@@ -17,6 +17,7 @@ const LANE: Record<Field, string> = {
   gatewayConnectMs: `1000 * max(haproxy_backend_connect_time_average_seconds{proxy="inference"})`,
   gatewayResponseMs: `1000 * max(haproxy_backend_response_time_average_seconds{proxy="inference"})`,
   gatewayQueued: `sum(haproxy_backend_current_queue{proxy="inference"})`,
+  gatewayStolenMs: `1000 * max(irate(stack_gateway_cpu_stolen_seconds_total[3s]))`,
   replicaQueueP99Ms: `1000 * histogram_quantile(0.99, sum by (le) (rate(vllm:request_queue_time_seconds_bucket[3s])))`,
   replicaQueued: `sum(vllm:num_requests_waiting)`,
   shedPerSecond: `sum(rate(inference_requests_shed_total[3s]))`,

@@ -19,10 +19,11 @@ export interface ChartData {
   regions: Record<string, number[]>;
   /** share of successful responses per model version (x-faultline-version), % */
   versions: Record<string, number[]>;
-  /** the instrument's lane: the generator's worst send lag and loop block (ms), other work on the host (cores) */
+  /** the instrument's lane: the generator's worst send lag and loop block (ms), other work on the host (cores), the CPU the host kept from the gateway (ms a second) */
   lagMs: (number | null)[];
   loopMs: (number | null)[];
   otherCores: (number | null)[];
+  gatewayStolenMs: (number | null)[];
   /** the stack's lane: the gateway's average queue, connect and response times, the replicas' p99 queue wait (ms); requests queued at both (count) */
   stack: { gatewayQueueMs: (number | null)[]; gatewayConnectMs: (number | null)[]; gatewayResponseMs: (number | null)[]; replicaQueueP99Ms: (number | null)[]; queued: (number | null)[] } | null;
   /** the engine and its GPUs: each stage's p99 and time to first token (ms), KV cache use and GPU utilisation (%), preemptions a second, GPUs with an XID; null when the target exports none */
@@ -60,7 +61,7 @@ const MAX_POINTS = 1500;
 export function chartData(buckets: readonly LoadBucket[], host: readonly HostSample[] = [], stack: readonly StackSample[] = []): ChartData | null {
   if (buckets.length === 0) return null;
   const per = Math.max(1, Math.ceil(buckets.length / MAX_POINTS));
-  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, versions: {}, lagMs: [], loopMs: [], otherCores: [], stack: null };
+  const d: ChartData = { stepMs: per * BUCKET_MS, t: [], rps: [], errorRate: [], p50: [], p95: [], p99: [], ttft: [], regions: {}, versions: {}, lagMs: [], loopMs: [], otherCores: [], gatewayStolenMs: [], stack: null };
   const hosts = new SampleCursor(host);
   const stacks = new SampleCursor(stack);
   const lane: NonNullable<ChartData["stack"]> = { gatewayQueueMs: [], gatewayConnectMs: [], gatewayResponseMs: [], replicaQueueP99Ms: [], queued: [] };
@@ -95,6 +96,7 @@ export function chartData(buckets: readonly LoadBucket[], host: readonly HostSam
     const to = (g.at(-1) as LoadBucket).t + BUCKET_MS;
     d.otherCores.push(hosts.at(from, to)?.other ?? null);
     const st = stacks.at(from, to);
+    d.gatewayStolenMs.push(st?.gatewayStolenMs ?? null);
     lane.gatewayQueueMs.push(st?.gatewayQueueMs ?? null);
     lane.gatewayConnectMs.push(st?.gatewayConnectMs ?? null);
     lane.gatewayResponseMs.push(st?.gatewayResponseMs ?? null);

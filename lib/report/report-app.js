@@ -111,9 +111,9 @@
     chart("chart-latency", "Latency as clients see it (from scheduled send time)",
       { cursor, scales: { x: { time: true }, y: { distr: 3 } }, series: [{}, { label: "p50 ms", stroke: "#4a8" }, { label: "p95 ms", stroke: "#e90" }, { label: "p99 ms", stroke: "#d22" }, { label: "TTFT p99 ms", stroke: "#85c", dash: [5, 3] }], axes: [{}, { label: "ms" }] },
       [c.t, c.p50, c.p95, c.p99, c.ttft]);
-    chart("chart-instrument", "The instrument: the load generator's lateness and other work on the host",
-      { cursor, scales: { x: { time: true }, cores: { range: (_u, _min, max) => [0, Math.max(1, max)] } }, series: [{}, { label: "send lag ms", stroke: "#555", width: 1.5 }, { label: "loop block ms", stroke: "#999", dash: [4, 3] }, { label: "other work (cores)", stroke: "#c60", scale: "cores", width: 1.5 }], axes: [{}, { label: "ms" }, { label: "cores", side: 1, scale: "cores", grid: { show: false } }] },
-      [c.t, c.lagMs, c.loopMs, c.otherCores]);
+    chart("chart-instrument", "The instrument: the load generator's lateness, other work on the host, and the CPU the host kept from the gateway (HAProxy's own count, ms a second)",
+      { cursor, scales: { x: { time: true }, cores: { range: (_u, _min, max) => [0, Math.max(1, max)] } }, series: [{}, { label: "send lag ms", stroke: "#555", width: 1.5 }, { label: "loop block ms", stroke: "#999", dash: [4, 3] }, { label: "gateway kept off CPU ms/s", stroke: "#85c", width: 1.5 }, { label: "other work (cores)", stroke: "#c60", scale: "cores", width: 1.5 }], axes: [{}, { label: "ms" }, { label: "cores", side: 1, scale: "cores", grid: { show: false } }] },
+      [c.t, c.lagMs, c.loopMs, c.gatewayStolenMs, c.otherCores]);
     if (c.stack) {
       const s = c.stack;
       chart("chart-stack", "Where the stack's time went: the gateway's queue, connect and response times (averages of its last 1,024 requests), the replicas' wait for a batch slot",

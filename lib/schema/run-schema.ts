@@ -98,6 +98,7 @@ export const RunRecordSchema = z.object({
           gatewayConnectMs: z.number().optional(),
           gatewayResponseMs: z.number().optional(),
           gatewayQueued: z.number().optional(),
+          gatewayStolenMs: z.number().optional(),
           replicaQueueP99Ms: z.number().optional(),
           replicaQueued: z.number().optional(),
           shedPerSecond: z.number().optional(),

@@ -56,6 +56,16 @@ export function parseBackend(csv: string, backend: string): BackendStat {
   return out;
 }
 
+/**
+ * `show activity`'s `cpust_ms_tot`: milliseconds HAProxy's threads were kept off a CPU while they had
+ * work (between two polls, the wall clock ran on more than half a millisecond past the thread's own
+ * CPU clock): the gateway's own count of what the host took from it. Undefined when the line is absent.
+ */
+export function parseStolenMs(activity: string): number | undefined {
+  const m = /^cpust_ms_tot:\s*(\d+)/m.exec(activity);
+  return m === null ? undefined : Number(m[1]);
+}
+
 /** HAProxy's runtime API over its stats socket. */
 export class HaproxyApi {
   private readonly socket: string;
@@ -74,6 +84,10 @@ export class HaproxyApi {
       sock.on("error", reject);
       sock.end(`${cmd}\n`);
     });
+  }
+
+  async stolenMs(): Promise<number | undefined> {
+    return parseStolenMs(await this.command("show activity"));
   }
 
   async stats(backend: string): Promise<ServerStat[]> {

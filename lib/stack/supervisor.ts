@@ -84,7 +84,7 @@ export class Supervisor {
     this.socket = statsSocketPath(dir);
     this.haproxy = new HaproxyApi(this.socket);
     this.placement = placement;
-    this.metrics = supervisorMetrics(this.registry);
+    this.metrics = supervisorMetrics(this.registry, () => this.haproxy.stolenMs());
   }
 
   private path(...p: string[]): string {

@@ -1,11 +1,15 @@
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { runExperiment } from "../../lib/engine/run.ts";
 import { GENERATOR_CONTROL } from "../../lib/load/generator.ts";
 import { chartData } from "../../lib/report/model.ts";
 import { Experiment } from "../../lib/schema/experiment.ts";
 import type { RunRecord, StackSample } from "../../lib/schema/run-record.ts";
+import type { StackState } from "../../lib/stack/placement.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 /**
@@ -94,9 +98,43 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     });
     expect(record.verdict, record.reason).to.equal("aborted");
     expect(record.reason).to.match(/steady state did not hold before any fault: http_req_duration: p\(99\) < 400ms: measured \d+/);
+    expect(peak(record, "gatewayStolenMs"), "a stalled system is not the gateway kept off its CPU").to.be.below(300);
     expect(maxLag(record, "baseline"), "the generator itself stayed on time").to.be.below(100);
     // the stack's lane says where the time went: the gateway waited on its replicas
     expect(peak(record, "gatewayResponseMs"), "the gateway's response time").to.be.at.least(100);
     expect(chartData(record.series.load?.buckets ?? [], record.series.host ?? [], record.series.stack ?? [])?.stack, "the report's stack lane").to.not.equal(null);
+  });
+
+  it("the gateway kept off its CPU for 2 s (pinned beside a busy loop, its group at nice 19): its own count is in the stack's lane and the report's", async () => {
+    const record = await runWith(async (stackDir) => {
+      const state = JSON.parse(readFileSync(join(stackDir, "stack.json"), "utf8")) as StackState;
+      const pid = String(state.processes.find((p) => p.name === "haproxy")?.pid);
+      execFileSync("taskset", ["-a", "-p", "-c", "0", pid], { stdio: "ignore" });
+      // the stack runs in a session of its own, and with autogroup scheduling on a nice value weighs only
+      // inside its session's group: the group is lowered (or, without autogroup, the gateway's thread)
+      const group = `/proc/${pid}/autogroup`;
+      const autogroup = existsSync(group);
+      if (autogroup) writeFileSync(group, "19");
+      else execFileSync("renice", ["-n", "19", "-p", pid], { stdio: "ignore" });
+      // a bounded busy loop on the gateway's CPU at the default priority: the scheduler leaves the gateway ~1.5 % of it
+      const hog = spawn("taskset", ["-c", "0", process.execPath, "-e", "const end = Date.now() + 2000; while (Date.now() < end);"], { stdio: "ignore" });
+      await once(hog, "exit");
+      // back: lowering a nice value needs root, and the stack is stopped after the run anyway
+      if (autogroup) {
+        try {
+          writeFileSync(group, "0");
+        } catch (err) {
+          console.log(`      (the stack's group stays at nice 19: ${String(err)})`);
+        }
+      }
+      execFileSync("taskset", ["-a", "-p", "-c", `0-${availableParallelism() - 1}`, pid], { stdio: "ignore" });
+    });
+    // HAProxy's own count of the time it waited for the CPU, once a second in the stack's lane and in the report's instrument lane
+    expect(peak(record, "gatewayStolenMs"), "the gateway's stolen CPU").to.be.at.least(500);
+    const chart = chartData(record.series.load?.buckets ?? [], record.series.host ?? [], record.series.stack ?? []);
+    expect(Math.max(...(chart?.gatewayStolenMs ?? []).map((x) => x ?? 0))).to.be.at.least(500);
+    // and the busy loop is other work on the host: the steady state it broke cannot be judged
+    expect(record.verdict, record.reason).to.equal("inconclusive");
+    expect(record.reason).to.match(/the host was starved: other work took up to/);
   });
 });

@@ -12,6 +12,7 @@ import type { AssertionResult, HostSample, RunRecord } from "../../lib/schema/ru
 import { BUCKET_MS, emptyOutcomes, newHistogram, quantiles } from "../../lib/schema/series.ts";
 import type { LoadBucket } from "../../lib/schema/series.ts";
 import { ownHelpers, procStat } from "../../lib/proc/group.ts";
+import { parseStolenMs } from "../../lib/stack/haproxy-api.ts";
 import { startTarget } from "../../lib/targets/index.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -134,6 +135,11 @@ describe("the instrument watched: inconclusive when it cannot tell (pure)", () =
     expect(guarded(inFault, both, "outcomes").message).to.match(/for 100% of the window and 100% of the baseline/);
     // a busy host with room left is not out of CPU
     expect(guarded(failed, record({ host: Array.from({ length: 10 }, (_, i) => sample(i, 1.85)) }), "outcomes").verdict).to.equal("fail");
+  });
+
+  it("HAProxy's count of the CPU the host kept from it is read from `show activity`", () => {
+    expect(parseStolenMs("loops: 2 [ 1 1 ]\ncpust_ms_tot: 1662 [ 1600 62 ]\ncpust_ms_1s: 54 [ 50 4 ]\n")).to.equal(1662);
+    expect(parseStolenMs("loops: 2 [ 1 1 ]\n")).to.equal(undefined);
   });
 
   it("a frozen host (a paused VM, a stepped clock) decides no check after it, pass or fail; one before it stands, and so does a lost turn", () => {
