@@ -22,13 +22,13 @@ export function supervisorMetrics(registry: Registry, stolenMs: () => Promise<nu
       async collect() {
         const ms = await stolenMs().catch(() => undefined);
         if (ms === undefined) return;
-        // a gateway restarted counts from zero again
-        if (ms < lastStolenMs) {
-          this.reset();
-          lastStolenMs = 0;
-        }
-        this.inc((ms - lastStolenMs) / 1000);
-        lastStolenMs = ms;
+        // the counter only goes up: a reset would read to Prometheus as the whole count at once
+        if (ms >= lastStolenMs) {
+          this.inc((ms - lastStolenMs) / 1000);
+          lastStolenMs = ms;
+        } else if (ms < lastStolenMs / 2) {
+          lastStolenMs = ms; // a restarted gateway, counting from zero again: counted from here on
+        } // else an answer overtaken by a later one's: skipped
       },
     }),
     unjams: new Counter({ name: "stack_gateway_queue_unjams_total", help: "Servers handed a stuck backend queue's requests (HAProxy 2.6 leaves it waiting for a slot to free)", registers: r }),
