@@ -122,7 +122,7 @@ export interface StackSample {
   gatewayConnectMs?: number;
   gatewayResponseMs?: number;
   gatewayQueued?: number;
-  /** ms a second the gateway's threads were kept off a CPU while they had work (HAProxy's own count): the host's share of its latency */
+  /** ms a second the gateway's threads were kept off a CPU while they had work (HAProxy's own count): what the host took from it */
   gatewayStolenMs?: number;
   replicaQueueP99Ms?: number;
   replicaQueued?: number;

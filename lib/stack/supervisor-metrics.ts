@@ -17,7 +17,7 @@ export function supervisorMetrics(registry: Registry, stolenMs: () => Promise<nu
     spill: new Gauge({ name: "stack_gateway_spill_percent", help: "Share of requests the gateway sends the standby region while the active regions are saturated", registers: r }),
     stolen: new Counter({
       name: "stack_gateway_cpu_stolen_seconds_total",
-      help: "Time the gateway's threads were kept off a CPU while they had work (HAProxy's show activity, cpust_ms_tot): on a host shared with the load, the host's share of the gateway's latency",
+      help: "Time the gateway's threads were kept off a CPU while they had work (HAProxy's show activity, cpust_ms_tot): what a host shared with the load took from the gateway",
       registers: r,
       async collect() {
         const ms = await stolenMs().catch(() => undefined);

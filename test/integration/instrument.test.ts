@@ -18,7 +18,8 @@ import { tempDir } from "../helpers/fixtures.ts";
  * one-second stall of the system of the same size — every replica frozen — still breaks the steady
  * state and aborts the run. The generator's scheduler runs in a worker thread and is held through
  * its control channel; a third run holds faultline's own thread instead, which the generator no
- * longer shares, so it has no effect on the verdict.
+ * longer shares, so it has no effect on the verdict. A fourth keeps the gateway off its CPU (pinned
+ * beside a busy loop) and reads HAProxy's own count of it in the stack's lane; the frozen replicas do not.
  */
 describe("the instrument watched: a stalled generator is not a stalled system (local stack)", function () {
   this.timeout(180_000);
