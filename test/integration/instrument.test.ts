@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { runExperiment } from "../../lib/engine/run.ts";
@@ -9,6 +9,7 @@ import { GENERATOR_CONTROL } from "../../lib/load/generator.ts";
 import { chartData } from "../../lib/report/model.ts";
 import { Experiment } from "../../lib/schema/experiment.ts";
 import type { RunRecord, StackSample } from "../../lib/schema/run-record.ts";
+import { readState } from "../../lib/stack/lifecycle.ts";
 import type { StackState } from "../../lib/stack/placement.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -46,6 +47,13 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
     });
     return record;
   }
+
+  /** The running stack's state file, written before the run's baseline starts. */
+  const stackState = (stackDir: string): StackState => {
+    const state = readState(stackDir);
+    if (state === undefined) throw new Error(`no stack.json in ${stackDir}`);
+    return state;
+  };
 
   const maxLag = (r: RunRecord, phase: string): number => {
     const p = r.phases.find((x) => x.name === phase);
@@ -91,7 +99,7 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
 
   it("every replica frozen for 1 s with the generator healthy: the steady state breaks and the run aborts", async () => {
     const record = await runWith(async (stackDir) => {
-      const state = JSON.parse(readFileSync(join(stackDir, "stack.json"), "utf8")) as { endpoints: { control: string }; replicas: { name: string }[] };
+      const state = stackState(stackDir);
       const all = (action: string): Promise<unknown> => Promise.all(state.replicas.map((r) => fetch(`${state.endpoints.control}/replicas/${r.name}/${action}`, { method: "POST", body: "{}" })));
       await all("freeze");
       await new Promise((r) => setTimeout(r, 1000));
@@ -108,7 +116,7 @@ describe("the instrument watched: a stalled generator is not a stalled system (l
 
   it("the gateway kept off its CPU for 2 s (pinned beside a busy loop, its group at nice 19): its own count is in the stack's lane and the report's", async () => {
     const record = await runWith(async (stackDir) => {
-      const state = JSON.parse(readFileSync(join(stackDir, "stack.json"), "utf8")) as StackState;
+      const state = stackState(stackDir);
       const pid = String(state.processes.find((p) => p.name === "haproxy")?.pid);
       execFileSync("taskset", ["-a", "-p", "-c", "0", pid], { stdio: "ignore" });
       // the stack runs in a session of its own, and with autogroup scheduling on a nice value weighs only
