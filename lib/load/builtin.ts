@@ -36,7 +36,7 @@ export function defaultHome(env: NodeJS.ProcessEnv = process.env): GeneratorHome
 
 const WORKER = new URL("./generator-worker.ts", import.meta.url);
 
-/** The builtin engine: an open model on undici (see generator.ts), its scheduler off the main thread. */
+/** The builtin engine: an open model on faultline's own HTTP/1.1 client (see generator.ts), its scheduler off the main thread. */
 export class BuiltinLoadEngine implements LoadEngine {
   readonly name = "builtin";
 

@@ -1,5 +1,5 @@
-import { Agent } from "undici";
-import type { Dispatcher } from "undici";
+import { Http1Pool } from "./http1.ts";
+import type { Controller, Handler } from "./http1.ts";
 import { newHistogram } from "../schema/series.ts";
 import type { LoadBucket, LoadSeries, Outcome, SessionAcks } from "../schema/series.ts";
 import { SeriesRecorder } from "./recorder.ts";
@@ -11,7 +11,7 @@ import type { LoadOverlay, RequestTemplate, ResolvedLoad } from "./types.ts";
 
 /**
  * The builtin engine's request scheduler, in whichever thread runs it (a worker thread by default,
- * see builtin.ts): an open model on undici's dispatch API, each request measured from its
+ * see builtin.ts): an open model on faultline's own HTTP/1.1 client (http1.ts), each request measured from its
  * *scheduled* send time, so a stalled server shows as latency in the buckets of the stall instead
  * of fewer requests (no coordinated omission).
  */
@@ -20,9 +20,10 @@ const BODIES_PER_TEMPLATE = 32;
 const TICK_MS = 2;
 /** How often the generator checks its own event loop; a beat later than two of these is a block. */
 const LOOP_BEAT_MS = 20;
-/** How often requests past their whole-request deadline are cut (headers and body have undici's own timers). */
+/** How often requests past their whole-request deadline are cut (the client keeps no timer per request). */
 const SWEEP_MS = 100;
-const HEADERS = ["content-type", "application/json"];
+/** frozen: the client encodes each body with these once */
+const HEADERS = Object.freeze(["content-type", "application/json"]);
 /** Each token of a stream is one server-sent event carrying a JSON chunk (OpenAI's streaming format). */
 const TOKEN_EVENT = Buffer.from("data: {");
 /**
@@ -60,11 +61,11 @@ interface Prepared {
 const RETRY_NAME: Partial<Record<Outcome, ClientRetry["on"][number]>> = { s5xx: "5xx", s429: "429", timeout: "timeout", connError: "connError" };
 
 /**
- * One request on undici's dispatch API: no promise, stream or abort signal per request (at
+ * One request, as the client's events reach it: no promise, stream or abort signal per request (at
  * 10,000 req/s they cost about a third of the generator's CPU); a stream's time to each token goes into
  * its bucket as the chunks arrive.
  */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Handler {
   code = 0;
   region: string | undefined = undefined;
   version: string | undefined = undefined;
@@ -75,7 +76,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   cancelled = false;
   /** a turn's answer said it was kept: when (epoch ms) */
   ackedAt = 0;
-  private controller: Dispatcher.DispatchController | undefined = undefined;
+  private controller: Controller | undefined = undefined;
   private last = 0;
   private done = false;
   private settled = false;
@@ -104,21 +105,21 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.settle = settle;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: Controller): void {
     this.controller = controller;
     if (this.timedOut) controller.abort(new Error("timeout"));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, code: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(_c: Controller, code: number, headers: Record<string, string>): void {
     this.code = code;
     const region = headers["x-faultline-region"];
     const version = headers["x-faultline-version"];
-    if (typeof region === "string") this.region = region;
-    if (typeof version === "string") this.version = version;
+    if (region !== undefined) this.region = region;
+    if (version !== undefined) this.version = version;
     if (this.turn !== undefined && headers[ACK_HEADER] === String(this.turn.turn)) this.ackedAt = Date.now();
   }
 
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_c: Controller, chunk: Buffer): void {
     if (!this.stream || this.code !== 200) return;
     const now = performance.now();
     const lb = this.lb;
@@ -140,7 +141,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     else this.end(code < 300 ? "ok" : code === 429 ? "s429" : code < 500 ? "s4xx" : "s5xx");
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onResponseError(_c: Controller, err: Error): void {
     if (this.cancelled) return this.end("ok");
     if (this.stream && this.code === 200) return this.end("streamCut"); // the stream broke (or ran out of time) mid-way
     const code = (err as { code?: string }).code ?? "";
@@ -201,10 +202,9 @@ export interface Generator {
 
 /** Starts sending `load` from this thread. */
 export function startGenerator(load: ResolvedLoad): Generator {
-  const origin = new URL(load.baseUrl).origin;
   // As many connections as requests in flight: clients are independent, so one hung request must
   // not queue the next behind it (that queueing would be the generator's, not the system's).
-  const agent = new Agent({ connections: load.maxInFlight, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 5000 } });
+  const client = new Http1Pool(new URL(load.baseUrl).origin, { connections: load.maxInFlight, keepAliveTimeoutMs: 30_000, connectTimeoutMs: 5000 });
   const prepared = (t: RequestTemplate): { t: RequestTemplate; bodies: Prepared[] } => ({
     t,
     bodies: prepareBodies(t, BODIES_PER_TEMPLATE).map((r): Prepared => ({ path: t.path, body: Buffer.from(r.body), stream: r.stream, maxTokens: t.maxTokens, cancelShare: t.cancelShare ?? 0, cancelAfter: t.cancelAfterTokens ?? Math.max(1, Math.floor(t.maxTokens / 2)) })),
@@ -243,9 +243,9 @@ export function startGenerator(load: ResolvedLoad): Generator {
   const send = (lb: LiveBucket, schedPerf: number, req: Prepared, attempt: number, cancelAt: number, turn?: Turn): void => {
     const x = new Exchange(lb, schedPerf, (attempt === 0 ? schedPerf : performance.now()) + load.timeoutMs, req, attempt, cancelAt, turn, settle);
     inflight.add(x);
-    let headers = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
+    let headers: readonly string[] = attempt === 0 ? HEADERS : [...HEADERS, "x-retry-attempt", String(attempt)];
     if (turn !== undefined) headers = [...headers, SESSION_HEADER, turn.id, TURN_HEADER, String(turn.turn)];
-    agent.dispatch({ origin, path: req.path, method: "POST", headers, body: req.body, headersTimeout: load.timeoutMs, bodyTimeout: load.timeoutMs }, x);
+    client.dispatch({ path: req.path, method: "POST", headers, body: req.body }, x);
   };
 
   const settle: Settle = (x, outcome) => {
@@ -318,7 +318,7 @@ export function startGenerator(load: ResolvedLoad): Generator {
     control.close();
     const series = rec.close();
     if (turnsSent.size > 0) series.sessionAcks = acks;
-    await agent.close().catch(() => undefined);
+    client.close();
     resolveDone(series);
   };
 
