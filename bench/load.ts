@@ -2,6 +2,9 @@
 // rate, p50/p99 latency and the generator's CPU seconds per 1,000 requests at 1k, 5k and 10k req/s.
 // wrk is paced to the target rate (a Lua delay between each connection's requests) and sends the
 // same body; a node:net client that never parses a response gives the floor for any client in Node.
+// A generator's priority changes its CPU per request (at nice -10 it wakes for every answer; at 0 it
+// reads several per wake-up), so builtin and wrk are each measured at the builtin's own nice value and
+// at 0: compare rows of the same nice.
 // Then (BENCH_HOMES=0 skips it) the builtin generator's send lag at 2k and 10k req/s with
 // faultline's own thread kept busy the way observers and report writing keep it, for each place
 // the scheduler can run: this thread (inline), a worker thread, a forked process, a forked process
@@ -11,7 +14,7 @@
 // worker thread at nice 0 and at its own, and from a session of its own whose group asks for it too.
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism, getPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { cpuSeconds, rssMiB, table } from "./cpu.ts";
@@ -39,14 +42,17 @@ const rows: (string | number)[][] = [];
 const mix = DEFAULT_MIX;
 const BODY = medianBody();
 for (const rate of rates) {
-  // builtin, in a worker thread of this process (so that this process's CPU is all of it)
-  {
+  // builtin, in a worker thread of this process (so that this process's CPU is all of it): at its own
+  // nice value, as runs use it, and at wrk's
+  for (const nice of [GENERATOR_NICE, 0]) {
     const cpu0 = process.cpuUsage();
-    const r = await new BuiltinLoadEngine("worker").start({ baseUrl: url, rate, durationMs: seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
-    const s = summarize(await r.done);
+    const r = await new BuiltinLoadEngine("worker", { nice }).start({ baseUrl: url, rate, durationMs: seconds * 1000, maxInFlight: 10_000, timeoutMs: 5000, mix });
+    const series = await r.done;
+    const s = summarize(series);
     const cpu = process.cpuUsage(cpu0);
     const cpuS = (cpu.user + cpu.system) / 1e6;
-    rows.push(["builtin", rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(3), rssMiB(process.pid).toFixed(0)]);
+    const label = `builtin, nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}`;
+    rows.push([label, rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(3), rssMiB(process.pid).toFixed(0)]);
   }
   // k6, as its own process (CPU read from /proc while it runs)
   {
@@ -68,10 +74,11 @@ for (const rate of rates) {
   // of the mix's median size: the reference for what a request costs a generator written in C. Run
   // closed-loop it pushes ~90,000 req/s here, and CPU per request falls with the rate (fewer wake-ups
   // per request), so only a paced run compares at 10,000.
-  rows.push(await wrkPaced(rate));
+  for (const nice of [GENERATOR_NICE, 0]) rows.push(await wrkPaced(rate, nice));
   // the floor for any client in Node: node:net sockets, open-model at the rate, no HTTP parsing at all
   rows.push(await rawFloor(rate));
-  // undici's dispatch API alone (what the builtin engine sends with), with handlers that only count
+  // the builtin engine's client alone, and undici's dispatch API (what it sent with until 2026-12), with handlers that only count
+  rows.push(await clientAlone(rate));
   rows.push(await undiciAlone(rate));
 }
 const homeRows: (string | number)[][] = [];
@@ -154,20 +161,30 @@ function medianBody(): string {
   return (bodies[16] as { body: string }).body;
 }
 
-async function wrkPaced(rate: number): Promise<(string | number)[]> {
+/** wrk at nice value `nice` (as root; refused, the row says so). */
+async function wrkPaced(rate: number, nice: number): Promise<(string | number)[]> {
   const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
   try {
     const script = join(dir, "paced.lua");
     const delayMs = 2;
     writeFileSync(script, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(BODY)}\nfunction delay() return ${delayMs} end\n`);
-    const once = async (conns: number, secs: number): Promise<{ rps: number; total: number; cpuS: number; stdout: string }> => {
-      const w = run("wrk", ["-t1", `-c${conns}`, `-d${secs}s`, "--latency", "-s", script, url]);
+    const once = async (conns: number, secs: number): Promise<{ rps: number; total: number; cpuS: number; nice: number | undefined; stdout: string }> => {
+      // nice(1) runs wrk in its own process (exec): the pid is wrk's
+      const w = run("nice", ["-n", String(nice), "wrk", "-t1", `-c${conns}`, `-d${secs}s`, "--latency", "-s", script, url]);
       const pid = (w as unknown as { child: { pid: number } }).child.pid;
       let cpuS = 0;
-      const sample = setInterval(() => (cpuS = Math.max(cpuS, cpuSeconds(pid))), 100);
+      let got: number | undefined;
+      const sample = setInterval(() => {
+        cpuS = Math.max(cpuS, cpuSeconds(pid));
+        try {
+          got = getPriority(pid);
+        } catch {
+          // it has ended
+        }
+      }, 100);
       const { stdout } = await w;
       clearInterval(sample);
-      return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, stdout };
+      return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, nice: got, stdout };
     };
     // each connection sends one request per (delay + round trip): find the round trip in 2 s, then size the pool
     const probe = Math.max(2, Math.round((rate * delayMs) / 1000));
@@ -175,7 +192,7 @@ async function wrkPaced(rate: number): Promise<(string | number)[]> {
     const conns = Math.max(1, Math.round((probe * rate) / Math.max(1, first.rps)));
     const w = await once(conns, seconds);
     const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(w.stdout)?.[1] ?? "?";
-    return [`wrk (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
+    return [`wrk, nice ${w.nice ?? "?"}${w.nice !== nice ? " (refused)" : ""} (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -203,7 +220,15 @@ const idle=[];const conn=()=>{const s=net.connect(port,"127.0.0.1");s.setNoDelay
 const send=()=>(idle.pop()??conn()).write(req);`);
 }
 
-/** undici's Agent.dispatch (what the builtin engine sends with), handlers that only count: the library's share of the builtin's cost. */
+/** The builtin engine's client (lib/load/http1.ts) with handlers that only count: the client's share of the builtin's cost. */
+function clientAlone(rate: number): Promise<(string | number)[]> {
+  return bareClient("the builtin's client alone", rate, `import { Http1Pool } from ${JSON.stringify(join(process.cwd(), "lib/load/http1.ts"))};
+const buf=Buffer.from(body);const pool=new Http1Pool("http://127.0.0.1:"+port,{connections:10000,keepAliveTimeoutMs:30000,connectTimeoutMs:5000});const headers=Object.freeze(["content-type","application/json"]);
+class H{onRequestStart(){}onResponseStart(){}onResponseData(){}onResponseEnd(){done++}onResponseError(){done++}}
+const send=()=>pool.dispatch({path:"/v1/chat/completions",method:"POST",headers,body:buf},new H());`);
+}
+
+/** undici's Agent.dispatch (what the builtin engine sent with until 2026-12), handlers that only count. */
 function undiciAlone(rate: number): Promise<(string | number)[]> {
   return bareClient("undici dispatch alone", rate, `import { Agent } from ${JSON.stringify(join(process.cwd(), "node_modules/undici/index.js"))};
 const buf=Buffer.from(body);const agent=new Agent({connections:10000,pipelining:1,keepAliveTimeout:30000});
