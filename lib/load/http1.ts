@@ -70,6 +70,8 @@ class Connection {
   idleSince = 0;
   dead = false;
   private keepAlive = true;
+  /** the message being read is a 1xx one */
+  private interim = false;
   private connectTimer: NodeJS.Timeout | undefined;
   private readonly socket: net.Socket;
   private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
@@ -93,7 +95,8 @@ class Connection {
     const p = this.parser;
     p[HTTPParser.kOnHeadersComplete] = (info) => {
       const h = this.handler;
-      if (h === undefined || info.statusCode < 200) return; // 1xx: the answer is still to come
+      this.interim = info.statusCode < 200; // 1xx (103 Early Hints): the answer is still to come
+      if (h === undefined || this.interim) return;
       this.keepAlive = info.shouldKeepAlive;
       const raw = info.headers;
       const headers: Record<string, string> = {};
@@ -103,7 +106,7 @@ class Connection {
     p[HTTPParser.kOnBody] = (chunk) => this.handler?.onResponseData(this.ticket as Ticket, chunk);
     p[HTTPParser.kOnMessageComplete] = () => {
       const h = this.handler;
-      if (h === undefined) return;
+      if (h === undefined || this.interim) return void (this.interim = false);
       this.handler = this.ticket = undefined;
       if (this.keepAlive) this.pool.release(this);
       else this.close();
@@ -194,7 +197,7 @@ export class Http1Pool {
       if (this.closed || this.open.size >= this.o.connections) {
         const none: Controller = { abort: () => undefined };
         h.onRequestStart(none);
-        return h.onResponseError(none, codeError(this.closed ? "the client is closed" : `all ${this.o.connections} connections are busy`, "POOL_FULL"));
+        return h.onResponseError(none, this.closed ? codeError("the client is closed", "CLIENT_CLOSED") : codeError(`all ${this.o.connections} connections are busy`, "POOL_FULL"));
       }
       c = new Connection(this);
       this.open.add(c);

@@ -133,6 +133,13 @@ describe("load: the builtin engine's HTTP/1.1 client against real servers", func
     expect(r).to.include({ code: 200, body: "until the end", ended: true });
   });
 
+  it("an interim answer (103 Early Hints) is skipped: the request ends with the final one", async () => {
+    await using server = await rawServer((s) => s.write("HTTP/1.1 103 Early Hints\r\nlink: </style.css>\r\n\r\nHTTP/1.1 200 OK\r\nx-faultline-region: us-west\r\ncontent-length: 2\r\n\r\n{}"));
+    const p = pool(`http://127.0.0.1:${server.port}`);
+    for (let i = 0; i < 2; i++) expect(await request(p)).to.include({ code: 200, body: "{}", ended: true });
+    expect(p.opened).to.equal(1);
+  });
+
   it("a server's `connection: close` is honoured: the next request opens a new connection", async () => {
     await using server = await rawServer((s) => s.end("HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 4\r\n\r\nbusy"));
     const p = pool(`http://127.0.0.1:${server.port}`);
@@ -202,5 +209,6 @@ describe("load: the builtin engine's HTTP/1.1 client against real servers", func
     const [ea, eb] = await Promise.all([a, b]);
     expect(ea.error?.code).to.equal("CLIENT_CLOSED");
     expect(eb.error?.code).to.equal("CLIENT_CLOSED");
+    expect((await request(p)).error?.code).to.equal("CLIENT_CLOSED");
   });
 });
