@@ -1,9 +1,15 @@
 import { expect } from "chai";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer as createHttpsServer } from "node:https";
 import { createServer as createNetServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { Http1Pool } from "../../lib/load/http1.ts";
 import type { Controller, Handler } from "../../lib/load/http1.ts";
-import { freePort, startHttpServer } from "../helpers/servers.ts";
+import { ROOT, freePort, startHttpServer } from "../helpers/servers.ts";
 
 /** What became of one request, as the client told it. */
 interface Seen {
@@ -196,6 +202,43 @@ describe("load: the builtin engine's HTTP/1.1 client against real servers", func
     const second = request(q, { onStart: () => first?.abort(new Error("stale")) });
     expect(await second).to.include({ code: 200, ended: true });
     expect(q.opened).to.equal(1);
+  });
+
+  it("speaks https: a server whose certificate the process trusts (NODE_EXTRA_CA_CERTS) answers on one kept-alive connection; one it does not trust is a connection error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "faultline-tls-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+      let conns = 0;
+      const server = createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }, (req, res) => {
+        req.resume();
+        req.on("end", () => res.setHeader("x-faultline-region", "us-east").end('{"tls":true}'));
+      });
+      server.on("secureConnection", () => conns++);
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      // the trust store is read when a process starts: each case runs in a process of its own
+      const client = async (env: NodeJS.ProcessEnv): Promise<{ codes: number[]; regions: string[]; errors: string[] }> => {
+        const src = `import { Http1Pool } from ${JSON.stringify(join(ROOT, "lib/load/http1.ts"))};
+const pool = new Http1Pool(${JSON.stringify(url)}, { connections: 10, keepAliveTimeoutMs: 30000, connectTimeoutMs: 5000 });
+const out = { codes: [], regions: [], errors: [] };
+for (let i = 0; i < 3; i++) await new Promise((done) => pool.dispatch({ method: "POST", path: "/", headers: [], body: Buffer.from("{}") }, {
+  onRequestStart() {}, onResponseStart(_c, code, h) { out.codes.push(code); out.regions.push(h["x-faultline-region"]); }, onResponseData() {},
+  onResponseEnd: done, onResponseError(_c, e) { out.errors.push(e.code ?? e.message); done(); } }));
+pool.close(); console.log(JSON.stringify(out));`;
+        const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", src], { env: { ...process.env, ...env }, timeout: 20_000 });
+        return JSON.parse(stdout) as { codes: number[]; regions: string[]; errors: string[] };
+      };
+      const trusted = await client({ NODE_EXTRA_CA_CERTS: join(dir, "cert.pem") });
+      expect(trusted).to.deep.equal({ codes: [200, 200, 200], regions: ["us-east", "us-east", "us-east"], errors: [] });
+      expect(conns).to.equal(1);
+      const untrusted = await client({ NODE_EXTRA_CA_CERTS: "" });
+      expect(untrusted.codes).to.deep.equal([]);
+      expect(untrusted.errors).to.deep.equal(["DEPTH_ZERO_SELF_SIGNED_CERT", "DEPTH_ZERO_SELF_SIGNED_CERT", "DEPTH_ZERO_SELF_SIGNED_CERT"]);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("never more connections than its limit: a request past it fails at once; close() ends the requests still out", async () => {
