@@ -316,9 +316,11 @@ export function startGenerator(load: ResolvedLoad): Generator {
     clearInterval(beat);
     clearInterval(sweep);
     control.close();
+    // a request still out past the deadline ends here, counted, before the series closes: no retry after it
+    halted = true;
+    client.close();
     const series = rec.close();
     if (turnsSent.size > 0) series.sessionAcks = acks;
-    client.close();
     resolveDone(series);
   };
 
