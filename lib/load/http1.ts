@@ -6,8 +6,8 @@ import { HTTPParser } from "http-parser-js";
  * The builtin engine's HTTP/1.1 client: kept-alive sockets from node:net (or node:tls), one request
  * on a connection at a time, responses parsed by http-parser-js. It does what the generator needs and
  * nothing more, because at 10,000 req/s every object and timer per request shows in the generator's
- * CPU: undici's Agent cost 0.036–0.040 CPU-seconds per 1,000 requests here on its own, three times
- * wrk's (README, "the generator's cost per request"). No timer per request: the generator's sweep
+ * CPU: undici's Agent cost 0.032–0.040 CPU-seconds per 1,000 requests here on its own, about twice
+ * this client's (README, "What a request costs the generator"). No timer per request: the generator's sweep
  * cuts a request past its deadline through `abort`; only a connection being opened has one.
  */
 
