@@ -107,7 +107,6 @@ class Exchange implements Handler {
 
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.timedOut) controller.abort(new Error("timeout"));
   }
 
   onResponseStart(_c: Controller, code: number, headers: Record<string, string>): void {
@@ -148,7 +147,7 @@ class Exchange implements Handler {
     this.end(this.timedOut || err.name === "TimeoutError" || code.includes("TIMEOUT") ? "timeout" : "connError");
   }
 
-  /** Past the whole-request deadline: cut it (now, or as soon as it has a connection). */
+  /** Past the whole-request deadline: cut it. */
   expire(): void {
     this.timedOut = true;
     this.controller?.abort(new Error("timeout"));

@@ -18,6 +18,7 @@ export interface Controller {
 
 /** One request's events; after onResponseEnd or onResponseError nothing more comes. */
 export interface Handler {
+  /** called before `dispatch` returns */
   onRequestStart(c: Controller): void;
   /** header names in lower case; a repeated header keeps its first value */
   onResponseStart(c: Controller, code: number, headers: Record<string, string>): void;
@@ -87,11 +88,11 @@ class Connection {
       : net.connect({ port, host, onread: { buffer: pool.readBuffer, callback: (n) => (this.read(pool.readBuffer, n), true) } });
     this.socket = s;
     s.setNoDelay(true);
-    this.connectTimer = setTimeout(() => this.fail(codeError(`connect to ${host}:${port} timed out after ${connectTimeoutMs} ms`, "CONNECT_TIMEOUT")), connectTimeoutMs);
+    this.connectTimer = setTimeout(() => this.cut(codeError(`connect to ${host}:${port} timed out after ${connectTimeoutMs} ms`, "CONNECT_TIMEOUT")), connectTimeoutMs);
     s.once(secure ? "secureConnect" : "connect", () => this.clearConnectTimer());
     s.on("end", () => this.ended());
-    s.on("error", (err) => this.fail(err));
-    s.on("close", () => this.fail(codeError("the connection closed", "ECONNRESET")));
+    s.on("error", (err) => this.cut(err));
+    s.on("close", () => this.cut(codeError("the connection closed", "ECONNRESET")));
     const p = this.parser;
     p[HTTPParser.kOnHeadersComplete] = (info) => {
       const h = this.handler;
@@ -122,11 +123,6 @@ class Connection {
     if (this.handler === h) this.socket.write(wire);
   }
 
-  /** The request on it is cut: the connection closes, as a browser's stop does. */
-  cut(err: Error): void {
-    this.fail(err);
-  }
-
   close(): void {
     if (this.dead) return;
     this.dead = true;
@@ -138,16 +134,17 @@ class Connection {
   private read(d: Buffer, n: number): void {
     if (this.dead) return;
     const r = this.parser.execute(d, 0, n);
-    if (r instanceof Error) this.fail(codeError(`the response could not be parsed: ${r.message}`, "HPE_INVALID"));
+    if (r instanceof Error) this.cut(codeError(`the response could not be parsed: ${r.message}`, "HPE_INVALID"));
   }
 
   /** The server closed its side: a body without a length ends here; a request still out is cut. */
   private ended(): void {
     if (this.handler !== undefined) this.parser.finish();
-    this.fail(codeError("the server closed the connection before the response ended", "ECONNRESET"));
+    this.cut(codeError("the server closed the connection before the response ended", "ECONNRESET"));
   }
 
-  private fail(err: Error): void {
+  /** The connection ends, and the request on it with `err`: a cut closes it as a browser's stop does. */
+  cut(err: Error): void {
     const h = this.handler;
     const t = this.ticket;
     this.handler = this.ticket = undefined;
