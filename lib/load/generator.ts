@@ -1,5 +1,6 @@
 import { Http1Pool } from "./http1.ts";
-import type { Controller, Handler } from "./http1.ts";
+import { headerValue } from "./http1.ts";
+import type { Controller, Handler, RawHeaders } from "./http1.ts";
 import { newHistogram } from "../schema/series.ts";
 import type { LoadBucket, LoadSeries, Outcome, SessionAcks } from "../schema/series.ts";
 import { SeriesRecorder } from "./recorder.ts";
@@ -109,13 +110,13 @@ class Exchange implements Handler {
     this.controller = controller;
   }
 
-  onResponseStart(_c: Controller, code: number, headers: Record<string, string>): void {
+  onResponseStart(_c: Controller, code: number, headers: RawHeaders): void {
     this.code = code;
-    const region = headers["x-faultline-region"];
-    const version = headers["x-faultline-version"];
+    const region = headerValue(headers, "x-faultline-region");
+    const version = headerValue(headers, "x-faultline-version");
     if (region !== undefined) this.region = region;
     if (version !== undefined) this.version = version;
-    if (this.turn !== undefined && headers[ACK_HEADER] === String(this.turn.turn)) this.ackedAt = Date.now();
+    if (this.turn !== undefined && headerValue(headers, ACK_HEADER) === String(this.turn.turn)) this.ackedAt = Date.now();
   }
 
   onResponseData(_c: Controller, chunk: Buffer): void {

@@ -20,8 +20,8 @@ export interface Controller {
 export interface Handler {
   /** called before `dispatch` returns */
   onRequestStart(c: Controller): void;
-  /** header names in lower case; a repeated header keeps its first value */
-  onResponseStart(c: Controller, code: number, headers: Record<string, string>): void;
+  /** `headers` as they came (read them with `headerValue`) */
+  onResponseStart(c: Controller, code: number, headers: RawHeaders): void;
   /** `chunk` is the client's read buffer: valid only during the call (copy what must outlive it) */
   onResponseData(c: Controller, chunk: Buffer): void;
   onResponseEnd(): void;
@@ -42,6 +42,21 @@ export interface Http1Options {
   /** an idle connection is closed after this long */
   keepAliveTimeoutMs: number;
   connectTimeoutMs: number;
+}
+
+/** A response's headers as read: name, value, name, value … in the order sent, names as the server wrote them. */
+export type RawHeaders = readonly string[];
+
+/**
+ * The first value of header `name` (given in lower case), or undefined. No record of every header is
+ * built per response: a handler asks for the few it reads, and only names of the same length are lowercased.
+ */
+export function headerValue(headers: RawHeaders, name: string): string | undefined {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const k = headers[i] as string;
+    if (k.length === name.length && (k === name || k.toLowerCase() === name)) return headers[i + 1];
+  }
+  return undefined;
 }
 
 /** A socket error with a code, as node:net gives them (the generator tells timeouts by `code`). */
@@ -99,10 +114,7 @@ class Connection {
       this.interim = info.statusCode < 200; // 1xx (103 Early Hints): the answer is still to come
       if (h === undefined || this.interim) return;
       this.keepAlive = info.shouldKeepAlive;
-      const raw = info.headers;
-      const headers: Record<string, string> = {};
-      for (let i = 0; i < raw.length; i += 2) headers[(raw[i] as string).toLowerCase()] ??= raw[i + 1] as string;
-      h.onResponseStart(this.ticket as Ticket, info.statusCode, headers);
+      h.onResponseStart(this.ticket as Ticket, info.statusCode, info.headers); // a new array per message
     };
     p[HTTPParser.kOnBody] = (chunk) => this.handler?.onResponseData(this.ticket as Ticket, chunk);
     p[HTTPParser.kOnMessageComplete] = () => {

@@ -7,14 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { AddressInfo, Server, Socket } from "node:net";
-import { Http1Pool } from "../../lib/load/http1.ts";
-import type { Controller, Handler } from "../../lib/load/http1.ts";
+import { Http1Pool, headerValue } from "../../lib/load/http1.ts";
+import type { Controller, Handler, RawHeaders } from "../../lib/load/http1.ts";
 import { ROOT, freePort, startHttpServer } from "../helpers/servers.ts";
 
 /** What became of one request, as the client told it. */
 interface Seen {
   code: number;
-  headers: Record<string, string>;
+  headers: RawHeaders;
   body: string;
   chunks: number;
   error: (Error & { code?: string }) | undefined;
@@ -24,7 +24,7 @@ interface Seen {
 /** Sends one request and resolves when it ended or failed; `during` sees the controller, then every chunk. */
 function request(pool: Http1Pool, o: { path?: string; headers?: readonly string[]; body?: string; onChunk?: (c: Controller, chunk: Buffer) => void; onStart?: (c: Controller) => void } = {}): Promise<Seen> {
   return new Promise((resolve) => {
-    const seen: Seen = { code: 0, headers: {}, body: "", chunks: 0, error: undefined, ended: false };
+    const seen: Seen = { code: 0, headers: [], body: "", chunks: 0, error: undefined, ended: false };
     const h: Handler = {
       onRequestStart: (c) => o.onStart?.(c),
       onResponseStart: (_c, code, headers) => void ((seen.code = code), (seen.headers = headers)),
@@ -101,11 +101,20 @@ describe("load: the builtin engine's HTTP/1.1 client against real servers", func
     const seen = await request(pool(server.url), { path: "/v1/x?y=1", headers: ["content-type", "application/json", "x-faultline-session", "s-1"], body: '{"hello":"wörld"}' });
     expect(got).to.deep.equal({ method: "POST", url: "/v1/x?y=1", host: `127.0.0.1:${server.port}`, length: String(Buffer.byteLength('{"hello":"wörld"}')), type: "application/json", extra: "s-1", body: '{"hello":"wörld"}' });
     expect(seen.code).to.equal(201);
-    expect(seen.headers["x-faultline-region"]).to.equal("us-east");
-    expect(seen.headers["x-faultline-version"]).to.equal("v2");
+    expect(headerValue(seen.headers, "x-faultline-region")).to.equal("us-east");
+    expect(headerValue(seen.headers, "x-faultline-version")).to.equal("v2"); // sent as X-Faultline-Version
     expect(seen.body).to.equal('{"ok":true}');
     expect(seen.ended).to.equal(true);
     expect(seen.error).to.equal(undefined);
+  });
+
+  it("reads a header in any case, its first value when repeated, and nothing for a name it was not sent under", async () => {
+    await using server = await rawServer((s) => s.write("HTTP/1.1 200 OK\r\nX-FAULTLINE-REGION: eu-west\r\nx-faultline-region: us-east\r\nx-faultline-regions: no\r\ncontent-length: 2\r\n\r\n{}"));
+    const seen = await request(pool(`http://127.0.0.1:${server.port}`));
+    expect(headerValue(seen.headers, "x-faultline-region")).to.equal("eu-west");
+    expect(headerValue(seen.headers, "x-faultline-regions")).to.equal("no");
+    expect(headerValue(seen.headers, "x-faultline-version")).to.equal(undefined);
+    expect(headerValue(seen.headers, "content-length")).to.equal("2");
   });
 
   it("keeps connections alive: 200 requests one after another open one connection; 50 at once open 50", async () => {
@@ -218,11 +227,11 @@ describe("load: the builtin engine's HTTP/1.1 client against real servers", func
       const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
       // the trust store is read when a process starts: each case runs in a process of its own
       const client = async (env: NodeJS.ProcessEnv): Promise<{ codes: number[]; regions: string[]; errors: string[] }> => {
-        const src = `import { Http1Pool } from ${JSON.stringify(join(ROOT, "lib/load/http1.ts"))};
+        const src = `import { Http1Pool, headerValue } from ${JSON.stringify(join(ROOT, "lib/load/http1.ts"))};
 const pool = new Http1Pool(${JSON.stringify(url)}, { connections: 10, keepAliveTimeoutMs: 30000, connectTimeoutMs: 5000 });
 const out = { codes: [], regions: [], errors: [] };
 for (let i = 0; i < 3; i++) await new Promise((done) => pool.dispatch({ method: "POST", path: "/", headers: [], body: Buffer.from("{}") }, {
-  onRequestStart() {}, onResponseStart(_c, code, h) { out.codes.push(code); out.regions.push(h["x-faultline-region"]); }, onResponseData() {},
+  onRequestStart() {}, onResponseStart(_c, code, h) { out.codes.push(code); out.regions.push(headerValue(h, "x-faultline-region")); }, onResponseData() {},
   onResponseEnd: done, onResponseError(_c, e) { out.errors.push(e.code ?? e.message); done(); } }));
 pool.close(); console.log(JSON.stringify(out));`;
         const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", src], { env: { ...process.env, ...env }, timeout: 20_000 });
