@@ -39,6 +39,8 @@ const port = await new Promise<number>((r) => server.stdout?.once("data", (d: Bu
 const url = `http://127.0.0.1:${port}`;
 
 const rows: (string | number)[][] = [];
+/** CPU-seconds per 1,000 requests, by `${rate} ${generator} ${nice}`: the builtin's and wrk's, for their ratio */
+const cpuPer1k = new Map<string, number>();
 const mix = DEFAULT_MIX;
 const BODY = medianBody();
 for (const rate of rates) {
@@ -52,7 +54,9 @@ for (const rate of rates) {
     const cpu = process.cpuUsage(cpu0);
     const cpuS = (cpu.user + cpu.system) / 1e6;
     const label = `builtin, nice ${series.priority?.nice ?? "?"}${series.priority?.refused !== undefined ? " (refused)" : ""}`;
-    rows.push([label, rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(3), rssMiB(process.pid).toFixed(0)]);
+    const per1k = (cpuS / Math.max(1, s.sent)) * 1000;
+    if (series.priority?.nice === nice) cpuPer1k.set(`${rate} builtin ${nice}`, per1k);
+    rows.push([label, rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", per1k.toFixed(4), rssMiB(process.pid).toFixed(0)]);
   }
   // k6, as its own process (CPU read from /proc while it runs)
   {
@@ -68,13 +72,17 @@ for (const rate of rates) {
     }, 250);
     const s = summarize(await r.done);
     clearInterval(sample);
-    rows.push(["k6", rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(3), rss.toFixed(0)]);
+    rows.push(["k6", rate, s.achievedRate, `${((s.achievedRate / rate) * 100).toFixed(1)} %`, s.errors, s.p50Ms?.toFixed(2) ?? "—", s.p99Ms?.toFixed(2) ?? "—", ((cpuS / Math.max(1, s.sent)) * 1000).toFixed(4), rss.toFixed(0)]);
   }
   // wrk, paced to the target rate (its Lua `delay()` between a connection's requests), POSTing a body
   // of the mix's median size: the reference for what a request costs a generator written in C. Run
   // closed-loop it pushes ~90,000 req/s here, and CPU per request falls with the rate (fewer wake-ups
   // per request), so only a paced run compares at 10,000.
-  for (const nice of [GENERATOR_NICE, 0]) rows.push(await wrkPaced(rate, nice));
+  for (const nice of [GENERATOR_NICE, 0]) {
+    const w = await wrkPaced(rate, nice);
+    if (w.per1k !== undefined) cpuPer1k.set(`${rate} wrk ${nice}`, w.per1k);
+    rows.push(w.row);
+  }
   // the floor for any client in Node: node:net sockets, open-model at the rate, no HTTP parsing at all
   rows.push(await rawFloor(rate));
   // the builtin engine's client alone, and undici's dispatch API (what it sent with until 2026-12), with handlers that only count
@@ -123,6 +131,15 @@ server.kill();
 if (rows.length > 0) {
   console.log(`\nbench:load — ${seconds}s per cell against a minimal Node HTTP server (own process), POST small JSON\n`);
   console.log(table(["generator", "target req/s", "achieved req/s", "of target", "errors", "p50 ms", "p99 ms", "CPU s / 1k req", "RSS MiB"], rows));
+  // the goal (#16): the builtin's CPU per request within 1.5× wrk's, rows of the same nice value compared
+  for (const rate of rates) {
+    const at = [GENERATOR_NICE, 0].map((nice) => {
+      const b = cpuPer1k.get(`${rate} builtin ${nice}`);
+      const w = cpuPer1k.get(`${rate} wrk ${nice}`);
+      return `nice ${nice}: ${b !== undefined && w !== undefined && w > 0 ? `${(b / w).toFixed(2)}×` : "— (a priority refused)"}`;
+    });
+    console.log(`\nbuiltin ÷ wrk, CPU per request at ${rate} req/s — ${at.join(", ")} (goal: within 1.5×)`);
+  }
 }
 if (homeRows.length > 0) {
   console.log(`\nwhere the builtin scheduler runs, with this thread busy 50 ms in every 250 — ${seconds}s per cell after a 2 s ramp (left out), send lag per 100 ms bucket\n`);
@@ -161,8 +178,8 @@ function medianBody(): string {
   return (bodies[16] as { body: string }).body;
 }
 
-/** wrk at nice value `nice` (as root; refused, the row says so). */
-async function wrkPaced(rate: number, nice: number): Promise<(string | number)[]> {
+/** wrk at nice value `nice` (as root; refused, the row says so and `per1k` is left out). */
+async function wrkPaced(rate: number, nice: number): Promise<{ row: (string | number)[]; per1k?: number }> {
   const dir = mkdtempSync(join(tmpdir(), "bench-wrk-"));
   try {
     const script = join(dir, "paced.lua");
@@ -186,13 +203,16 @@ async function wrkPaced(rate: number, nice: number): Promise<(string | number)[]
       clearInterval(sample);
       return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0), total: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0), cpuS, nice: got, stdout };
     };
-    // each connection sends one request per (delay + round trip): find the round trip in 2 s, then size the pool
-    const probe = Math.max(2, Math.round((rate * delayMs) / 1000));
-    const first = await once(probe, 2);
-    const conns = Math.max(1, Math.round((probe * rate) / Math.max(1, first.rps)));
+    // each connection sends one request per (delay + round trip), and the round trip grows with the
+    // rate: size the pool from a 2 s probe, then once more from a probe at that size (one step left
+    // wrk at 88–93 % of the rate at nice 0, which compares CPU per request at unequal rates)
+    let conns = Math.max(2, Math.round((rate * delayMs) / 1000));
+    for (let step = 0; step < 2; step++) conns = Math.max(1, Math.round((conns * rate) / Math.max(1, (await once(conns, 2)).rps)));
     const w = await once(conns, seconds);
     const p = (q: string): string => new RegExp(`\\s${q}%\\s+([\\d.]+\\w+)`).exec(w.stdout)?.[1] ?? "?";
-    return [`wrk, nice ${w.nice ?? "?"}${w.nice !== nice ? " (refused)" : ""} (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), ((w.cpuS / Math.max(1, w.total)) * 1000).toFixed(3), "—"];
+    const per1k = (w.cpuS / Math.max(1, w.total)) * 1000;
+    const row = [`wrk, nice ${w.nice ?? "?"}${w.nice !== nice ? " (refused)" : ""} (-c${conns}, paced ${delayMs} ms)`, rate, Math.round(w.rps), `${((w.rps / rate) * 100).toFixed(1)} %`, /Non-2xx/.test(w.stdout) ? "some" : 0, p("50"), p("99"), per1k.toFixed(4), "—"];
+    return w.nice === nice ? { row, per1k } : { row };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -209,7 +229,7 @@ const due=Math.floor(el*rate/1000);while(sent<due){send();sent++}setTimeout(tick
   const { stdout } = await run(process.execPath, ["--input-type=module", "-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY } });
   const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
   const achieved = Math.round(r.done / seconds);
-  return [label, rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(3), "—"];
+  return [label, rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(4), "—"];
 }
 
 /** node:net over a pool of kept-alive sockets; a response is counted, never parsed: the floor for any client in Node. */
