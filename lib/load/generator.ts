@@ -1,5 +1,4 @@
-import { Http1Pool } from "./http1.ts";
-import { headerValue } from "./http1.ts";
+import { Http1Pool, headerValue } from "./http1.ts";
 import type { Controller, Handler, RawHeaders } from "./http1.ts";
 import { newHistogram } from "../schema/series.ts";
 import type { LoadBucket, LoadSeries, Outcome, SessionAcks } from "../schema/series.ts";
