@@ -84,9 +84,16 @@ for (const rate of rates) {
     rows.push(w.row);
   }
   // the floor for any client in Node: node:net sockets, open-model at the rate, no HTTP parsing at all
-  rows.push(await rawFloor(rate));
+  // (both run at this process's nice value, compared with wrk's at 0 when that is 0)
+  const floor = await rawFloor(rate);
+  rows.push(floor);
   // the builtin engine's client alone, and undici's dispatch API (what it sent with until 2026-12), with handlers that only count
-  rows.push(await clientAlone(rate));
+  const alone = await clientAlone(rate);
+  rows.push(alone);
+  if (getPriority() === 0) {
+    cpuPer1k.set(`${rate} floor 0`, Number(floor[7]));
+    cpuPer1k.set(`${rate} client 0`, Number(alone[7]));
+  }
   rows.push(await undiciAlone(rate));
 }
 const homeRows: (string | number)[][] = [];
@@ -139,6 +146,13 @@ if (rows.length > 0) {
       return `nice ${nice}: ${b !== undefined && w !== undefined && w > 0 ? `${(b / w).toFixed(2)}×` : "— (a priority refused)"}`;
     });
     console.log(`\nbuiltin ÷ wrk, CPU per request at ${rate} req/s — ${at.join(", ")} (goal: within 1.5×)`);
+    // what Node's sockets cost before any HTTP is parsed: no client in Node comes lower than this
+    const w = cpuPer1k.get(`${rate} wrk 0`);
+    const floor = cpuPer1k.get(`${rate} floor 0`);
+    const alone = cpuPer1k.get(`${rate} client 0`);
+    if (w !== undefined && w > 0 && floor !== undefined && alone !== undefined) {
+      console.log(`  at nice 0, over wrk: node:net never parsing ${(floor / w).toFixed(2)}× (the floor for a client in Node), the builtin's client alone ${(alone / w).toFixed(2)}×`);
+    }
   }
 }
 if (homeRows.length > 0) {
