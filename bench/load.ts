@@ -86,15 +86,15 @@ for (const rate of rates) {
   // the floor for any client in Node: node:net sockets, open-model at the rate, no HTTP parsing at all
   // (both run at this process's nice value, compared with wrk's at 0 when that is 0)
   const floor = await rawFloor(rate);
-  rows.push(floor);
+  rows.push(floor.row);
   // the builtin engine's client alone, and undici's dispatch API (what it sent with until 2026-12), with handlers that only count
   const alone = await clientAlone(rate);
-  rows.push(alone);
+  rows.push(alone.row);
   if (getPriority() === 0) {
-    cpuPer1k.set(`${rate} floor 0`, Number(floor[7]));
-    cpuPer1k.set(`${rate} client 0`, Number(alone[7]));
+    cpuPer1k.set(`${rate} floor 0`, floor.per1k);
+    cpuPer1k.set(`${rate} client 0`, alone.per1k);
   }
-  rows.push(await undiciAlone(rate));
+  rows.push((await undiciAlone(rate)).row);
 }
 const homeRows: (string | number)[][] = [];
 if (process.env.BENCH_HOMES !== "0") {
@@ -236,18 +236,25 @@ async function wrkPaced(rate: number, nice: number): Promise<{ row: (string | nu
  * A bare client in its own process (an ES module), open-model at `rate` for the cell's seconds: `setup`
  * defines `send()` from `port` and `body` and counts each answer in `done`; nothing is parsed or recorded.
  */
-async function bareClient(label: string, rate: number, setup: string): Promise<(string | number)[]> {
+/** A bare client's table row, and its CPU-seconds per 1,000 requests. */
+interface BareRun {
+  row: (string | number)[];
+  per1k: number;
+}
+
+async function bareClient(label: string, rate: number, setup: string): Promise<BareRun> {
   const src = `const [port,rate,secs]=process.argv.slice(1).map(Number);const body=process.env.BODY;let sent=0,done=0;${setup}
 const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
 const due=Math.floor(el*rate/1000);while(sent<due){send();sent++}setTimeout(tick,2)};setTimeout(tick,0);`;
   const { stdout } = await run(process.execPath, ["--input-type=module", "-e", src, String(port), String(rate), String(seconds)], { env: { ...process.env, BODY } });
   const r = JSON.parse(stdout) as { sent: number; done: number; cpuS: number };
   const achieved = Math.round(r.done / seconds);
-  return [label, rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", ((r.cpuS / Math.max(1, r.sent)) * 1000).toFixed(4), "—"];
+  const per1k = (r.cpuS / Math.max(1, r.sent)) * 1000;
+  return { row: [label, rate, achieved, `${((achieved / rate) * 100).toFixed(1)} %`, r.sent - r.done, "—", "—", per1k.toFixed(4), "—"], per1k };
 }
 
 /** node:net over a pool of kept-alive sockets; a response is counted, never parsed: the floor for any client in Node. */
-function rawFloor(rate: number): Promise<(string | number)[]> {
+function rawFloor(rate: number): Promise<BareRun> {
   return bareClient("node:net, no HTTP parsing (floor)", rate, `import net from "node:net";
 const req=Buffer.from("POST / HTTP/1.1\\r\\nhost: 127.0.0.1\\r\\ncontent-type: application/json\\r\\ncontent-length: "+Buffer.byteLength(body)+"\\r\\n\\r\\n"+body);
 const idle=[];const conn=()=>{const s=net.connect(port,"127.0.0.1");s.setNoDelay(true);s.on("data",()=>{done++;idle.push(s)});return s};
@@ -255,7 +262,7 @@ const send=()=>(idle.pop()??conn()).write(req);`);
 }
 
 /** The builtin engine's client (lib/load/http1.ts) with handlers that only count: the client's share of the builtin's cost. */
-function clientAlone(rate: number): Promise<(string | number)[]> {
+function clientAlone(rate: number): Promise<BareRun> {
   return bareClient("the builtin's client alone", rate, `import { Http1Pool } from ${JSON.stringify(join(process.cwd(), "lib/load/http1.ts"))};
 const buf=Buffer.from(body);const pool=new Http1Pool("http://127.0.0.1:"+port,{connections:10000,keepAliveTimeoutMs:30000,connectTimeoutMs:5000});const headers=Object.freeze(["content-type","application/json"]);
 class H{onRequestStart(){}onResponseStart(){}onResponseData(){}onResponseEnd(){done++}onResponseError(){done++}}
@@ -263,7 +270,7 @@ const send=()=>pool.dispatch({path:"/v1/chat/completions",method:"POST",headers,
 }
 
 /** undici's Agent.dispatch (what the builtin engine sent with until 2026-12), handlers that only count. */
-function undiciAlone(rate: number): Promise<(string | number)[]> {
+function undiciAlone(rate: number): Promise<BareRun> {
   return bareClient("undici dispatch alone", rate, `import { Agent } from ${JSON.stringify(join(process.cwd(), "node_modules/undici/index.js"))};
 const buf=Buffer.from(body);const agent=new Agent({connections:10000,pipelining:1,keepAliveTimeout:30000});
 class H{onRequestStart(){}onResponseStart(){}onResponseData(){}onResponseEnd(){done++}onResponseError(){done++}}
