@@ -232,16 +232,16 @@ async function wrkPaced(rate: number, nice: number): Promise<{ row: (string | nu
   }
 }
 
-/**
- * A bare client in its own process (an ES module), open-model at `rate` for the cell's seconds: `setup`
- * defines `send()` from `port` and `body` and counts each answer in `done`; nothing is parsed or recorded.
- */
 /** A bare client's table row, and its CPU-seconds per 1,000 requests. */
 interface BareRun {
   row: (string | number)[];
   per1k: number;
 }
 
+/**
+ * A bare client in its own process (an ES module), open-model at `rate` for the cell's seconds: `setup`
+ * defines `send()` from `port` and `body` and counts each answer in `done`; nothing is parsed or recorded.
+ */
 async function bareClient(label: string, rate: number, setup: string): Promise<BareRun> {
   const src = `const [port,rate,secs]=process.argv.slice(1).map(Number);const body=process.env.BODY;let sent=0,done=0;${setup}
 const t0=performance.now(),c0=process.cpuUsage();const tick=()=>{const el=performance.now()-t0;if(el>secs*1000){const c=process.cpuUsage(c0);process.stdout.write(JSON.stringify({sent,done,cpuS:(c.user+c.system)/1e6}));process.exit(0)}
